@@ -1,0 +1,21 @@
+// legal-attn, the library. Each folder is one stage of the pipeline:
+//
+//   concepts → tokenize (spans → tokens) → trace (one checkpoint at a time) → measure → compare → render → report
+//
+// Stages pass plain, serialisable data (typed arrays with their dims), so a later
+// stage can start from files as well as from memory.
+export { LegalAttnError, exitCodeOf, type LegalAttnErrorCode } from './errors.js';
+export type { Concept, ConceptSequence, ConceptSpan, SourceLocation } from './concepts/concept.js';
+export { parseMarkup } from './concepts/markup.js';
+export { loadConcepts, parseConceptFile } from './concepts/load-concepts.js';
+export { spanTokens, conceptTokens, type Offset, type TokenSpan } from './tokenize/align-spans.js';
+export { loadTokenizer, tokenizeSequence, type Tokenization, type AlignedSequence, type CheckpointTokenizer } from './tokenize/tokenizer.js';
+export { openCheckpoint, attentionGraph, type Checkpoint, type ModelShape } from './trace/checkpoint.js';
+export { analyseGraph, findAttentionSoftmax, findAttentionOutputs, type AttentionSite, type GraphAnalysis } from './trace/find-attention.js';
+export { traceAttention, type TraceOptions, type SequenceAttention } from './trace/trace.js';
+export { cacheRoot } from './trace/cache.js';
+export { headMean } from './measure/head-mean.js';
+export { readNpy, writeNpy, type Float32Tensor } from './io/npy.js';
+export { traceToFolder, MAPS_MODES, type MapsMode, type TraceRequest, type TraceSummary } from './run-trace.js';
+export { inspectCheckpoint, formatInspectReport, type InspectReport } from './inspect.js';
+export { TOOL_VERSION } from './version.js';

@@ -1,0 +1,97 @@
+import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
+import { fullMapBytes } from './trace/fit.js';
+import { openAttentionSession } from './trace/session.js';
+
+export interface InspectReport {
+  model: string;
+  contentHash: string;
+  producer: string;
+  irVersion: number;
+  opsets: Checkpoint['graph']['opsets'];
+  nodes: number;
+  inputs: Checkpoint['graph']['inputs'];
+  outputs: string[];
+  attentionSource: Checkpoint['graph']['attentionSource'];
+  layers: Checkpoint['graph']['attention'];
+  heads: number;
+  kvHeads?: number;
+  headSize?: number;
+  maxPositions?: number;
+  externalData: string[];
+  /** Memory of one full float32 attention map `[layers, heads, T, T]` at `length` tokens. */
+  fullMap: { length: number; bytes: number; bytesPerLayer: number };
+}
+
+/** Heads from config.json, or, without one, from a two-token forward pass. */
+async function countHeads(checkpoint: Checkpoint): Promise<number> {
+  if (checkpoint.shape.heads !== undefined) return checkpoint.shape.heads;
+  const session = await openAttentionSession(checkpoint);
+  try {
+    const [stack] = await session.run([BigInt64Array.of(1n, 1n)]);
+    return stack?.dims[1] ?? 0;
+  } finally {
+    await session.release();
+  }
+}
+
+/** What legal-attn finds in a checkpoint, without tracing any text. */
+export async function inspectCheckpoint(dir: string, options: { length?: number; cacheDir?: string } = {}): Promise<InspectReport> {
+  const checkpoint = await openCheckpoint(dir, options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir });
+  const heads = await countHeads(checkpoint);
+  const layers = checkpoint.graph.attention.length;
+  const length = options.length ?? Math.min(checkpoint.shape.maxPositions ?? 4096, 4096);
+  const report: InspectReport = {
+    model: checkpoint.dir,
+    contentHash: checkpoint.contentHash,
+    producer: checkpoint.graph.producer,
+    irVersion: checkpoint.graph.irVersion,
+    opsets: checkpoint.graph.opsets,
+    nodes: checkpoint.graph.nodeCount,
+    inputs: checkpoint.graph.inputs,
+    outputs: checkpoint.graph.outputs,
+    attentionSource: checkpoint.graph.attentionSource,
+    layers: checkpoint.graph.attention,
+    heads,
+    externalData: checkpoint.graph.externalData,
+    fullMap: { length, bytes: fullMapBytes(layers, heads, length), bytesPerLayer: fullMapBytes(1, heads, length) },
+  };
+  const { kvHeads, headSize, maxPositions } = checkpoint.shape;
+  if (kvHeads !== undefined) report.kvHeads = kvHeads;
+  if (headSize !== undefined) report.headSize = headSize;
+  if (maxPositions !== undefined) report.maxPositions = maxPositions;
+  return report;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** The human-readable form of an inspect report. */
+export function formatInspectReport(report: InspectReport): string {
+  const dims = (d: Array<number | string>): string => `[${d.join(', ')}]`;
+  const lines = [
+    `model          ${report.model}`,
+    `content hash   ${report.contentHash}`,
+    `producer       ${report.producer || 'unknown'}, IR version ${report.irVersion}, opset ${report.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}`,
+    `nodes          ${report.nodes}`,
+    `external data  ${report.externalData.length > 0 ? report.externalData.join(', ') : 'none (weights inline)'}`,
+    `inputs         ${report.inputs.map((i) => `${i.name} ${i.type}${dims(i.dims)}`).join(', ')}`,
+    `outputs        ${report.outputs.join(', ')}`,
+    `attention      ${report.layers.length} layers × ${report.heads} heads, ${report.kvHeads ?? '?'} key/value heads, head size ${report.headSize ?? '?'}; ${
+      report.attentionSource === 'softmax' ? 'found by graph structure (Softmax between Q·K and ·V)' : 'read from the attention outputs of the model'
+    }`,
+    `max positions  ${report.maxPositions ?? 'unknown'}`,
+    `full map       ${formatBytes(report.fullMap.bytes)} for one sequence of ${report.fullMap.length} tokens (${formatBytes(report.fullMap.bytesPerLayer)} a layer)`,
+    '',
+    'layer  label      node → output',
+    ...report.layers.map((site) => `${String(site.layer).padStart(5)}  ${site.label.padEnd(9)}  ${site.node || '(output)'} → ${site.output}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,157 @@
+import path from 'node:path';
+import type { Concept } from './concepts/concept.js';
+import { loadConcepts } from './concepts/load-concepts.js';
+import { badInput } from './errors.js';
+import { writeFolderWhole, writeJson } from './io/atomic.js';
+import { writeNpy, type Float32Tensor } from './io/npy.js';
+import { headMean } from './measure/head-mean.js';
+import { conceptTokens } from './tokenize/align-spans.js';
+import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokenize/tokenizer.js';
+import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
+import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
+import { traceAttention, type TraceOptions } from './trace/trace.js';
+import { TOOL_VERSION } from './version.js';
+
+/** `none`: tokens only; `mean`: head-averaged maps `[layers, T, T]`; `full`: `[layers, heads, T, T]`. */
+export type MapsMode = 'none' | 'mean' | 'full';
+export const MAPS_MODES: readonly MapsMode[] = ['none', 'mean', 'full'];
+
+export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
+  model: string;
+  /** A concept file or folder; or `text`, one plain sequence. */
+  concepts?: string;
+  text?: string;
+  out: string;
+  maps?: MapsMode;
+  /** Refuse `--maps full` for a sequence whose map would be larger than this. */
+  maxMapBytes?: number;
+  cacheDir?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface TracedSequence {
+  concept?: string;
+  sequence?: string;
+  /** Folder of the sequence's files, relative to the output folder ('' for `--text`). */
+  dir: string;
+  tokens: number;
+}
+
+export interface TraceSummary {
+  out: string;
+  checkpoint: Checkpoint;
+  sequences: TracedSequence[];
+}
+
+interface PlannedSequence {
+  concept?: Concept;
+  sequenceId?: string;
+  dir: string;
+  aligned: AlignedSequence;
+}
+
+export const DEFAULT_MAX_MAP_BYTES = 4 * 1024 ** 3;
+
+/** tokens.json of one sequence: the tokenization and each span's token indices. */
+export function tokensRecord(aligned: AlignedSequence, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    ...extra,
+    text: aligned.text,
+    ids: Array.from(aligned.ids, Number),
+    tokens: aligned.tokens,
+    offsets: aligned.offsets,
+    spans: aligned.spans,
+    conceptTokens: conceptTokens(aligned.spans),
+  };
+}
+
+async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
+  const tokenizer = await loadTokenizer(checkpoint.dir);
+  checkVocabularyFits(checkpoint, tokenizer.file, tokenizer.vocabSize);
+  const planned: PlannedSequence[] = [];
+  if (request.text !== undefined) {
+    if (request.text.trim() === '') throw badInput('--text is empty; pass the text to trace.');
+    const aligned = await tokenizeSequence(tokenizer, request.text, [], '--text');
+    checkLengthFits(checkpoint, aligned.ids.length, '--text');
+    planned.push({ dir: '', aligned });
+  } else if (request.concepts !== undefined) {
+    for (const concept of await loadConcepts(request.concepts)) {
+      for (const sequence of concept.sequences) {
+        const where = `${sequence.origin.file}:${sequence.origin.line}: sequence ${sequence.id}`;
+        const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, where);
+        checkLengthFits(checkpoint, aligned.ids.length, where);
+        planned.push({ concept, sequenceId: sequence.id, dir: path.join(concept.id, sequence.id), aligned });
+      }
+    }
+  } else {
+    throw badInput('nothing to trace; pass --text "..." or --concepts PATH.');
+  }
+  return planned;
+}
+
+function checkMapSize(request: TraceRequest, checkpoint: Checkpoint, planned: readonly PlannedSequence[]): void {
+  const heads = checkpoint.shape.heads;
+  if ((request.maps ?? 'full') !== 'full' || heads === undefined) return;
+  const limit = request.maxMapBytes ?? DEFAULT_MAX_MAP_BYTES;
+  const longest = Math.max(...planned.map((p) => p.aligned.ids.length));
+  const bytes = fullMapBytes(checkpoint.graph.attention.length, heads, longest);
+  if (bytes > limit) {
+    throw badInput(
+      `--maps full: the longest sequence (${longest} tokens) needs ${(bytes / 1024 ** 3).toFixed(2)} GiB of attention maps, over the ${(limit / 1024 ** 3).toFixed(2)} GiB limit; use --maps mean, or raise --max-map-gb.`,
+    );
+  }
+}
+
+async function writeSequence(folder: string, planned: PlannedSequence, attention: Float32Tensor, maps: MapsMode): Promise<void> {
+  const files: Record<string, unknown> = {};
+  if (maps === 'full') {
+    await writeNpy(path.join(folder, 'attentions.npy'), attention);
+    files.attentions = { file: 'attentions.npy', shape: attention.dims, axes: ['layer', 'head', 'query', 'key'] };
+  } else if (maps === 'mean') {
+    const mean = headMean(attention);
+    await writeNpy(path.join(folder, 'attentions-mean.npy'), mean);
+    files.attentions = { file: 'attentions-mean.npy', shape: mean.dims, axes: ['layer', 'query', 'key'] };
+  }
+  const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId } : {};
+  await writeJson(path.join(folder, 'tokens.json'), tokensRecord(planned.aligned, { ...identity, ...files }));
+}
+
+/**
+ * The `trace` stage end to end: checks every input before the model is loaded, runs
+ * the checkpoint once over all sequences and writes, per sequence, `tokens.json` and
+ * the maps asked for. Each sequence folder appears whole or not at all; `trace.json`
+ * is written last and lists what was traced.
+ */
+export async function traceToFolder(request: TraceRequest): Promise<TraceSummary> {
+  const maps = request.maps ?? 'full';
+  const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
+  const checkpoint = await openCheckpoint(request.model, openOptions);
+  const planned = await planSequences(request, checkpoint);
+  checkMapSize(request, checkpoint, planned);
+
+  const out = path.resolve(request.out);
+  const traced: TracedSequence[] = [];
+  const ids = planned.map((p) => p.aligned.ids);
+  for await (const { index, attention } of traceAttention(checkpoint, ids, request)) {
+    const item = planned[index]!;
+    if (item.dir === '') await writeSequence(out, item, attention, maps);
+    else await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, attention, maps));
+    const record: TracedSequence = { dir: item.dir, tokens: item.aligned.ids.length };
+    if (item.concept) Object.assign(record, { concept: item.concept.id, sequence: item.sequenceId });
+    traced.push(record);
+  }
+  await writeJson(path.join(out, 'trace.json'), {
+    tool: { name: 'legal-attn', version: TOOL_VERSION },
+    model: {
+      name: checkpoint.name,
+      dir: checkpoint.dir,
+      contentHash: checkpoint.contentHash,
+      attentionSource: checkpoint.graph.attentionSource,
+      layers: checkpoint.graph.attention,
+      shape: checkpoint.shape,
+    },
+    maps,
+    sequences: traced,
+  });
+  return { out, checkpoint, sequences: traced };
+}

@@ -1,0 +1,143 @@
+import { access, readFile, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { badInput } from '../errors.js';
+import { writeFileWhole } from '../io/atomic.js';
+import { cacheRoot, contentHash } from './cache.js';
+import { analyseGraph, type GraphAnalysis } from './find-attention.js';
+import { appendGraphOutputs, decodeModel, type ModelProto } from './onnx-model.js';
+
+/** What `config.json` says of the shapes legal-attn cares about. */
+export interface ModelShape {
+  modelType?: string;
+  layers?: number;
+  heads?: number;
+  kvHeads?: number;
+  headSize?: number;
+  hiddenSize?: number;
+  maxPositions?: number;
+  vocabSize?: number;
+  slidingWindow?: number;
+}
+
+/** A checkpoint folder, checked and analysed: the unit the tracer loads, one at a time. */
+export interface Checkpoint {
+  dir: string;
+  /** Folder name, the default way to refer to it. */
+  name: string;
+  graphFile: string;
+  graph: GraphAnalysis;
+  shape: ModelShape;
+  /** SHA-256 over the graph and its external data: the identity of the weights. */
+  contentHash: string;
+  cacheDir: string;
+}
+
+export interface OpenOptions {
+  cacheDir?: string;
+}
+
+const FUSED_ADVICE =
+  're-export with explicit attention (for example `optimum-cli export onnx --model ID --task text-generation --no-post-process OUT`, without `--optimize`, from a model loaded with attn_implementation="eager"), so that the Softmax of each layer is a node of the graph';
+
+async function readJsonIfPresent(file: string): Promise<Record<string, unknown> | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw badInput(`${file}: not a JSON object; fix or remove the file.`);
+}
+
+const positiveInt = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
+
+function readShape(config: Record<string, unknown> | undefined, tokenizerConfig: Record<string, unknown> | undefined): ModelShape {
+  const c = config ?? {};
+  const shape: ModelShape = {};
+  const set = <K extends keyof ModelShape>(key: K, value: ModelShape[K] | undefined): void => {
+    if (value !== undefined) shape[key] = value;
+  };
+  set('modelType', typeof c.model_type === 'string' ? c.model_type : undefined);
+  set('layers', positiveInt(c.num_hidden_layers ?? c.n_layer ?? c.num_layers));
+  set('heads', positiveInt(c.num_attention_heads ?? c.n_head));
+  set('kvHeads', positiveInt(c.num_key_value_heads) ?? shape.heads);
+  set('hiddenSize', positiveInt(c.hidden_size ?? c.n_embd));
+  set('headSize', positiveInt(c.head_dim) ?? (shape.hiddenSize && shape.heads ? shape.hiddenSize / shape.heads : undefined));
+  // Tokenizers often carry a sentinel like 1e30 for "no limit": only believe a sane one.
+  const tokenizerLimit = positiveInt(tokenizerConfig?.model_max_length);
+  set('maxPositions', positiveInt(c.max_position_embeddings ?? c.n_positions) ?? (tokenizerLimit && tokenizerLimit < 10_000_000 ? tokenizerLimit : undefined));
+  set('vocabSize', positiveInt(c.vocab_size));
+  set('slidingWindow', positiveInt(c.sliding_window));
+  return shape;
+}
+
+/**
+ * Opens a checkpoint folder (`model.onnx` with its external data, `tokenizer.json`,
+ * optionally `config.json` and `tokenizer_config.json`), finds its attention and hashes
+ * its files. Every fault a user can fix is raised here, before any model runs.
+ */
+export async function openCheckpoint(dir: string, options: OpenOptions = {}): Promise<Checkpoint> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw badInput(`${dir}: no such checkpoint folder; pass --model a folder holding model.onnx and tokenizer.json.`);
+  const graphFile = path.join(dir, 'model.onnx');
+  const graphBytes = await readFile(graphFile).catch(async () => {
+    const others = (await readdir(dir)).filter((name) => name.endsWith('.onnx'));
+    const hint = others.length > 0 ? ` (it holds ${others.join(', ')}: rename the decoder graph to model.onnx)` : '';
+    throw badInput(`${graphFile}: not found${hint}; a checkpoint folder needs the exported graph as model.onnx.`);
+  });
+  let model: ModelProto;
+  try {
+    model = decodeModel(graphBytes);
+  } catch (error) {
+    throw badInput(`${graphFile}: not an ONNX model (${String(error).split('\n')[0]}); export it again.`, error);
+  }
+  const graph = analyseGraph(model);
+
+  for (const location of graph.externalData) {
+    const dataFile = path.resolve(dir, location);
+    const inside = !path.relative(dir, dataFile).startsWith('..');
+    if (!inside || !(await access(dataFile).then(() => true, () => false))) {
+      throw badInput(`${dataFile}: external data file named by ${graphFile} is missing; copy it beside model.onnx (it is written by the exporter with the graph).`);
+    }
+  }
+  if (graph.fusedAttention.length > 0 && graph.attentionSource === 'softmax') {
+    const fused = graph.fusedAttention[0];
+    throw badInput(
+      `${graphFile}: attention is fused into ${fused?.op} nodes (${graph.fusedAttention.length}, first ${fused?.node}), which never expose attention probabilities; ${FUSED_ADVICE}.`,
+    );
+  }
+  if (graph.attention.length === 0) {
+    throw badInput(`${graphFile}: no attention found (no Softmax between a query-key product and a product with the values, and no attentions outputs); ${FUSED_ADVICE}.`);
+  }
+
+  const config = await readJsonIfPresent(path.join(dir, 'config.json'));
+  const tokenizerConfig = await readJsonIfPresent(path.join(dir, 'tokenizer_config.json'));
+  const shape = readShape(config, tokenizerConfig);
+  if (shape.layers !== undefined && shape.layers !== graph.attention.length) {
+    throw badInput(
+      `${graphFile}: found attention in ${graph.attention.length} layers but config.json says num_hidden_layers is ${shape.layers}; the graph does not match its config, or some layers use fused attention.`,
+    );
+  }
+  const cacheDir = cacheRoot(options.cacheDir);
+  const hash = await contentHash(dir, ['model.onnx', ...graph.externalData], cacheDir);
+  return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, contentHash: hash, cacheDir };
+}
+
+/**
+ * The checkpoint's graph with every layer's attention probabilities as extra outputs.
+ * Cached under the cache folder by content hash; it holds the graph only and still
+ * reads the weights from the checkpoint's own external data files, so a 15 GB model
+ * costs a few MB of cache and is never copied or modified.
+ */
+export async function attentionGraph(checkpoint: Checkpoint): Promise<Uint8Array> {
+  if (checkpoint.graph.attentionSource === 'outputs') return readFile(checkpoint.graphFile);
+  const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, 'attention.onnx');
+  const hit = await readFile(cached).catch(() => undefined);
+  if (hit) return hit;
+  const patched = appendGraphOutputs(await readFile(checkpoint.graphFile), checkpoint.graph.attention.map((site) => site.output));
+  await writeFileWhole(cached, patched);
+  return patched;
+}

@@ -1,0 +1,202 @@
+import { EXTERNAL_DATA_LOCATION, ELEMENT_TYPES, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
+
+/** Where one layer's attention probabilities come out of the graph. */
+export interface AttentionSite {
+  /** Position among the layers, in graph order (0 = closest to the embeddings). */
+  layer: number;
+  /** A human label taken from the node name when it has a layer number, else `#layer`. */
+  label: string;
+  /** The node producing the probabilities (a Softmax), or '' when the model outputs them itself. */
+  node: string;
+  /** The tensor holding `[batch, heads, query, key]` probabilities. */
+  output: string;
+}
+
+export interface GraphInput {
+  name: string;
+  type: string;
+  dims: Array<number | string>;
+}
+
+export interface GraphAnalysis {
+  irVersion: number;
+  producer: string;
+  opsets: Array<{ domain: string; version: number }>;
+  nodeCount: number;
+  inputs: GraphInput[];
+  outputs: string[];
+  /** `softmax`: found by structure and exposed by patching; `outputs`: the model outputs attentions already. */
+  attentionSource: 'softmax' | 'outputs';
+  attention: AttentionSite[];
+  /** Fused attention operators, which hide the probabilities inside one kernel. */
+  fusedAttention: Array<{ node: string; op: string }>;
+  /** External data files named by the initializers, relative to the graph's folder. */
+  externalData: string[];
+  /** Rows of the token embedding table, when it can be read off the graph. */
+  embeddingRows?: number;
+}
+
+// Operators that sit between the query·key product and the Softmax (scale, mask, soft-cap, casts).
+const SCORE_PATH = new Set(['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Tanh', 'Clip', 'Min', 'Max', 'Identity']);
+// Operators that sit between the Softmax and the product with the values.
+const PROBABILITY_PATH = new Set(['Cast', 'Identity', 'Dropout', 'Where', 'QuantizeLinear', 'DequantizeLinear']);
+const PRODUCTS = new Set(['MatMul', 'FusedMatMul', 'MatMulInteger', 'QLinearMatMul', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'Einsum']);
+const FUSED_ATTENTION = new Set([
+  'Attention',
+  'MultiHeadAttention',
+  'GroupQueryAttention',
+  'PackedAttention',
+  'PackedMultiHeadAttention',
+  'DecoderMaskedMultiHeadAttention',
+  'DecoderMaskedSelfAttention',
+  'SparseAttention',
+  'PagedAttention',
+  'LongformerAttention',
+]);
+const MAX_HOPS = 4;
+const ATTENTION_OUTPUT = /(?:^|[._/])attentions?[._/]?(\d+)$/;
+const LAYER_NUMBER = /layers?[._/-]?(\d+)/i;
+
+interface Index {
+  producer: Map<string, NodeProto>;
+  consumers: Map<string, NodeProto[]>;
+  constants: Set<string>;
+}
+
+function indexGraph(graph: GraphProto): Index {
+  const producer = new Map<string, NodeProto>();
+  const consumers = new Map<string, NodeProto[]>();
+  const constants = new Set<string>((graph.initializer ?? []).map((t) => t.name ?? ''));
+  for (const node of graph.node ?? []) {
+    for (const output of node.output ?? []) {
+      producer.set(output, node);
+      if (node.opType === 'Constant') constants.add(output);
+    }
+    for (const input of node.input ?? []) {
+      const list = consumers.get(input);
+      if (list) list.push(node);
+      else consumers.set(input, [node]);
+    }
+  }
+  return { producer, consumers, constants };
+}
+
+/** A product of two computed tensors (not a projection by a weight matrix). */
+const isActivationProduct = (node: NodeProto, index: Index): boolean =>
+  PRODUCTS.has(node.opType ?? '') && (node.input ?? []).slice(0, 2).every((name) => name !== '' && !index.constants.has(name));
+
+function fedByQueryKeyProduct(tensor: string, index: Index, hops = 0): boolean {
+  const node = index.producer.get(tensor);
+  if (!node || hops > MAX_HOPS) return false;
+  if (isActivationProduct(node, index)) return true;
+  if (!SCORE_PATH.has(node.opType ?? '')) return false;
+  return (node.input ?? []).some((input) => !index.constants.has(input) && fedByQueryKeyProduct(input, index, hops + 1));
+}
+
+function multipliedWithValues(tensor: string, index: Index, hops = 0): boolean {
+  if (hops > MAX_HOPS) return false;
+  return (index.consumers.get(tensor) ?? []).some((node) => {
+    if (isActivationProduct(node, index) && node.input?.[0] === tensor) return true;
+    return PROBABILITY_PATH.has(node.opType ?? '') && (node.output ?? []).some((out) => multipliedWithValues(out, index, hops + 1));
+  });
+}
+
+function softmaxOverLastAxis(node: NodeProto): boolean {
+  const axis = node.attribute?.find((a) => a.name === 'axis');
+  const value = axis ? Number(axis.i ?? 0) : -1;
+  return value === -1 || value === 3;
+}
+
+const labelFor = (name: string, layer: number): string => {
+  const match = LAYER_NUMBER.exec(name);
+  return match ? `layers.${match[1]}` : `#${layer}`;
+};
+
+/**
+ * Finds each layer's attention probabilities by graph structure: a Softmax over the
+ * key axis whose input comes from the query·key product (through scaling, masking,
+ * casts) and whose output is multiplied with the values. Node names differ between
+ * exporters, so they only label the layers; graph order (topological) orders them.
+ */
+export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
+  const index = indexGraph(graph);
+  const sites: AttentionSite[] = [];
+  for (const node of graph.node ?? []) {
+    const input = node.input?.[0];
+    const output = node.output?.[0];
+    if (node.opType !== 'Softmax' || !input || !output || !softmaxOverLastAxis(node)) continue;
+    if (!fedByQueryKeyProduct(input, index) || !multipliedWithValues(output, index)) continue;
+    const layer = sites.length;
+    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output });
+  }
+  return sites;
+}
+
+/** Graph outputs that already carry attentions (`attentions.0`, `attentions.1`, …), ordered by layer. */
+export function findAttentionOutputs(graph: GraphProto): AttentionSite[] {
+  return (graph.output ?? [])
+    .map((o) => ({ name: o.name ?? '', match: ATTENTION_OUTPUT.exec(o.name ?? '') }))
+    .filter((o): o is { name: string; match: RegExpExecArray } => o.match !== null)
+    .sort((a, b) => Number(a.match[1]) - Number(b.match[1]))
+    .map((o, layer) => ({ layer, label: `layers.${o.match[1]}`, node: '', output: o.name }));
+}
+
+function graphInputs(graph: GraphProto): GraphInput[] {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  return (graph.input ?? [])
+    .filter((input) => !initializers.has(input.name))
+    .map((input) => {
+      const tensor = input.type?.tensorType;
+      return {
+        name: input.name ?? '',
+        type: ELEMENT_TYPES[tensor?.elemType ?? 0] ?? `onnx-type-${tensor?.elemType ?? 0}`,
+        dims: (tensor?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue ?? 0))),
+      };
+    });
+}
+
+/** Rows of the table a Gather looks `input_ids` up in: the tokens the model can embed. */
+function embeddingRows(graph: GraphProto, index: Index): number | undefined {
+  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const idNames = new Set(['input_ids']);
+  for (const node of index.consumers.get('input_ids') ?? []) {
+    if (node.opType === 'Cast') node.output?.forEach((o) => idNames.add(o));
+  }
+  for (const node of graph.node ?? []) {
+    if (node.opType !== 'Gather' || !idNames.has(node.input?.[1] ?? '')) continue;
+    // protobufjs gives int64 as number or Long; both convert with Number()
+    const rows: unknown = initializers.get(node.input?.[0] ?? '')?.dims?.[0];
+    if (rows !== undefined && rows !== null) return Number(rows);
+  }
+  return undefined;
+}
+
+/** Everything legal-attn reads off a graph, without running it. */
+export function analyseGraph(model: ModelProto): GraphAnalysis {
+  const graph = model.graph ?? {};
+  const index = indexGraph(graph);
+  const outputSites = findAttentionOutputs(graph);
+  const externalData = new Set<string>();
+  for (const tensor of graph.initializer ?? []) {
+    if (tensor.dataLocation !== EXTERNAL_DATA_LOCATION) continue;
+    const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
+    if (location) externalData.add(location);
+  }
+  const analysis: GraphAnalysis = {
+    irVersion: Number(model.irVersion ?? 0),
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    opsets: (model.opsetImport ?? []).map((o) => ({ domain: o.domain || 'ai.onnx', version: Number(o.version ?? 0) })),
+    nodeCount: graph.node?.length ?? 0,
+    inputs: graphInputs(graph),
+    outputs: (graph.output ?? []).map((o) => o.name ?? ''),
+    attentionSource: outputSites.length > 0 ? 'outputs' : 'softmax',
+    attention: outputSites.length > 0 ? outputSites : findAttentionSoftmax(graph),
+    fusedAttention: (graph.node ?? [])
+      .filter((node) => FUSED_ATTENTION.has(node.opType ?? ''))
+      .map((node) => ({ node: node.name ?? '', op: node.opType ?? '' })),
+    externalData: [...externalData].sort(),
+  };
+  const rows = embeddingRows(graph, index);
+  if (rows !== undefined) analysis.embeddingRows = rows;
+  return analysis;
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConcepts, parseConceptFile } from '../../lib/concepts/load-concepts.js';
+import { LegalAttnError } from '../../lib/errors.js';
+import { ROOT, temporaryFolder } from '../helpers.js';
+
+const valid = `id: hearsay
+name: Hearsay
+area: evidence
+source: Federal Rules of Evidence 801-802.
+sequences:
+  - id: plain
+    register: plain
+    text: The witness repeated what a neighbour had told her, which is [[hearsay]].
+  - id: offsets
+    text: Hearsay is generally excluded.
+    spans:
+      - { start: 0, end: 7 }
+`;
+
+const rejects = (source: string, expected: RegExp) => () =>
+  assert.throws(
+    () => parseConceptFile(source, 'concepts/hearsay.yaml'),
+    (error: unknown) => error instanceof LegalAttnError && error.code === 'bad-input' && expected.test(error.message),
+  );
+
+describe('parseConceptFile', () => {
+  it('reads inline spans and character-offset spans', () => {
+    const concept = parseConceptFile(valid, 'concepts/hearsay.yaml');
+    assert.equal(concept.id, 'hearsay');
+    assert.equal(concept.area, 'evidence');
+    assert.equal(concept.sequences.length, 2);
+    const [plain, offsets] = concept.sequences;
+    assert.equal(plain?.text.slice(plain.spans[0]!.start, plain.spans[0]!.end), 'hearsay');
+    assert.deepEqual(plain?.origin, { file: 'concepts/hearsay.yaml', line: 8 });
+    assert.equal(offsets?.text, 'Hearsay is generally excluded.');
+    assert.deepEqual(offsets?.spans, [{ start: 0, end: 7 }]);
+  });
+
+  it('names the line of malformed YAML', rejects('id: x\nname: [unclosed\narea: tort\n', /^concepts\/hearsay\.yaml:\d+: malformed YAML/));
+  it('names the line and field of an unknown field', rejects(valid.replace('area: evidence', 'area: evidence\nareaa: typo'), /^concepts\/hearsay\.yaml:4: field areaa is not a known field/));
+  it('names the line and field of a missing text', rejects(valid.replace('    text: Hearsay is generally excluded.\n', ''), /^concepts\/hearsay\.yaml:9: field sequences\[1\]\.text /));
+  it('rejects a span outside the text', rejects(valid.replace('end: 7', 'end: 70'), /hearsay\.yaml:12: sequence offsets, spans\[0\]: the span \[0, 70\) lies outside the text/));
+  it('rejects an empty span', rejects(valid.replace('start: 0, end: 7', 'start: 5, end: 5'), /hearsay\.yaml:12: .*is empty/));
+  it('rejects a sequence without spans', rejects(valid.replace('[[hearsay]]', 'hearsay'), /hearsay\.yaml:8: sequence plain has no concept span/));
+  it('rejects an id that is not kebab-case', rejects(valid.replace('id: hearsay', 'id: Hearsay Rule'), /hearsay\.yaml:1: field id must be kebab-case/));
+});
+
+describe('loadConcepts', () => {
+  it('loads the shipped concepts: the seven of the study, each with annotated sequences', async () => {
+    const concepts = await loadConcepts(path.join(ROOT, 'concepts'));
+    assert.deepEqual(
+      concepts.map((c) => c.id).sort(),
+      ['consideration', 'duty-of-care', 'force-majeure', 'hearsay', 'mens-rea', 'promissory-estoppel', 'res-judicata'],
+    );
+    for (const concept of concepts) {
+      assert.ok(concept.sequences.length >= 3, `${concept.id} has at least three sequences`);
+      for (const sequence of concept.sequences) assert.ok(sequence.spans.length >= 1);
+    }
+  });
+
+  it('refuses two files with the same concept id', async () => {
+    const dir = await temporaryFolder();
+    await writeFile(path.join(dir, 'a.yaml'), valid);
+    await writeFile(path.join(dir, 'b.yaml'), valid);
+    await assert.rejects(loadConcepts(dir), /b\.yaml:1: concept id hearsay is already used by .*a\.yaml/);
+  });
+
+  it('refuses a folder with no concept files', async () => {
+    await assert.rejects(loadConcepts(await temporaryFolder()), /holds no \.yaml concept files/);
+  });
+});

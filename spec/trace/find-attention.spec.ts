@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { analyseGraph, findAttentionOutputs, findAttentionSoftmax } from '../../lib/trace/find-attention.js';
+import { appendGraphOutputs, decodeModel, type GraphProto } from '../../lib/trace/onnx-model.js';
+import { modelDir } from '../helpers.js';
+
+const graphOf = async (name: 'base' | 'base-dynamo'): Promise<GraphProto> => decodeModel(await readFile(path.join(modelDir(name), 'model.onnx'))).graph!;
+const node = (opType: string, input: string[], output: string[], name = output[0]!) => ({ opType, input, output, name });
+
+describe('findAttentionSoftmax', () => {
+  it('finds the six layers of the TorchScript export, in layer order, labelled from node names', async () => {
+    const sites = findAttentionSoftmax(await graphOf('base'));
+    assert.deepEqual(sites.map((s) => s.label), ['layers.0', 'layers.1', 'layers.2', 'layers.3', 'layers.4', 'layers.5']);
+    assert.equal(sites[3]?.node, '/m/model/layers.3/self_attn/Softmax');
+  });
+
+  it('finds the six layers of the torch.export export, whose node names say nothing of layers', async () => {
+    const sites = findAttentionSoftmax(await graphOf('base-dynamo'));
+    assert.equal(sites.length, 6);
+    assert.ok(sites.every((s) => /^node_Softmax_\d+$/.test(s.node)));
+    assert.deepEqual(sites.map((s) => s.layer), [0, 1, 2, 3, 4, 5]);
+  });
+
+  it('ignores a Softmax that is not attention (over logits, or not followed by a product with values)', () => {
+    const graph: GraphProto = {
+      initializer: [{ name: 'W', dims: [4, 4] }],
+      node: [
+        node('MatMul', ['q', 'kT'], ['scores']),
+        node('Softmax', ['scores'], ['probs']),
+        node('MatMul', ['probs', 'v'], ['context']),
+        node('MatMul', ['context', 'W'], ['logits']),
+        node('Softmax', ['logits'], ['token_probs']),
+        node('MatMul', ['x', 'W'], ['projected']),
+        node('Softmax', ['projected'], ['gates']),
+        node('MatMul', ['gates', 'v'], ['mixed']),
+      ],
+    };
+    assert.deepEqual(findAttentionSoftmax(graph).map((s) => s.output), ['probs']);
+  });
+
+  it('follows scaling, masking and casts between the query·key product and the Softmax', () => {
+    const graph: GraphProto = {
+      initializer: [{ name: 'scale', dims: [] }],
+      node: [
+        node('MatMul', ['q', 'kT'], ['scores']),
+        node('Div', ['scores', 'scale'], ['scaled']),
+        node('Add', ['scaled', 'mask'], ['masked']),
+        node('Cast', ['masked'], ['masked32']),
+        node('Softmax', ['masked32'], ['probs']),
+        node('Cast', ['probs'], ['probs16']),
+        node('MatMul', ['probs16', 'v'], ['context']),
+      ],
+    };
+    assert.equal(findAttentionSoftmax(graph)[0]?.output, 'probs');
+  });
+});
+
+describe('findAttentionOutputs', () => {
+  it('uses attentions.N outputs as they are, ordered by number', () => {
+    const graph: GraphProto = { output: [{ name: 'logits' }, { name: 'attentions.10' }, { name: 'attentions.2' }, { name: 'attentions.0' }] };
+    assert.deepEqual(findAttentionOutputs(graph).map((s) => [s.layer, s.output]), [
+      [0, 'attentions.0'],
+      [1, 'attentions.2'],
+      [2, 'attentions.10'],
+    ]);
+  });
+});
+
+describe('analyseGraph', () => {
+  it('reads inputs, external data, embedding rows and opset of both exports', async () => {
+    for (const name of ['base', 'base-dynamo'] as const) {
+      const model = decodeModel(await readFile(path.join(modelDir(name), 'model.onnx')));
+      const analysis = analyseGraph(model);
+      assert.deepEqual(analysis.inputs.map((i) => [i.name, i.type]), [['input_ids', 'int64'], ['attention_mask', 'int64']]);
+      assert.deepEqual(analysis.externalData, ['model.onnx_data']);
+      assert.equal(analysis.embeddingRows, 4096);
+      assert.equal(analysis.opsets[0]?.version, name === 'base' ? 17 : 18);
+      assert.deepEqual(analysis.fusedAttention, []);
+    }
+  });
+
+  it('reports fused attention nodes', () => {
+    const model = { graph: { node: [node('GroupQueryAttention', ['q', 'k', 'v'], ['o'], 'gqa_0')] } };
+    const analysis = analyseGraph(model);
+    assert.deepEqual(analysis.fusedAttention, [{ node: 'gqa_0', op: 'GroupQueryAttention' }]);
+    assert.deepEqual(analysis.attention, []);
+  });
+});
+
+describe('appendGraphOutputs', () => {
+  it('adds outputs that onnxruntime returns, and keeps every byte of the original graph', async () => {
+    const original = await readFile(path.join(modelDir('base-dynamo'), 'model.onnx'));
+    const patched = appendGraphOutputs(original, ['val_169', 'val_295']);
+    assert.deepEqual(Buffer.from(patched.subarray(0, original.length)), original);
+    // protobufjs does not merge repeated embedded messages; onnxruntime's parser does, as the protobuf spec says
+    const session = await ort.InferenceSession.create(patched, { extra: { session: { model_external_initializers_file_folder_path: modelDir('base-dynamo') } } });
+    assert.deepEqual(session.outputNames, ['logits', 'val_169', 'val_295']);
+    await session.release();
+  });
+});
