@@ -4,6 +4,10 @@ import path from 'node:path';
 import { exitCodeOf } from '../lib/errors.js';
 import { formatInspectReport, inspectCheckpoint } from '../lib/inspect.js';
 import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
+import { compareCheckpoints, measureResults, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
+import { SINK_MODES, type SinkMode } from '../lib/measure/attention-share.js';
+import { DEFINITIONS } from '../lib/measure/definitions.js';
+import { QUERY_SETS, type QuerySetKind } from '../lib/measure/query-set.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 
 /** Where the CLI writes: injectable so tests drive it in-process. */
@@ -42,23 +46,111 @@ interface GlobalOptions {
   cache?: string;
 }
 
-function progressReporter(io: CliIo, quiet: boolean | undefined, label: string): { update: (done: number, total: number) => void; stop: () => void } {
-  if (quiet || !io.interactive) return { update: () => undefined, stop: () => undefined };
+interface Progress {
+  update: (done: number, total: number) => void;
+  stage: (stage: string, done: number, total: number) => void;
+  stop: () => void;
+}
+
+/** A progress bar on stderr for long work; silent with --quiet or when stderr is not a terminal. */
+function progressReporter(io: CliIo, quiet: boolean | undefined, label: string): Progress {
+  if (quiet || !io.interactive) return { update: () => undefined, stage: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: `${label} [{bar}] {value}/{total} sequences | {duration_formatted}`, hideCursor: true, clearOnComplete: true },
+    { stream: process.stderr, format: '{stage} [{bar}] {value}/{total} sequences | {duration_formatted}', hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );
-  let started = false;
+  let current: string | undefined;
+  const stage = (name: string, done: number, total: number): void => {
+    if (current !== name) {
+      if (current !== undefined) bar.stop();
+      bar.start(total, 0, { stage: name });
+      current = name;
+    }
+    bar.update(done);
+  };
   return {
-    update(done, total) {
-      if (!started) bar.start(total, 0);
-      started = true;
-      bar.update(done);
-    },
+    update: (done, total) => stage(label, done, total),
+    stage,
     stop: () => {
-      if (started) bar.stop();
+      if (current !== undefined) bar.stop();
+      current = undefined;
     },
   };
+}
+
+const collectModel = (value: string, previous: NamedModel[] = []): NamedModel[] => {
+  const at = value.indexOf('=');
+  const dir = at >= 0 ? value.slice(at + 1) : value;
+  const name = at >= 0 ? value.slice(0, at) : path.basename(path.resolve(value));
+  if (!dir) throw new InvalidArgumentError(`"${value}" names no folder; write NAME=DIR, for example base=models/tiny-legal-base.`);
+  return [...previous, { name, dir }];
+};
+
+const querySetList = (value: string): QuerySetKind[] => {
+  const kinds = value.split(',').map((v) => v.trim());
+  const unknown = kinds.find((k) => !(QUERY_SETS as readonly string[]).includes(k));
+  if (unknown !== undefined) throw new InvalidArgumentError(`"${unknown}" is not a query set; choose from ${QUERY_SETS.join(', ')}.`);
+  return kinds as QuerySetKind[];
+};
+
+const wholeNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${flag} takes a whole number.`);
+    return n;
+  };
+
+const DEFINITIONS_HELP = `
+Definitions (also written into summary.json):
+${Object.entries(DEFINITIONS)
+  .map(([name, text]) => `  ${name}: ${text}`)
+  .join('\n')}
+`;
+
+interface AnalysisFlags {
+  pairs?: string;
+  querySet: QuerySetKind[];
+  sink: SinkMode;
+  seed: number;
+  controls: number;
+  permutations: number;
+  alpha: number;
+}
+
+/** Flags of the measure stage, shared by compare and measure. */
+function withAnalysisOptions(command: Command): Command {
+  return command
+    .option('--pairs <list>', 'model pairs AFTER:BEFORE, comma-separated (default: each model against the previous, and the last against the first)')
+    .option('--query-set <list>', `query sets, comma-separated: ${QUERY_SETS.join(', ')}`, querySetList, ['all'] as QuerySetKind[])
+    .addOption(new Option('--sink <mode>', 'exclude: also report shares with each row renormalised without the first token (the attention sink)').choices(SINK_MODES as SinkMode[]).default('include'))
+    .option('--seed <n>', 'seed of control-span samples and chance draws', wholeNumber('--seed'), 1)
+    .option('--controls <n>', 'control spans per sequence at most (all of them when fewer)', wholeNumber('--controls'), 200)
+    .option('--permutations <n>', 'chance draws for a p-value (all combinations when fewer)', wholeNumber('--permutations'), 10000)
+    .option('--alpha <p>', 'a head beats chance when its p-value is below this', Number, 0.05)
+    .addHelpText('after', DEFINITIONS_HELP);
+}
+
+const analysisOptions = (flags: AnalysisFlags) => ({
+  ...(flags.pairs !== undefined ? { pairs: flags.pairs } : {}),
+  querySets: flags.querySet,
+  sink: flags.sink,
+  seed: flags.seed,
+  controls: flags.controls,
+  permutations: flags.permutations,
+  alpha: flags.alpha,
+});
+
+function describeOverall(summary: CompareSummary): string {
+  const lines: string[] = [];
+  for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
+    for (const change of scope.pairs) {
+      const d = change.distribution;
+      const beat = change.headsBeatingChance === undefined ? 'no chance baseline' : `${change.headsBeatingChance}/${d.n} heads beat chance`;
+      lines.push(`  ${change.pair.padEnd(12)} ${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}`);
+    }
+  }
+  return lines.join('\n');
 }
 
 const MAPS_HELP = 'attention maps to write per sequence: none (tokens only), mean (head-averaged, [layers, T, T]), full ([layers, heads, T, T])';
@@ -129,24 +221,70 @@ export function buildProgram(io: CliIo = processIo): Command {
       }
     });
 
+  withAnalysisOptions(
+    program
+      .command('compare')
+      .description('trace several checkpoints of one lineage on the concepts, then measure attention shares and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv')
+      .requiredOption('-m, --model <name=dir>', 'a named checkpoint, repeated in lineage order (base, then cpt, then ift)', collectModel)
+      .requiredOption('-c, --concepts <path>', 'a concept YAML file or a folder of them')
+      .requiredOption('-o, --out <dir>', 'output folder (traces are kept in OUT/traces and reused when identical)')
+      .option('--batch-size <n>', 'sequences per forward pass', positiveInteger('--batch-size'), 1)
+      .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
+      .option('--max-map-gb <gb>', 'refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4),
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts: string; out: string; batchSize: number; threads?: number; maxMapGb: number }) => {
+    const progress = progressReporter(io, globals().quiet, 'compare');
+    try {
+      const summary = await compareCheckpoints({
+        models: options.model,
+        concepts: options.concepts,
+        out: options.out,
+        batchSize: options.batchSize,
+        maxMapBytes: options.maxMapGb * 1024 ** 3,
+        ...(options.threads ? { threads: options.threads } : {}),
+        ...analysisOptions(options),
+        ...cacheOption(),
+        onProgress: progress.stage,
+      });
+      progress.stop();
+      io.stdout(`${describeOverall(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
+    } finally {
+      progress.stop();
+    }
+  });
+
+  withAnalysisOptions(
+    program
+      .command('measure')
+      .description('recompute every measure from the traces a compare run saved (RESULTS/traces), without running a model')
+      .argument('<results>', 'a folder written by legal-attn compare')
+      .option('-o, --out <dir>', 'where to write the results (default: the results folder)'),
+  ).action(async (results: string, options: AnalysisFlags & { out?: string }) => {
+    const progress = progressReporter(io, globals().quiet, 'measuring');
+    try {
+      const summary = await measureResults(results, { ...analysisOptions(options), ...(options.out ? { out: options.out } : {}), onProgress: progress.stage });
+      progress.stop();
+      io.stdout(`${describeOverall({ ...summary, reusedTraces: [] })}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
+    } finally {
+      progress.stop();
+    }
+  });
+
   program
     .command('demo')
-    .description('trace the shipped concepts on the shipped tiny base checkpoint and say where the results are')
+    .description('compare the shipped tiny base, cpt and ift checkpoints on the shipped concepts and say where the results are')
     .option('-o, --out <dir>', 'output folder', path.join(PACKAGE_ROOT, 'reports', 'demo'))
     .action(async (options: { out: string }) => {
       const progress = progressReporter(io, globals().quiet, 'demo');
-      const out = path.join(options.out, 'trace-tiny-legal-base');
       try {
-        const summary = await traceToFolder({
-          model: path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base'),
+        const summary = await compareCheckpoints({
+          models: ['base', 'cpt', 'ift'].map((name) => ({ name, dir: path.join(PACKAGE_ROOT, 'models', `tiny-legal-${name}`) })),
           concepts: path.join(PACKAGE_ROOT, 'concepts'),
-          out,
-          maps: 'full',
+          out: options.out,
           ...cacheOption(),
-          onProgress: progress.update,
+          onProgress: progress.stage,
         });
         progress.stop();
-        io.stdout(`traced ${summary.sequences.length} sequences of the shipped concepts on tiny-legal-base\nresults: ${summary.out}\n`);
+        io.stdout(`compared tiny-legal base, cpt and ift on the shipped concepts (${new Set(summary.comparison.sequences.flatMap((s) => s.sequences)).size} sequences)\n${describeOverall(summary)}\nresults: ${path.join(summary.out, 'summary.json')}\n`);
       } finally {
         progress.stop();
       }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
@@ -17,7 +19,8 @@ export type MapsMode = 'none' | 'mean' | 'full';
 export const MAPS_MODES: readonly MapsMode[] = ['none', 'mean', 'full'];
 
 export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
-  model: string;
+  /** A checkpoint folder, or one already opened. */
+  model: string | Checkpoint;
   /** A concept file or folder; or `text`, one plain sequence. */
   concepts?: string;
   text?: string;
@@ -26,6 +29,8 @@ export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
   /** Refuse `--maps full` for a sequence whose map would be larger than this. */
   maxMapBytes?: number;
   cacheDir?: string;
+  /** Keep an earlier trace in `out` when it was made from the same weights, inputs and maps. */
+  reuse?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -40,6 +45,19 @@ export interface TracedSequence {
 export interface TraceSummary {
   out: string;
   checkpoint: Checkpoint;
+  sequences: TracedSequence[];
+  /** True when an earlier, identical trace was kept. */
+  reused: boolean;
+}
+
+/** What trace.json records, read back by `measure` and by reuse. */
+export interface TraceRecord {
+  tool: { name: string; version: string };
+  model: { name: string; dir: string; contentHash: string; attentionSource: string; layers: Checkpoint['graph']['attention']; shape: Checkpoint['shape'] };
+  maps: MapsMode;
+  inputsDigest: string;
+  /** The traced concepts (empty for --text). */
+  concepts: Array<{ id: string; name: string; area: string; source?: string }>;
   sequences: TracedSequence[];
 }
 
@@ -125,11 +143,18 @@ async function writeSequence(folder: string, planned: PlannedSequence, attention
 export async function traceToFolder(request: TraceRequest): Promise<TraceSummary> {
   const maps = request.maps ?? 'full';
   const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
-  const checkpoint = await openCheckpoint(request.model, openOptions);
+  const checkpoint = typeof request.model === 'string' ? await openCheckpoint(request.model, openOptions) : request.model;
   const planned = await planSequences(request, checkpoint);
   checkMapSize(request, checkpoint, planned);
 
   const out = path.resolve(request.out);
+  const digest = inputsDigest(planned);
+  if (request.reuse) {
+    const earlier = await readTraceRecord(out).catch(() => undefined);
+    if (earlier && earlier.model.contentHash === checkpoint.contentHash && earlier.inputsDigest === digest && earlier.maps === maps) {
+      return { out, checkpoint, sequences: earlier.sequences, reused: true };
+    }
+  }
   const traced: TracedSequence[] = [];
   const ids = planned.map((p) => p.aligned.ids);
   for await (const { index, attention } of traceAttention(checkpoint, ids, request)) {
@@ -140,7 +165,7 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
     if (item.concept) Object.assign(record, { concept: item.concept.id, sequence: item.sequenceId });
     traced.push(record);
   }
-  await writeJson(path.join(out, 'trace.json'), {
+  const record: TraceRecord = {
     tool: { name: 'legal-attn', version: TOOL_VERSION },
     model: {
       name: checkpoint.name,
@@ -151,7 +176,28 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
       shape: checkpoint.shape,
     },
     maps,
+    inputsDigest: digest,
+    concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map((c) => {
+      const { id, name, area, source } = c;
+      return source === undefined ? { id, name, area } : { id, name, area, source };
+    }),
     sequences: traced,
+  };
+  await writeJson(path.join(out, 'trace.json'), record);
+  return { out, checkpoint, sequences: traced, reused: false };
+}
+
+/** Identity of what was traced: every sequence's place, ids and spans. */
+function inputsDigest(planned: readonly PlannedSequence[]): string {
+  const hash = createHash('sha256');
+  for (const p of planned) hash.update(JSON.stringify([p.dir, Array.from(p.aligned.ids, Number), p.aligned.spans]));
+  return hash.digest('hex');
+}
+
+export async function readTraceRecord(folder: string): Promise<TraceRecord> {
+  const file = path.join(folder, 'trace.json');
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw badInput(`${file}: not found; trace the model first (legal-attn trace or compare).`);
   });
-  return { out, checkpoint, sequences: traced };
+  return JSON.parse(text) as TraceRecord;
 }

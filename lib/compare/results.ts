@@ -1,0 +1,157 @@
+import type { Comparison, ModelShares, PairChanges, ScopeComparison } from './compare.js';
+
+const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+const meanOf = (values: ArrayLike<number>): number => {
+  let sum = 0;
+  let n = 0;
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k]!;
+    if (Number.isFinite(v)) {
+      sum += v;
+      n++;
+    }
+  }
+  return n > 0 ? sum / n : Number.NaN;
+};
+
+/** Mean over the heads of each layer of a `[layer × heads + head]` array. */
+export function perLayer(values: Float64Array, layers: number): number[] {
+  const heads = values.length / Math.max(layers, 1);
+  return Array.from({ length: layers }, (_, l) => meanOf(values.subarray(l * heads, (l + 1) * heads)));
+}
+
+export interface HeadRef {
+  layer: number;
+  head: number;
+  delta: number | null;
+  relative: number | null;
+  pValue: number | null;
+}
+
+/** The heads whose share moved most, largest |Δ| first. */
+export function headsMovedMost(change: PairChanges, heads: number, count = 5): HeadRef[] {
+  return Array.from(change.delta.keys())
+    .filter((k) => Number.isFinite(change.delta[k]!))
+    .sort((a, b) => Math.abs(change.delta[b]!) - Math.abs(change.delta[a]!) || a - b)
+    .slice(0, count)
+    .map((k) => ({
+      layer: Math.floor(k / heads),
+      head: k % heads,
+      delta: finite(change.delta[k]!),
+      relative: finite(change.relative[k]!),
+      pValue: change.pValue ? finite(change.pValue[k]!) : null,
+    }));
+}
+
+function modelSummary(m: ModelShares, layers: number) {
+  const share = meanOf(m.share);
+  const control = meanOf(m.controlShare);
+  return {
+    share: finite(share),
+    sharePerLayer: perLayer(m.share, layers).map(finite),
+    controlShare: finite(control),
+    lift: finite(share / control),
+    entropy: finite(meanOf(m.entropy)),
+    rollout: finite(m.rollout[layers - 1] ?? Number.NaN),
+    rolloutPerLayer: Array.from(m.rollout, finite),
+  };
+}
+
+function changeSummary(c: PairChanges, layers: number, heads: number, alpha: number) {
+  const d = c.distribution;
+  const tested = c.pValue ? c.pValue.length : 0;
+  return {
+    heads: d.n,
+    meanDelta: finite(d.mean),
+    medianDelta: finite(d.median),
+    sd: finite(d.sd),
+    skewness: finite(d.skewness),
+    skewnessAdjusted: finite(d.skewnessAdjusted),
+    kurtosis: finite(d.kurtosis),
+    kurtosisAdjusted: finite(d.kurtosisAdjusted),
+    fractionRose: finite(d.fractionRose),
+    meanRelative: finite(meanOf(c.relative)),
+    headsBeatingChance: c.headsBeatingChance ?? null,
+    expectedByChance: tested > 0 ? alpha * tested : null,
+    chanceDraws: c.chanceDraws,
+    entropyDelta: finite(meanOf(c.entropyDelta)),
+    rolloutDelta: finite(c.rolloutDelta[layers - 1] ?? Number.NaN),
+    deltaPerLayer: perLayer(c.delta, layers).map(finite),
+    movedMost: headsMovedMost(c, heads),
+  };
+}
+
+/** The summary.json entry of one scope and variant. */
+export function scopeSummary(scope: ScopeComparison, comparison: Comparison, alpha: number) {
+  const { layers, heads } = comparison;
+  return {
+    target: scope.variant.target,
+    querySet: scope.variant.querySet,
+    sink: scope.variant.sink,
+    sequences: scope.sequences,
+    models: Object.fromEntries(scope.models.map((m) => [m.model, modelSummary(m, layers)])),
+    changes: Object.fromEntries(scope.pairs.map((c) => [c.pair, changeSummary(c, layers, heads, alpha)])),
+  };
+}
+
+type Cell = string | number | null;
+const cell = (v: number): Cell => (Number.isFinite(v) ? v : null);
+
+/** shares.csv: one row per concept, sequence, target, query set, sink, model, layer and head. */
+export function shareRows(comparison: Comparison): Cell[][] {
+  const { layers, heads } = comparison;
+  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'model', 'layer', 'head', 'share', 'entropy', 'control_share', 'lift']];
+  for (const scope of comparison.sequences) {
+    const sequence = scope.sequences[0]!.split('/')[1] ?? '';
+    for (const m of scope.models) {
+      for (let k = 0; k < layers * heads; k++) {
+        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, Math.floor(k / heads), k % heads, cell(m.share[k]!), cell(m.entropy[k]!), cell(m.controlShare[k]!), cell(m.share[k]! / m.controlShare[k]!)]);
+      }
+    }
+  }
+  return rows;
+}
+
+/** changes.csv: per head, for each sequence, each concept (sequence `*`) and overall (concept `*`). */
+export function changeRows(comparison: Comparison): Cell[][] {
+  const { layers, heads } = comparison;
+  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'pair', 'layer', 'head', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta', 'p_value']];
+  const emit = (scope: ScopeComparison, sequence: string) => {
+    const shares = new Map(scope.models.map((m) => [m.model, m.share]));
+    for (const c of scope.pairs) {
+      const [after = '', before = ''] = c.pair.split(':');
+      for (let k = 0; k < layers * heads; k++) {
+        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), c.pValue ? cell(c.pValue[k]!) : null]);
+      }
+    }
+  };
+  for (const scope of comparison.sequences) emit(scope, scope.sequences[0]!.split('/')[1] ?? '');
+  for (const scope of comparison.scopes) emit(scope, '*');
+  return rows;
+}
+
+/** stats.csv: the distribution of Δ over heads, per concept (and `*` overall), target, query set, sink and pair. */
+export function statRows(comparison: Comparison, alpha: number): Cell[][] {
+  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'heads_beating_chance', 'expected_by_chance', 'chance_draws', 'entropy_delta', 'rollout_delta'];
+  const rows: Cell[][] = [header];
+  for (const scope of comparison.scopes) {
+    for (const c of scope.pairs) {
+      const s = changeSummary(c, comparison.layers, comparison.heads, alpha);
+      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.headsBeatingChance, s.expectedByChance, s.chanceDraws, s.entropyDelta, s.rolloutDelta]);
+    }
+  }
+  return rows;
+}
+
+/** layers.csv: share, entropy and rollout by layer (mean over heads), per concept (and `*`) and model. */
+export function layerRows(comparison: Comparison): Cell[][] {
+  const rows: Cell[][] = [['concept', 'target', 'query_set', 'sink', 'model', 'layer', 'share', 'entropy', 'rollout']];
+  for (const scope of comparison.scopes) {
+    for (const m of scope.models) {
+      const share = perLayer(m.share, comparison.layers);
+      const entropy = perLayer(m.entropy, comparison.layers);
+      share.forEach((s, l) => rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, l, cell(s), cell(entropy[l]!), cell(m.rollout[l]!)]));
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,260 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
+import { defaultPairs, pairName, parsePairs, type ModelPair } from './compare/pairs.js';
+import { scopeSummary, changeRows, layerRows, shareRows, statRows } from './compare/results.js';
+import { loadConcepts } from './concepts/load-concepts.js';
+import { badInput } from './errors.js';
+import { writeFileWhole, writeJson } from './io/atomic.js';
+import { readNpy } from './io/npy.js';
+import type { SinkMode } from './measure/attention-share.js';
+import { DEFINITIONS } from './measure/definitions.js';
+import { measureSequence, type MeasureOptions } from './measure/measure-sequence.js';
+import type { QuerySetKind } from './measure/query-set.js';
+import { readTraceRecord, traceToFolder, type TraceRecord } from './run-trace.js';
+import type { TokenSpan } from './tokenize/align-spans.js';
+import { loadTokenizer } from './tokenize/tokenizer.js';
+import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
+import { TOOL_VERSION } from './version.js';
+
+export interface NamedModel {
+  name: string;
+  dir: string;
+}
+
+/** Options of the measure stage, shared by `compare` and `measure`. */
+export interface AnalysisOptions {
+  /** `after:before` pairs as on the command line; default: each model against the previous, and last against first. */
+  pairs?: string;
+  querySets?: QuerySetKind[];
+  /** `exclude` reports shares without the sink beside those with it. */
+  sink?: SinkMode;
+  seed?: number;
+  controls?: number;
+  permutations?: number;
+  alpha?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface CompareRequest extends AnalysisOptions {
+  models: NamedModel[];
+  concepts: string;
+  out: string;
+  batchSize?: number;
+  threads?: number;
+  cacheDir?: string;
+  maxMapBytes?: number;
+}
+
+export interface CompareSummary {
+  out: string;
+  files: string[];
+  comparison: Comparison;
+  pairs: ModelPair[];
+  reusedTraces: string[];
+}
+
+/** Where compare keeps each model's trace, and the order of the models. */
+interface TraceIndex {
+  models: Array<{ name: string; dir: string; contentHash: string; trace: string }>;
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+const integerIn = (value: number | undefined, fallback: number, min: number, max: number, flag: string): number => {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) throw badInput(`${flag} must be a whole number from ${min} to ${max}; got ${v}.`);
+  return v;
+};
+
+interface ResolvedAnalysis {
+  measure: MeasureOptions;
+  permutations: number;
+  alpha: number;
+  seed: number;
+}
+
+function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
+  const seed = integerIn(options.seed, 1, 0, 2 ** 32 - 1, '--seed');
+  const controls = integerIn(options.controls, 200, 1, 100_000, '--controls');
+  const permutations = integerIn(options.permutations, 10_000, 10, 1_000_000, '--permutations');
+  const alpha = options.alpha ?? 0.05;
+  if (!(alpha > 0 && alpha < 1)) throw badInput(`--alpha must lie between 0 and 1; got ${alpha}.`);
+  const querySets = options.querySets && options.querySets.length > 0 ? [...new Set(options.querySets)] : (['all'] as QuerySetKind[]);
+  const sinks: SinkMode[] = options.sink === 'exclude' ? ['include', 'exclude'] : ['include'];
+  return { measure: { querySets, sinks, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };
+}
+
+function resolvePairs(text: string | undefined, names: readonly string[]): ModelPair[] {
+  return text === undefined ? defaultPairs(names) : parsePairs(text, names);
+}
+
+function checkModelNames(models: readonly NamedModel[]): void {
+  if (models.length < 2) throw badInput(`compare needs at least two models (--model NAME=DIR, given ${models.length}); name each checkpoint, for example --model base=DIR --model cpt=DIR.`);
+  const seen = new Set<string>();
+  for (const { name } of models) {
+    if (!MODEL_NAME.test(name)) throw badInput(`--model: "${name}" is not a usable model name; use letters, digits, dots, dashes or underscores.`);
+    if (seen.has(name)) throw badInput(`--model: the name ${name} is given twice; give each checkpoint its own name.`);
+    seen.add(name);
+  }
+}
+
+/** Models of one comparison must read text alike and have the same attention layout. */
+async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, texts: readonly string[]): Promise<void> {
+  const [first, ...others] = checkpoints;
+  if (!first) return;
+  const firstTokenizer = await loadTokenizer(first.checkpoint.dir);
+  const reference = await Promise.all(texts.map((t) => firstTokenizer.encode(t)));
+  for (const other of others) {
+    const layersA = first.checkpoint.graph.attention.length;
+    const layersB = other.checkpoint.graph.attention.length;
+    if (layersA !== layersB) {
+      throw badInput(`models ${first.name} and ${other.name} differ in layers (${layersA} and ${layersB}); compare needs checkpoints of one lineage with the same shape.`);
+    }
+    const headsA = first.checkpoint.shape.heads;
+    const headsB = other.checkpoint.shape.heads;
+    if (headsA !== undefined && headsB !== undefined && headsA !== headsB) {
+      throw badInput(`models ${first.name} and ${other.name} differ in attention heads (${headsA} and ${headsB}); compare needs checkpoints of one lineage with the same shape.`);
+    }
+    const tokenizer = await loadTokenizer(other.checkpoint.dir);
+    for (const [k, text] of texts.entries()) {
+      const ids = (await tokenizer.encode(text)).ids;
+      const expected = reference[k]!.ids;
+      if (ids.length !== expected.length || ids.some((id, i) => id !== expected[i])) {
+        throw badInput(`models ${first.name} and ${other.name} tokenize "${text.slice(0, 40)}…" differently (${tokenizer.file} differs from ${firstTokenizer.file}); concept tokens would not correspond, so compare needs one tokenizer.`);
+      }
+    }
+  }
+}
+
+/**
+ * `compare`: traces each named checkpoint once (keeping an identical earlier trace in
+ * OUT/traces/NAME), then measures and compares them and writes summary.json and the
+ * CSV files. Every input is checked before the first model is loaded.
+ */
+export async function compareCheckpoints(request: CompareRequest): Promise<CompareSummary> {
+  checkModelNames(request.models);
+  const names = request.models.map((m) => m.name);
+  resolvePairs(request.pairs, names);
+  resolveAnalysis(request);
+  const concepts = await loadConcepts(request.concepts);
+  const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
+  const checkpoints = [];
+  for (const model of request.models) checkpoints.push({ name: model.name, checkpoint: await openCheckpoint(model.dir, openOptions) });
+  await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)));
+
+  const out = path.resolve(request.out);
+  const reusedTraces: string[] = [];
+  const index: TraceIndex = { models: [] };
+  for (const { name, checkpoint } of checkpoints) {
+    const trace = await traceToFolder({
+      model: checkpoint,
+      concepts: request.concepts,
+      out: path.join(out, 'traces', name),
+      maps: 'full',
+      reuse: true,
+      ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+      ...(request.threads ? { threads: request.threads } : {}),
+      ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}),
+      onProgress: (done, total) => request.onProgress?.(`tracing ${name}`, done, total),
+    });
+    if (trace.reused) reusedTraces.push(name);
+    index.models.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, trace: path.join('traces', name) });
+  }
+  await writeJson(path.join(out, 'traces', 'index.json'), index);
+  return { ...(await measureResults(out, request)), reusedTraces };
+}
+
+interface SequenceFiles {
+  concept: string;
+  sequence: string;
+  tokens: { ids: number[]; spans: TokenSpan[] };
+}
+
+async function readTokens(file: string): Promise<SequenceFiles['tokens']> {
+  return JSON.parse(await readFile(file, 'utf8')) as SequenceFiles['tokens'];
+}
+
+/**
+ * `measure`: recomputes every measure from the traces a compare run saved in
+ * RESULTS/traces, without running a model, and writes the results into `out`.
+ */
+export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'reusedTraces'>> {
+  const analysis = resolveAnalysis(options);
+  const indexFile = path.join(resultsDir, 'traces', 'index.json');
+  const indexText = await readFile(indexFile, 'utf8').catch(() => {
+    throw badInput(`${indexFile}: not found; run legal-attn compare first, or pass the folder it wrote.`);
+  });
+  const index = JSON.parse(indexText) as TraceIndex;
+  const names = index.models.map((m) => m.name);
+  const pairs = resolvePairs(options.pairs, names);
+  const records: Array<{ name: string; folder: string; record: TraceRecord }> = [];
+  for (const model of index.models) {
+    const folder = path.join(resultsDir, model.trace);
+    const record = await readTraceRecord(folder);
+    if (record.maps !== 'full') throw badInput(`${path.join(folder, 'trace.json')}: traced with --maps ${record.maps}; measures need full maps.`);
+    records.push({ name: model.name, folder, record });
+  }
+  const sequenceList = records[0]?.record.sequences ?? [];
+  for (const { name, record } of records) {
+    const same = record.sequences.length === sequenceList.length && record.sequences.every((s, k) => s.dir === sequenceList[k]?.dir);
+    if (!same) throw badInput(`traces of ${name} and ${names[0]} list different sequences; trace every model on the same concepts.`);
+  }
+
+  const measured: MeasuredSequence[] = [];
+  for (const [k, item] of sequenceList.entries()) {
+    const byModel: MeasuredSequence['byModel'] = {};
+    let ids: number[] | undefined;
+    for (const { name, folder } of records) {
+      const tokens = await readTokens(path.join(folder, item.dir, 'tokens.json'));
+      if (ids && JSON.stringify(ids) !== JSON.stringify(tokens.ids)) {
+        throw badInput(`${path.join(folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
+      }
+      ids = tokens.ids;
+      const attention = await readNpy(path.join(folder, item.dir, 'attentions.npy'));
+      byModel[name] = measureSequence(attention, tokens.spans, analysis.measure);
+    }
+    measured.push({ concept: item.concept ?? '', sequence: item.sequence ?? '', byModel });
+    options.onProgress?.('measuring', k + 1, sequenceList.length);
+  }
+  const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
+  if (shapes.size > 1) throw badInput(`the traces have different attention shapes (${[...shapes].join(', ')} layers × heads); compare needs checkpoints of one shape.`);
+
+  const comparison = compareModels(measured, { models: names, pairs, permutations: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+  const out = path.resolve(options.out ?? resultsDir);
+  const conceptIds = [...new Set(measured.map((m) => m.concept))];
+  const conceptInfo = new Map((records[0]?.record.concepts ?? []).map((c) => [c.id, c]));
+  const summary = {
+    tool: { name: 'legal-attn', version: TOOL_VERSION },
+    definitions: DEFINITIONS,
+    options: {
+      querySets: analysis.measure.querySets,
+      sinks: analysis.measure.sinks,
+      pairs: pairs.map(pairName),
+      seed: analysis.seed,
+      controls: analysis.measure.controls.maxControls,
+      permutations: analysis.permutations,
+      alpha: analysis.alpha,
+      rolloutResidual: analysis.measure.rolloutResidual,
+    },
+    models: records.map(({ name, record }) => ({ name, dir: record.model.dir, contentHash: record.model.contentHash, layers: comparison.layers, heads: comparison.heads })),
+    concepts: conceptIds.map((id) => ({
+      id,
+      name: conceptInfo.get(id)?.name ?? id,
+      area: conceptInfo.get(id)?.area ?? null,
+      sequences: measured.filter((m) => m.concept === id).map((m) => m.sequence),
+      results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
+    })),
+    overall: comparison.scopes.filter((s) => s.scope === '*').map((s) => scopeSummary(s, comparison, analysis.alpha)),
+  };
+  const files: Array<[string, string]> = [
+    ['shares.csv', stringify(shareRows(comparison))],
+    ['changes.csv', stringify(changeRows(comparison))],
+    ['stats.csv', stringify(statRows(comparison, analysis.alpha))],
+    ['layers.csv', stringify(layerRows(comparison))],
+    ['summary.json', `${JSON.stringify(summary, null, 2)}\n`],
+  ];
+  for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);
+  return { out, files: files.map(([name]) => name), comparison, pairs };
+}
