@@ -72,7 +72,7 @@ function changeSummary(c: PairChanges, layers: number, heads: number, alpha: num
     fractionRose: finite(d.fractionRose),
     meanRelative: finite(meanOf(c.relative)),
     headsBeatingChance: c.headsBeatingChance ?? null,
-    expectedByChance: tested > 0 ? alpha * tested : null,
+    expectedByChance: tested > 0 ? Number((alpha * tested).toPrecision(12)) : null,
     chanceDraws: c.chanceDraws,
     entropyDelta: finite(meanOf(c.entropyDelta)),
     rolloutDelta: finite(c.rolloutDelta[layers - 1] ?? Number.NaN),
