@@ -9,6 +9,8 @@ import { SINK_MODES, type SinkMode } from '../lib/measure/attention-share.js';
 import { DEFINITIONS } from '../lib/measure/definitions.js';
 import { QUERY_SETS, type QuerySetKind } from '../lib/measure/query-set.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
+import { writeReport, type ReportSummary } from '../lib/report/build-report.js';
+import { formatBytes } from '../lib/inspect.js';
 
 /** Where the CLI writes: injectable so tests drive it in-process. */
 export interface CliIo {
@@ -141,6 +143,8 @@ const analysisOptions = (flags: AnalysisFlags) => ({
   alpha: flags.alpha,
 });
 
+const reportLine = (report: ReportSummary): string => `report: ${report.index} (${report.files.length} files, ${formatBytes(report.bytes)})\n`;
+
 function describeOverall(summary: CompareSummary): string {
   const lines: string[] = [];
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
@@ -230,8 +234,9 @@ export function buildProgram(io: CliIo = processIo): Command {
       .requiredOption('-o, --out <dir>', 'output folder (traces are kept in OUT/traces and reused when identical)')
       .option('--batch-size <n>', 'sequences per forward pass', positiveInteger('--batch-size'), 1)
       .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-      .option('--max-map-gb <gb>', 'refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4),
-  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts: string; out: string; batchSize: number; threads?: number; maxMapGb: number }) => {
+      .option('--max-map-gb <gb>', 'refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
+      .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts: string; out: string; batchSize: number; threads?: number; maxMapGb: number; report: boolean }) => {
     const progress = progressReporter(io, globals().quiet, 'compare');
     try {
       const summary = await compareCheckpoints({
@@ -247,10 +252,27 @@ export function buildProgram(io: CliIo = processIo): Command {
       });
       progress.stop();
       io.stdout(`${describeOverall(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
+      if (options.report) io.stdout(reportLine(await writeReport(summary.out)));
     } finally {
       progress.stop();
     }
   });
+
+  program
+    .command('report')
+    .description('write the HTML report of a compare results folder: index.html with the models, definitions and a sortable table of concepts, and a page per concept with SVG heatmaps of shares, changes, distributions, layer curves, attention and difference maps')
+    .argument('<results>', 'a folder written by legal-attn compare')
+    .option('-o, --out <dir>', 'report folder (default RESULTS/report)')
+    .option('--layer <n>', 'layer of the attention and difference maps (default: the last)', wholeNumber('--layer'))
+    .option('--head <n>', 'one head for the maps (default: the mean over heads)', wholeNumber('--head'))
+    .action(async (results: string, options: { out?: string; layer?: number; head?: number }) => {
+      const report = await writeReport(results, {
+        ...(options.out !== undefined ? { out: options.out } : {}),
+        ...(options.layer !== undefined ? { layer: options.layer } : {}),
+        ...(options.head !== undefined ? { head: options.head } : {}),
+      });
+      io.stdout(reportLine(report));
+    });
 
   withAnalysisOptions(
     program
@@ -284,7 +306,8 @@ export function buildProgram(io: CliIo = processIo): Command {
           onProgress: progress.stage,
         });
         progress.stop();
-        io.stdout(`compared tiny-legal base, cpt and ift on the shipped concepts (${new Set(summary.comparison.sequences.flatMap((s) => s.sequences)).size} sequences)\n${describeOverall(summary)}\nresults: ${path.join(summary.out, 'summary.json')}\n`);
+        const report = await writeReport(summary.out);
+        io.stdout(`compared tiny-legal base, cpt and ift on the shipped concepts (${new Set(summary.comparison.sequences.flatMap((s) => s.sequences)).size} sequences)\n${describeOverall(summary)}\nresults: ${path.join(summary.out, 'summary.json')}\n${reportLine(report)}`);
       } finally {
         progress.stop();
       }

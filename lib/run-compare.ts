@@ -243,6 +243,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
       id,
       name: conceptInfo.get(id)?.name ?? id,
       area: conceptInfo.get(id)?.area ?? null,
+      source: conceptInfo.get(id)?.source ?? null,
       sequences: measured.filter((m) => m.concept === id).map((m) => m.sequence),
       results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
     })),

@@ -112,7 +112,7 @@ describe('legal-attn compare on the tiny family', () => {
     assert.equal(summary.concepts.length, 4);
     const change = summary.concepts[0]!.results[0]!.changes['cpt:base']!;
     assert.equal(typeof change.headsBeatingChance, 'number');
-    assert.equal(change.expectedByChance, 0.05 * 48);
+    assert.equal(change.expectedByChance, 2.4);
     assert.equal(summary.overall.length, 1);
   });
 

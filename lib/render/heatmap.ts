@@ -1,0 +1,104 @@
+import { canvas, exact, legend, type ColourScale } from './svg.js';
+
+export interface HeatmapSpec {
+  title: string;
+  rows: number;
+  cols: number;
+  value: (row: number, col: number) => number;
+  /** Cells to draw (all by default): a causal map draws only col ≤ row. */
+  drawn?: (row: number, col: number) => boolean;
+  scale: ColourScale;
+  legendLabel: string;
+  xLabel: string;
+  yLabel: string;
+  rowLabels: string[];
+  colLabels: string[];
+  tooltip: (row: number, col: number, value: number) => string;
+  /** Cells to outline (heads that beat chance). */
+  marked?: (row: number, col: number) => boolean;
+  markLabel?: string;
+  /** Rows and columns to highlight on the axes (concept tokens). */
+  highlightRows?: ReadonlySet<number>;
+  highlightCols?: ReadonlySet<number>;
+  cell: number;
+  /** Rotate column labels (token strings). */
+  rotateColLabels?: boolean;
+  note?: string;
+}
+
+/** A labelled heatmap; every cell carries a `<title>` with its exact value. */
+export function heatmapSvg(spec: HeatmapSpec): string {
+  const labelWidth = Math.min(160, 8 + 6.5 * Math.max(2, ...spec.rowLabels.map((l) => l.length)));
+  const colLabelHeight = spec.rotateColLabels ? Math.min(160, 8 + 6.5 * Math.max(2, ...spec.colLabels.map((l) => l.length))) : 18;
+  const left = labelWidth + 24;
+  const top = 34;
+  const gridWidth = spec.cols * spec.cell;
+  const gridHeight = spec.rows * spec.cell;
+  const legendWidth = Math.min(200, Math.max(120, gridWidth));
+  const width = Math.max(left + gridWidth + 20, left + legendWidth + 16 + 6.2 * spec.legendLabel.length, 8 + 7 * spec.title.length, 380);
+  const height = top + gridHeight + colLabelHeight + 34 + 36 + (spec.note ? 16 : 0);
+  const { svg, done } = canvas(width, height, spec.title);
+
+  const grid = svg.append('g').attr('class', 'cells').attr('transform', `translate(${left},${top})`);
+  for (let r = 0; r < spec.rows; r++) {
+    for (let c = 0; c < spec.cols; c++) {
+      if (spec.drawn && !spec.drawn(r, c)) continue;
+      const v = spec.value(r, c);
+      const rect = grid
+        .append('rect')
+        .attr('x', c * spec.cell)
+        .attr('y', r * spec.cell)
+        .attr('width', spec.cell)
+        .attr('height', spec.cell)
+        .attr('fill', Number.isFinite(v) ? spec.scale(v) : '#ddd');
+      if (spec.marked?.(r, c)) rect.attr('class', 'marked').attr('stroke', '#000').attr('stroke-width', Math.max(1, spec.cell / 8));
+      rect.append('title').text(spec.tooltip(r, c, v));
+    }
+  }
+  grid.append('rect').attr('width', gridWidth).attr('height', gridHeight).attr('fill', 'none').attr('stroke', '#888').attr('stroke-width', 0.5);
+
+  const fontSize = Math.max(7, Math.min(11, spec.cell - 1));
+  const rows = svg.append('g').attr('class', 'row-labels').attr('transform', `translate(${left - 4},${top})`).attr('font-size', fontSize);
+  spec.rowLabels.forEach((label, r) => {
+    rows
+      .append('text')
+      .attr('x', 0)
+      .attr('y', r * spec.cell + spec.cell / 2)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .attr('font-weight', spec.highlightRows?.has(r) ? 700 : 400)
+      .attr('fill', spec.highlightRows?.has(r) ? '#b35806' : '#222')
+      .text(label);
+  });
+  const cols = svg.append('g').attr('class', 'col-labels').attr('transform', `translate(${left},${top + gridHeight + 4})`).attr('font-size', fontSize);
+  spec.colLabels.forEach((label, c) => {
+    const x = c * spec.cell + spec.cell / 2;
+    const text = cols
+      .append('text')
+      .attr('font-weight', spec.highlightCols?.has(c) ? 700 : 400)
+      .attr('fill', spec.highlightCols?.has(c) ? '#b35806' : '#222')
+      .text(label);
+    if (spec.rotateColLabels) text.attr('transform', `translate(${x},0) rotate(-60)`).attr('text-anchor', 'end').attr('dy', '0.35em');
+    else text.attr('x', x).attr('y', 10).attr('text-anchor', 'middle');
+  });
+  svg
+    .append('text')
+    .attr('class', 'axis-label')
+    .attr('x', left + gridWidth / 2)
+    .attr('y', top + gridHeight + colLabelHeight + 16)
+    .attr('text-anchor', 'middle')
+    .text(spec.xLabel);
+  svg
+    .append('text')
+    .attr('class', 'axis-label')
+    .attr('transform', `translate(12,${top + gridHeight / 2}) rotate(-90)`)
+    .attr('text-anchor', 'middle')
+    .text(spec.yLabel);
+  const legendY = top + gridHeight + colLabelHeight + 28;
+  legend(svg, spec.scale, left, legendY, legendWidth, spec.legendLabel);
+  if (spec.markLabel) svg.append('text').attr('x', left).attr('y', legendY + 36).text(spec.markLabel);
+  if (spec.note) svg.append('text').attr('class', 'note').attr('x', 8).attr('y', height - 6).attr('fill', '#555').text(spec.note);
+  return done();
+}
+
+export { exact };

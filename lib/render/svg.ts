@@ -1,0 +1,78 @@
+import * as d3 from 'd3';
+import { D3Node } from 'd3-node';
+
+export type Svg = d3.Selection<SVGSVGElement, unknown, null, undefined>;
+export type Group = d3.Selection<SVGGElement, unknown, null, undefined>;
+
+export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+
+/** A fresh SVG canvas (d3-node, no browser) with a title and a description for screen readers. */
+export function canvas(width: number, height: number, title: string): { svg: Svg; done: () => string } {
+  const d3n = new D3Node({ d3Module: d3 });
+  const svg = d3n.createSVG(width, height, { viewBox: `0 0 ${width} ${height}`, role: 'img', 'font-family': FONT, 'font-size': 11 });
+  svg.append('title').text(title);
+  svg
+    .append('text')
+    .attr('class', 'chart-title')
+    .attr('x', 8)
+    .attr('y', 16)
+    .attr('font-size', 13)
+    .attr('font-weight', 600)
+    .text(title);
+  return { svg, done: () => d3n.svgString() };
+}
+
+/** A number as a tooltip shows it: enough digits to be exact at float32. */
+export const exact = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(7))) : 'n/a');
+/** A number as a label shows it. */
+export const short = (v: number): string => (Number.isFinite(v) ? (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(1)) : 'n/a');
+
+/** Sequential, colour-blind-safe scale (viridis) over [min, max]. */
+export function sequentialScale(min: number, max: number): d3.ScaleSequential<string> {
+  return d3.scaleSequential(d3.interpolateViridis).domain([min, max === min ? min + 1e-9 : max]);
+}
+
+/** Diverging, colour-blind-safe scale (purple–orange) centred on zero and symmetric. */
+export function divergingScale(maxAbs: number): d3.ScaleDiverging<string> {
+  const m = maxAbs > 0 ? maxAbs : 1e-9;
+  return d3.scaleDiverging(d3.interpolatePuOr).domain([m, 0, -m]);
+}
+
+export type ColourScale = d3.ScaleSequential<string> | d3.ScaleDiverging<string>;
+
+/** A horizontal colour legend with its domain written at the ends and the middle. */
+export function legend(parent: Svg | Group, scale: ColourScale, x: number, y: number, width: number, label: string): void {
+  const g = parent.append('g').attr('class', 'legend').attr('transform', `translate(${x},${y})`);
+  const domain = scale.domain();
+  const lo = Math.min(...domain);
+  const hi = Math.max(...domain);
+  const steps = 40;
+  for (let k = 0; k < steps; k++) {
+    const v = lo + ((hi - lo) * (k + 0.5)) / steps;
+    g.append('rect').attr('x', (k * width) / steps).attr('y', 0).attr('width', width / steps + 0.5).attr('height', 10).attr('fill', scale(v));
+  }
+  g.append('rect').attr('width', width).attr('height', 10).attr('fill', 'none').attr('stroke', '#555').attr('stroke-width', 0.5);
+  const ticks = [lo, (lo + hi) / 2, hi];
+  ticks.forEach((v, k) =>
+    g
+      .append('text')
+      .attr('x', (k * width) / 2)
+      .attr('y', 22)
+      .attr('text-anchor', k === 0 ? 'start' : k === 1 ? 'middle' : 'end')
+      .text(short(v)),
+  );
+  g.append('text').attr('x', width + 8).attr('y', 9).text(label);
+}
+
+/** Makes a token readable on an axis: special characters escaped, whitespace shown. */
+export function displayToken(token: string): string {
+  return Array.from(token)
+    .map((c) => {
+      if (c === ' ') return '␣';
+      if (c === '\n') return '⏎';
+      if (c === '\t') return '⇥';
+      const code = c.codePointAt(0) ?? 0;
+      return code < 0x20 || (code >= 0x7f && code < 0xa0) ? `\\u${code.toString(16).padStart(4, '0')}` : c;
+    })
+    .join('');
+}

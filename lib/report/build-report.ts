@@ -1,0 +1,310 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { badInput } from '../errors.js';
+import { writeFileWhole, writeFolderWhole } from '../io/atomic.js';
+import { readNpy } from '../io/npy.js';
+import { componentAttention, componentTokens } from '../measure/component-attention.js';
+import type { Distribution } from '../measure/distribution.js';
+import { attentionMapSvg, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
+import { componentMatrixSvg } from '../render/component-matrix.js';
+import { changeGridSvg, headGridSvg, type HeadValues } from '../render/head-grid.js';
+import { distributionSvg } from '../render/histogram.js';
+import { layerCurvesSvg } from '../render/layer-curves.js';
+import type { TokenSpan } from '../tokenize/align-spans.js';
+import { escapeHtml, figure, numberCell, page } from './html.js';
+import { readResults, type ChangeSummary, type Results, type Row, type ScopeResult } from './read-results.js';
+
+export interface ReportOptions {
+  /** Layer of the attention and difference maps (default: the last). */
+  layer?: number;
+  /** One head for the maps, or their mean (default). */
+  head?: number;
+  /** Output folder (default RESULTS/report). */
+  out?: string;
+}
+
+export interface ReportSummary {
+  out: string;
+  index: string;
+  files: string[];
+  bytes: number;
+}
+
+interface Page {
+  file: string;
+  html: string;
+  svgs: Array<{ file: string; svg: string }>;
+}
+
+interface Variant {
+  querySet: string;
+  sink: string;
+}
+
+const CONCEPT = 'concept';
+
+function gridOf(rows: readonly Row[], key: string, layers: number, heads: number): Float64Array {
+  const sums = new Float64Array(layers * heads);
+  const counts = new Float64Array(layers * heads);
+  for (const row of rows) {
+    const k = Number(row.layer) * heads + Number(row.head);
+    const v = row[key] === '' || row[key] === undefined ? Number.NaN : Number(row[key]);
+    if (Number.isFinite(v)) {
+      sums[k]! += v;
+      counts[k]! += 1;
+    }
+  }
+  return sums.map((s, k) => (counts[k]! > 0 ? s / counts[k]! : Number.NaN));
+}
+
+const matches = (row: Row, variant: Variant, fields: Record<string, string>): boolean =>
+  row.target === CONCEPT && row.query_set === variant.querySet && row.sink === variant.sink && Object.entries(fields).every(([k, v]) => row[k] === v);
+
+const maxAbs = (arrays: readonly Float64Array[]): number => Math.max(1e-9, ...arrays.flatMap((a) => Array.from(a).filter(Number.isFinite).map(Math.abs)));
+
+function asDistribution(c: ChangeSummary): Distribution {
+  const n = (v: number | null) => v ?? Number.NaN;
+  return {
+    n: c.heads,
+    mean: n(c.meanDelta),
+    median: n(c.medianDelta),
+    sd: n(c.sd),
+    skewness: n(c.skewness),
+    skewnessAdjusted: n(c.skewnessAdjusted),
+    kurtosis: n(c.kurtosis),
+    kurtosisAdjusted: n(c.kurtosisAdjusted),
+    fractionRose: n(c.fractionRose),
+  };
+}
+
+const slug = (text: string): string => text.replace(/[^A-Za-z0-9_-]+/g, '-');
+
+class ReportBuilder {
+  readonly layers: number;
+  readonly heads: number;
+  readonly models: string[];
+  readonly pairs: string[];
+  readonly variant: Variant;
+  readonly alpha: number;
+
+  constructor(
+    readonly results: Results,
+    readonly options: ReportOptions,
+  ) {
+    const { summary } = results;
+    this.layers = summary.models[0]?.layers ?? 0;
+    this.heads = summary.models[0]?.heads ?? 0;
+    this.models = summary.models.map((m) => m.name);
+    this.pairs = summary.options.pairs;
+    this.variant = { querySet: summary.options.querySets[0] ?? 'all', sink: 'include' };
+    this.alpha = summary.options.alpha;
+  }
+
+  private headValues(values: Float64Array): HeadValues {
+    return { values, layers: this.layers, heads: this.heads };
+  }
+
+  /** Per-model grids of a concept (mean over its sequences), or of all concepts (`*`, mean over concepts). */
+  modelGrids(concept: string): Float64Array[] {
+    return this.models.map((model) => {
+      if (concept !== '*') return gridOf(this.results.shares.filter((r) => matches(r, this.variant, { concept, model })), 'share', this.layers, this.heads);
+      const perConcept = this.results.summary.concepts.map((c) => gridOf(this.results.shares.filter((r) => matches(r, this.variant, { concept: c.id, model })), 'share', this.layers, this.heads));
+      return perConcept.reduce((acc, g) => acc.map((v, k) => v + g[k]! / perConcept.length), new Float64Array(this.layers * this.heads));
+    });
+  }
+
+  changeGrids(concept: string): Array<{ pair: string; delta: Float64Array; p: Float64Array | undefined }> {
+    return this.pairs.map((pair) => {
+      const rows = this.results.changes.filter((r) => matches(r, this.variant, { concept, sequence: '*', pair }));
+      const p = gridOf(rows, 'p_value', this.layers, this.heads);
+      return { pair, delta: gridOf(rows, 'delta', this.layers, this.heads), p: p.some(Number.isFinite) ? p : undefined };
+    });
+  }
+
+  layerCurves(concept: string): Array<{ model: string; values: number[] }> {
+    return this.models.map((model) => {
+      const rows = this.results.layers.filter((r) => matches(r, this.variant, { concept, model }));
+      const values = new Array<number>(this.layers).fill(Number.NaN);
+      for (const r of rows) values[Number(r.layer)] = Number(r.share);
+      return { model, values };
+    });
+  }
+
+  /** Head grids, change grids, the distribution and layer curves of one scope. */
+  summaryViews(scope: string, result: ScopeResult | undefined, label: string, prefix: string): { html: string; svgs: Page['svgs'] } {
+    const svgs: Page['svgs'] = [];
+    const add = (name: string, svg: string, caption: string): string => {
+      const file = `svg/${prefix}-${name}.svg`;
+      svgs.push({ file, svg });
+      return figure(svg, file, caption);
+    };
+    const grids = this.modelGrids(scope);
+    const shareValues = grids.flatMap((g) => Array.from(g).filter(Number.isFinite));
+    const domain: [number, number] = [Math.min(0, ...shareValues), Math.max(1e-9, ...shareValues)];
+    const headGrids = grids.map((g, k) => add(`share-${slug(this.models[k]!)}`, headGridSvg(this.headValues(g), `${label}: share by head, ${this.models[k]}`, domain), `Concept share per layer and head of ${this.models[k]} (one scale for all models).`));
+    const changes = this.changeGrids(scope);
+    const extent = maxAbs(changes.map((c) => c.delta));
+    const changeGrids = changes.map((c) => add(`change-${slug(c.pair)}`, changeGridSvg(this.headValues(c.delta), c.p, this.alpha, `${label}: Δ share, ${c.pair}`, extent), `Change of share ${c.pair} per head; outlined heads beat chance (p < ${this.alpha}).`));
+    const distributions = result
+      ? add(
+          'distribution',
+          distributionSvg(
+            changes.map((c) => ({ pair: c.pair, values: c.delta, distribution: asDistribution(result.changes[c.pair]!) })),
+            `${label}: distribution of per-head changes`,
+          ),
+          'Histogram of Δ over all heads for each pair, with its moments.',
+        )
+      : '';
+    const curves = add('layers', layerCurvesSvg(this.layerCurves(scope), `${label}: share by layer`), 'Concept share by layer (mean over heads), one line per model.');
+    const html = `<h3>Share by head</h3><div class="views">${headGrids.join('')}</div>
+<h3>Change by head</h3><div class="views">${changeGrids.join('')}</div>
+<h3>Distribution of changes and share by layer</h3><div class="views">${distributions}${curves}</div>`;
+    return { html, svgs };
+  }
+
+  async traceFolder(model: string): Promise<string> {
+    const indexFile = path.join(this.results.dir, 'traces', 'index.json');
+    const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{"models":[]}')) as { models: Array<{ name: string; trace: string }> };
+    const entry = index.models.find((m) => m.name === model);
+    if (!entry) throw badInput(`${indexFile}: has no trace of model ${model}; run legal-attn compare again.`);
+    return path.join(this.results.dir, entry.trace);
+  }
+
+  /** The chosen layer of one sequence, head-averaged or one head, per model. */
+  async layerMaps(concept: string, sequence: string): Promise<{ tokens: string[]; spans: TokenSpan[]; maps: Float32Array[]; layer: number }> {
+    const layer = this.options.layer ?? this.layers - 1;
+    if (layer < 0 || layer >= this.layers) throw badInput(`--layer ${layer} is outside the model's layers 0 to ${this.layers - 1}.`);
+    if (this.options.head !== undefined && (this.options.head < 0 || this.options.head >= this.heads)) throw badInput(`--head ${this.options.head} is outside the model's heads 0 to ${this.heads - 1}.`);
+    let tokens: string[] = [];
+    let spans: TokenSpan[] = [];
+    const maps: Float32Array[] = [];
+    for (const model of this.models) {
+      const folder = path.join(await this.traceFolder(model), concept, sequence);
+      const record = JSON.parse(await readFile(path.join(folder, 'tokens.json'), 'utf8')) as { tokens: string[]; spans: TokenSpan[] };
+      ({ tokens, spans } = record);
+      const attention = await readNpy(path.join(folder, 'attentions.npy'));
+      const [, heads = 0, T = 0] = attention.dims;
+      const size = T * T;
+      const map = new Float32Array(size);
+      const chosen = this.options.head === undefined ? Array.from({ length: heads }, (_, h) => h) : [this.options.head];
+      for (const h of chosen) {
+        const source = attention.data.subarray((layer * heads + h) * size, (layer * heads + h + 1) * size);
+        for (let k = 0; k < size; k++) map[k]! += source[k]! / chosen.length;
+      }
+      maps.push(map);
+    }
+    return { tokens, spans, maps, layer };
+  }
+
+  async conceptPage(concept: Results['summary']['concepts'][number]): Promise<Page> {
+    const result = concept.results.find((r) => r.target === CONCEPT && r.querySet === this.variant.querySet && r.sink === this.variant.sink);
+    const views = this.summaryViews(concept.id, result, concept.name, slug(concept.id));
+    const svgs = [...views.svgs];
+    const add = (name: string, svg: string, caption: string): string => {
+      const file = `svg/${slug(concept.id)}-${name}.svg`;
+      svgs.push({ file, svg });
+      return figure(svg, file, caption);
+    };
+    const sequence = concept.sequences[0]!;
+    const { tokens, spans, maps, layer } = await this.layerMaps(concept.id, sequence);
+    const conceptTokens = [...new Set(spans.flatMap((s) => s.tokens))];
+    const which = this.options.head === undefined ? 'head-averaged' : `head ${this.options.head}`;
+    const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens });
+    const attentionMaps = maps.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
+    const differenceMaps = this.pairs.map((pair) => {
+      const [after = '', before = ''] = pair.split(':');
+      const a = maps[this.models.indexOf(after)]!;
+      const b = maps[this.models.indexOf(before)]!;
+      return add(`diff-${slug(pair)}`, differenceMapSvg(tokenMap(a.map((v, k) => v - b[k]!)), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`), `Raw attention alteration A_${after} − A_${before}, layer ${layer}.`);
+    });
+    const components = componentTokens(spans);
+    let componentHtml = '';
+    if (components.length >= 2) {
+      const labels = components.map((c) => c.label);
+      const matrices = maps.map((map) => componentAttention(map, tokens.length, components));
+      const top = Math.max(1e-9, ...matrices.flatMap((m) => Array.from(m).filter(Number.isFinite)));
+      const perModel = matrices.map((values, k) => add(`components-${slug(this.models[k]!)}`, componentMatrixSvg({ components: labels, values }, `${concept.name}: components, ${this.models[k]}`, false, top), `Component × component attention, layer ${layer} (${which}).`));
+      const deltas = this.pairs.map((pair) => {
+        const [after = '', before = ''] = pair.split(':');
+        return { pair, values: matrices[this.models.indexOf(after)]!.map((v, k) => v - matrices[this.models.indexOf(before)]![k]!) };
+      });
+      const extent = maxAbs(deltas.map((d) => d.values));
+      const perPair = deltas.map((d) => add(`components-${slug(d.pair)}`, componentMatrixSvg({ components: labels, values: d.values }, `${concept.name}: components, ${d.pair}`, true, extent), `Change of component × component attention, ${d.pair}.`));
+      componentHtml = `<h3>Component structure</h3><div class="views">${[...perModel, ...perPair].join('')}</div>`;
+    }
+    const rows = this.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${numberCell(result?.models[model]?.entropy, 3)}${numberCell(result?.models[model]?.rollout)}</tr>`);
+    const pairRows = this.pairs.map((pair) => {
+      const c = result?.changes[pair];
+      return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'})</td></tr>`;
+    });
+    const html = page(
+      `${concept.name} · legal-attn`,
+      `<nav><a href="index.html">← all concepts</a></nav>
+<h1>${escapeHtml(concept.name)}</h1>
+<p class="muted">${escapeHtml(concept.area ?? '')}${concept.source ? ` · sources: ${escapeHtml(concept.source)}` : ''}<br>sequences: ${concept.sequences.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included</p>
+<table><thead><tr><th>model</th><th>share</th><th>lift over controls</th><th>entropy</th><th>rollout share</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<table><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
+${views.html}
+<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
+<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
+${componentHtml}`,
+    );
+    return { file: `${slug(concept.id)}.html`, html, svgs };
+  }
+
+  indexPage(): Page {
+    const { summary } = this.results;
+    const overall = summary.overall.find((r) => r.target === CONCEPT && r.querySet === this.variant.querySet && r.sink === this.variant.sink);
+    const views = this.summaryViews('*', overall, 'All concepts', 'overall');
+    const modelRows = summary.models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td class="text"><code title="${escapeHtml(m.contentHash)}">${escapeHtml(m.contentHash.slice(0, 16))}</code></td><td class="text">${escapeHtml(m.dir)}</td><td>${m.layers} × ${m.heads}</td></tr>`);
+    const head = `<tr><th>concept</th><th>area</th><th>sequences</th>${this.models.map((m) => `<th>share ${escapeHtml(m)}</th>`).join('')}${this.pairs.map((p) => `<th>mean Δ ${escapeHtml(p)}</th><th>skew ${escapeHtml(p)}</th><th>beat chance ${escapeHtml(p)}</th>`).join('')}</tr>`;
+    const conceptRows = summary.concepts.map((c) => {
+      const r = c.results.find((x) => x.target === CONCEPT && x.querySet === this.variant.querySet && x.sink === this.variant.sink);
+      return `<tr><td><a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a></td><td class="text">${escapeHtml(c.area ?? '')}</td><td>${c.sequences.length}</td>${this.models.map((m) => numberCell(r?.models[m]?.share)).join('')}${this.pairs
+        .map((p) => `${numberCell(r?.changes[p]?.meanDelta, 4, true)}${numberCell(r?.changes[p]?.skewness, 2)}<td data-value="${r?.changes[p]?.headsBeatingChance ?? ''}">${r?.changes[p]?.headsBeatingChance ?? 'n/a'}</td>`)
+        .join('')}</tr>`;
+    });
+    const definitions = Object.entries(summary.definitions).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`);
+    const o = summary.options;
+    const html = page(
+      'legal-attn report',
+      `<h1>Attention on legal concepts</h1>
+<p class="muted">legal-attn ${escapeHtml(summary.tool.version)} · ${summary.concepts.length} concepts · pairs ${o.pairs.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included · seed ${o.seed}, ${o.controls} control spans at most, ${o.permutations} chance draws, alpha ${o.alpha}</p>
+<h2>Models</h2>
+<table><thead><tr><th>model</th><th>content hash</th><th>folder</th><th>layers × heads</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>
+<details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>
+<h2>Concepts</h2>
+<p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against control spans; about ${(o.alpha * this.layers * this.heads).toFixed(1)} would by chance alone.</p>
+<table class="sortable" id="concepts"><thead>${head}</thead><tbody>${conceptRows.join('')}</tbody></table>
+<h2>All concepts</h2>
+${views.html}`,
+      true,
+    );
+    return { file: 'index.html', html, svgs: views.svgs };
+  }
+}
+
+/**
+ * `report`: the HTML report of a compare results folder, one folder that opens from
+ * disk: index.html (models, definitions, a sortable table of concepts, the overall
+ * views) and a page per concept with every view; each SVG inline and beside it.
+ */
+export async function writeReport(resultsDir: string, options: ReportOptions = {}): Promise<ReportSummary> {
+  const results = await readResults(resultsDir);
+  const builder = new ReportBuilder(results, options);
+  const pages = [builder.indexPage()];
+  for (const concept of results.summary.concepts) pages.push(await builder.conceptPage(concept));
+  const out = path.resolve(options.out ?? path.join(resultsDir, 'report'));
+  const files: string[] = [];
+  let bytes = 0;
+  await writeFolderWhole(out, async (staging) => {
+    for (const p of pages) {
+      for (const { file, svg } of [{ file: p.file, svg: p.html }, ...p.svgs]) {
+        await writeFileWhole(path.join(staging, file), svg);
+        files.push(file);
+        bytes += Buffer.byteLength(svg);
+      }
+    }
+  });
+  return { out, index: path.join(out, 'index.html'), files, bytes };
+}

@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { badInput } from '../errors.js';
+
+/** The parts of summary.json the report reads. */
+export interface Summary {
+  tool: { name: string; version: string };
+  definitions: Record<string, string>;
+  options: { querySets: string[]; sinks: string[]; pairs: string[]; seed: number; controls: number; permutations: number; alpha: number };
+  models: Array<{ name: string; dir: string; contentHash: string; layers: number; heads: number }>;
+  concepts: Array<{ id: string; name: string; area: string | null; source: string | null; sequences: string[]; results: ScopeResult[] }>;
+  overall: ScopeResult[];
+}
+
+export interface ChangeSummary {
+  heads: number;
+  meanDelta: number | null;
+  medianDelta: number | null;
+  skewness: number | null;
+  skewnessAdjusted: number | null;
+  kurtosis: number | null;
+  kurtosisAdjusted: number | null;
+  fractionRose: number | null;
+  headsBeatingChance: number | null;
+  expectedByChance: number | null;
+  sd: number | null;
+}
+
+export interface ScopeResult {
+  target: string;
+  querySet: string;
+  sink: string;
+  sequences: string[];
+  models: Record<string, { share: number | null; lift: number | null; entropy: number | null; rollout: number | null; sharePerLayer: Array<number | null> }>;
+  changes: Record<string, ChangeSummary>;
+}
+
+export type Row = Record<string, string>;
+
+export interface Results {
+  dir: string;
+  summary: Summary;
+  shares: Row[];
+  changes: Row[];
+  layers: Row[];
+}
+
+async function readText(file: string, what: string): Promise<string> {
+  return readFile(file, 'utf8').catch(() => {
+    throw badInput(`${file}: not found; ${what}`);
+  });
+}
+
+/** Reads what compare wrote into a results folder. */
+export async function readResults(dir: string): Promise<Results> {
+  const hint = 'pass a folder written by legal-attn compare.';
+  const summaryFile = path.join(dir, 'summary.json');
+  let summary: Summary;
+  try {
+    summary = JSON.parse(await readText(summaryFile, hint)) as Summary;
+  } catch (error) {
+    if (error instanceof SyntaxError) throw badInput(`${summaryFile}: not valid JSON (${error.message}); run legal-attn compare again.`);
+    throw error;
+  }
+  const csv = async (name: string): Promise<Row[]> => parse<Row>(await readText(path.join(dir, name), hint), { columns: true });
+  return { dir, summary, shares: await csv('shares.csv'), changes: await csv('changes.csv'), layers: await csv('layers.csv') };
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { runCli } from '../../bin/cli.js';
+import { captureIo, listFiles, temporaryFolder } from '../helpers.js';
+
+const CHROMIUM = process.env.LEGAL_ATTN_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Opens a report page from disk and records what went wrong while it loaded. */
+async function open(browser: Browser, file: string): Promise<{ page: Page; errors: string[]; failed: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
+  const errors: string[] = [];
+  const failed: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('requestfailed', (request) => failed.push(request.url()));
+  page.on('request', (request) => {
+    if (!request.url().startsWith('file://')) failed.push(`outside the folder: ${request.url()}`);
+  });
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  return { page, errors, failed };
+}
+
+/** A screenshot is blank when it has hardly any colours. */
+function distinctColours(png: Buffer): number {
+  const image = PNG.sync.read(png);
+  const colours = new Set<number>();
+  for (let k = 0; k < image.data.length; k += 4 * 7) colours.add(image.data.readUInt32BE(k));
+  return colours.size;
+}
+
+describe('the demo report in a real browser (headless Chromium)', function () {
+  this.timeout(180_000);
+  let browser: Browser;
+  let report = '';
+
+  before(async () => {
+    await access(CHROMIUM).catch(() => {
+      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does, or set LEGAL_ATTN_CHROMIUM`);
+    });
+    const out = path.join(await temporaryFolder(), 'demo');
+    const io = captureIo();
+    assert.equal(await runCli(['--quiet', 'demo', '--out', out], io), 0, io.err);
+    report = path.join(out, 'report');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  it('is one folder of pages and SVG files, relative links only', async () => {
+    const files = await listFiles(report);
+    assert.ok(files.includes('index.html'));
+    assert.equal(files.filter((f) => f.endsWith('.html')).length, 8);
+    assert.ok(files.filter((f) => f.endsWith('.svg')).length > 50);
+    assert.ok(files.every((f) => !f.includes('..')));
+  });
+
+  it('opens index.html from disk with no console error, no failed request, every view drawn, and a sortable table', async () => {
+    const { page, errors, failed } = await open(browser, path.join(report, 'index.html'));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(failed, []);
+    const views = await page.locator('figure.view object').count();
+    assert.equal(views, 3 + 3 + 1 + 1, 'three head grids, three change grids, distribution, layer curves');
+    for (const frame of page.frames().slice(1)) assert.ok((await frame.locator('svg rect, svg path').count()) > 0, frame.url());
+    assert.equal(page.frames().length - 1, views);
+    const rows = page.locator('#concepts tbody tr');
+    assert.equal(await rows.count(), 7);
+    await page.locator('#concepts th', { hasText: 'share base' }).click();
+    const sorted = await page.locator('#concepts tbody tr td:nth-child(4)').allTextContents();
+    assert.deepEqual(sorted, [...sorted].sort((a, b) => Number(a) - Number(b)));
+    const shot = await page.screenshot({ fullPage: false });
+    assert.ok(distinctColours(shot) > 100, 'the screenshot is not blank');
+    await page.close();
+  });
+
+  it('opens a concept page with every view: grids, distribution, layer curves, attention and difference maps', async () => {
+    const { page, errors, failed } = await open(browser, path.join(report, 'hearsay.html'));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(failed, []);
+    const kinds = await page.locator('figure.view').evaluateAll((figures) => figures.map((f) => f.getAttribute('data-view') ?? ''));
+    for (const kind of ['share-base', 'change-cpt-base', 'distribution', 'layers', 'map-ift', 'diff-ift-cpt']) {
+      assert.ok(kinds.some((k) => k.includes(kind)), kind);
+    }
+    const mapFrame = page.frames().find((f) => f.url().endsWith('hearsay-map-base.svg'))!;
+    assert.ok((await mapFrame.locator('g.cells rect title').count()) > 100);
+    const shot = await page.screenshot({ fullPage: true });
+    assert.ok(distinctColours(shot) > 100);
+    await page.close();
+  });
+
+  it('prints to PDF', async () => {
+    const { page } = await open(browser, path.join(report, 'index.html'));
+    const pdf = await page.pdf({ format: 'A4' });
+    assert.ok(pdf.length > 10_000 && pdf.subarray(0, 5).toString() === '%PDF-');
+    await page.close();
+  });
+});
+
