@@ -1,16 +1,20 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import path from 'node:path';
-import { exitCodeOf } from '../lib/errors.js';
-import { formatInspectReport, inspectCheckpoint } from '../lib/inspect.js';
-import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
-import { compareCheckpoints, measureResults, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
+import { mergeBatches, runBatch, type BatchSummary } from '../lib/batch/run-batch.js';
+import { checkConcepts, formatCheckedConcepts } from '../lib/check-concepts.js';
+import { loadConfig, type Config } from '../lib/config.js';
+import { badInput, exitCodeOf } from '../lib/errors.js';
+import { formatBytes, formatInspectReport, inspectCheckpoint } from '../lib/inspect.js';
 import { SINK_MODES, type SinkMode } from '../lib/measure/attention-share.js';
 import { DEFINITIONS } from '../lib/measure/definitions.js';
 import { QUERY_SETS, type QuerySetKind } from '../lib/measure/query-set.js';
-import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 import { writeReport, type ReportSummary } from '../lib/report/build-report.js';
-import { formatBytes } from '../lib/inspect.js';
+import { compareCheckpoints, measureResults, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
+import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
+import { cacheRoot } from '../lib/trace/cache.js';
+import { clearTraceCache, listTraceCache } from '../lib/trace/trace-cache.js';
+import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 
 /** Where the CLI writes: injectable so tests drive it in-process. */
 export interface CliIo {
@@ -42,51 +46,13 @@ const positiveNumber =
     return n;
   };
 
-interface GlobalOptions {
-  debug?: boolean;
-  quiet?: boolean;
-  cache?: string;
-}
-
-interface Progress {
-  update: (done: number, total: number) => void;
-  stage: (stage: string, done: number, total: number) => void;
-  stop: () => void;
-}
-
-/** A progress bar on stderr for long work; silent with --quiet or when stderr is not a terminal. */
-function progressReporter(io: CliIo, quiet: boolean | undefined, label: string): Progress {
-  if (quiet || !io.interactive) return { update: () => undefined, stage: () => undefined, stop: () => undefined };
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: '{stage} [{bar}] {value}/{total} sequences | {duration_formatted}', hideCursor: true, clearOnComplete: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let current: string | undefined;
-  const stage = (name: string, done: number, total: number): void => {
-    if (current !== name) {
-      if (current !== undefined) bar.stop();
-      bar.start(total, 0, { stage: name });
-      current = name;
-    }
-    bar.update(done);
+const wholeNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${flag} takes a whole number.`);
+    return n;
   };
-  return {
-    update: (done, total) => stage(label, done, total),
-    stage,
-    stop: () => {
-      if (current !== undefined) bar.stop();
-      current = undefined;
-    },
-  };
-}
-
-const collectModel = (value: string, previous: NamedModel[] = []): NamedModel[] => {
-  const at = value.indexOf('=');
-  const dir = at >= 0 ? value.slice(at + 1) : value;
-  const name = at >= 0 ? value.slice(0, at) : path.basename(path.resolve(value));
-  if (!dir) throw new InvalidArgumentError(`"${value}" names no folder; write NAME=DIR, for example base=models/tiny-legal-base.`);
-  return [...previous, { name, dir }];
-};
 
 const querySetList = (value: string): QuerySetKind[] => {
   const kinds = value.split(',').map((v) => v.trim());
@@ -95,13 +61,51 @@ const querySetList = (value: string): QuerySetKind[] => {
   return kinds as QuerySetKind[];
 };
 
-const wholeNumber =
-  (flag: string) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${flag} takes a whole number.`);
-    return n;
+/** `--model NAME=DIR`, or `--model NAME` for a model named in the config file, or `--model DIR`. */
+const collectModel = (value: string, previous: NamedModel[] = []): NamedModel[] => {
+  const at = value.indexOf('=');
+  const dir = at >= 0 ? value.slice(at + 1) : value;
+  const name = at >= 0 ? value.slice(0, at) : path.basename(path.resolve(value));
+  if (!dir) throw new InvalidArgumentError(`"${value}" names no folder; write NAME=DIR, for example base=models/tiny-legal-base.`);
+  return [...previous, { name, dir }];
+};
+
+interface GlobalOptions {
+  debug?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  cache?: string;
+  config?: string;
+}
+
+interface Progress {
+  stage: (stage: string, done: number, total: number) => void;
+  stop: () => void;
+}
+
+/** A progress bar on stderr for long work; silent with --quiet or --json or when stderr is not a terminal. */
+function progressBar(io: CliIo, silent: boolean): Progress {
+  if (silent || !io.interactive) return { stage: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: '{stage} [{bar}] {value}/{total} | {duration_formatted}', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let current: string | undefined;
+  return {
+    stage(name, done, total) {
+      if (current !== name) {
+        if (current !== undefined) bar.stop();
+        bar.start(total, 0, { stage: name });
+        current = name;
+      }
+      bar.update(done);
+    },
+    stop() {
+      if (current !== undefined) bar.stop();
+      current = undefined;
+    },
   };
+}
 
 const DEFINITIONS_HELP = `
 Definitions (also written into summary.json):
@@ -143,9 +147,20 @@ const analysisOptions = (flags: AnalysisFlags) => ({
   alpha: flags.alpha,
 });
 
-const reportLine = (report: ReportSummary): string => `report: ${report.index} (${report.files.length} files, ${formatBytes(report.bytes)})\n`;
+/** Config-file keys and the option each one defaults. */
+const CONFIG_OPTIONS: Array<[keyof Config, string]> = [
+  ['query-sets', 'querySet'],
+  ['sink', 'sink'],
+  ['seed', 'seed'],
+  ['controls', 'controls'],
+  ['permutations', 'permutations'],
+  ['alpha', 'alpha'],
+  ['chat-template', 'chatTemplate'],
+  ['threads', 'threads'],
+  ['concepts', 'concepts'],
+];
 
-function describeOverall(summary: CompareSummary): string {
+function overallLines(summary: Pick<CompareSummary, 'comparison'>): string {
   const lines: string[] = [];
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
     for (const change of scope.pairs) {
@@ -157,16 +172,53 @@ function describeOverall(summary: CompareSummary): string {
   return lines.join('\n');
 }
 
-const MAPS_HELP = 'attention maps to write per sequence: none (tokens only), mean (head-averaged, [layers, T, T]), full ([layers, heads, T, T])';
+/** The machine-readable result of compare and measure: where things are, and the headline numbers. */
+function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out' | 'files'>, report?: ReportSummary) {
+  return {
+    out: summary.out,
+    files: summary.files,
+    ...(report ? { report: report.index } : {}),
+    overall: summary.comparison.scopes
+      .filter((s) => s.scope === '*')
+      .flatMap((s) =>
+        s.pairs.map((c) => ({
+          pair: c.pair,
+          querySet: s.variant.querySet,
+          sink: s.variant.sink,
+          meanDelta: c.distribution.mean,
+          skewness: c.distribution.skewness,
+          fractionRose: c.distribution.fractionRose,
+          headsBeatingChance: c.headsBeatingChance ?? null,
+          heads: c.distribution.n,
+        })),
+      ),
+  };
+}
+
+const reportLine = (report: ReportSummary): string => `report: ${report.index} (${report.files.length} files, ${formatBytes(report.bytes)})\n`;
+
+function batchLines(summary: BatchSummary): string {
+  const lines = summary.runs.map((r) => `  ${r.status.padEnd(6)} ${r.name} → ${r.out} (${r.seconds} s)${r.reason ? `: ${r.reason}` : ''}`);
+  lines.push(`${summary.runs.length} runs: ${summary.done} done, ${summary.cached} cached, ${summary.failed} failed; ${summary.traced} sequences traced now; ${summary.seconds} s`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** What an action tells runCli besides throwing: a batch with failed runs exits 1 after its summary. */
+export interface CliState {
+  exitCode: number;
+}
 
 /** The legal-attn command line; `bin/legal-attn.ts` runs it on process.argv. */
-export function buildProgram(io: CliIo = processIo): Command {
+export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode: 0 }): Command {
   const program = new Command('legal-attn')
-    .description('Where a language model\'s attention goes on annotated legal concepts, and how continued pre-training and instruction tuning change it.')
+    .description("Where a language model's attention goes on annotated legal concepts, and how continued pre-training and instruction tuning change it.")
     .version(TOOL_VERSION)
-    .option('--cache <dir>', 'cache folder for patched graphs and hashes (default $LEGAL_ATTN_CACHE or ~/.cache/legal-attn)')
+    .option('--cache <dir>', 'cache folder for traces, patched graphs and hashes (default $LEGAL_ATTN_CACHE or ~/.cache/legal-attn)')
+    .option('--config <file>', 'defaults from this YAML file (default ./legal-attn.config.yaml when present)')
+    .option('--json', 'print one machine-readable result on stdout; human text goes to stderr')
     .option('-q, --quiet', 'no progress or messages on stderr')
     .option('--debug', 'print stack traces of errors')
+    .addHelpText('after', '\nExit codes: 0 success, 1 runtime failure, 2 bad input.')
     .configureOutput({
       writeOut: io.stdout,
       writeErr: io.stderr,
@@ -176,20 +228,42 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride();
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  let config: Config = {};
   const cacheOption = (): { cacheDir?: string } => {
-    const cache = globals().cache;
+    const cache = globals().cache ?? config.cache;
     return cache ? { cacheDir: cache } : {};
   };
+  const progress = (): Progress => progressBar(io, Boolean(globals().quiet || globals().json));
+  /** Prints the result: JSON on stdout with --json (human text then on stderr), else the human text on stdout. */
+  const emit = (result: unknown, human: string): void => {
+    if (globals().json) {
+      io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      if (!globals().quiet && human) io.stderr(human);
+    } else {
+      io.stdout(human);
+    }
+  };
+  const resolveModels = (models: NamedModel[]): NamedModel[] => models.map((m) => (m.dir === m.name && config.models?.[m.name] ? { name: m.name, dir: config.models[m.name]! } : m));
+
+  program.hook('preAction', async (_program, action) => {
+    config = await loadConfig(globals().config);
+    for (const [key, option] of CONFIG_OPTIONS) {
+      const value = config[key];
+      const source = action.getOptionValueSource(option);
+      if (value !== undefined && action.options.some((o) => o.attributeName() === option) && (source === undefined || source === 'default')) {
+        action.setOptionValueWithSource(option, value, 'config');
+      }
+    }
+  });
 
   program
     .command('inspect')
-    .description('show what legal-attn finds in a checkpoint: layers, heads, the node of each layer\'s attention, inputs and outputs, and the memory of a full attention map')
+    .description("show what legal-attn finds in a checkpoint: layers, heads, the node of each layer's attention, inputs and outputs, and the memory of a full attention map")
     .requiredOption('-m, --model <dir>', 'checkpoint folder (model.onnx, its external data, tokenizer.json, config.json)')
-    .option('--length <tokens>', 'sequence length for the memory estimate (default: the model\'s maximum, at most 4096)', positiveInteger('--length'))
-    .option('--json', 'print the result as JSON on stdout')
-    .action(async (options: { model: string; length?: number; json?: boolean }) => {
-      const report = await inspectCheckpoint(options.model, { ...cacheOption(), ...(options.length ? { length: options.length } : {}) });
-      io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspectReport(report));
+    .option('--length <tokens>', "sequence length for the memory estimate (default: the model's maximum, at most 4096)", positiveInteger('--length'))
+    .action(async (options: { model: string; length?: number }) => {
+      const report = await inspectCheckpoint(config.models?.[options.model] ?? options.model, { ...cacheOption(), ...(options.length ? { length: options.length } : {}) });
+      emit(report, formatInspectReport(report));
     });
 
   program
@@ -199,62 +273,88 @@ export function buildProgram(io: CliIo = processIo): Command {
     .addOption(new Option('--text <string>', 'one text to trace; files go straight into --out').conflicts('concepts'))
     .addOption(new Option('--concepts <path>', 'a concept YAML file or a folder of them; one folder per concept and sequence under --out').conflicts('text'))
     .requiredOption('-o, --out <dir>', 'output folder')
-    .addOption(new Option('--maps <kind>', MAPS_HELP).choices(MAPS_MODES as MapsMode[]).default('full'))
+    .addOption(new Option('--maps <kind>', 'attention maps per sequence: none (tokens only), mean (head-averaged, [layers, T, T]), full ([layers, heads, T, T])').choices(MAPS_MODES as MapsMode[]).default('full'))
+    .option('--chat-template', "wrap each sequence in the checkpoint's chat template (tokenizer_config.json); spans keep pointing at their words")
+    .option('--no-trace-cache', 'neither read nor fill the trace cache')
     .option('--batch-size <n>', 'sequences per forward pass, padded on the right', positiveInteger('--batch-size'), 1)
     .option('--threads <n>', 'CPU threads for onnxruntime (default: all cores)', positiveInteger('--threads'))
     .option('--max-map-gb <gb>', 'refuse --maps full above this many GiB per sequence', positiveNumber('--max-map-gb'), 4)
-    .action(async (options: { model: string; text?: string; concepts?: string; out: string; maps: MapsMode; batchSize: number; threads?: number; maxMapGb: number }) => {
-      const progress = progressReporter(io, globals().quiet, 'tracing');
+    .action(async (options: { model: string; text?: string; concepts?: string; out: string; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; maxMapGb: number }) => {
+      const bar = progress();
       try {
         const summary = await traceToFolder({
-          model: options.model,
+          model: config.models?.[options.model] ?? options.model,
           ...(options.text !== undefined ? { text: options.text } : {}),
           ...(options.concepts !== undefined ? { concepts: options.concepts } : {}),
           out: options.out,
           maps: options.maps,
+          chatTemplate: Boolean(options.chatTemplate),
+          useCache: options.traceCache,
           batchSize: options.batchSize,
           maxMapBytes: options.maxMapGb * 1024 ** 3,
           ...(options.threads ? { threads: options.threads } : {}),
           ...cacheOption(),
-          onProgress: progress.update,
+          onProgress: (done, total) => bar.stage('tracing', done, total),
         });
-        progress.stop();
-        if (!globals().quiet) io.stderr(`traced ${summary.sequences.length} sequence(s) on ${summary.checkpoint.name}; wrote ${summary.out}\n`);
+        bar.stop();
+        const human = globals().quiet ? '' : `traced ${summary.sequences.length} sequence(s) on ${summary.checkpoint.name} (${summary.computed} run, ${summary.fromCache} from the trace cache); wrote ${summary.out}\n`;
+        if (globals().json) emit({ out: summary.out, model: summary.checkpoint.name, contentHash: summary.checkpoint.contentHash, sequences: summary.sequences, computed: summary.computed, fromCache: summary.fromCache }, human);
+        else io.stderr(human);
       } finally {
-        progress.stop();
+        bar.stop();
       }
     });
 
   withAnalysisOptions(
     program
       .command('compare')
-      .description('trace several checkpoints of one lineage on the concepts, then measure attention shares and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv')
+      .description('trace several checkpoints of one lineage on the concepts, then measure attention shares and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv and the HTML report')
       .requiredOption('-m, --model <name=dir>', 'a named checkpoint, repeated in lineage order (base, then cpt, then ift)', collectModel)
-      .requiredOption('-c, --concepts <path>', 'a concept YAML file or a folder of them')
+      .option('-c, --concepts <path>', 'a concept YAML file or a folder of them (required unless the config file names one)')
       .requiredOption('-o, --out <dir>', 'output folder (traces are kept in OUT/traces and reused when identical)')
+      .option('--chat-template', "wrap each sequence in the checkpoints' chat template")
       .option('--batch-size <n>', 'sequences per forward pass', positiveInteger('--batch-size'), 1)
       .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
       .option('--max-map-gb <gb>', 'refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
-  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts: string; out: string; batchSize: number; threads?: number; maxMapGb: number; report: boolean }) => {
-    const progress = progressReporter(io, globals().quiet, 'compare');
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; chatTemplate?: boolean; batchSize: number; threads?: number; maxMapGb: number; report: boolean }) => {
+    if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');
+    const bar = progress();
     try {
       const summary = await compareCheckpoints({
-        models: options.model,
+        models: resolveModels(options.model),
         concepts: options.concepts,
         out: options.out,
+        chatTemplate: Boolean(options.chatTemplate),
         batchSize: options.batchSize,
         maxMapBytes: options.maxMapGb * 1024 ** 3,
         ...(options.threads ? { threads: options.threads } : {}),
         ...analysisOptions(options),
         ...cacheOption(),
-        onProgress: progress.stage,
+        onProgress: bar.stage,
       });
-      progress.stop();
-      io.stdout(`${describeOverall(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
-      if (options.report) io.stdout(reportLine(await writeReport(summary.out)));
+      bar.stop();
+      const report = options.report ? await writeReport(summary.out) : undefined;
+      emit(compareResult(summary, report), `${overallLines(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n${report ? reportLine(report) : ''}`);
     } finally {
-      progress.stop();
+      bar.stop();
+    }
+  });
+
+  withAnalysisOptions(
+    program
+      .command('measure')
+      .description('recompute every measure from the traces a compare run saved (RESULTS/traces), without running a model')
+      .argument('<results>', 'a folder written by legal-attn compare')
+      .option('-o, --out <dir>', 'where to write the results (default: the results folder)'),
+  ).action(async (results: string, options: AnalysisFlags & { out?: string }) => {
+    const bar = progress();
+    try {
+      const summary = await measureResults(results, { ...analysisOptions(options), ...(options.out ? { out: options.out } : {}), onProgress: bar.stage });
+      bar.stop();
+      emit(compareResult(summary), `${overallLines(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
+    } finally {
+      bar.stop();
     }
   });
 
@@ -271,45 +371,102 @@ export function buildProgram(io: CliIo = processIo): Command {
         ...(options.layer !== undefined ? { layer: options.layer } : {}),
         ...(options.head !== undefined ? { head: options.head } : {}),
       });
-      io.stdout(reportLine(report));
+      emit(report, reportLine(report));
     });
 
-  withAnalysisOptions(
-    program
-      .command('measure')
-      .description('recompute every measure from the traces a compare run saved (RESULTS/traces), without running a model')
-      .argument('<results>', 'a folder written by legal-attn compare')
-      .option('-o, --out <dir>', 'where to write the results (default: the results folder)'),
-  ).action(async (results: string, options: AnalysisFlags & { out?: string }) => {
-    const progress = progressReporter(io, globals().quiet, 'measuring');
-    try {
-      const summary = await measureResults(results, { ...analysisOptions(options), ...(options.out ? { out: options.out } : {}), onProgress: progress.stage });
-      progress.stop();
-      io.stdout(`${describeOverall({ ...summary, reusedTraces: [] })}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
-    } finally {
-      progress.stop();
-    }
-  });
+  program
+    .command('batch')
+    .description('run every study of a manifest (models, concept sets, options, output folders): the whole manifest is checked first, each model is loaded once, traces are cached so an interrupted batch resumes where it stopped')
+    .argument('<manifest>', 'a batch manifest YAML file (see "Batch runs" in the README)')
+    .option('--shard <k/n>', 'run only the K-th of N slices of the runs (for cluster array jobs); join the slices with legal-attn merge')
+    .option('--out-root <dir>', "where the runs' out folders go (default: the manifest's folder)")
+    .option('--fail-fast', 'stop at the first failing run')
+    .option('--batch-size <n>', 'sequences per forward pass', positiveInteger('--batch-size'), 1)
+    .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
+    .action(async (manifest: string, options: { shard?: string; outRoot?: string; failFast?: boolean; batchSize: number; threads?: number }) => {
+      const bar = progress();
+      try {
+        const summary = await runBatch({
+          manifest,
+          ...(options.shard ? { shard: options.shard } : {}),
+          ...(options.outRoot ? { outRoot: options.outRoot } : {}),
+          failFast: Boolean(options.failFast),
+          batchSize: options.batchSize,
+          ...(options.threads ? { threads: options.threads } : {}),
+          ...cacheOption(),
+          onProgress: bar.stage,
+        });
+        bar.stop();
+        emit(summary, batchLines(summary));
+        if (summary.failed > 0) state.exitCode = 1;
+      } finally {
+        bar.stop();
+      }
+    });
+
+  program
+    .command('merge')
+    .description('join the results of batch slices (--shard K/N, each with its own --out-root) into one folder, as one machine would have written it')
+    .argument('<dirs...>', 'the slices\' --out-root folders')
+    .requiredOption('-o, --out <dir>', 'the merged folder')
+    .action(async (dirs: string[], options: { out: string }) => {
+      const summary = await mergeBatches(dirs, options.out);
+      emit(summary, batchLines(summary));
+    });
+
+  const cache = program.command('cache').description('the trace cache: what it holds, and clearing it');
+  cache
+    .command('ls')
+    .description('list cached traces per model content hash')
+    .action(async () => {
+      const root = cacheRoot(cacheOption().cacheDir);
+      const listing = await listTraceCache(root);
+      const lines = listing.map((l) => `  ${l.model}  ${String(l.entries).padStart(6)} traces  ${formatBytes(l.bytes)}`);
+      emit({ root, models: listing }, `${root}\n${lines.join('\n') || '  (no cached traces)'}\n`);
+    });
+  cache
+    .command('clear')
+    .description('delete cached traces (of one model with --model HASH), or the whole cache')
+    .option('--model <hash>', 'only the traces of the model with this content hash')
+    .action(async (options: { model?: string }) => {
+      const root = cacheRoot(cacheOption().cacheDir);
+      await clearTraceCache(root, options.model);
+      emit({ root, cleared: options.model ?? 'all' }, `cleared ${options.model ? `the traces of ${options.model}` : 'the cache'} in ${root}\n`);
+    });
+
+  const concepts = program.command('concepts').description('concept files');
+  concepts
+    .command('check')
+    .description('validate concept files and, with --model, show the tokens each span covers under that model\'s tokenizer')
+    .argument('<path>', 'a concept YAML file or a folder of them')
+    .option('-m, --model <dir>', 'a checkpoint whose tokenizer to use')
+    .option('--chat-template', "wrap each sequence in the checkpoint's chat template")
+    .action(async (target: string, options: { model?: string; chatTemplate?: boolean }) => {
+      const model = options.model ? (config.models?.[options.model] ?? options.model) : undefined;
+      const checked = await checkConcepts(target, { ...(model ? { model } : {}), chatTemplate: Boolean(options.chatTemplate) });
+      emit(checked, formatCheckedConcepts(checked));
+    });
 
   program
     .command('demo')
-    .description('compare the shipped tiny base, cpt and ift checkpoints on the shipped concepts and say where the results are')
+    .description('compare the shipped tiny base, cpt and ift checkpoints on the shipped concepts, write the HTML report and say where it is')
     .option('-o, --out <dir>', 'output folder', path.join(PACKAGE_ROOT, 'reports', 'demo'))
     .action(async (options: { out: string }) => {
-      const progress = progressReporter(io, globals().quiet, 'demo');
+      const bar = progress();
       try {
         const summary = await compareCheckpoints({
           models: ['base', 'cpt', 'ift'].map((name) => ({ name, dir: path.join(PACKAGE_ROOT, 'models', `tiny-legal-${name}`) })),
           concepts: path.join(PACKAGE_ROOT, 'concepts'),
           out: options.out,
           ...cacheOption(),
-          onProgress: progress.stage,
+          onProgress: bar.stage,
         });
-        progress.stop();
+        bar.stop();
         const report = await writeReport(summary.out);
-        io.stdout(`compared tiny-legal base, cpt and ift on the shipped concepts (${new Set(summary.comparison.sequences.flatMap((s) => s.sequences)).size} sequences)\n${describeOverall(summary)}\nresults: ${path.join(summary.out, 'summary.json')}\n${reportLine(report)}`);
+        const sequences = new Set(summary.comparison.sequences.flatMap((s) => s.sequences)).size;
+        emit(compareResult(summary, report), `compared tiny-legal base, cpt and ift on the shipped concepts (${sequences} sequences)\n${overallLines(summary)}\nresults: ${path.join(summary.out, 'summary.json')}\n${reportLine(report)}`);
       } finally {
-        progress.stop();
+        bar.stop();
       }
     });
 
@@ -318,10 +475,11 @@ export function buildProgram(io: CliIo = processIo): Command {
 
 /** Runs the CLI and returns the exit code: 0 ok, 1 runtime failure, 2 bad input. */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+  const state: CliState = { exitCode: 0 };
+  const program = buildProgram(io, state);
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return 0;
+    return state.exitCode;
   } catch (error) {
     // commander has printed its own message (usage errors, --help, --version)
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;

@@ -4,6 +4,7 @@ import { stringify } from 'csv-stringify/sync';
 import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
 import { defaultPairs, pairName, parsePairs, type ModelPair } from './compare/pairs.js';
 import { scopeSummary, changeRows, layerRows, shareRows, statRows } from './compare/results.js';
+import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
 import { writeFileWhole, writeJson } from './io/atomic.js';
@@ -38,6 +39,8 @@ export interface AnalysisOptions {
 }
 
 export interface CompareRequest extends AnalysisOptions {
+  /** Wrap each sequence in the checkpoints' chat template. */
+  chatTemplate?: boolean;
   models: NamedModel[];
   concepts: string;
   out: string;
@@ -53,6 +56,8 @@ export interface CompareSummary {
   comparison: Comparison;
   pairs: ModelPair[];
   reusedTraces: string[];
+  /** Sequences run through a model (the others came from the trace cache or an earlier trace). */
+  computed: number;
 }
 
 /** Where compare keeps each model's trace, and the order of the models. */
@@ -101,10 +106,10 @@ function checkModelNames(models: readonly NamedModel[]): void {
 }
 
 /** Models of one comparison must read text alike and have the same attention layout. */
-async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, texts: readonly string[]): Promise<void> {
+async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, texts: readonly string[], chatTemplate: boolean): Promise<void> {
   const [first, ...others] = checkpoints;
   if (!first) return;
-  const firstTokenizer = await loadTokenizer(first.checkpoint.dir);
+  const firstTokenizer = await loadTokenizer(first.checkpoint.dir, { chatTemplate });
   const reference = await Promise.all(texts.map((t) => firstTokenizer.encode(t)));
   for (const other of others) {
     const layersA = first.checkpoint.graph.attention.length;
@@ -117,7 +122,7 @@ async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkp
     if (headsA !== undefined && headsB !== undefined && headsA !== headsB) {
       throw badInput(`models ${first.name} and ${other.name} differ in attention heads (${headsA} and ${headsB}); compare needs checkpoints of one lineage with the same shape.`);
     }
-    const tokenizer = await loadTokenizer(other.checkpoint.dir);
+    const tokenizer = await loadTokenizer(other.checkpoint.dir, { chatTemplate });
     for (const [k, text] of texts.entries()) {
       const ids = (await tokenizer.encode(text)).ids;
       const expected = reference[k]!.ids;
@@ -128,12 +133,15 @@ async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkp
   }
 }
 
-/**
- * `compare`: traces each named checkpoint once (keeping an identical earlier trace in
- * OUT/traces/NAME), then measures and compares them and writes summary.json and the
- * CSV files. Every input is checked before the first model is loaded.
- */
-export async function compareCheckpoints(request: CompareRequest): Promise<CompareSummary> {
+/** A compare request whose every input has been checked: nothing is loaded yet. */
+export interface PreparedCompare {
+  request: CompareRequest;
+  concepts: Concept[];
+  checkpoints: Array<{ name: string; checkpoint: Checkpoint }>;
+}
+
+/** Checks everything a compare needs (names, pairs, options, concepts, checkpoints, tokenizers) before any model runs. */
+export async function prepareCompare(request: CompareRequest): Promise<PreparedCompare> {
   checkModelNames(request.models);
   const names = request.models.map((m) => m.name);
   resolvePairs(request.pairs, names);
@@ -142,11 +150,25 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
   const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
   const checkpoints = [];
   for (const model of request.models) checkpoints.push({ name: model.name, checkpoint: await openCheckpoint(model.dir, openOptions) });
-  await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)));
+  await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)), request.chatTemplate ?? false);
+  return { request, concepts, checkpoints };
+}
 
+/**
+ * `compare`: traces each named checkpoint once (through the trace cache, keeping an
+ * identical earlier trace in OUT/traces/NAME), then measures and compares them and
+ * writes summary.json and the CSV files. Every input is checked before the first
+ * model is loaded.
+ */
+export async function compareCheckpoints(request: CompareRequest): Promise<CompareSummary> {
+  return runPreparedCompare(await prepareCompare(request));
+}
+
+export async function runPreparedCompare({ request, checkpoints }: PreparedCompare): Promise<CompareSummary> {
   const out = path.resolve(request.out);
   const reusedTraces: string[] = [];
   const index: TraceIndex = { models: [] };
+  let computed = 0;
   for (const { name, checkpoint } of checkpoints) {
     const trace = await traceToFolder({
       model: checkpoint,
@@ -154,16 +176,18 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
       out: path.join(out, 'traces', name),
       maps: 'full',
       reuse: true,
+      chatTemplate: request.chatTemplate ?? false,
       ...(request.batchSize ? { batchSize: request.batchSize } : {}),
       ...(request.threads ? { threads: request.threads } : {}),
       ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}),
       onProgress: (done, total) => request.onProgress?.(`tracing ${name}`, done, total),
     });
     if (trace.reused) reusedTraces.push(name);
+    computed += trace.computed;
     index.models.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, trace: path.join('traces', name) });
   }
   await writeJson(path.join(out, 'traces', 'index.json'), index);
-  return { ...(await measureResults(out, request)), reusedTraces };
+  return { ...(await measureResults(out, request)), reusedTraces, computed };
 }
 
 interface SequenceFiles {
@@ -180,7 +204,7 @@ async function readTokens(file: string): Promise<SequenceFiles['tokens']> {
  * `measure`: recomputes every measure from the traces a compare run saved in
  * RESULTS/traces, without running a model, and writes the results into `out`.
  */
-export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'reusedTraces'>> {
+export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'reusedTraces' | 'computed'>> {
   const analysis = resolveAnalysis(options);
   const indexFile = path.join(resultsDir, 'traces', 'index.json');
   const indexText = await readFile(indexFile, 'utf8').catch(() => {
@@ -237,6 +261,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
       permutations: analysis.permutations,
       alpha: analysis.alpha,
       rolloutResidual: analysis.measure.rolloutResidual,
+      chatTemplate: records.some(({ record }) => record.chatTemplate),
     },
     models: records.map(({ name, record }) => ({ name, dir: record.model.dir, contentHash: record.model.contentHash, layers: comparison.layers, heads: comparison.heads })),
     concepts: conceptIds.map((id) => ({

@@ -11,7 +11,7 @@ import { conceptTokens } from './tokenize/align-spans.js';
 import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
-import { traceAttention, type TraceOptions } from './trace/trace.js';
+import { traceAttention, traceAttentionCached, type TraceOptions } from './trace/trace.js';
 import { TOOL_VERSION } from './version.js';
 
 /** `none`: tokens only; `mean`: head-averaged maps `[layers, T, T]`; `full`: `[layers, heads, T, T]`. */
@@ -31,6 +31,10 @@ export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
   cacheDir?: string;
   /** Keep an earlier trace in `out` when it was made from the same weights, inputs and maps. */
   reuse?: boolean;
+  /** Read and fill the trace cache (default true). */
+  useCache?: boolean;
+  /** Wrap each sequence in the checkpoint's chat template (off by default: the study fed raw text). */
+  chatTemplate?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -48,6 +52,9 @@ export interface TraceSummary {
   sequences: TracedSequence[];
   /** True when an earlier, identical trace was kept. */
   reused: boolean;
+  /** Sequences run through the model, and sequences read from the trace cache. */
+  computed: number;
+  fromCache: number;
 }
 
 /** What trace.json records, read back by `measure` and by reuse. */
@@ -55,15 +62,17 @@ export interface TraceRecord {
   tool: { name: string; version: string };
   model: { name: string; dir: string; contentHash: string; attentionSource: string; layers: Checkpoint['graph']['attention']; shape: Checkpoint['shape'] };
   maps: MapsMode;
+  chatTemplate: boolean;
   inputsDigest: string;
   /** The traced concepts (empty for --text). */
-  concepts: Array<{ id: string; name: string; area: string; source?: string }>;
+  concepts: Array<{ id: string; name: string; area: string; source?: string; components?: string[]; structure?: Array<[string, string]> }>;
   sequences: TracedSequence[];
 }
 
 interface PlannedSequence {
   concept?: Concept;
   sequenceId?: string;
+  paraphraseOf?: string;
   dir: string;
   aligned: AlignedSequence;
 }
@@ -84,7 +93,7 @@ export function tokensRecord(aligned: AlignedSequence, extra: Record<string, unk
 }
 
 async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
-  const tokenizer = await loadTokenizer(checkpoint.dir);
+  const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: request.chatTemplate ?? false });
   checkVocabularyFits(checkpoint, tokenizer.file, tokenizer.vocabSize);
   const planned: PlannedSequence[] = [];
   if (request.text !== undefined) {
@@ -98,7 +107,7 @@ async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Pro
         const where = `${sequence.origin.file}:${sequence.origin.line}: sequence ${sequence.id}`;
         const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, where);
         checkLengthFits(checkpoint, aligned.ids.length, where);
-        planned.push({ concept, sequenceId: sequence.id, dir: path.join(concept.id, sequence.id), aligned });
+        planned.push({ concept, sequenceId: sequence.id, dir: path.join(concept.id, sequence.id), aligned, ...(sequence.paraphraseOf ? { paraphraseOf: sequence.paraphraseOf } : {}) });
       }
     }
   } else {
@@ -130,7 +139,7 @@ async function writeSequence(folder: string, planned: PlannedSequence, attention
     await writeNpy(path.join(folder, 'attentions-mean.npy'), mean);
     files.attentions = { file: 'attentions-mean.npy', shape: mean.dims, axes: ['layer', 'query', 'key'] };
   }
-  const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId } : {};
+  const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId, ...(planned.paraphraseOf ? { paraphraseOf: planned.paraphraseOf } : {}) } : {};
   await writeJson(path.join(folder, 'tokens.json'), tokensRecord(planned.aligned, { ...identity, ...files }));
 }
 
@@ -152,12 +161,22 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
   if (request.reuse) {
     const earlier = await readTraceRecord(out).catch(() => undefined);
     if (earlier && earlier.model.contentHash === checkpoint.contentHash && earlier.inputsDigest === digest && earlier.maps === maps) {
-      return { out, checkpoint, sequences: earlier.sequences, reused: true };
+      return { out, checkpoint, sequences: earlier.sequences, reused: true, computed: 0, fromCache: 0 };
     }
   }
   const traced: TracedSequence[] = [];
   const ids = planned.map((p) => p.aligned.ids);
-  for await (const { index, attention } of traceAttention(checkpoint, ids, request)) {
+  let computed = 0;
+  let fromCache = 0;
+  const traces =
+    request.useCache === false
+      ? (async function* () {
+          for await (const item of traceAttention(checkpoint, ids, request)) yield { ...item, cached: false };
+        })()
+      : traceAttentionCached(checkpoint, ids, request);
+  for await (const { index, attention, cached } of traces) {
+    if (cached) fromCache++;
+    else computed++;
     const item = planned[index]!;
     if (item.dir === '') await writeSequence(out, item, attention, maps);
     else await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, attention, maps));
@@ -176,15 +195,17 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
       shape: checkpoint.shape,
     },
     maps,
+    chatTemplate: request.chatTemplate ?? false,
     inputsDigest: digest,
-    concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map((c) => {
-      const { id, name, area, source } = c;
-      return source === undefined ? { id, name, area } : { id, name, area, source };
-    }),
+    concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map(
+      ({ id, name, area, source, components, structure }) => ({ id, name, area, ...(source ? { source } : {}), ...(components ? { components } : {}), ...(structure ? { structure } : {}) }),
+    ),
     sequences: traced,
   };
+  traced.sort((a, b) => planned.findIndex((p) => p.dir === a.dir) - planned.findIndex((p) => p.dir === b.dir));
+  record.sequences = traced;
   await writeJson(path.join(out, 'trace.json'), record);
-  return { out, checkpoint, sequences: traced, reused: false };
+  return { out, checkpoint, sequences: traced, reused: false, computed, fromCache };
 }
 
 /** Identity of what was traced: every sequence's place, ids and spans. */

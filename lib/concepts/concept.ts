@@ -22,6 +22,8 @@ export interface ConceptSequence {
   /** Plain text, markup removed: what the model reads. */
   text: string;
   spans: ConceptSpan[];
+  /** Set on a control sequence: the id of the sequence it restates with the legal term in plain words. */
+  paraphraseOf?: string;
   origin: SourceLocation;
 }
 
@@ -31,6 +33,10 @@ export interface Concept {
   area: string;
   source?: string;
   note?: string;
+  /** The concept's labelled components (span labels), when it has elements. */
+  components?: string[];
+  /** Declared relations between components: edges of a small graph. */
+  structure?: Array<[string, string]>;
   sequences: ConceptSequence[];
   origin: SourceLocation;
 }

@@ -1,8 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
+import { parseYamlFile, type KeyPath } from '../io/yaml-file.js';
 import { codePointLength, type Concept, type ConceptSequence, type ConceptSpan } from './concept.js';
 import { parseMarkup } from './markup.js';
 
@@ -23,6 +23,8 @@ const sequenceSchema = z
     text: z.string().min(1, 'must not be empty'),
     // Offsets instead of inline markers: the text is then taken literally.
     spans: z.array(spanSchema).min(1, 'must list at least one span').optional(),
+    // The same sentence as another sequence, with the legal term in plain words.
+    'paraphrase-of': kebab.optional(),
   })
   .strict();
 
@@ -33,53 +35,22 @@ const conceptSchema = z
     area: kebab,
     source: z.string().min(1).optional(),
     note: z.string().min(1).optional(),
+    // The labelled parts of the concept (span labels) and how they relate.
+    components: z.array(kebab).min(2, 'must list at least two components').optional(),
+    structure: z.array(z.tuple([kebab, kebab])).optional(),
     sequences: z.array(sequenceSchema).min(1, 'must list at least one sequence'),
   })
   .strict();
 
 type ConceptFile = z.infer<typeof conceptSchema>;
-type Path = ReadonlyArray<PropertyKey>;
-
-/** Line (1-based) of the YAML node at `keys`, or of its nearest ancestor that exists. */
-function lineOf(doc: Document, lines: LineCounter, keys: Path): number {
-  for (let n = keys.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(keys.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
-  }
-  return 1;
-}
-
-const fieldName = (keys: Path): string =>
-  keys.reduce<string>((name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)), '');
 
 /** Parses and validates one concept file's text; `file` names it in errors. */
 export function parseConceptFile(source: string, file: string): Concept {
-  const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const yamlError = doc.errors[0];
-  if (yamlError) {
-    const line = yamlError.linePos?.[0].line ?? 1;
-    throw badInput(`${file}:${line}: malformed YAML (${yamlError.message.split('\n')[0]}); fix the syntax at that line.`);
-  }
-  const parsed = conceptSchema.safeParse(doc.toJS());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const keys: Path = issue?.path ?? [];
-    const extra = issue?.code === 'unrecognized_keys' ? issue.keys : [];
-    const at = [...keys, ...extra.slice(0, 1)];
-    const field = fieldName(at) || '(top level)';
-    const what = issue?.code === 'unrecognized_keys' ? `is not a known field (known: ${knownFields(keys)})` : (issue?.message ?? 'is invalid');
-    throw badInput(`${file}:${lineOf(doc, lines, at)}: field ${field} ${what}; see concepts/README.md for the format.`);
-  }
-  return toConcept(parsed.data, file, (keys) => lineOf(doc, lines, keys));
+  const { data, lineAt } = parseYamlFile(source, file, conceptSchema, 'see concepts/README.md for the format.');
+  return toConcept(data, file, lineAt);
 }
 
-function knownFields(keys: Path): string {
-  const shape = keys.length === 0 ? conceptSchema.shape : keys.at(-2) === 'spans' ? spanSchema.shape : sequenceSchema.shape;
-  return Object.keys(shape).join(', ');
-}
-
-function toConcept(data: ConceptFile, file: string, lineAt: (keys: Path) => number): Concept {
+function toConcept(data: ConceptFile, file: string, lineAt: (keys: KeyPath) => number): Concept {
   const seen = new Set<string>();
   const sequences = data.sequences.map((raw, i): ConceptSequence => {
     const line = lineAt(['sequences', i, 'text']);
@@ -96,12 +67,31 @@ function toConcept(data: ConceptFile, file: string, lineAt: (keys: Path) => numb
       if (span.end <= span.start) throw badInput(`${spanWhere}: the span [${span.start}, ${span.end}) is empty; end must be greater than start.`);
       if (span.end > length) throw badInput(`${spanWhere}: the span [${span.start}, ${span.end}) lies outside the text, which has ${length} characters.`);
     });
+    if (data.components) {
+      const unknown = marked.spans.find((span) => span.label !== undefined && !data.components!.includes(span.label));
+      if (unknown) throw badInput(`${where}: the span label ${unknown.label} is not one of the concept's components (${data.components.join(', ')}); add it to components or fix the label.`);
+    }
     const sequence: ConceptSequence = { id: raw.id, text: marked.text, spans: marked.spans, origin: { file, line } };
     if (raw.register) sequence.register = raw.register;
+    if (raw['paraphrase-of']) sequence.paraphraseOf = raw['paraphrase-of'];
     return sequence;
+  });
+  sequences.forEach((sequence, i) => {
+    if (!sequence.paraphraseOf) return;
+    const original = sequences.find((s) => s.id === sequence.paraphraseOf);
+    if (!original || original.paraphraseOf) {
+      throw badInput(`${file}:${lineAt(['sequences', i, 'paraphrase-of'])}: paraphrase-of names ${sequence.paraphraseOf}, which is not a sequence of legal wording in this file.`);
+    }
+  });
+  (data.structure ?? []).forEach(([from, to], k) => {
+    for (const name of [from, to]) {
+      if (!data.components?.includes(name)) throw badInput(`${file}:${lineAt(['structure', k])}: structure names ${name}, which is not one of the concept's components; declare it under components.`);
+    }
   });
   const concept: Concept = { id: data.id, name: data.name, area: data.area, sequences, origin: { file, line: lineAt(['id']) } };
   if (data.source) concept.source = data.source;
+  if (data.components) concept.components = data.components;
+  if (data.structure) concept.structure = data.structure.map(([a, b]) => [a, b] as [string, string]);
   if (data.note) concept.note = data.note;
   return concept;
 }

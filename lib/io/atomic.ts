@@ -1,4 +1,4 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 
@@ -15,7 +15,12 @@ export async function writeFileWhole(file: string, data: string | Uint8Array): P
  */
 export async function writeFolderWhole(target: string, fill: (stagingDir: string) => Promise<void>): Promise<void> {
   const parent = path.dirname(target);
-  const staging = path.join(parent, `.${path.basename(target)}.tmp-${process.pid}-${Date.now()}`);
+  const prefix = `.${path.basename(target)}.tmp-`;
+  // A killed run leaves its staging folder behind; it never became the target, so it goes.
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await rm(path.join(parent, name), { recursive: true, force: true });
+  }
+  const staging = path.join(parent, `${prefix}${process.pid}-${Date.now()}`);
   await mkdir(staging, { recursive: true });
   try {
     await fill(staging);

@@ -2,15 +2,18 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { Tokenizer } from 'tokenizers';
 import { badInput } from '../errors.js';
-import type { ConceptSpan } from '../concepts/concept.js';
+import { codePointLength, type ConceptSpan } from '../concepts/concept.js';
+import { loadChatTemplate } from './chat-template.js';
 import { spanTokens, type Offset, type TokenSpan } from './align-spans.js';
 
 /** A text as the model reads it: ids with their strings and character offsets. */
 export interface Tokenization {
   text: string;
+  /** The text as fed to the model, when a chat template wrapped it. */
+  templated?: string;
   ids: BigInt64Array;
   tokens: string[];
-  /** `[start, end)` in code points of `text`; `[0, 0]` for special tokens such as `<s>`. */
+  /** `[start, end)` in code points of `text`; `[0, 0]` for special tokens such as `<s>` and for chat-template tokens. */
   offsets: Offset[];
 }
 
@@ -26,7 +29,13 @@ export interface CheckpointTokenizer {
   encode(text: string): Promise<Tokenization>;
 }
 
-export async function loadTokenizer(checkpointDir: string): Promise<CheckpointTokenizer> {
+/**
+ * The checkpoint's tokenizer. With `chatTemplate`, each text is first wrapped in the
+ * checkpoint's chat template (as one user message) and encoded without adding special
+ * tokens again; offsets still count characters of the original text, and the
+ * template's own tokens get the empty range, so spans keep pointing at their words.
+ */
+export async function loadTokenizer(checkpointDir: string, options: { chatTemplate?: boolean } = {}): Promise<CheckpointTokenizer> {
   const file = path.join(checkpointDir, 'tokenizer.json');
   await access(file).catch(() => {
     throw badInput(`${file}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
@@ -37,17 +46,35 @@ export async function loadTokenizer(checkpointDir: string): Promise<CheckpointTo
   } catch (error) {
     throw badInput(`${file}: not a tokenizer the Hugging Face tokenizers library can read (${String(error).split('\n')[0]}); re-save it with a recent transformers.`, error);
   }
+  const wrap = options.chatTemplate ? await loadChatTemplate(checkpointDir) : undefined;
   return {
     file,
     vocabSize: Math.max(...Object.values(tokenizer.getVocab(true))) + 1,
-    // The post-processor adds the special tokens the model was trained with (`<s>` for Mistral).
     async encode(text: string): Promise<Tokenization> {
-      const encoding = await tokenizer.encode(text);
+      if (!wrap) {
+        // The post-processor adds the special tokens the model was trained with (`<s>` for Mistral).
+        const encoding = await tokenizer.encode(text);
+        return {
+          text,
+          ids: BigInt64Array.from(encoding.getIds(), (id) => BigInt(id)),
+          tokens: encoding.getTokens(),
+          offsets: encoding.getOffsets().map(([start = 0, end = 0]) => [start, end] as const),
+        };
+      }
+      const { rendered, start } = wrap(text);
+      const encoding = await tokenizer.encode(rendered, null, { addSpecialTokens: false });
+      const shift = codePointLength(rendered.slice(0, start));
+      const length = codePointLength(text);
       return {
         text,
+        templated: rendered,
         ids: BigInt64Array.from(encoding.getIds(), (id) => BigInt(id)),
         tokens: encoding.getTokens(),
-        offsets: encoding.getOffsets().map(([start = 0, end = 0]) => [start, end] as const),
+        offsets: encoding.getOffsets().map(([a = 0, b = 0]) => {
+          const from = Math.max(0, a - shift);
+          const to = Math.min(length, b - shift);
+          return to > from ? ([from, to] as const) : ([0, 0] as const);
+        }),
       };
     },
   };

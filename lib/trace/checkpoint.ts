@@ -2,7 +2,7 @@ import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeFileWhole } from '../io/atomic.js';
-import { cacheRoot, contentHash } from './cache.js';
+import { cacheRoot, contentHash, fileHash } from './cache.js';
 import { analyseGraph, type GraphAnalysis } from './find-attention.js';
 import { appendGraphOutputs, decodeModel, type ModelProto } from './onnx-model.js';
 
@@ -29,6 +29,8 @@ export interface Checkpoint {
   shape: ModelShape;
   /** SHA-256 over the graph and its external data: the identity of the weights. */
   contentHash: string;
+  /** SHA-256 of tokenizer.json. */
+  tokenizerHash: string;
   cacheDir: string;
 }
 
@@ -123,7 +125,12 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
   }
   const cacheDir = cacheRoot(options.cacheDir);
   const hash = await contentHash(dir, ['model.onnx', ...graph.externalData], cacheDir);
-  return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, contentHash: hash, cacheDir };
+  const tokenizerFile = path.join(dir, 'tokenizer.json');
+  if (!(await access(tokenizerFile).then(() => true, () => false))) {
+    throw badInput(`${tokenizerFile}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
+  }
+  const tokenizerHash = await fileHash(tokenizerFile, cacheDir);
+  return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, contentHash: hash, tokenizerHash, cacheDir };
 }
 
 /**

@@ -1,0 +1,206 @@
+import { cp, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { badInput, LegalAttnError } from '../errors.js';
+import { writeJson } from '../io/atomic.js';
+import { writeReport } from '../report/build-report.js';
+import { prepareCompare, runPreparedCompare, type PreparedCompare } from '../run-compare.js';
+import { loadTokenizer } from '../tokenize/tokenizer.js';
+import type { Checkpoint } from '../trace/checkpoint.js';
+import { traceAttentionCached } from '../trace/trace.js';
+import { loadManifest, parseShard, shardRuns, type BatchRun } from './manifest.js';
+
+export interface BatchRequest {
+  manifest: string;
+  /** `K/N`: only the K-th of N slices of the runs. */
+  shard?: string;
+  /** Where run outputs go (default: the manifest's folder). */
+  outRoot?: string;
+  failFast?: boolean;
+  cacheDir?: string;
+  threads?: number;
+  batchSize?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface RunResult {
+  index: number;
+  name: string;
+  out: string;
+  /** done: ran; cached: every trace it needed was already in the cache; failed: see reason. */
+  status: 'done' | 'cached' | 'failed';
+  reason?: string;
+  seconds: number;
+}
+
+export interface BatchSummary {
+  manifest: string;
+  shard: { index: number; count: number } | null;
+  root: string;
+  runs: RunResult[];
+  done: number;
+  cached: number;
+  failed: number;
+  /** Sequences run through a model in this invocation (the rest came from the trace cache). */
+  traced: number;
+  seconds: number;
+}
+
+const seconds = (start: number): number => Math.round((performance.now() - start) / 10) / 100;
+
+/**
+ * Traces, for each checkpoint, every sequence any run needs, loading the model once;
+ * returns for each run whether anything of it had to be traced now.
+ */
+async function traceEachModelOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number> }> {
+  const byModel = new Map<string, { checkpoint: Checkpoint; needs: Map<string, { ids: BigInt64Array; runs: Set<number> }> }>();
+  for (const { run, compare } of prepared) {
+    for (const { checkpoint } of compare.checkpoints) {
+      const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map() };
+      byModel.set(checkpoint.contentHash, entry);
+      const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: compare.request.chatTemplate ?? false });
+      for (const concept of compare.concepts) {
+        for (const sequence of concept.sequences) {
+          const ids = (await tokenizer.encode(sequence.text)).ids;
+          const key = ids.join(',');
+          const need = entry.needs.get(key) ?? { ids, runs: new Set<number>() };
+          need.runs.add(run.index);
+          entry.needs.set(key, need);
+        }
+      }
+    }
+  }
+  let traced = 0;
+  const fresh = new Set<number>();
+  for (const { checkpoint, needs } of byModel.values()) {
+    const list = [...needs.values()];
+    const options = {
+      ...(request.threads ? { threads: request.threads } : {}),
+      ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+      onProgress: (done: number, total: number) => request.onProgress?.(`tracing ${checkpoint.name}`, done, total),
+    };
+    for await (const { index, cached } of traceAttentionCached(checkpoint, list.map((n) => n.ids), options)) {
+      if (cached) continue;
+      traced++;
+      list[index]!.runs.forEach((r) => fresh.add(r));
+    }
+  }
+  return { traced, fresh };
+}
+
+/**
+ * `batch`: the runs of a manifest (or of one slice of it). The whole manifest is checked
+ * before any model is loaded; each model is then loaded once to trace what every run
+ * needs into the trace cache, so an interrupted batch resumes where it stopped; then
+ * each run is measured, compared and reported. A failing run is reported and the
+ * others go on, unless `failFast`.
+ */
+export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
+  const start = performance.now();
+  const manifest = await loadManifest(request.manifest);
+  const shard = request.shard ? parseShard(request.shard) : null;
+  const runs = shard ? shardRuns(manifest.runs, shard) : manifest.runs;
+  const root = path.resolve(request.outRoot ?? manifest.dir);
+
+  const prepared: Array<{ run: BatchRun; compare: PreparedCompare }> = [];
+  for (const run of runs) {
+    try {
+      const compare = await prepareCompare({
+        models: run.models,
+        concepts: run.concepts,
+        out: path.join(root, run.out),
+        ...(run.pairs ? { pairs: run.pairs } : {}),
+        ...(run.querySets ? { querySets: run.querySets } : {}),
+        ...(run.sink ? { sink: run.sink } : {}),
+        ...(run.seed !== undefined ? { seed: run.seed } : {}),
+        ...(run.controls !== undefined ? { controls: run.controls } : {}),
+        ...(run.permutations !== undefined ? { permutations: run.permutations } : {}),
+        ...(run.alpha !== undefined ? { alpha: run.alpha } : {}),
+        ...(run.chatTemplate !== undefined ? { chatTemplate: run.chatTemplate } : {}),
+        ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}),
+        ...(request.threads ? { threads: request.threads } : {}),
+        ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+      });
+      prepared.push({ run, compare });
+    } catch (error) {
+      if (error instanceof LegalAttnError) throw badInput(`${manifest.file}:${run.line}: run ${run.name}: ${error.message}`, error);
+      throw error;
+    }
+  }
+
+  const { traced, fresh } = await traceEachModelOnce(prepared, request);
+  const results: RunResult[] = [];
+  for (const { run, compare } of prepared) {
+    const runStart = performance.now();
+    try {
+      await runPreparedCompare(compare);
+      if (run.report !== false) await writeReport(compare.request.out);
+      results.push({ index: run.index, name: run.name, out: run.out, status: fresh.has(run.index) ? 'done' : 'cached', seconds: seconds(runStart) });
+    } catch (error) {
+      if (request.failFast) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      results.push({ index: run.index, name: run.name, out: run.out, status: 'failed', reason, seconds: seconds(runStart) });
+    }
+  }
+  const summary: BatchSummary = {
+    manifest: path.resolve(manifest.file),
+    shard,
+    root,
+    runs: results,
+    done: results.filter((r) => r.status === 'done').length,
+    cached: results.filter((r) => r.status === 'cached').length,
+    failed: results.filter((r) => r.status === 'failed').length,
+    traced,
+    seconds: seconds(start),
+  };
+  await writeJson(path.join(root, 'batch-summary.json'), summary);
+  return summary;
+}
+
+/**
+ * `merge`: joins the results of a manifest's slices (each a batch root written with
+ * `--shard K/N`) into one root, as a single machine would have written it.
+ */
+export async function mergeBatches(roots: readonly string[], out: string): Promise<BatchSummary> {
+  if (roots.length === 0) throw badInput('merge needs at least one batch folder written with --shard.');
+  const summaries: BatchSummary[] = [];
+  for (const root of roots) {
+    const file = path.join(root, 'batch-summary.json');
+    const text = await readFile(file, 'utf8').catch(() => {
+      throw badInput(`${file}: not found; pass folders written by legal-attn batch (with --out-root).`);
+    });
+    summaries.push(JSON.parse(text) as BatchSummary);
+  }
+  const manifests = new Set(summaries.map((s) => s.manifest));
+  if (manifests.size > 1) throw badInput(`the folders come from different manifests (${[...manifests].join(', ')}); merge slices of one manifest.`);
+  const target = path.resolve(out);
+  const runs: RunResult[] = [];
+  const seen = new Map<string, string>();
+  for (const [k, summary] of summaries.entries()) {
+    for (const run of summary.runs) {
+      const other = seen.get(run.name);
+      if (other) throw badInput(`run ${run.name} is in both ${other} and ${roots[k]}; merge each slice once.`);
+      seen.set(run.name, roots[k]!);
+      if (run.status !== 'failed') {
+        const from = path.join(roots[k]!, run.out);
+        if (!(await stat(from).catch(() => undefined))) throw badInput(`${from}: missing; the slice's results are incomplete.`);
+        if (path.resolve(from) !== path.join(target, run.out)) await cp(from, path.join(target, run.out), { recursive: true, force: true });
+      }
+      runs.push(run);
+    }
+  }
+  runs.sort((a, b) => a.index - b.index);
+  const merged: BatchSummary = {
+    manifest: summaries[0]!.manifest,
+    shard: null,
+    root: target,
+    runs,
+    done: runs.filter((r) => r.status === 'done').length,
+    cached: runs.filter((r) => r.status === 'cached').length,
+    failed: runs.filter((r) => r.status === 'failed').length,
+    traced: summaries.reduce((n, s) => n + s.traced, 0),
+    seconds: summaries.reduce((n, s) => Math.max(n, s.seconds), 0),
+  };
+  await writeJson(path.join(target, 'batch-summary.json'), merged);
+  return merged;
+}

@@ -1,0 +1,47 @@
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { badInput } from '../errors.js';
+
+export type KeyPath = ReadonlyArray<PropertyKey>;
+
+export interface ParsedYaml<T> {
+  data: T;
+  /** Line (1-based) of the node at a key path, or of its nearest ancestor that exists. */
+  lineAt: (keys: KeyPath) => number;
+}
+
+function lineOf(doc: Document, lines: LineCounter, keys: KeyPath): number {
+  for (let n = keys.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(keys.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return 1;
+}
+
+export const fieldName = (keys: KeyPath): string =>
+  keys.reduce<string>((name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)), '');
+
+/**
+ * Parses YAML and validates it with a zod schema; a fault is one sentence naming the
+ * file, the line and the field, ending with `help` (where to read about the format).
+ */
+export function parseYamlFile<S extends z.ZodType>(source: string, file: string, schema: S, help: string): ParsedYaml<z.infer<S>> {
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const line = yamlError.linePos?.[0].line ?? 1;
+    throw badInput(`${file}:${line}: malformed YAML (${yamlError.message.split('\n')[0]}); fix the syntax at that line.`);
+  }
+  const parsed = schema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const keys: KeyPath = issue?.path ?? [];
+    const unknownKeys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
+    const at = [...keys, ...unknownKeys.slice(0, 1)];
+    const field = fieldName(at) || '(top level)';
+    const what = issue?.code === 'unrecognized_keys' ? 'is not a known field' : (issue?.message ?? 'is invalid');
+    throw badInput(`${file}:${lineOf(doc, lines, at)}: field ${field} ${what}; ${help}`);
+  }
+  return { data: parsed.data as z.infer<S>, lineAt: (keys) => lineOf(doc, lines, keys) };
+}

@@ -1,0 +1,48 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { badInput } from '../errors.js';
+
+/** A text wrapped in a checkpoint's chat template, and where the text sits inside it. */
+export interface TemplatedText {
+  rendered: string;
+  /** Start of the user text in `rendered`, in UTF-16 units. */
+  start: number;
+}
+
+type TokenizerConfig = { chat_template?: string | Array<{ name: string; template: string }>; bos_token?: unknown; eos_token?: unknown };
+
+const tokenText = (token: unknown): string =>
+  typeof token === 'string' ? token : token && typeof token === 'object' && 'content' in token ? String((token as { content: unknown }).content) : '';
+
+/**
+ * Loads the chat template of `tokenizer_config.json` and returns a function that wraps
+ * one user message in it, rendered with a Jinja implementation made for these templates.
+ */
+export async function loadChatTemplate(checkpointDir: string): Promise<(text: string) => TemplatedText> {
+  const file = path.join(checkpointDir, 'tokenizer_config.json');
+  const config = JSON.parse(
+    await readFile(file, 'utf8').catch(() => {
+      throw badInput(`${file}: not found; --chat-template needs the checkpoint's tokenizer_config.json with its chat_template.`);
+    }),
+  ) as TokenizerConfig;
+  const source = Array.isArray(config.chat_template) ? config.chat_template.find((t) => t.name === 'default')?.template : config.chat_template;
+  if (!source) throw badInput(`${file}: has no chat_template; drop --chat-template for a checkpoint that is not instruction-tuned.`);
+  let template: Template;
+  try {
+    template = new Template(source);
+  } catch (error) {
+    throw badInput(`${file}: the chat_template does not parse (${String(error)}); fix it or drop --chat-template.`, error);
+  }
+  return (text) => {
+    const rendered = template.render({
+      messages: [{ role: 'user', content: text }],
+      bos_token: tokenText(config.bos_token),
+      eos_token: tokenText(config.eos_token),
+      add_generation_prompt: false,
+    });
+    const start = rendered.indexOf(text);
+    if (start < 0) throw badInput(`${file}: the chat_template does not reproduce the message text; legal-attn cannot place the spans in it.`);
+    return { rendered, start };
+  };
+}

@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { dump, parse } from 'npyjs';
+import { writeFileWhole, writeJson } from '../io/atomic.js';
+import type { Float32Tensor } from '../io/npy.js';
+
+/** What a traced sequence is keyed by: the weights, the tokenizer, the exact input. */
+export interface TraceKey {
+  model: string;
+  tokenizer: string;
+  /** The token ids fed to the model (text, special tokens and chat template decided). */
+  ids: BigInt64Array;
+}
+
+interface EntryRecord {
+  version: 1;
+  ids: number[];
+  dims: number[];
+  /** SHA-256 of the .npy bytes: an entry whose maps do not hash to this is not trusted. */
+  sha256: string;
+}
+
+const keyOf = (key: TraceKey): string =>
+  createHash('sha256')
+    .update(JSON.stringify({ model: key.model, tokenizer: key.tokenizer, ids: Array.from(key.ids, Number) }))
+    .digest('hex');
+
+/**
+ * Traced attention kept on disk under the cache folder, one entry per (model,
+ * tokenizer, input): `traces/<model hash>/<key>.npy` with a `<key>.json` written after
+ * it. An interrupted run leaves at most a .npy without its .json, which counts as
+ * missing; a .npy whose bytes do not match the recorded hash is removed and traced
+ * again, never trusted.
+ */
+export class TraceCache {
+  constructor(readonly root: string) {}
+
+  private files(key: TraceKey): { npy: string; json: string } {
+    const name = keyOf(key);
+    const folder = path.join(this.root, 'traces', key.model);
+    return { npy: path.join(folder, `${name}.npy`), json: path.join(folder, `${name}.json`) };
+  }
+
+  async get(key: TraceKey): Promise<Float32Tensor | undefined> {
+    const { npy, json } = this.files(key);
+    const record = await readFile(json, 'utf8')
+      .then((text) => JSON.parse(text) as EntryRecord)
+      .catch(() => undefined);
+    if (!record) return undefined;
+    const bytes = await readFile(npy).catch(() => undefined);
+    const intact =
+      bytes !== undefined &&
+      createHash('sha256').update(bytes).digest('hex') === record.sha256 &&
+      record.ids.length === key.ids.length &&
+      record.ids.every((id, k) => BigInt(id) === key.ids[k]);
+    if (!intact) {
+      await Promise.all([rm(npy, { force: true }), rm(json, { force: true })]);
+      return undefined;
+    }
+    const array = parse(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    return { data: array.data as Float32Array, dims: array.shape };
+  }
+
+  async put(key: TraceKey, attention: Float32Tensor): Promise<void> {
+    const { npy, json } = this.files(key);
+    const bytes = new Uint8Array(dump(attention.data, attention.dims, { dtype: 'f4' }));
+    await writeFileWhole(npy, bytes);
+    const record: EntryRecord = { version: 1, ids: Array.from(key.ids, Number), dims: attention.dims, sha256: createHash('sha256').update(bytes).digest('hex') };
+    await writeJson(json, record);
+  }
+}
+
+export interface CacheListing {
+  model: string;
+  entries: number;
+  bytes: number;
+}
+
+/** What the trace cache holds, per model content hash. */
+export async function listTraceCache(root: string): Promise<CacheListing[]> {
+  const tracesDir = path.join(root, 'traces');
+  const models = await readdir(tracesDir).catch(() => [] as string[]);
+  const listing: CacheListing[] = [];
+  for (const model of models.sort()) {
+    const files = await readdir(path.join(tracesDir, model));
+    let bytes = 0;
+    for (const file of files) bytes += (await stat(path.join(tracesDir, model, file))).size;
+    listing.push({ model, entries: files.filter((f) => f.endsWith('.json')).length, bytes });
+  }
+  return listing;
+}
+
+/** Removes cached traces (of one model, or all) and, for all, patched graphs and hashes. */
+export async function clearTraceCache(root: string, model?: string): Promise<void> {
+  if (model) await rm(path.join(root, 'traces', model), { recursive: true, force: true });
+  else await rm(root, { recursive: true, force: true });
+}
