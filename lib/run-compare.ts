@@ -15,6 +15,7 @@ import { measureSequence, type MeasureOptions } from './measure/measure-sequence
 import type { QuerySetKind } from './measure/query-set.js';
 import { readTraceRecord, traceToFolder, type TraceRecord } from './run-trace.js';
 import type { TokenSpan } from './tokenize/align-spans.js';
+import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { TOOL_VERSION } from './version.js';
@@ -106,10 +107,10 @@ function checkModelNames(models: readonly NamedModel[]): void {
 }
 
 /** Models of one comparison must read text alike and have the same attention layout. */
-async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, texts: readonly string[], chatTemplate: boolean): Promise<void> {
+async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, texts: readonly string[], template: { chatTemplate: boolean; chatTemplateFrom?: string }): Promise<void> {
   const [first, ...others] = checkpoints;
   if (!first) return;
-  const firstTokenizer = await loadTokenizer(first.checkpoint.dir, { chatTemplate });
+  const firstTokenizer = await loadTokenizer(first.checkpoint.dir, template);
   const reference = await Promise.all(texts.map((t) => firstTokenizer.encode(t)));
   for (const other of others) {
     const layersA = first.checkpoint.graph.attention.length;
@@ -122,7 +123,7 @@ async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkp
     if (headsA !== undefined && headsB !== undefined && headsA !== headsB) {
       throw badInput(`models ${first.name} and ${other.name} differ in attention heads (${headsA} and ${headsB}); compare needs checkpoints of one lineage with the same shape.`);
     }
-    const tokenizer = await loadTokenizer(other.checkpoint.dir, { chatTemplate });
+    const tokenizer = await loadTokenizer(other.checkpoint.dir, template);
     for (const [k, text] of texts.entries()) {
       const ids = (await tokenizer.encode(text)).ids;
       const expected = reference[k]!.ids;
@@ -136,6 +137,8 @@ async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkp
 /** A compare request whose every input has been checked: nothing is loaded yet. */
 export interface PreparedCompare {
   request: CompareRequest;
+  /** The folder whose chat template wraps every model's input (the last model that has one). */
+  chatTemplateFrom?: string;
   concepts: Concept[];
   checkpoints: Array<{ name: string; checkpoint: Checkpoint }>;
 }
@@ -150,8 +153,15 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
   const checkpoints = [];
   for (const model of request.models) checkpoints.push({ name: model.name, checkpoint: await openCheckpoint(model.dir, openOptions) });
-  await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)), request.chatTemplate ?? false);
-  return { request, concepts, checkpoints };
+  // One template for the whole lineage, so every model reads the same input: the instruct model's.
+  let chatTemplateFrom: string | undefined;
+  if (request.chatTemplate) {
+    for (const { checkpoint } of [...checkpoints].reverse()) if (!chatTemplateFrom && (await hasChatTemplate(checkpoint.dir))) chatTemplateFrom = checkpoint.dir;
+    if (!chatTemplateFrom) throw badInput('--chat-template: none of the models has a chat_template in its tokenizer_config.json; drop --chat-template.');
+  }
+  const template = { chatTemplate: request.chatTemplate ?? false, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
+  await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)), template);
+  return { request, concepts, checkpoints, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
 }
 
 /**
@@ -164,7 +174,7 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
   return runPreparedCompare(await prepareCompare(request));
 }
 
-export async function runPreparedCompare({ request, checkpoints }: PreparedCompare): Promise<CompareSummary> {
+export async function runPreparedCompare({ request, checkpoints, chatTemplateFrom }: PreparedCompare): Promise<CompareSummary> {
   const out = path.resolve(request.out);
   const reusedTraces: string[] = [];
   const index: TraceIndex = { models: [] };
@@ -177,6 +187,7 @@ export async function runPreparedCompare({ request, checkpoints }: PreparedCompa
       maps: 'full',
       reuse: true,
       chatTemplate: request.chatTemplate ?? false,
+      ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
       ...(request.batchSize ? { batchSize: request.batchSize } : {}),
       ...(request.threads ? { threads: request.threads } : {}),
       ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}),

@@ -35,6 +35,8 @@ export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
   useCache?: boolean;
   /** Wrap each sequence in the checkpoint's chat template (off by default: the study fed raw text). */
   chatTemplate?: boolean;
+  /** Take the chat template from this checkpoint folder instead (compare: the instruct model's, for every model). */
+  chatTemplateFrom?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -84,6 +86,7 @@ export function tokensRecord(aligned: AlignedSequence, extra: Record<string, unk
   return {
     ...extra,
     text: aligned.text,
+    ...(aligned.templated ? { templated: aligned.templated } : {}),
     ids: Array.from(aligned.ids, Number),
     tokens: aligned.tokens,
     offsets: aligned.offsets,
@@ -93,7 +96,7 @@ export function tokensRecord(aligned: AlignedSequence, extra: Record<string, unk
 }
 
 async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
-  const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: request.chatTemplate ?? false });
+  const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: request.chatTemplate ?? false, ...(request.chatTemplateFrom ? { chatTemplateFrom: request.chatTemplateFrom } : {}) });
   checkVocabularyFits(checkpoint, tokenizer.file, tokenizer.vocabSize);
   const planned: PlannedSequence[] = [];
   if (request.text !== undefined) {

@@ -52,17 +52,18 @@ const seconds = (start: number): number => Math.round((performance.now() - start
  * returns for each run whether anything of it had to be traced now.
  */
 async function traceEachModelOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number> }> {
-  const byModel = new Map<string, { checkpoint: Checkpoint; needs: Map<string, { ids: BigInt64Array; runs: Set<number> }> }>();
+  type Need = { ids: BigInt64Array; runs: Set<number> };
+  const byModel = new Map<string, { checkpoint: Checkpoint; needs: Map<string, Need> }>();
   for (const { run, compare } of prepared) {
     for (const { checkpoint } of compare.checkpoints) {
-      const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map() };
+      const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map<string, Need>() };
       byModel.set(checkpoint.contentHash, entry);
-      const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: compare.request.chatTemplate ?? false });
+      const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: compare.request.chatTemplate ?? false, ...(compare.chatTemplateFrom ? { chatTemplateFrom: compare.chatTemplateFrom } : {}) });
       for (const concept of compare.concepts) {
         for (const sequence of concept.sequences) {
           const ids = (await tokenizer.encode(sequence.text)).ids;
           const key = ids.join(',');
-          const need = entry.needs.get(key) ?? { ids, runs: new Set<number>() };
+          const need: Need = entry.needs.get(key) ?? { ids, runs: new Set<number>() };
           need.runs.add(run.index);
           entry.needs.set(key, need);
         }

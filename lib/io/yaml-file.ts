@@ -43,5 +43,5 @@ export function parseYamlFile<S extends z.ZodType>(source: string, file: string,
     const what = issue?.code === 'unrecognized_keys' ? 'is not a known field' : (issue?.message ?? 'is invalid');
     throw badInput(`${file}:${lineOf(doc, lines, at)}: field ${field} ${what}; ${help}`);
   }
-  return { data: parsed.data as z.infer<S>, lineAt: (keys) => lineOf(doc, lines, keys) };
+  return { data: parsed.data, lineAt: (keys) => lineOf(doc, lines, keys) };
 }

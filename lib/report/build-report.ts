@@ -269,7 +269,7 @@ ${componentHtml}`,
     const html = page(
       'legal-attn report',
       `<h1>Attention on legal concepts</h1>
-<p class="muted">legal-attn ${escapeHtml(summary.tool.version)} · ${summary.concepts.length} concepts · pairs ${o.pairs.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included · seed ${o.seed}, ${o.controls} control spans at most, ${o.permutations} chance draws, alpha ${o.alpha}</p>
+<p class="muted">legal-attn ${escapeHtml(summary.tool.version)} · ${summary.concepts.length} concepts · pairs ${o.pairs.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included · seed ${o.seed}, ${o.controls} control spans at most, ${o.permutations} chance draws, alpha ${o.alpha} · chat template: ${o.chatTemplate ? 'yes (each sequence wrapped as a user message)' : 'no (raw text, as in the study)'}</p>
 <h2>Models</h2>
 <table><thead><tr><th>model</th><th>content hash</th><th>folder</th><th>layers × heads</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>
 <details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>

@@ -7,7 +7,7 @@ import { badInput } from '../errors.js';
 export interface Summary {
   tool: { name: string; version: string };
   definitions: Record<string, string>;
-  options: { querySets: string[]; sinks: string[]; pairs: string[]; seed: number; controls: number; permutations: number; alpha: number };
+  options: { querySets: string[]; sinks: string[]; pairs: string[]; seed: number; controls: number; permutations: number; alpha: number; chatTemplate?: boolean };
   models: Array<{ name: string; dir: string; contentHash: string; layers: number; heads: number }>;
   concepts: Array<{ id: string; name: string; area: string | null; source: string | null; sequences: string[]; results: ScopeResult[] }>;
   overall: ScopeResult[];

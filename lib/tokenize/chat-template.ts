@@ -13,7 +13,7 @@ export interface TemplatedText {
 type TokenizerConfig = { chat_template?: string | Array<{ name: string; template: string }>; bos_token?: unknown; eos_token?: unknown };
 
 const tokenText = (token: unknown): string =>
-  typeof token === 'string' ? token : token && typeof token === 'object' && 'content' in token ? String((token as { content: unknown }).content) : '';
+  typeof token === 'string' ? token : token && typeof token === 'object' && 'content' in token ? String((token).content) : '';
 
 /**
  * Loads the chat template of `tokenizer_config.json` and returns a function that wraps
@@ -45,4 +45,11 @@ export async function loadChatTemplate(checkpointDir: string): Promise<(text: st
     if (start < 0) throw badInput(`${file}: the chat_template does not reproduce the message text; legal-attn cannot place the spans in it.`);
     return { rendered, start };
   };
+}
+
+/** Whether a checkpoint folder carries a chat template. */
+export async function hasChatTemplate(checkpointDir: string): Promise<boolean> {
+  const text = await readFile(path.join(checkpointDir, 'tokenizer_config.json'), 'utf8').catch(() => '{}');
+  const config = JSON.parse(text) as TokenizerConfig;
+  return Boolean(config.chat_template);
 }

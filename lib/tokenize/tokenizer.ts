@@ -35,7 +35,7 @@ export interface CheckpointTokenizer {
  * tokens again; offsets still count characters of the original text, and the
  * template's own tokens get the empty range, so spans keep pointing at their words.
  */
-export async function loadTokenizer(checkpointDir: string, options: { chatTemplate?: boolean } = {}): Promise<CheckpointTokenizer> {
+export async function loadTokenizer(checkpointDir: string, options: { chatTemplate?: boolean; chatTemplateFrom?: string } = {}): Promise<CheckpointTokenizer> {
   const file = path.join(checkpointDir, 'tokenizer.json');
   await access(file).catch(() => {
     throw badInput(`${file}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
@@ -46,7 +46,7 @@ export async function loadTokenizer(checkpointDir: string, options: { chatTempla
   } catch (error) {
     throw badInput(`${file}: not a tokenizer the Hugging Face tokenizers library can read (${String(error).split('\n')[0]}); re-save it with a recent transformers.`, error);
   }
-  const wrap = options.chatTemplate ? await loadChatTemplate(checkpointDir) : undefined;
+  const wrap = options.chatTemplate ? await loadChatTemplate(options.chatTemplateFrom ?? checkpointDir) : undefined;
   return {
     file,
     vocabSize: Math.max(...Object.values(tokenizer.getVocab(true))) + 1,
