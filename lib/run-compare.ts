@@ -3,7 +3,8 @@ import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
 import { defaultPairs, pairName, parsePairs, type ModelPair } from './compare/pairs.js';
-import { scopeSummary, changeRows, layerRows, shareRows, statRows } from './compare/results.js';
+import { scopeSummary, changeRows, layerRows, shareRows, statRows, structureRows, wordingRows } from './compare/results.js';
+import { compareStructure, compareWording } from './compare/structure-results.js';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
@@ -204,7 +205,7 @@ export async function runPreparedCompare({ request, checkpoints, chatTemplateFro
 interface SequenceFiles {
   concept: string;
   sequence: string;
-  tokens: { ids: number[]; spans: TokenSpan[] };
+  tokens: { ids: number[]; spans: TokenSpan[]; paraphraseOf?: string };
 }
 
 async function readTokens(file: string): Promise<SequenceFiles['tokens']> {
@@ -241,16 +242,18 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   for (const [k, item] of sequenceList.entries()) {
     const byModel: MeasuredSequence['byModel'] = {};
     let ids: number[] | undefined;
+    let paraphraseOf: string | undefined;
     for (const { name, folder } of records) {
       const tokens = await readTokens(path.join(folder, item.dir, 'tokens.json'));
       if (ids && JSON.stringify(ids) !== JSON.stringify(tokens.ids)) {
         throw badInput(`${path.join(folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
       }
       ids = tokens.ids;
+      paraphraseOf = tokens.paraphraseOf;
       const attention = await readNpy(path.join(folder, item.dir, 'attentions.npy'));
       byModel[name] = measureSequence(attention, tokens.spans, analysis.measure);
     }
-    measured.push({ concept: item.concept ?? '', sequence: item.sequence ?? '', byModel });
+    measured.push({ concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) });
     options.onProgress?.('measuring', k + 1, sequenceList.length);
   }
   const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
@@ -260,6 +263,31 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   const out = path.resolve(options.out ?? resultsDir);
   const conceptIds = [...new Set(measured.map((m) => m.concept))];
   const conceptInfo = new Map((records[0]?.record.concepts ?? []).map((c) => [c.id, c]));
+  const primary = { querySet: analysis.measure.querySets[0]!, sink: 'include' as const };
+  const meanShare = (concept: string) => (sequence: string, model: string): number => {
+    const scope = comparison.sequences.find((s) => s.scope === concept && s.sequences[0] === `${concept}/${sequence}` && s.variant.target === 'concept' && s.variant.querySet === primary.querySet && s.variant.sink === primary.sink);
+    const share = scope?.models.find((m) => m.model === model)?.share;
+    return share ? share.reduce((a, b) => a + b, 0) / share.length : Number.NaN;
+  };
+  const structures = new Map(
+    conceptIds.flatMap((id) => {
+      const info = conceptInfo.get(id);
+      if (!info?.components || !info.structure) return [];
+      const result = compareStructure(measured.filter((m) => m.concept === id && !m.paraphraseOf), { components: info.components, edges: info.structure }, names, pairs, analysis.seed);
+      return result ? [[id, result] as const] : [];
+    }),
+  );
+  const wording = new Map(
+    conceptIds.map((id) => [
+      id,
+      compareWording(
+        measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => ({ legal: m.paraphraseOf!, plain: m.sequence })),
+        meanShare(id),
+        names,
+        pairs,
+      ),
+    ]),
+  );
   const summary = {
     tool: { name: 'legal-attn', version: TOOL_VERSION },
     definitions: DEFINITIONS,
@@ -280,8 +308,11 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
       name: conceptInfo.get(id)?.name ?? id,
       area: conceptInfo.get(id)?.area ?? null,
       source: conceptInfo.get(id)?.source ?? null,
-      sequences: measured.filter((m) => m.concept === id).map((m) => m.sequence),
+      sequences: measured.filter((m) => m.concept === id && !m.paraphraseOf).map((m) => m.sequence),
+      controlSequences: measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => m.sequence),
       results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
+      structure: structures.get(id) ?? null,
+      wording: wording.get(id) ?? [],
     })),
     overall: comparison.scopes.filter((s) => s.scope === '*').map((s) => scopeSummary(s, comparison, analysis.alpha)),
   };
@@ -290,6 +321,8 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     ['changes.csv', stringify(changeRows(comparison))],
     ['stats.csv', stringify(statRows(comparison, analysis.alpha))],
     ['layers.csv', stringify(layerRows(comparison))],
+    ['structure.csv', stringify(structureRows(structures, names, pairs.map(pairName)))],
+    ['wording.csv', stringify(wordingRows(wording, names, pairs.map(pairName)))],
     ['summary.json', `${JSON.stringify(summary, null, 2)}\n`],
   ];
   for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);

@@ -9,6 +9,8 @@ import { pairName, type ModelPair } from './pairs.js';
 export interface MeasuredSequence {
   concept: string;
   sequence: string;
+  /** A control sequence (plain wording of another): measured on its own, left out of concept means. */
+  paraphraseOf?: string;
   byModel: Record<string, SequenceMeasures>;
 }
 
@@ -144,10 +146,11 @@ export function compareModels(sequences: readonly MeasuredSequence[], options: C
   const variantsOf = (s: MeasuredSequence): Variant[] =>
     (s.byModel[options.models[0]!]?.measures ?? []).map(({ target, querySet, sink }) => ({ target, querySet, sink }));
 
-  const concepts = [...new Set(sequences.map((s) => s.concept))];
+  const legal = sequences.filter((s) => !s.paraphraseOf);
+  const concepts = [...new Set(legal.map((s) => s.concept))];
   const scopes: ScopeComparison[] = [];
   for (const concept of concepts) {
-    const members = sequences.filter((s) => s.concept === concept);
+    const members = legal.filter((s) => s.concept === concept);
     const variants = new Map<string, Variant>();
     for (const s of members) for (const v of variantsOf(s)) variants.set(variantKey(v), v);
     for (const variant of variants.values()) {
@@ -156,9 +159,9 @@ export function compareModels(sequences: readonly MeasuredSequence[], options: C
     }
   }
   const overallVariants = new Map<string, Variant>();
-  for (const s of sequences) for (const v of variantsOf(s)) if (v.target === 'concept') overallVariants.set(variantKey(v), v);
+  for (const s of legal) for (const v of variantsOf(s)) if (v.target === 'concept') overallVariants.set(variantKey(v), v);
   for (const variant of overallVariants.values()) {
-    scopes.push(compareScope('*', variant, concepts.map((c) => sequences.filter((s) => s.concept === c)), options, headCount));
+    scopes.push(compareScope('*', variant, concepts.map((c) => legal.filter((s) => s.concept === c && measureOf(s, options.models[0]!, variant))), options, headCount));
   }
   const perSequence = sequences.flatMap((s) => variantsOf(s).map((variant) => compareScope(s.concept, variant, [[s]], options, headCount)));
   return { layers, heads: first?.heads ?? 0, scopes, sequences: perSequence };

@@ -1,4 +1,5 @@
 import type { Comparison, ModelShares, PairChanges, ScopeComparison } from './compare.js';
+import type { StructureResult, WordingContrast } from './structure-results.js';
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const meanOf = (values: ArrayLike<number>): number => {
@@ -151,6 +152,31 @@ export function layerRows(comparison: Comparison): Cell[][] {
       const share = perLayer(m.share, comparison.layers);
       const entropy = perLayer(m.entropy, comparison.layers);
       share.forEach((s, l) => rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, l, cell(s), cell(entropy[l]!), cell(m.rollout[l]!)]));
+    }
+  }
+  return rows;
+}
+
+/** structure.csv: structure alignment per concept with declared components, model and pair. */
+export function structureRows(structures: ReadonlyMap<string, StructureResult>, models: readonly string[], pairs: readonly string[]): Cell[][] {
+  const rows: Cell[][] = [['concept', 'model', 'pair', 'components', 'edges', 'alignment', 'declared', 'undeclared', 'p_value', 'permutations', 'alignment_delta']];
+  for (const [concept, s] of structures) {
+    for (const model of models) {
+      const m = s.models[model]!;
+      rows.push([concept, model, '', s.components.join(' '), s.edges.map((e) => e.join('-')).join(' '), m.alignment, m.declared, m.undeclared, m.pValue, m.permutations, null]);
+    }
+    for (const pair of pairs) rows.push([concept, '', pair, s.components.join(' '), s.edges.map((e) => e.join('-')).join(' '), null, null, null, null, null, s.changes[pair]?.alignmentDelta ?? null]);
+  }
+  return rows;
+}
+
+/** wording.csv: legal wording vs its plain paraphrase, per concept, pair of sequences and model. */
+export function wordingRows(wording: ReadonlyMap<string, readonly WordingContrast[]>, models: readonly string[], pairs: readonly string[]): Cell[][] {
+  const rows: Cell[][] = [['concept', 'legal_sequence', 'plain_sequence', 'model', 'pair', 'share_legal', 'share_plain', 'contrast', 'contrast_delta']];
+  for (const [concept, list] of wording) {
+    for (const w of list) {
+      for (const model of models) rows.push([concept, w.legal, w.plain, model, '', w.models[model]?.legal ?? null, w.models[model]?.plain ?? null, w.models[model]?.contrast ?? null, null]);
+      for (const pair of pairs) rows.push([concept, w.legal, w.plain, '', pair, null, null, null, w.changes[pair]?.contrastDelta ?? null]);
     }
   }
   return rows;

@@ -17,5 +17,10 @@ export const DEFINITIONS = {
     'Control spans: runs of |C| consecutive tokens of the same sequence that avoid C and the first token (every run when there are at most `controls`, else a seeded sample). Lift = s / mean control share. A change\'s p-value per head is two-sided: p = (1 + #{|Δ_chance| ≥ |Δ|}) / (1 + N), where Δ_chance is the same mean change with one control span in place of the concept in every sequence (every combination when at most `permutations`, else that many seeded draws). A head beats chance when p < alpha; expect alpha × heads such heads by chance alone.',
   rollout:
     'Attention rollout (Abnar & Zuidema, 2020): Â_l = 0.5·mean_h A_l + 0.5·I (rows renormalised), R_l = Â_l·R_{l−1}; the rollout share after layer l is (1/|Q|) Σ_{i∈Q} Σ_{j∈C} R_l[i][j].',
-  aggregation: 'Per sequence; per concept, the mean over its sequences; overall, the mean over concepts (each concept weighs the same).',
+  aggregation:
+    'Per sequence; per concept, the mean over its sequences of legal wording (control paraphrases are measured on their own); overall, the mean over concepts (each concept weighs the same).',
+  components: 'Component × component attention M[a][b] = (1/|a|) Σ_{i∈a} Σ_{j∈b} A[i][j], head-averaged, per layer and averaged over layers and over the sequences that have both components.',
+  structure:
+    'Structure alignment = mean over declared component pairs of M[a][b] + M[b][a] minus the same mean over undeclared pairs; p = #{relabellings of the components with alignment ≥ observed} / N over every relabelling (or 5,040 seeded ones); its change per pair of models.',
+  wording: 'Legal vs plain wording: the mean (over heads) concept share on the legal term minus the share on its plain paraphrase in the control sequence, per model, and its change per pair.',
 } as const;

@@ -3,7 +3,9 @@ import type { TokenSpan } from '../tokenize/align-spans.js';
 import { conceptTokens } from '../tokenize/align-spans.js';
 import { attentionShare, type SinkMode } from './attention-share.js';
 import { controlSpans, type ControlOptions } from './controls.js';
+import { componentAttention, componentTokens } from './component-attention.js';
 import { attentionEntropy } from './entropy.js';
+import { headMean } from './head-mean.js';
 import { querySet, type QuerySetKind } from './query-set.js';
 import { rolloutConceptMass, rolloutShare } from './rollout.js';
 
@@ -43,10 +45,18 @@ export interface TargetMeasures {
   controls: number;
 }
 
+/** Component × component attention of one sequence, head-averaged, per layer. */
+export interface ComponentMeasures {
+  labels: string[];
+  /** `[layer × n × n]`, M[a][b] = mean over queries in a of the mass on b. */
+  perLayer: Float64Array;
+}
+
 export interface SequenceMeasures {
   layers: number;
   heads: number;
   tokens: number;
+  components?: ComponentMeasures;
   targets: Target[];
   /** Control spans per target name (the same for every model: same tokens, same seed). */
   controlSpans: Record<string, number[][]>;
@@ -101,5 +111,14 @@ export function measureSequence(attention: Float32Tensor, spans: readonly TokenS
       }
     }
   }
-  return { layers, heads, tokens, targets, controlSpans: controls, measures };
+  const result: SequenceMeasures = { layers, heads, tokens, targets, controlSpans: controls, measures };
+  const parts = componentTokens(spans);
+  if (parts.length >= 2) {
+    const mean = headMean(attention);
+    const n = parts.length;
+    const perLayer = new Float64Array(layers * n * n);
+    for (let l = 0; l < layers; l++) perLayer.set(componentAttention(mean.data.subarray(l * size, (l + 1) * size), tokens, parts), l * n * n);
+    result.components = { labels: parts.map((p) => p.label), perLayer };
+  }
+  return result;
 }

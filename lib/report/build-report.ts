@@ -79,6 +79,37 @@ function asDistribution(c: ChangeSummary): Distribution {
 
 const slug = (text: string): string => text.replace(/[^A-Za-z0-9_-]+/g, '-');
 
+type ConceptEntry = Results['summary']['concepts'][number];
+
+/** Structure alignment per model (with its p-value) and its change per pair. */
+function structureTable(concepts: readonly ConceptEntry[], models: readonly string[], pairs: readonly string[], linked: boolean): string {
+  const rows = concepts
+    .filter((c) => c.structure)
+    .map((c) => {
+      const s = c.structure!;
+      const name = linked ? `<a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a>` : escapeHtml(c.name);
+      return `<tr><td>${name}</td><td class="text">${escapeHtml(s.components.join(', '))}</td><td class="text">${escapeHtml(s.edges.map((e) => e.join('→')).join(', '))}</td>${models
+        .map((m) => `${numberCell(s.models[m]?.alignment, 4, true)}${numberCell(s.models[m]?.pValue, 3)}`)
+        .join('')}${pairs.map((p) => numberCell(s.changes[p]?.alignmentDelta, 4, true)).join('')}</tr>`;
+    });
+  if (rows.length === 0) return '<p class="muted">No concept here declares components and their structure.</p>';
+  return `<table class="sortable structure"><thead><tr><th>concept</th><th>components</th><th>declared relations</th>${models.map((m) => `<th>alignment ${escapeHtml(m)}</th><th>p ${escapeHtml(m)}</th>`).join('')}${pairs.map((p) => `<th>Δ alignment ${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** Share on legal wording, on its plain paraphrase, and their contrast per model; its change per pair. */
+function wordingTable(concepts: readonly ConceptEntry[], models: readonly string[], pairs: readonly string[], linked: boolean): string {
+  const rows = concepts.flatMap((c) =>
+    (c.wording ?? []).map((w) => {
+      const name = linked ? `<a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a>` : escapeHtml(c.name);
+      return `<tr><td>${name}</td><td class="text">${escapeHtml(w.legal)} / ${escapeHtml(w.plain)}</td>${models.map((m) => `${numberCell(w.models[m]?.legal)}${numberCell(w.models[m]?.plain)}${numberCell(w.models[m]?.contrast, 4, true)}`).join('')}${pairs
+        .map((p) => numberCell(w.changes[p]?.contrastDelta, 4, true))
+        .join('')}</tr>`;
+    }),
+  );
+  if (rows.length === 0) return '<p class="muted">No control sequence in plain wording here.</p>';
+  return `<table class="sortable wording"><thead><tr><th>concept</th><th>legal / plain sequence</th>${models.map((m) => `<th>legal ${escapeHtml(m)}</th><th>plain ${escapeHtml(m)}</th><th>contrast ${escapeHtml(m)}</th>`).join('')}${pairs.map((p) => `<th>Δ contrast ${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 class ReportBuilder {
   readonly layers: number;
   readonly heads: number;
@@ -244,10 +275,15 @@ class ReportBuilder {
 <p class="muted">${escapeHtml(concept.area ?? '')}${concept.source ? ` · sources: ${escapeHtml(concept.source)}` : ''}<br>sequences: ${concept.sequences.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included</p>
 <table><thead><tr><th>model</th><th>share</th><th>lift over controls</th><th>entropy</th><th>rollout share</th></tr></thead><tbody>${rows.join('')}</tbody></table>
 <table><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
+<h2>Structure and wording</h2>
+<p class="muted">Structure alignment: attention between declared component pairs minus between the others (p over relabellings of the components). Contrast: concept share on the legal term minus on its plain paraphrase.</p>
+${structureTable([concept], this.models, this.pairs, false)}
+${wordingTable([concept], this.models, this.pairs, false)}
 ${views.html}
 <h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
 <h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
 ${componentHtml}`,
+      true,
     );
     return { file: `${slug(concept.id)}.html`, html, svgs };
   }
@@ -276,6 +312,12 @@ ${componentHtml}`,
 <h2>Concepts</h2>
 <p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against control spans; about ${(o.alpha * this.layers * this.heads).toFixed(1)} would by chance alone.</p>
 <table class="sortable" id="concepts"><thead>${head}</thead><tbody>${conceptRows.join('')}</tbody></table>
+<h2>Does attention follow the structure of a concept?</h2>
+<p class="muted">For concepts with declared components: structure alignment per model (mean attention between declared component pairs minus between undeclared pairs, head- and layer-averaged) with its permutation p-value over component labels, and its change per pair.</p>
+${structureTable(summary.concepts, this.models, this.pairs, true)}
+<h2>Legal wording vs plain wording</h2>
+<p class="muted">Concept share (mean over heads) on the legal term and on its plain paraphrase in the control sequence, their contrast (legal − plain) per model, and its change per pair.</p>
+${wordingTable(summary.concepts, this.models, this.pairs, true)}
 <h2>All concepts</h2>
 ${views.html}`,
       true,

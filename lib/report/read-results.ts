@@ -9,8 +9,32 @@ export interface Summary {
   definitions: Record<string, string>;
   options: { querySets: string[]; sinks: string[]; pairs: string[]; seed: number; controls: number; permutations: number; alpha: number; chatTemplate?: boolean };
   models: Array<{ name: string; dir: string; contentHash: string; layers: number; heads: number }>;
-  concepts: Array<{ id: string; name: string; area: string | null; source: string | null; sequences: string[]; results: ScopeResult[] }>;
+  concepts: Array<{
+    id: string;
+    name: string;
+    area: string | null;
+    source: string | null;
+    sequences: string[];
+    controlSequences?: string[];
+    results: ScopeResult[];
+    structure?: StructureSummary | null;
+    wording?: WordingSummary[];
+  }>;
   overall: ScopeResult[];
+}
+
+export interface StructureSummary {
+  components: string[];
+  edges: Array<[string, string]>;
+  models: Record<string, { alignment: number | null; pValue: number | null; permutations: number }>;
+  changes: Record<string, { alignmentDelta: number | null }>;
+}
+
+export interface WordingSummary {
+  legal: string;
+  plain: string;
+  models: Record<string, { legal: number | null; plain: number | null; contrast: number | null }>;
+  changes: Record<string, { contrastDelta: number | null }>;
 }
 
 export interface ChangeSummary {
