@@ -71,3 +71,28 @@ describe('loadConcepts', () => {
     await assert.rejects(loadConcepts(await temporaryFolder()), /holds no \.yaml concept files/);
   });
 });
+
+describe('concept structure in concept files', () => {
+  const structured = `id: negligence
+name: Negligence
+area: tort
+components: [duty, breach]
+structure:
+  - [duty, breach]
+sequences:
+  - id: textbook
+    text: The defendant owed a [[duty of care|duty]] and [[breached|breach]] it.
+  - id: textbook-plain
+    paraphrase-of: textbook
+    text: The other side had an [[obligation to be careful|duty]] and [[failed it|breach]].
+`;
+  it('reads components, declared relations and plain paraphrases', () => {
+    const concept = parseConceptFile(structured, 'n.yaml');
+    assert.deepEqual(concept.components, ['duty', 'breach']);
+    assert.deepEqual(concept.structure, [['duty', 'breach']]);
+    assert.equal(concept.sequences[1]?.paraphraseOf, 'textbook');
+  });
+  it('refuses a span label that is not a declared component', rejects(structured.replace('|breach]] it', '|breech]] it'), /sequence textbook: the span label breech is not one of the concept's components/));
+  it('refuses a relation between undeclared components', rejects(structured.replace('  - [duty, breach]', '  - [duty, damage]'), /hearsay\.yaml:6: structure names damage/));
+  it('refuses a paraphrase of a sequence that does not exist', rejects(structured.replace('paraphrase-of: textbook', 'paraphrase-of: statute'), /paraphrase-of names statute, which is not a sequence of legal wording/));
+});
