@@ -8,9 +8,17 @@ export interface HeadValues {
   heads: number;
 }
 
-const cellFor = (heads: number): number => Math.max(8, Math.min(22, Math.floor(640 / heads)));
-const layerLabels = (layers: number): string[] => Array.from({ length: layers }, (_, l) => `L${l}`);
-const headLabels = (heads: number): string[] => Array.from({ length: heads }, (_, h) => (heads > 16 && h % 4 !== 0 ? '' : `${h}`));
+/** What every layers × heads grid shares: its shape, values, axes and cell size. */
+const gridSpec = (grid: HeadValues) => ({
+  rows: grid.layers,
+  cols: grid.heads,
+  value: (l: number, h: number) => grid.values[l * grid.heads + h]!,
+  xLabel: 'head',
+  yLabel: 'layer',
+  rowLabels: Array.from({ length: grid.layers }, (_, l) => `L${l}`),
+  colLabels: Array.from({ length: grid.heads }, (_, h) => (grid.heads > 16 && h % 4 !== 0 ? '' : `${h}`)),
+  cell: Math.max(8, Math.min(22, Math.floor(640 / grid.heads))),
+});
 
 /**
  * Head grid: layers × heads of the concept share of one model. `domain` is shared by
@@ -19,18 +27,11 @@ const headLabels = (heads: number): string[] => Array.from({ length: heads }, (_
 export function headGridSvg(grid: HeadValues, title: string, domain: [number, number]): string {
   const scale = sequentialScale(domain[0], domain[1]);
   return heatmapSvg({
+    ...gridSpec(grid),
     title,
-    rows: grid.layers,
-    cols: grid.heads,
-    value: (l, h) => grid.values[l * grid.heads + h]!,
     scale,
     legendLabel: 'attention share',
-    xLabel: 'head',
-    yLabel: 'layer',
-    rowLabels: layerLabels(grid.layers),
-    colLabels: headLabels(grid.heads),
     tooltip: (l, h, v) => `layer ${l}, head ${h}: share ${exact(v)}`,
-    cell: cellFor(grid.heads),
   });
 }
 
@@ -41,22 +42,15 @@ export function headGridSvg(grid: HeadValues, title: string, domain: [number, nu
 export function changeGridSvg(delta: HeadValues, pValue: Float64Array | undefined, alpha: number, title: string, maxAbs: number): string {
   const scale = divergingScale(maxAbs);
   return heatmapSvg({
+    ...gridSpec(delta),
     title,
-    rows: delta.layers,
-    cols: delta.heads,
-    value: (l, h) => delta.values[l * delta.heads + h]!,
     scale,
     legendLabel: 'Δ share (purple: rose, orange: fell)',
-    xLabel: 'head',
-    yLabel: 'layer',
-    rowLabels: layerLabels(delta.layers),
-    colLabels: headLabels(delta.heads),
     tooltip: (l, h, v) => {
       const p = pValue?.[l * delta.heads + h];
       return `layer ${l}, head ${h}: Δ ${exact(v)}${p === undefined ? '' : `, p = ${exact(p)}${p < alpha ? ' (beats chance)' : ''}`}`;
     },
     marked: pValue ? (l, h) => pValue[l * delta.heads + h]! < alpha : undefined,
     markLabel: pValue ? `outlined: p < ${alpha} against control spans` : 'no chance baseline (no room for control spans)',
-    cell: cellFor(delta.heads),
   });
 }
