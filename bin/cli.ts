@@ -365,8 +365,10 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('-o, --out <dir>', 'report folder (default RESULTS/report)')
     .option('--layer <n>', 'layer of the attention and difference maps (default: the last)', wholeNumber('--layer'))
     .option('--head <n>', 'one head for the maps (default: the mean over heads)', wholeNumber('--head'))
-    .action(async (results: string, options: { out?: string; layer?: number; head?: number }) => {
+    .addOption(new Option('--maps <which>', 'attention maps of the first model only (the difference maps show the others) or of every model').choices(['first', 'all']).default('first'))
+    .action(async (results: string, options: { out?: string; layer?: number; head?: number; maps: 'first' | 'all' }) => {
       const report = await writeReport(results, {
+        maps: options.maps,
         ...(options.out !== undefined ? { out: options.out } : {}),
         ...(options.layer !== undefined ? { layer: options.layer } : {}),
         ...(options.head !== undefined ? { head: options.head } : {}),

@@ -4,19 +4,23 @@ import { randomLcg } from 'd3-random';
 export interface ControlDeltas {
   values: Float64Array;
   controls: number;
+  /** The sequence's own Δ per head: what it contributes when it has no room for a control. */
+  observed: Float64Array;
 }
 
 /**
  * The chance distribution of a mean change: the same mean (over the concepts of a
  * group, of the mean over each concept's sequences) computed with one control span
  * in place of the concept in every sequence. Every combination when there are at
- * most `draws`, else `draws` combinations drawn with the seed. Returns
- * `[combinations × heads]`, or undefined when a sequence has no control.
+ * most `draws`, else `draws` combinations drawn with the seed. A sequence with no room
+ * for a control keeps its observed Δ in every draw, which can only make p larger
+ * (conservative). Returns `[combinations × heads]`, or undefined when no sequence has
+ * a control.
  */
 export function chanceMeans(groups: ReadonlyArray<readonly ControlDeltas[]>, heads: number, draws: number, seed: number): { values: Float64Array; count: number } | undefined {
   const sequences = groups.flat();
-  if (sequences.length === 0 || sequences.some((s) => s.controls === 0)) return undefined;
-  const combinations = sequences.reduce((n, s) => n * s.controls, 1);
+  if (sequences.every((s) => s.controls === 0)) return undefined;
+  const combinations = sequences.reduce((n, s) => n * Math.max(1, s.controls), 1);
   const exhaustive = combinations <= draws;
   const count = exhaustive ? combinations : draws;
   const random = randomLcg(seed);
@@ -27,8 +31,9 @@ export function chanceMeans(groups: ReadonlyArray<readonly ControlDeltas[]>, hea
       // mixed-radix counter over the sequences' control counts
       let rest = d;
       sequences.forEach((s, k) => {
-        choice[k] = rest % s.controls;
-        rest = Math.floor(rest / s.controls);
+        const n = Math.max(1, s.controls);
+        choice[k] = rest % n;
+        rest = Math.floor(rest / n);
       });
     } else {
       sequences.forEach((s, k) => {
@@ -39,7 +44,7 @@ export function chanceMeans(groups: ReadonlyArray<readonly ControlDeltas[]>, hea
     let k = 0;
     for (const group of groups) {
       for (const s of group) {
-        const row = s.values.subarray(choice[k]! * heads, (choice[k]! + 1) * heads);
+        const row = s.controls === 0 ? s.observed : s.values.subarray(choice[k]! * heads, (choice[k]! + 1) * heads);
         for (let h = 0; h < heads; h++) out[h]! += row[h]! / group.length / groups.length;
         k++;
       }

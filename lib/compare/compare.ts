@@ -113,7 +113,9 @@ function compareScope(scope: string, variant: Variant, groups: ReadonlyArray<rea
     const delta = subtract(after.share, before.share);
     const a = byModel.get(pair.after)!;
     const b = byModel.get(pair.before)!;
-    const controlDeltas: ControlDeltas[][] = a.map((group, g) => group.map((m, s) => ({ values: subtract(m.controlShare, b[g]![s]!.controlShare), controls: m.controls })));
+    const controlDeltas: ControlDeltas[][] = a.map((group, g) =>
+      group.map((m, s) => ({ values: subtract(m.controlShare, b[g]![s]!.controlShare), controls: m.controls, observed: subtract(m.share, b[g]![s]!.share) })),
+    );
     const chance = chanceMeans(controlDeltas, headCount, options.permutations, options.seed);
     const changes: PairChanges = {
       pair: pairName(pair),

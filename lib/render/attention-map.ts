@@ -67,14 +67,15 @@ function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel:
     rotateColLabels: true,
     highlightRows: pooled.concept,
     highlightCols: pooled.concept,
+    // Token strings are on the axes; the tooltip names the cell by index to stay small.
     tooltip: (r, c, v) =>
       pooled.block === 1
-        ? `${r} ${displayToken(input.tokens[r] ?? '')} → ${c} ${displayToken(input.tokens[c] ?? '')}: ${exact(v)}`
-        : `tokens ${r * pooled.block}–${Math.min(T, (r + 1) * pooled.block) - 1} → ${c * pooled.block}–${Math.min(T, (c + 1) * pooled.block) - 1}: mean ${exact(v)}`,
+        ? `${r}→${c}: ${exact(v)}`
+        : `${r * pooled.block}–${Math.min(T, (r + 1) * pooled.block) - 1} → ${c * pooled.block}–${Math.min(T, (c + 1) * pooled.block) - 1}: mean ${exact(v)}`,
     cell,
     note:
       pooled.block === 1
-        ? 'concept tokens in bold orange on both axes; above the diagonal is masked (causal)'
+        ? 'concept tokens in bold orange on both axes; above the diagonal is masked (causal); tooltips: query→key index'
         : `${T} tokens pooled into ${pooled.size}×${pooled.size} cells: each cell is the mean of a ${pooled.block}×${pooled.block} block; concept blocks in bold orange`,
   });
 }

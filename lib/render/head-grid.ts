@@ -31,7 +31,7 @@ export function headGridSvg(grid: HeadValues, title: string, domain: [number, nu
     title,
     scale,
     legendLabel: 'attention share',
-    tooltip: (l, h, v) => `layer ${l}, head ${h}: share ${exact(v)}`,
+    tooltip: (l, h, v) => `L${l} H${h}: ${exact(v)}`,
   });
 }
 
@@ -48,7 +48,7 @@ export function changeGridSvg(delta: HeadValues, pValue: Float64Array | undefine
     legendLabel: 'Δ share (purple: rose, orange: fell)',
     tooltip: (l, h, v) => {
       const p = pValue?.[l * delta.heads + h];
-      return `layer ${l}, head ${h}: Δ ${exact(v)}${p === undefined ? '' : `, p = ${exact(p)}${p < alpha ? ' (beats chance)' : ''}`}`;
+      return `L${l} H${h}: Δ ${exact(v)}${p === undefined ? '' : `, p ${exact(p)}${p < alpha ? ' *' : ''}`}`;
     },
     marked: pValue ? (l, h) => pValue[l * delta.heads + h]! < alpha : undefined,
     markLabel: pValue ? `outlined: p < ${alpha} against control spans` : 'no chance baseline (no room for control spans)',

@@ -1,4 +1,4 @@
-import { canvas, exact, legend, type ColourScale } from './svg.js';
+import { canvas, exact, hex, legend, type ColourScale } from './svg.js';
 
 export interface HeatmapSpec {
   title: string;
@@ -39,19 +39,20 @@ export function heatmapSvg(spec: HeatmapSpec): string {
   const height = top + gridHeight + colLabelHeight + 34 + 36 + (spec.note ? 16 : 0);
   const { svg, done } = canvas(width, height, spec.title);
 
+  // Cells carry only x, fill and their tooltip; rows are groups and the cell size is one
+  // CSS rule, which keeps maps of long sequences a fraction of the size.
+  svg.append('style').text(`.cells g rect { width: ${spec.cell}px; height: ${spec.cell}px; } .cells rect.marked { stroke: #000; stroke-width: ${Math.max(1, spec.cell / 8)}px; }`);
   const grid = svg.append('g').attr('class', 'cells').attr('transform', `translate(${left},${top})`);
   for (let r = 0; r < spec.rows; r++) {
+    const row = grid.append('g').attr('transform', `translate(0,${r * spec.cell})`);
     for (let c = 0; c < spec.cols; c++) {
       if (spec.drawn && !spec.drawn(r, c)) continue;
       const v = spec.value(r, c);
-      const rect = grid
+      const rect = row
         .append('rect')
         .attr('x', c * spec.cell)
-        .attr('y', r * spec.cell)
-        .attr('width', spec.cell)
-        .attr('height', spec.cell)
-        .attr('fill', Number.isFinite(v) ? spec.scale(v) : '#ddd');
-      if (spec.marked?.(r, c)) rect.attr('class', 'marked').attr('stroke', '#000').attr('stroke-width', Math.max(1, spec.cell / 8));
+        .attr('fill', Number.isFinite(v) ? hex(spec.scale(v)) : '#ddd');
+      if (spec.marked?.(r, c)) rect.attr('class', 'marked');
       rect.append('title').text(spec.tooltip(r, c, v));
     }
   }

@@ -40,18 +40,22 @@ export function divergingScale(maxAbs: number): d3.ScaleDiverging<string> {
 
 export type ColourScale = d3.ScaleSequential<string> | d3.ScaleDiverging<string>;
 
-/** A horizontal colour legend with its domain written at the ends and the middle. */
+/** A colour as #rrggbb, the shortest form (d3's diverging scales give rgb()). */
+export const hex = (colour: string): string => d3.color(colour)?.formatHex() ?? colour;
+
+let gradients = 0;
+
+/** A horizontal colour legend (a gradient) with its domain written at the ends and the middle. */
 export function legend(parent: Svg | Group, scale: ColourScale, x: number, y: number, width: number, label: string): void {
   const g = parent.append('g').attr('class', 'legend').attr('transform', `translate(${x},${y})`);
   const domain = scale.domain();
   const lo = Math.min(...domain);
   const hi = Math.max(...domain);
-  const steps = 40;
-  for (let k = 0; k < steps; k++) {
-    const v = lo + ((hi - lo) * (k + 0.5)) / steps;
-    g.append('rect').attr('x', (k * width) / steps).attr('y', 0).attr('width', width / steps + 0.5).attr('height', 10).attr('fill', scale(v));
-  }
-  g.append('rect').attr('width', width).attr('height', 10).attr('fill', 'none').attr('stroke', '#555').attr('stroke-width', 0.5);
+  const id = `legend-gradient-${++gradients}`;
+  const gradient = g.append('linearGradient').attr('id', id);
+  const stops = 16;
+  for (let k = 0; k <= stops; k++) gradient.append('stop').attr('offset', k / stops).attr('stop-color', hex(scale(lo + ((hi - lo) * k) / stops)));
+  g.append('rect').attr('class', 'legend-bar').attr('width', width).attr('height', 10).attr('fill', `url(#${id})`).attr('stroke', '#555').attr('stroke-width', 0.5);
   const ticks = [lo, (lo + hi) / 2, hi];
   ticks.forEach((v, k) =>
     g

@@ -19,6 +19,8 @@ export interface ReportOptions {
   layer?: number;
   /** One head for the maps, or their mean (default). */
   head?: number;
+  /** Attention maps of the first model only (default; the difference maps show the rest) or of every model. */
+  maps?: 'first' | 'all';
   /** Output folder (default RESULTS/report). */
   out?: string;
 }
@@ -201,6 +203,19 @@ class ReportBuilder {
     return path.join(this.results.dir, entry.trace);
   }
 
+  /** The shortest legal sequence of a concept, or the shortest one with two labelled components. */
+  async shortestSequence(concept: Results['summary']['concepts'][number], withComponents = false): Promise<string | undefined> {
+    const folder = await this.traceFolder(this.models[0]!);
+    let best: string | undefined;
+    let length = Infinity;
+    for (const sequence of concept.sequences) {
+      const tokens = JSON.parse(await readFile(path.join(folder, concept.id, sequence, 'tokens.json'), 'utf8')) as { ids: number[]; spans: TokenSpan[] };
+      if (withComponents && componentTokens(tokens.spans).length < 2) continue;
+      if (tokens.ids.length < length) [best, length] = [sequence, tokens.ids.length];
+    }
+    return best;
+  }
+
   /** The chosen layer of one sequence, head-averaged or one head, per model. */
   async layerMaps(concept: string, sequence: string): Promise<{ tokens: string[]; spans: TokenSpan[]; maps: Float32Array[]; layer: number }> {
     const layer = this.options.layer ?? this.layers - 1;
@@ -236,25 +251,29 @@ class ReportBuilder {
       svgs.push({ file, svg });
       return figure(svg, file, caption);
     };
-    const sequence = concept.sequences[0]!;
+    // The shortest sequence of legal wording: the most readable map, and the smallest file.
+    const sequence = (await this.shortestSequence(concept)) ?? concept.sequences[0]!;
     const { tokens, spans, maps, layer } = await this.layerMaps(concept.id, sequence);
     const conceptTokens = [...new Set(spans.flatMap((s) => s.tokens))];
     const which = this.options.head === undefined ? 'head-averaged' : `head ${this.options.head}`;
     const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens });
-    const attentionMaps = maps.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
+    const mapped = this.options.maps === 'all' ? maps : maps.slice(0, 1);
+    const attentionMaps = mapped.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
     const differenceMaps = this.pairs.map((pair) => {
       const [after = '', before = ''] = pair.split(':');
       const a = maps[this.models.indexOf(after)]!;
       const b = maps[this.models.indexOf(before)]!;
       return add(`diff-${slug(pair)}`, differenceMapSvg(tokenMap(a.map((v, k) => v - b[k]!)), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`), `Raw attention alteration A_${after} − A_${before}, layer ${layer}.`);
     });
-    const components = componentTokens(spans);
+    const structured = await this.shortestSequence(concept, true);
     let componentHtml = '';
-    if (components.length >= 2) {
+    if (structured) {
+      const parts = await this.layerMaps(concept.id, structured);
+      const components = componentTokens(parts.spans);
       const labels = components.map((c) => c.label);
-      const matrices = maps.map((map) => componentAttention(map, tokens.length, components));
+      const matrices = parts.maps.map((map) => componentAttention(map, parts.tokens.length, components));
       const top = Math.max(1e-9, ...matrices.flatMap((m) => Array.from(m).filter(Number.isFinite)));
-      const perModel = matrices.map((values, k) => add(`components-${slug(this.models[k]!)}`, componentMatrixSvg({ components: labels, values }, `${concept.name}: components, ${this.models[k]}`, false, top), `Component × component attention, layer ${layer} (${which}).`));
+      const perModel = matrices.map((values, k) => add(`components-${slug(this.models[k]!)}`, componentMatrixSvg({ components: labels, values }, `${concept.name} (${structured}): components, ${this.models[k]}`, false, top), `Component × component attention of “${structured}”, layer ${layer} (${which}).`));
       const deltas = this.pairs.map((pair) => {
         const [after = '', before = ''] = pair.split(':');
         return { pair, values: matrices[this.models.indexOf(after)]!.map((v, k) => v - matrices[this.models.indexOf(before)]![k]!) };

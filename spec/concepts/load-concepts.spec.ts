@@ -48,15 +48,24 @@ describe('parseConceptFile', () => {
 });
 
 describe('loadConcepts', () => {
-  it('loads the shipped concepts: the seven of the study, each with annotated sequences', async () => {
+  it('loads the shipped library: 30+ concepts over 6+ areas, the study\'s seven among them, each with three registers and a plain control', async () => {
     const concepts = await loadConcepts(path.join(ROOT, 'concepts'));
-    assert.deepEqual(
-      concepts.map((c) => c.id).sort(),
-      ['consideration', 'duty-of-care', 'force-majeure', 'hearsay', 'mens-rea', 'promissory-estoppel', 'res-judicata'],
-    );
+    assert.ok(concepts.length >= 30, `${concepts.length} concepts`);
+    assert.ok(new Set(concepts.map((c) => c.area)).size >= 6);
+    const ids = concepts.map((c) => c.id);
+    for (const id of ['consideration', 'duty-of-care', 'force-majeure', 'hearsay', 'mens-rea', 'promissory-estoppel', 'res-judicata']) assert.ok(ids.includes(id), id);
     for (const concept of concepts) {
-      assert.ok(concept.sequences.length >= 3, `${concept.id} has at least three sequences`);
+      const legal = concept.sequences.filter((s) => !s.paraphraseOf);
+      assert.ok(legal.length >= 3, `${concept.id} has three sequences of legal wording`);
+      assert.ok(new Set(legal.map((s) => s.register)).size >= 3, `${concept.id} has three registers`);
+      assert.ok(concept.sequences.some((s) => s.paraphraseOf), `${concept.id} has a plain control`);
       for (const sequence of concept.sequences) assert.ok(sequence.spans.length >= 1);
+    }
+    const structured = concepts.filter((c) => c.components && c.structure && c.structure.length > 0);
+    assert.ok(structured.length >= 10, `${structured.length} concepts declare their structure`);
+    for (const concept of structured) {
+      const labels = new Set(concept.sequences.flatMap((s) => s.spans.flatMap((span) => (span.label ? [span.label] : []))));
+      assert.ok(concept.components!.every((c) => labels.has(c)), `every component of ${concept.id} is annotated somewhere`);
     }
   });
 

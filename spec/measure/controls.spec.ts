@@ -16,5 +16,13 @@ describe('controlSpans', () => {
     assert.notDeepEqual(controlSpans(40, [10, 11, 12], { maxControls: 5, seed: 8 }), a);
     assert.ok(a.every((run) => run.every((t) => t > 0 && t < 40 && ![10, 11, 12].includes(t))));
   });
-  it('gives none when no run fits', () => assert.deepEqual(controlSpans(4, [1, 2, 3], { maxControls: 10, seed: 1 }), []));
+  it('takes sets of non-concept tokens that need not be consecutive when no run fits', () => {
+    assert.deepEqual(controlSpans(8, [2, 4, 6], { maxControls: 10, seed: 1 }), [
+      [1, 3, 5],
+      [1, 3, 7],
+      [1, 5, 7],
+      [3, 5, 7],
+    ]);
+  });
+  it('gives none when fewer tokens than the concept are left', () => assert.deepEqual(controlSpans(4, [1, 2], { maxControls: 10, seed: 1 }), []));
 });

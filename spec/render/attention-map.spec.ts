@@ -19,7 +19,7 @@ describe('attentionMapSvg', () => {
     assert.deepEqual(bold('g.row-labels text'), ['400', '700', '700']);
     assert.deepEqual(bold('g.col-labels text'), ['400', '700', '700']);
   });
-  it('gives each cell its exact value between the tokens', () => assert.equal(texts(doc, 'g.cells rect title')[4], '2 rea → 1 ▁mens⏎: 0.3'));
+  it('gives each cell its exact value, named by query and key index', () => assert.equal(texts(doc, 'g.cells rect title')[4], '2→1: 0.3'));
 });
 
 describe('differenceMapSvg', () => {

@@ -13,7 +13,7 @@ describe('headGridSvg', () => {
   it('gives each cell a tooltip with its exact value', () => {
     const tooltips = texts(doc, 'g.cells rect title');
     assert.equal(tooltips.length, 6);
-    assert.equal(tooltips[4], 'layer 1, head 1: share 0.5');
+    assert.equal(tooltips[4], 'L1 H1: 0.5');
   });
   it('has a title, axis labels and a legend with the shared domain', () => {
     assert.equal(doc.querySelector('svg > title')?.textContent, 'Hearsay: share by head, base');
@@ -35,11 +35,11 @@ describe('changeGridSvg', () => {
   it('centres the diverging scale on zero, symmetric', () => {
     assert.deepEqual(texts(doc, 'g.legend text').slice(0, 3), ['-0.200', '0.000', '0.200']);
     const fills = Array.from(doc.querySelectorAll('g.cells rect[fill]:not([fill="none"])'), (r) => r.getAttribute('fill'));
-    assert.equal(fills[1], d3.interpolatePuOr(0.5));
-    assert.equal(fills[5], d3.interpolatePuOr(0));
+    assert.equal(fills[1], d3.color(d3.interpolatePuOr(0.5))!.formatHex());
+    assert.equal(fills[5], d3.color(d3.interpolatePuOr(0))!.formatHex());
   });
   it('outlines the heads that beat chance and says so in their tooltip', () => {
     assert.equal(doc.querySelectorAll('rect.marked').length, 3);
-    assert.match(texts(doc, 'g.cells rect title')[0]!, /^layer 0, head 0: Δ -0\.2, p = 0\.01 \(beats chance\)$/);
+    assert.match(texts(doc, 'g.cells rect title')[0]!, /^L0 H0: Δ -0\.2, p 0\.01 \*$/);
   });
 });

@@ -5,7 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { runCli } from '../../bin/cli.js';
-import { captureIo, listFiles, temporaryFolder } from '../helpers.js';
+import { ROOT, captureIo, listFiles, temporaryFolder } from '../helpers.js';
+import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 
 const CHROMIUM = process.env.LEGAL_ATTN_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -38,6 +39,7 @@ describe('the demo report in a real browser (headless Chromium)', function () {
   this.timeout(180_000);
   let browser: Browser;
   let report = '';
+  let concepts = 0;
 
   before(async () => {
     await access(CHROMIUM).catch(() => {
@@ -47,6 +49,7 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     const io = captureIo();
     assert.equal(await runCli(['--quiet', 'demo', '--out', out], io), 0, io.err);
     report = path.join(out, 'report');
+    concepts = (await loadConcepts(path.join(ROOT, 'concepts'))).length;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -60,7 +63,7 @@ describe('the demo report in a real browser (headless Chromium)', function () {
   it('is one folder of pages and SVG files, relative links only', async () => {
     const files = await listFiles(report);
     assert.ok(files.includes('index.html'));
-    assert.equal(files.filter((f) => f.endsWith('.html')).length, 8);
+    assert.equal(files.filter((f) => f.endsWith('.html')).length, concepts + 1);
     assert.ok(files.filter((f) => f.endsWith('.svg')).length > 50);
     assert.ok(files.every((f) => !f.includes('..')));
   });
@@ -74,7 +77,9 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     for (const frame of page.frames().slice(1)) assert.ok((await frame.locator('svg rect, svg path').count()) > 0, frame.url());
     assert.equal(page.frames().length - 1, views);
     const rows = page.locator('#concepts tbody tr');
-    assert.equal(await rows.count(), 7);
+    assert.equal(await rows.count(), concepts);
+    assert.ok((await page.locator('table.structure tbody tr').count()) >= 10, 'structure alignment of each concept with components');
+    assert.ok((await page.locator('table.wording tbody tr').count()) >= concepts, 'legal vs plain contrast of each concept');
     await page.locator('#concepts th', { hasText: 'share base' }).click();
     const sorted = await page.locator('#concepts tbody tr td:nth-child(4)').allTextContents();
     assert.deepEqual(sorted, [...sorted].sort((a, b) => Number(a) - Number(b)));
@@ -88,7 +93,7 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     assert.deepEqual(errors, []);
     assert.deepEqual(failed, []);
     const kinds = await page.locator('figure.view').evaluateAll((figures) => figures.map((f) => f.getAttribute('data-view') ?? ''));
-    for (const kind of ['share-base', 'change-cpt-base', 'distribution', 'layers', 'map-ift', 'diff-ift-cpt']) {
+    for (const kind of ['share-base', 'change-cpt-base', 'distribution', 'layers', 'map-base', 'diff-ift-cpt', 'diff-ift-base', 'components-base', 'components-ift-base']) {
       assert.ok(kinds.some((k) => k.includes(kind)), kind);
     }
     const mapFrame = page.frames().find((f) => f.url().endsWith('hearsay-map-base.svg'))!;
