@@ -73,7 +73,7 @@ async function measureTraced(): Promise<number> {
 async function measureTraceCommand(): Promise<number> {
   const out = await mkdtemp(path.join(os.tmpdir(), 'legal-attn-bench-'));
   const start = performance.now();
-  await traceToFolder({ model: MODEL, concepts: CONCEPTS, out, maps: 'full' });
+  await traceToFolder({ model: MODEL, concepts: CONCEPTS, out, maps: 'full', useCache: false });
   const elapsed = performance.now() - start;
   await rm(out, { recursive: true, force: true });
   return elapsed;
