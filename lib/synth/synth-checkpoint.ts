@@ -1,0 +1,209 @@
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomLcg } from 'd3-random';
+import onnxProto from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
+import { badInput } from '../errors.js';
+import { writeFolderWhole, writeJson } from '../io/atomic.js';
+import { PACKAGE_ROOT } from '../version.js';
+
+const { onnx: schema } = onnxProto;
+
+export interface SynthOptions {
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  hidden: number;
+  vocab: number;
+  intermediate?: number;
+  maxPositions?: number;
+  slidingWindow?: number;
+  /** Attention as one com.microsoft GroupQueryAttention node: a graph legal-attn must refuse. */
+  fusedAttention?: boolean;
+  seed?: number;
+}
+
+const FLOAT = 1;
+const INT64 = 7;
+
+/**
+ * Builds a Mistral-architecture decoder graph (RMSNorm, rotary positions, grouped-query
+ * attention written as MatMul → Softmax → MatMul, SwiGLU MLP) whose weights are
+ * seeded random numbers kept in `model.onnx_data`, as exports of large models are.
+ */
+class GraphBuilder {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly initializers: onnx.ITensorProto[] = [];
+  private readonly data: Buffer[] = [];
+  private offset = 0;
+  private count = 0;
+
+  constructor(private readonly random: () => number) {}
+
+  private name(prefix: string): string {
+    return `${prefix}_${this.count++}`;
+  }
+
+  node(op: string, inputs: string[], attributes: onnx.IAttributeProto[] = [], domain = '', name = ''): string {
+    const output = this.name(op.toLowerCase());
+    this.nodes.push({ opType: op, input: inputs, output: [output], attribute: attributes, domain, name: name || `${op}_${this.count}` });
+    return output;
+  }
+
+  /** A small constant, inline. */
+  constant(values: number[], dims: number[], type: 'float' | 'int64'): string {
+    const name = this.name('const');
+    this.initializers.push(type === 'float' ? { name, dims, dataType: FLOAT, floatData: values } : { name, dims, dataType: INT64, int64Data: values });
+    return name;
+  }
+
+  /** A weight in the external data file. */
+  weight(dims: number[], scale: number, fill?: number): string {
+    const name = this.name('weight');
+    const size = dims.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    for (let k = 0; k < size; k++) values[k] = fill ?? (this.random() * 2 - 1) * scale;
+    const bytes = Buffer.from(values.buffer);
+    this.initializers.push({
+      name,
+      dims,
+      dataType: FLOAT,
+      dataLocation: schema.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: 'model.onnx_data' },
+        { key: 'offset', value: String(this.offset) },
+        { key: 'length', value: String(bytes.length) },
+      ],
+    });
+    this.data.push(bytes);
+    this.offset += bytes.length;
+    return name;
+  }
+
+  externalData(): Buffer {
+    return Buffer.concat(this.data);
+  }
+}
+
+const ints = (name: string, values: number[]): onnx.IAttributeProto => ({ name, ints: values, type: schema.AttributeProto.AttributeType.INTS });
+const int = (name: string, value: number): onnx.IAttributeProto => ({ name, i: value, type: schema.AttributeProto.AttributeType.INT });
+
+function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { slidingWindow?: number }, random: () => number): { model: Uint8Array; data: Buffer } {
+  const g = new GraphBuilder(random);
+  const { layers, heads, kvHeads, hidden, vocab, intermediate, maxPositions } = options;
+  const headSize = hidden / heads;
+  const half = headSize / 2;
+  const scale = 1 / Math.sqrt(hidden);
+
+  // Positions 0..T-1 and the causal, padding (and sliding-window) mask, built once.
+  const seq = g.node('Gather', [g.node('Shape', ['input_ids']), g.constant([1], [], 'int64')], [int('axis', 0)]);
+  const positions = g.node('Range', [g.constant([0], [], 'int64'), seq, g.constant([1], [], 'int64')]);
+  const rows = g.node('Unsqueeze', [positions, g.constant([1], [1], 'int64')]);
+  const cols = g.node('Unsqueeze', [positions, g.constant([0], [1], 'int64')]);
+  let allowed = g.node('LessOrEqual', [cols, rows]);
+  if (options.slidingWindow) {
+    const window = g.node('Greater', [cols, g.node('Sub', [rows, g.constant([options.slidingWindow], [], 'int64')])]);
+    allowed = g.node('And', [allowed, window]);
+  }
+  const padding = g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [int('to', 9)]);
+  const mask = g.node('Where', [g.node('And', [allowed, padding]), g.constant([0], [], 'float'), g.constant([-3.4028234663852886e38], [], 'float')]);
+
+  // Rotary tables, sliced to the sequence.
+  const inv = Array.from({ length: half }, (_, k) => 1 / 10000 ** ((2 * k) / headSize));
+  const angles = Array.from({ length: maxPositions }, (_, p) => [...inv, ...inv].map((f) => p * f)).flat();
+  const cos = g.node('Gather', [g.constant(angles.map(Math.cos), [maxPositions, headSize], 'float'), positions], [int('axis', 0)]);
+  const sin = g.node('Gather', [g.constant(angles.map(Math.sin), [maxPositions, headSize], 'float'), positions], [int('axis', 0)]);
+  const rotate = (x: string): string => {
+    const first = g.node('Slice', [x, g.constant([0], [1], 'int64'), g.constant([half], [1], 'int64'), g.constant([3], [1], 'int64')]);
+    const second = g.node('Slice', [x, g.constant([half], [1], 'int64'), g.constant([headSize], [1], 'int64'), g.constant([3], [1], 'int64')]);
+    const turned = g.node('Concat', [g.node('Neg', [second]), first], [int('axis', 3)]);
+    return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [turned, sin])]);
+  };
+  const rmsNorm = (x: string): string => {
+    const variance = g.node('ReduceMean', [g.node('Mul', [x, x])], [ints('axes', [-1]), int('keepdims', 1)]);
+    const normed = g.node('Div', [x, g.node('Sqrt', [g.node('Add', [variance, g.constant([1e-5], [], 'float')])])]);
+    return g.node('Mul', [normed, g.weight([hidden], 0, 1)]);
+  };
+  const splitHeads = (x: string, n: number): string => g.node('Transpose', [g.node('Reshape', [x, g.constant([0, 0, n, headSize], [4], 'int64')])], [ints('perm', [0, 2, 1, 3])]);
+
+  let x = g.node('Gather', [g.weight([vocab, hidden], 0.5), 'input_ids'], [int('axis', 0)]);
+  for (let l = 0; l < layers; l++) {
+    const h = rmsNorm(x);
+    const q = rotate(splitHeads(g.node('MatMul', [h, g.weight([hidden, heads * headSize], scale)]), heads));
+    const k = rotate(splitHeads(g.node('MatMul', [h, g.weight([hidden, kvHeads * headSize], scale)]), kvHeads));
+    const v = splitHeads(g.node('MatMul', [h, g.weight([hidden, kvHeads * headSize], scale)]), kvHeads);
+    let context: string;
+    if (options.fusedAttention) {
+      context = g.node('GroupQueryAttention', [q, k, v], [int('num_heads', heads), int('kv_num_heads', kvHeads)], 'com.microsoft', `/model/layers.${l}/self_attn/GroupQueryAttention`);
+    } else {
+      const repeat = (t: string): string =>
+        g.node('Reshape', [g.node('Tile', [g.node('Unsqueeze', [t, g.constant([2], [1], 'int64')]), g.constant([1, 1, heads / kvHeads, 1, 1], [5], 'int64')]), g.constant([0, heads, -1, headSize], [4], 'int64')]);
+      const keys = g.node('Transpose', [repeat(k)], [ints('perm', [0, 1, 3, 2])]);
+      const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]), mask]);
+      const probabilities = g.node('Softmax', [scores], [int('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
+      context = g.node('MatMul', [probabilities, repeat(v)]);
+    }
+    const merged = g.node('Reshape', [g.node('Transpose', [context], [ints('perm', [0, 2, 1, 3])]), g.constant([0, 0, heads * headSize], [3], 'int64')]);
+    x = g.node('Add', [x, g.node('MatMul', [merged, g.weight([heads * headSize, hidden], scale)])]);
+    const h2 = rmsNorm(x);
+    const gate = g.node('MatMul', [h2, g.weight([hidden, intermediate], scale)]);
+    const up = g.node('MatMul', [h2, g.weight([hidden, intermediate], scale)]);
+    const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    x = g.node('Add', [x, g.node('MatMul', [act, g.weight([intermediate, hidden], 1 / Math.sqrt(intermediate))])]);
+  }
+  const logits = g.node('MatMul', [rmsNorm(x), g.weight([hidden, vocab], scale)]);
+  g.nodes.push({ opType: 'Identity', input: [logits], output: ['logits'], name: 'logits' });
+
+  const tensor = (name: string, elemType: number, dims: Array<number | string>): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+  const model: onnx.IModelProto = {
+    irVersion: 8,
+    producerName: 'legal-attn synth',
+    opsetImport: [{ domain: '', version: 17 }, ...(options.fusedAttention ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    graph: {
+      name: 'synthetic-mistral',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [tensor('input_ids', INT64, ['batch', 'seq']), tensor('attention_mask', INT64, ['batch', 'seq'])],
+      output: [tensor('logits', FLOAT, ['batch', 'seq', vocab])],
+    },
+  };
+  return { model: schema.ModelProto.encode(model).finish(), data: g.externalData() };
+}
+
+/**
+ * `synth`: writes a checkpoint folder with a seeded random Mistral-architecture model
+ * (graph, external data, the shipped tokenizer, config.json), to test and benchmark
+ * 7B-shaped attention without 7B weights.
+ */
+export async function synthCheckpoint(out: string, options: SynthOptions): Promise<string> {
+  const full = { intermediate: options.hidden * 3, maxPositions: 8192, fusedAttention: false, seed: 1, ...options };
+  if (full.hidden % full.heads !== 0 || (full.hidden / full.heads) % 2 !== 0) throw badInput(`--hidden ${full.hidden} must split into ${full.heads} heads of an even size.`);
+  if (full.heads % full.kvHeads !== 0) throw badInput(`--heads ${full.heads} must be a multiple of --kv-heads ${full.kvHeads}.`);
+  if (full.vocab < 4096) throw badInput(`--vocab ${full.vocab}: the synthetic model uses the shipped tokenizer, whose ids reach 4095; use --vocab 4096 or more.`);
+  const { model, data } = buildGraph(full, randomLcg(full.seed));
+  const target = path.resolve(out);
+  await writeFolderWhole(target, async (staging) => {
+    await mkdir(staging, { recursive: true });
+    await writeFile(path.join(staging, 'model.onnx'), model);
+    await writeFile(path.join(staging, 'model.onnx_data'), data);
+    await copyFile(path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base', 'tokenizer.json'), path.join(staging, 'tokenizer.json'));
+    await writeJson(path.join(staging, 'config.json'), {
+      architectures: ['MistralForCausalLM'],
+      model_type: 'mistral',
+      num_hidden_layers: full.layers,
+      num_attention_heads: full.heads,
+      num_key_value_heads: full.kvHeads,
+      hidden_size: full.hidden,
+      head_dim: full.hidden / full.heads,
+      intermediate_size: full.intermediate,
+      max_position_embeddings: full.maxPositions,
+      vocab_size: full.vocab,
+      sliding_window: full.slidingWindow ?? null,
+      legal_attn_synth: { seed: full.seed, fused_attention: full.fusedAttention },
+    });
+  });
+  return target;
+}
