@@ -14,6 +14,8 @@ import { compareCheckpoints, measureResults, type CompareSummary, type NamedMode
 import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
 import { cacheRoot } from '../lib/trace/cache.js';
 import { clearTraceCache, listTraceCache } from '../lib/trace/trace-cache.js';
+import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
+import { DEVICES, type Device } from '../lib/trace/session.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 
 /** Where the CLI writes: injectable so tests drive it in-process. */
@@ -53,6 +55,13 @@ const wholeNumber =
     if (!Number.isInteger(n)) throw new InvalidArgumentError(`${flag} takes a whole number.`);
     return n;
   };
+
+const layerList = (value: string): number[] =>
+  value.split(',').map((v) => {
+    const n = Number(v.trim());
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a layer number; give whole numbers from 0, comma-separated.`);
+    return n;
+  });
 
 const querySetList = (value: string): QuerySetKind[] => {
   const kinds = value.split(',').map((v) => v.trim());
@@ -278,8 +287,9 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--no-trace-cache', 'neither read nor fill the trace cache')
     .option('--batch-size <n>', 'sequences per forward pass, padded on the right', positiveInteger('--batch-size'), 1)
     .option('--threads <n>', 'CPU threads for onnxruntime (default: all cores)', positiveInteger('--threads'))
+    .addOption(new Option('--device <device>', 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries').choices(DEVICES as Device[]).default('cpu'))
     .option('--max-map-gb <gb>', 'refuse --maps full above this many GiB per sequence', positiveNumber('--max-map-gb'), 4)
-    .action(async (options: { model: string; text?: string; concepts?: string; out: string; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; maxMapGb: number }) => {
+    .action(async (options: { model: string; text?: string; concepts?: string; out: string; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; device: Device; maxMapGb: number }) => {
       const bar = progress();
       try {
         const summary = await traceToFolder({
@@ -293,6 +303,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
           batchSize: options.batchSize,
           maxMapBytes: options.maxMapGb * 1024 ** 3,
           ...(options.threads ? { threads: options.threads } : {}),
+          device: options.device,
           ...cacheOption(),
           onProgress: (done, total) => bar.stage('tracing', done, total),
         });
@@ -315,9 +326,16 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .option('--chat-template', "wrap each sequence in the checkpoints' chat template")
       .option('--batch-size <n>', 'sequences per forward pass', positiveInteger('--batch-size'), 1)
       .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-      .option('--max-map-gb <gb>', 'refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
+      .addOption(new Option('--device <device>', 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries').choices(DEVICES as Device[]).default('cpu'))
+      .addOption(
+        new Option('--maps <kind>', 'mean: every measure computed inside the graph, head-averaged maps kept of --map-layers for the report; none: no maps; full: per-head maps on disk (what measure recomputes from)')
+          .choices(MAPS_MODES as MapsMode[])
+          .default('mean'),
+      )
+      .option('--map-layers <list>', 'layers whose head-averaged maps --maps mean keeps, comma-separated (default: the last)', layerList)
+      .option('--max-map-gb <gb>', 'with --maps full, refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
-  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; chatTemplate?: boolean; batchSize: number; threads?: number; maxMapGb: number; report: boolean }) => {
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; chatTemplate?: boolean; batchSize: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; report: boolean }) => {
     if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');
     const bar = progress();
     try {
@@ -328,6 +346,9 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         chatTemplate: Boolean(options.chatTemplate),
         batchSize: options.batchSize,
         maxMapBytes: options.maxMapGb * 1024 ** 3,
+        maps: options.maps,
+        device: options.device,
+        ...(options.mapLayers ? { mapLayers: options.mapLayers } : {}),
         ...(options.threads ? { threads: options.threads } : {}),
         ...analysisOptions(options),
         ...cacheOption(),
@@ -414,6 +435,33 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .action(async (dirs: string[], options: { out: string }) => {
       const summary = await mergeBatches(dirs, options.out);
       emit(summary, batchLines(summary));
+    });
+
+  program
+    .command('synth')
+    .description('write a Mistral-architecture ONNX checkpoint with seeded random weights (graph, model.onnx_data, the shipped tokenizer, config.json), to test and benchmark 7B-shaped attention without 7B weights')
+    .requiredOption('-o, --out <dir>', 'checkpoint folder to write')
+    .option('--layers <n>', 'decoder layers', positiveInteger('--layers'), 32)
+    .option('--heads <n>', 'attention heads', positiveInteger('--heads'), 32)
+    .option('--kv-heads <n>', 'key/value heads (grouped-query attention)', positiveInteger('--kv-heads'), 8)
+    .option('--hidden <n>', 'hidden size (heads × head size)', positiveInteger('--hidden'), 256)
+    .option('--vocab <n>', 'vocabulary size (at least 4096, the shipped tokenizer)', positiveInteger('--vocab'), 4096)
+    .option('--sliding-window <n>', 'attend to at most this many previous tokens, as Mistral-7B v0.1 does', positiveInteger('--sliding-window'))
+    .option('--fused-attention', 'write attention as com.microsoft GroupQueryAttention nodes (a graph legal-attn refuses: for testing that error)')
+    .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
+    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; fusedAttention?: boolean; seed: number }) => {
+      const dir = await synthCheckpoint(options.out, {
+        layers: options.layers,
+        heads: options.heads,
+        kvHeads: options.kvHeads,
+        hidden: options.hidden,
+        vocab: options.vocab,
+        seed: options.seed,
+        fusedAttention: Boolean(options.fusedAttention),
+        ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
+      });
+      const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${options.vocab}`;
+      emit({ ...options, out: dir, fusedAttention: Boolean(options.fusedAttention) }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}${options.fusedAttention ? ', fused attention' : ''} to ${dir}\n`);
     });
 
   const cache = program.command('cache').description('the trace cache: what it holds, and clearing it');

@@ -12,9 +12,11 @@ import { writeFileWhole, writeJson } from './io/atomic.js';
 import { readNpy } from './io/npy.js';
 import type { SinkMode } from './measure/attention-share.js';
 import { DEFINITIONS } from './measure/definitions.js';
-import { measureSequence, type MeasureOptions } from './measure/measure-sequence.js';
+import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
+import { measureInGraph } from './run-measure-in-graph.js';
+import { checkDevice, type Device } from './trace/session.js';
 import type { QuerySetKind } from './measure/query-set.js';
-import { readTraceRecord, traceToFolder, type TraceRecord } from './run-trace.js';
+import { readTraceRecord, traceToFolder, type MapsMode, type TraceRecord } from './run-trace.js';
 import type { TokenSpan } from './tokenize/align-spans.js';
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
@@ -48,8 +50,17 @@ export interface CompareRequest extends AnalysisOptions {
   out: string;
   batchSize?: number;
   threads?: number;
+  device?: Device;
   cacheDir?: string;
   maxMapBytes?: number;
+  /**
+   * `mean` (default): every measure computed inside the graph, head-averaged maps kept
+   * of `mapLayers` for the report; `none`: no maps; `full`: per-head maps traced to
+   * disk and measured from there (what `measure` can recompute without the models).
+   */
+  maps?: MapsMode;
+  /** Layers whose head-averaged maps are kept with `--maps mean` (default: the last). */
+  mapLayers?: number[];
 }
 
 export interface CompareSummary {
@@ -135,6 +146,13 @@ async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkp
   }
 }
 
+function resolveMapLayers(request: CompareRequest, checkpoints: PreparedCompare['checkpoints']): number[] {
+  const layers = checkpoints[0]?.checkpoint.graph.attention.length ?? 0;
+  const mapLayers = [...new Set(request.mapLayers ?? [layers - 1])].sort((a, b) => a - b);
+  for (const l of mapLayers) if (!Number.isInteger(l) || l < 0 || l >= layers) throw badInput(`--map-layers: layer ${l} is outside the models' layers 0 to ${layers - 1}.`);
+  return mapLayers;
+}
+
 /** A compare request whose every input has been checked: nothing is loaded yet. */
 export interface PreparedCompare {
   request: CompareRequest;
@@ -162,6 +180,8 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   }
   const template = { chatTemplate: request.chatTemplate ?? false, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
   await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)), template);
+  resolveMapLayers(request, checkpoints);
+  if (request.device) checkDevice(request.device);
   return { request, concepts, checkpoints, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
 }
 
@@ -175,8 +195,11 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
   return runPreparedCompare(await prepareCompare(request));
 }
 
-export async function runPreparedCompare({ request, checkpoints, chatTemplateFrom }: PreparedCompare): Promise<CompareSummary> {
+export async function runPreparedCompare(prepared: PreparedCompare): Promise<CompareSummary> {
+  const { request, checkpoints, chatTemplateFrom } = prepared;
   const out = path.resolve(request.out);
+  const maps = request.maps ?? 'mean';
+  if (maps !== 'full') return measureCheckpointsInGraph(prepared, out, maps);
   const reusedTraces: string[] = [];
   const index: TraceIndex = { models: [] };
   let computed = 0;
@@ -191,6 +214,7 @@ export async function runPreparedCompare({ request, checkpoints, chatTemplateFro
       ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
       ...(request.batchSize ? { batchSize: request.batchSize } : {}),
       ...(request.threads ? { threads: request.threads } : {}),
+      ...(request.device ? { device: request.device } : {}),
       ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}),
       onProgress: (done, total) => request.onProgress?.(`tracing ${name}`, done, total),
     });
@@ -200,6 +224,41 @@ export async function runPreparedCompare({ request, checkpoints, chatTemplateFro
   }
   await writeJson(path.join(out, 'traces', 'index.json'), index);
   return { ...(await measureResults(out, request)), reusedTraces, computed };
+}
+
+/** Compare with every measure computed inside each model's graph: one model at a time, no per-head map on disk or in memory. */
+async function measureCheckpointsInGraph({ request, checkpoints, chatTemplateFrom }: PreparedCompare, out: string, maps: 'mean' | 'none'): Promise<CompareSummary> {
+  const analysis = resolveAnalysis(request);
+  const mapLayers = maps === 'none' ? [] : resolveMapLayers(request, checkpoints);
+  const index: TraceIndex = { models: [] };
+  const models: ModelMeasures[] = [];
+  let computed = 0;
+  for (const { name, checkpoint } of checkpoints) {
+    const result = await measureInGraph({
+      checkpoint,
+      concepts: request.concepts,
+      out: path.join(out, 'traces', name),
+      measure: analysis.measure,
+      mapLayers,
+      chatTemplate: request.chatTemplate ?? false,
+      ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
+      ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+      ...(request.threads ? { threads: request.threads } : {}),
+      ...(request.device ? { device: request.device } : {}),
+      onProgress: (done, total) => request.onProgress?.(`measuring ${name} in the graph`, done, total),
+    });
+    computed += result.computed;
+    models.push({ name, record: result.record, measures: result.measures, paraphrases: result.paraphrases });
+    index.models.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, trace: path.join('traces', name) });
+  }
+  await writeJson(path.join(out, 'traces', 'index.json'), index);
+  const measured = (models[0]?.record.sequences ?? []).map((item, k): MeasuredSequence => {
+    const byModel: MeasuredSequence['byModel'] = {};
+    for (const model of models) byModel[model.name] = model.measures[k]!;
+    const paraphraseOf = models[0]?.paraphrases[k];
+    return { concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) };
+  });
+  return { ...(await writeComparison(measured, models, analysis, request, out)), reusedTraces: [], computed };
 }
 
 interface SequenceFiles {
@@ -224,12 +283,16 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   });
   const index = JSON.parse(indexText) as TraceIndex;
   const names = index.models.map((m) => m.name);
-  const pairs = resolvePairs(options.pairs, names);
+  resolvePairs(options.pairs, names); // a bad --pairs is refused before any trace is read
   const records: Array<{ name: string; folder: string; record: TraceRecord }> = [];
   for (const model of index.models) {
     const folder = path.join(resultsDir, model.trace);
     const record = await readTraceRecord(folder);
-    if (record.maps !== 'full') throw badInput(`${path.join(folder, 'trace.json')}: traced with --maps ${record.maps}; measures need full maps.`);
+    if (record.maps !== 'full') {
+      throw badInput(
+        `${path.join(folder, 'trace.json')}: compare ran with --maps ${record.maps}, which computes the measures inside the graph and keeps no per-head maps; run compare again with these options (passes in the trace cache are reused), or compare --maps full to measure again later without the models.`,
+      );
+    }
     records.push({ name: model.name, folder, record });
   }
   const sequenceList = records[0]?.record.sequences ?? [];
@@ -256,11 +319,31 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     measured.push({ concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) });
     options.onProgress?.('measuring', k + 1, sequenceList.length);
   }
+  return { ...(await writeComparison(measured, records, analysis, options, path.resolve(options.out ?? resultsDir))) };
+}
+
+/** A model's trace record and the measures of its sequences, in the record's order. */
+interface ModelMeasures {
+  name: string;
+  record: TraceRecord;
+  measures: SequenceMeasures[];
+  paraphrases: Array<string | undefined>;
+}
+
+/** Compares measured sequences and writes summary.json and the CSV files into `out`. */
+async function writeComparison(
+  measured: MeasuredSequence[],
+  records: ReadonlyArray<{ name: string; record: TraceRecord }>,
+  analysis: ResolvedAnalysis,
+  options: AnalysisOptions,
+  out: string,
+): Promise<Omit<CompareSummary, 'reusedTraces' | 'computed'>> {
+  const names = records.map((r) => r.name);
+  const pairs = resolvePairs(options.pairs, names);
   const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
   if (shapes.size > 1) throw badInput(`the traces have different attention shapes (${[...shapes].join(', ')} layers × heads); compare needs checkpoints of one shape.`);
 
   const comparison = compareModels(measured, { models: names, pairs, permutations: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
-  const out = path.resolve(options.out ?? resultsDir);
   const conceptIds = [...new Set(measured.map((m) => m.concept))];
   const conceptInfo = new Map((records[0]?.record.concepts ?? []).map((c) => [c.id, c]));
   const primary = { querySet: analysis.measure.querySets[0]!, sink: 'include' as const };
@@ -301,6 +384,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
       alpha: analysis.alpha,
       rolloutResidual: analysis.measure.rolloutResidual,
       chatTemplate: records.some(({ record }) => record.chatTemplate),
+      maps: records[0]?.record.maps ?? 'full',
     },
     models: records.map(({ name, record }) => ({ name, dir: record.model.dir, contentHash: record.model.contentHash, layers: comparison.layers, heads: comparison.heads })),
     concepts: conceptIds.map((id) => ({

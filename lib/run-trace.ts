@@ -11,6 +11,7 @@ import { conceptTokens } from './tokenize/align-spans.js';
 import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
+import { checkDevice } from './trace/session.js';
 import { traceAttention, traceAttentionCached, type TraceOptions } from './trace/trace.js';
 import { TOOL_VERSION } from './version.js';
 
@@ -64,6 +65,8 @@ export interface TraceRecord {
   tool: { name: string; version: string };
   model: { name: string; dir: string; contentHash: string; attentionSource: string; layers: Checkpoint['graph']['attention']; shape: Checkpoint['shape'] };
   maps: MapsMode;
+  /** With maps computed inside the graph: the layers whose head-averaged maps were kept. */
+  mapLayers?: number[];
   chatTemplate: boolean;
   inputsDigest: string;
   /** The traced concepts (empty for --text). */
@@ -71,7 +74,7 @@ export interface TraceRecord {
   sequences: TracedSequence[];
 }
 
-interface PlannedSequence {
+export interface PlannedSequence {
   concept?: Concept;
   sequenceId?: string;
   paraphraseOf?: string;
@@ -95,7 +98,7 @@ export function tokensRecord(aligned: AlignedSequence, extra: Record<string, unk
   };
 }
 
-async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
+export async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
   const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: request.chatTemplate ?? false, ...(request.chatTemplateFrom ? { chatTemplateFrom: request.chatTemplateFrom } : {}) });
   checkVocabularyFits(checkpoint, tokenizer.file, tokenizer.vocabSize);
   const planned: PlannedSequence[] = [];
@@ -158,6 +161,7 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
   const checkpoint = typeof request.model === 'string' ? await openCheckpoint(request.model, openOptions) : request.model;
   const planned = await planSequences(request, checkpoint);
   checkMapSize(request, checkpoint, planned);
+  if (request.device) checkDevice(request.device);
 
   const out = path.resolve(request.out);
   const digest = inputsDigest(planned);
@@ -187,7 +191,16 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
     if (item.concept) Object.assign(record, { concept: item.concept.id, sequence: item.sequenceId });
     traced.push(record);
   }
-  const record: TraceRecord = {
+  const record = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false, inputsDigest: digest, sequences: traced });
+  traced.sort((a, b) => planned.findIndex((p) => p.dir === a.dir) - planned.findIndex((p) => p.dir === b.dir));
+  record.sequences = traced;
+  await writeJson(path.join(out, 'trace.json'), record);
+  return { out, checkpoint, sequences: traced, reused: false, computed, fromCache };
+}
+
+/** trace.json of a checkpoint run over planned sequences. */
+export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'chatTemplate' | 'inputsDigest' | 'sequences'>): TraceRecord {
+  return {
     tool: { name: 'legal-attn', version: TOOL_VERSION },
     model: {
       name: checkpoint.name,
@@ -197,22 +210,15 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
       layers: checkpoint.graph.attention,
       shape: checkpoint.shape,
     },
-    maps,
-    chatTemplate: request.chatTemplate ?? false,
-    inputsDigest: digest,
+    ...fields,
     concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map(
       ({ id, name, area, source, components, structure }) => ({ id, name, area, ...(source ? { source } : {}), ...(components ? { components } : {}), ...(structure ? { structure } : {}) }),
     ),
-    sequences: traced,
   };
-  traced.sort((a, b) => planned.findIndex((p) => p.dir === a.dir) - planned.findIndex((p) => p.dir === b.dir));
-  record.sequences = traced;
-  await writeJson(path.join(out, 'trace.json'), record);
-  return { out, checkpoint, sequences: traced, reused: false, computed, fromCache };
 }
 
 /** Identity of what was traced: every sequence's place, ids and spans. */
-function inputsDigest(planned: readonly PlannedSequence[]): string {
+export function inputsDigest(planned: readonly PlannedSequence[]): string {
   const hash = createHash('sha256');
   for (const p of planned) hash.update(JSON.stringify([p.dir, Array.from(p.aligned.ids, Number), p.aligned.spans]));
   return hash.digest('hex');

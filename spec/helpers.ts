@@ -44,6 +44,24 @@ export const maxAbsDifference = (a: Float32Array, b: Float32Array): number => {
   return max;
 };
 
+/**
+ * Largest difference relative to max(1, |expected|), with NaN only where NaN is
+ * expected (a share with no query is NaN on both paths); Infinity otherwise.
+ */
+export const maxRelativeDifference = (actual: ArrayLike<number>, expected: ArrayLike<number>): number => {
+  if (actual.length !== expected.length) return Infinity;
+  let max = 0;
+  for (let k = 0; k < actual.length; k++) {
+    const [a, b] = [actual[k]!, expected[k]!];
+    if (Number.isNaN(a) || Number.isNaN(b)) {
+      if (Number.isNaN(a) !== Number.isNaN(b)) return Infinity;
+      continue;
+    }
+    max = Math.max(max, Math.abs(a - b) / Math.max(1, Math.abs(b)));
+  }
+  return max;
+};
+
 /** A fresh temporary folder, removed by `cleanTemporaryFolders`. */
 const made: string[] = [];
 export async function temporaryFolder(prefix = 'legal-attn-spec-'): Promise<string> {

@@ -109,6 +109,8 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
         models: run.models,
         concepts: run.concepts,
         out: path.join(root, run.out),
+        // Runs share each model's one pass over every sequence through the trace cache, which keeps full maps.
+        maps: 'full',
         ...(run.pairs ? { pairs: run.pairs } : {}),
         ...(run.querySets ? { querySets: run.querySets } : {}),
         ...(run.sink ? { sink: run.sink } : {}),

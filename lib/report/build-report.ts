@@ -216,7 +216,11 @@ class ReportBuilder {
     return best;
   }
 
-  /** The chosen layer of one sequence, head-averaged or one head, per model. */
+  /**
+   * The chosen layer of one sequence, head-averaged or one head, per model: from the
+   * full maps, or from the head-averaged maps compare kept (`--maps mean`); none when
+   * compare kept no maps.
+   */
   async layerMaps(concept: string, sequence: string): Promise<{ tokens: string[]; spans: TokenSpan[]; maps: Float32Array[]; layer: number }> {
     const layer = this.options.layer ?? this.layers - 1;
     if (layer < 0 || layer >= this.layers) throw badInput(`--layer ${layer} is outside the model's layers 0 to ${this.layers - 1}.`);
@@ -226,9 +230,21 @@ class ReportBuilder {
     const maps: Float32Array[] = [];
     for (const model of this.models) {
       const folder = path.join(await this.traceFolder(model), concept, sequence);
-      const record = JSON.parse(await readFile(path.join(folder, 'tokens.json'), 'utf8')) as { tokens: string[]; spans: TokenSpan[] };
+      const tokensFile = path.join(folder, 'tokens.json');
+      const record = JSON.parse(await readFile(tokensFile, 'utf8')) as { tokens: string[]; spans: TokenSpan[]; attentions?: { file: string; layers?: number[] } };
       ({ tokens, spans } = record);
-      const attention = await readNpy(path.join(folder, 'attentions.npy'));
+      if (!record.attentions) continue;
+      const attention = await readNpy(path.join(folder, record.attentions.file));
+      const kept = record.attentions.layers;
+      if (kept) {
+        // Head-averaged maps of the layers compare kept: [kept layers, T, T].
+        if (this.options.head !== undefined) throw badInput(`${tokensFile}: compare kept head-averaged maps only; drop --head, or run compare --maps full.`);
+        const k = kept.indexOf(layer);
+        if (k < 0) throw badInput(`${tokensFile}: compare kept the maps of layers ${kept.join(', ')}; pass --layer ${kept.at(-1)}, or run compare --map-layers ${layer}.`);
+        const size = (attention.dims[1] ?? 0) * (attention.dims[2] ?? 0);
+        maps.push(attention.data.slice(k * size, (k + 1) * size));
+        continue;
+      }
       const [, heads = 0, T = 0] = attention.dims;
       const size = T * T;
       const map = new Float32Array(size);
@@ -258,14 +274,15 @@ class ReportBuilder {
     const which = this.options.head === undefined ? 'head-averaged' : `head ${this.options.head}`;
     const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens });
     const mapped = this.options.maps === 'all' ? maps : maps.slice(0, 1);
+    const hasMaps = maps.length === this.models.length;
     const attentionMaps = mapped.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
-    const differenceMaps = this.pairs.map((pair) => {
+    const differenceMaps = (hasMaps ? this.pairs : []).map((pair) => {
       const [after = '', before = ''] = pair.split(':');
       const a = maps[this.models.indexOf(after)]!;
       const b = maps[this.models.indexOf(before)]!;
       return add(`diff-${slug(pair)}`, differenceMapSvg(tokenMap(a.map((v, k) => v - b[k]!)), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`), `Raw attention alteration A_${after} − A_${before}, layer ${layer}.`);
     });
-    const structured = await this.shortestSequence(concept, true);
+    const structured = hasMaps ? await this.shortestSequence(concept, true) : undefined;
     let componentHtml = '';
     if (structured) {
       const parts = await this.layerMaps(concept.id, structured);
@@ -299,8 +316,12 @@ class ReportBuilder {
 ${structureTable([concept], this.models, this.pairs, false)}
 ${wordingTable([concept], this.models, this.pairs, false)}
 ${views.html}
-<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
-<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
+${
+  hasMaps
+    ? `<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
+<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>`
+    : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
+}
 ${componentHtml}`,
       true,
     );

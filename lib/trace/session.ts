@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { badInput, runtimeFailure } from '../errors.js';
@@ -6,9 +8,10 @@ import { writeFileWhole } from '../io/atomic.js';
 import type { Float32Tensor } from '../io/npy.js';
 import { attentionGraph, type Checkpoint } from './checkpoint.js';
 import { buildFeeds, padBatch } from './feeds.js';
-import { entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, reduceAttentionInGraph, roundTripsWhole, type ReductionPlan } from './reduce-graph.js';
+import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, roundTripsWhole, type ReductionPlan } from './reduce-graph.js';
 
 export type Device = 'cpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 
 export interface SessionOptions {
   threads?: number;
@@ -24,9 +27,34 @@ export interface AttentionSession {
 
 const firstLine = (error: unknown): string => String(error instanceof Error ? error.message : error).split('\n')[0] ?? '';
 
-/** The one place legal-attn talks to onnxruntime. */
-export async function openAttentionSession(checkpoint: Checkpoint, options: SessionOptions = {}): Promise<AttentionSession> {
+const require = createRequire(import.meta.url);
+
+/**
+ * Where onnxruntime-node keeps its native libraries: the CUDA execution provider is a
+ * separate library there, present only when the package was installed with
+ * `--onnxruntime-node-install=cuda12` (the npm registry does not carry it).
+ */
+function cudaProviderLibrary(): string {
+  const binding = path.dirname(require.resolve('onnxruntime-node'));
+  return path.join(binding, '..', 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+}
+
+/** Refuses a device this installation cannot run, in one sentence that says how to get it. */
+export function checkDevice(device: Device): void {
+  if (device === 'cpu') return;
+  const backend = ort.listSupportedBackends().find((b) => b.name === device);
+  if (!backend) throw badInput(`--device ${device}: this onnxruntime-node (${ort.env.versions.common}) has no ${device} execution provider; use --device cpu.`);
+  if (!backend.bundled && !existsSync(cudaProviderLibrary())) {
+    throw badInput(
+      `--device cuda: onnxruntime-node was installed without its CUDA libraries (no ${path.basename(cudaProviderLibrary())}); on a machine with CUDA 12 and cuDNN 9, run \`npm install onnxruntime-node --onnxruntime-node-install=cuda12\`, or use --device cpu.`,
+    );
+  }
+}
+
+/** One onnxruntime session on a graph whose weights stay in the checkpoint's own folder. */
+async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options: SessionOptions, what: string): Promise<ort.InferenceSession> {
   const device = options.device ?? 'cpu';
+  checkDevice(device);
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
@@ -35,12 +63,16 @@ export async function openAttentionSession(checkpoint: Checkpoint, options: Sess
     extra: { session: { model_external_initializers_file_folder_path: checkpoint.dir } },
   };
   if (options.threads) sessionOptions.intraOpNumThreads = options.threads;
-  let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(await attentionGraph(checkpoint), sessionOptions);
+    return await ort.InferenceSession.create(graph, sessionOptions);
   } catch (error) {
-    throw runtimeFailure(`${checkpoint.graphFile}: onnxruntime could not load the model on ${device} (${firstLine(error)}).`, error);
+    throw runtimeFailure(`${checkpoint.graphFile}: onnxruntime could not load ${what} on ${device} (${firstLine(error)}).`, error);
   }
+}
+
+/** The one place legal-attn talks to onnxruntime. */
+export async function openAttentionSession(checkpoint: Checkpoint, options: SessionOptions = {}): Promise<AttentionSession> {
+  const session = await createSession(await attentionGraph(checkpoint), checkpoint, options, 'the model');
   const sites = checkpoint.graph.attention;
   const padId = 0n;
 
@@ -91,28 +123,49 @@ export async function openAttentionSession(checkpoint: Checkpoint, options: Sess
 export interface ReducedAttention {
   /** Attention of each query on each key set, `[layers, heads, T, K]`. */
   mass: Float32Tensor;
+  /** Mass each key receives from the real queries, plain and sink-renormalised, `[layers, heads, 2, T]`. */
+  columnSums?: Float32Tensor;
+  /** Rollout mass from each target after each layer, `[layers, T, R]`. */
+  rollout?: Float32Tensor;
   /** Row entropy, `[layers, heads, T]`, when asked for. */
   entropy?: Float32Tensor;
   /** Head-averaged maps `[T, T]` of the layers asked for. */
   means: Map<number, Float32Tensor>;
 }
 
+/** Per sequence, the 0/1 columns the reductions are taken on, row-major over the tokens. */
+export interface ReductionInputs {
+  /** `[T × K]`: column 0 every key, column 1 the sink, then the targets. */
+  keySets: Float32Array;
+  /** `[T × R]`: the rollout starting vectors, when the plan has rollout. */
+  rollout?: Float32Array;
+}
+
 export interface ReducedSession {
-  /** `keySets[s]` is `[T_s × K]` row-major 0/1 columns, the same K for every sequence. */
-  run(sequences: readonly BigInt64Array[], keySets: readonly Float32Array[], sets: number): Promise<ReducedAttention[]>;
+  /** Every sequence of one call must have the same K (and R). */
+  run(sequences: readonly BigInt64Array[], inputs: readonly ReductionInputs[]): Promise<ReducedAttention[]>;
   release(): Promise<void>;
+}
+
+/** Copies `[batch, ..., P, width]`-shaped rows of sequence b into `[..., T, width]`. */
+function unpad(source: Float32Array, target: Float32Array, blocks: number, b: number, P: number, T: number, width: number, into: (block: number) => number): void {
+  for (let k = 0; k < blocks; k++) {
+    const from = (b * blocks + k) * P * width;
+    target.set(source.subarray(from, from + T * width), into(k));
+  }
 }
 
 /**
  * A session on the checkpoint's graph with attention reduced inside it
- * (`reduce-graph.ts`): onnxruntime returns per-query masses on the key sets, row
- * entropies and the head-averaged maps asked for, never the `[heads, T, T]` maps.
+ * (`reduce-graph.ts`): onnxruntime returns per-query masses on the key sets, column
+ * sums, rollout, row entropies and the head-averaged maps asked for, never the
+ * `[heads, T, T]` maps.
  */
 export async function openReducedSession(checkpoint: Checkpoint, plan: ReductionPlan, options: SessionOptions = {}): Promise<ReducedSession> {
   if (checkpoint.graph.attentionSource !== 'softmax') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
-  const key = `reduced-${plan.entropy ? 'e' : 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
+  const key = `reduced-${plan.entropy ? 'e' : 'n'}-${plan.columnSums ? 'c' : 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
   const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, key);
   let graph = await readFile(cached).catch(() => undefined);
   if (!graph) {
@@ -123,66 +176,74 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
     graph = Buffer.from(reduceAttentionInGraph(original, checkpoint.graph.attention, plan));
     await writeFileWhole(cached, graph);
   }
-  const device = options.device ?? 'cpu';
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: [device],
-    graphOptimizationLevel: 'all',
-    extra: { session: { model_external_initializers_file_folder_path: checkpoint.dir } },
-  };
-  if (options.threads) sessionOptions.intraOpNumThreads = options.threads;
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(graph, sessionOptions);
-  } catch (error) {
-    throw runtimeFailure(`${checkpoint.graphFile}: onnxruntime could not load the reduced graph on ${device} (${firstLine(error)}).`, error);
-  }
+  const session = await createSession(graph, checkpoint, options, 'the reduced graph');
   const layers = checkpoint.graph.attention.length;
-  const fetches = [
-    ...Array.from({ length: layers }, (_, l) => massOutput(l)),
-    ...(plan.entropy ? Array.from({ length: layers }, (_, l) => entropyOutput(l)) : []),
-    ...plan.meanLayers.map(meanOutput),
-  ];
+  const perLayer = (name: (l: number) => string, on: boolean | undefined): string[] => (on ? Array.from({ length: layers }, (_, l) => name(l)) : []);
+  const rolloutOn = plan.rolloutResidual !== undefined;
+  const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput)];
   return {
-    async run(sequences, keySets, sets) {
+    async run(sequences, inputs) {
       const padded = padBatch(sequences, 0n);
       const { batch, length: P } = padded;
+      const K = (inputs[0]?.keySets.length ?? 0) / (sequences[0]?.length || 1);
+      const R = rolloutOn ? (inputs[0]?.rollout?.length ?? 0) / (sequences[0]?.length || 1) : 0;
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile))) {
         feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
       }
-      const sets3d = new Float32Array(batch * P * sets);
-      keySets.forEach((columns, b) => sets3d.set(columns, b * P * sets));
-      feeds[KEY_SETS_INPUT] = new ort.Tensor('float32', sets3d, [batch, P, sets]);
+      const keySets = new Float32Array(batch * P * K);
+      inputs.forEach((input, b) => keySets.set(input.keySets, b * P * K));
+      feeds[KEY_SETS_INPUT] = new ort.Tensor('float32', keySets, [batch, P, K]);
+      if (plan.columnSums) {
+        const queries = new Float32Array(batch * P * 2);
+        padded.lengths.forEach((T, b) => {
+          for (let i = 0; i < T; i++) queries.set([1, i > 0 ? 1 : 0], (b * P + i) * 2);
+        });
+        feeds[QUERIES_INPUT] = new ort.Tensor('float32', queries, [batch, P, 2]);
+      }
+      if (rolloutOn) {
+        const start = new Float32Array(batch * P * R);
+        inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
+        feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
+      }
       let outputs: ort.InferenceSession.ReturnType;
       try {
         outputs = await session.run(feeds, fetches);
       } catch (error) {
         throw runtimeFailure(`${checkpoint.graphFile}: the forward pass failed (${firstLine(error)}).`, error);
       }
+      const data = (name: string): Float32Array => outputs[name]!.data as Float32Array;
       const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
-      return padded.lengths.map((T, b) => {
-        const mass = new Float32Array(layers * heads * T * sets);
+      const results = padded.lengths.map((T, b) => {
+        const mass = new Float32Array(layers * heads * T * K);
+        const columnSums = plan.columnSums ? new Float32Array(layers * heads * 2 * T) : undefined;
+        const rollout = rolloutOn ? new Float32Array(layers * T * R) : undefined;
         const entropy = plan.entropy ? new Float32Array(layers * heads * T) : undefined;
         for (let l = 0; l < layers; l++) {
-          const m = outputs[massOutput(l)]!.data as Float32Array;
-          const e = plan.entropy ? (outputs[entropyOutput(l)]!.data as Float32Array) : undefined;
-          for (let h = 0; h < heads; h++) {
-            const from = ((b * heads + h) * P) * sets;
-            mass.set(m.subarray(from, from + T * sets), ((l * heads + h) * T) * sets);
-            if (e && entropy) entropy.set(e.subarray((b * heads + h) * P, (b * heads + h) * P + T), (l * heads + h) * T);
+          unpad(data(massOutput(l)), mass, heads, b, P, T, K, (h) => (l * heads + h) * T * K);
+          if (entropy) unpad(data(entropyOutput(l)), entropy, heads, b, P, T, 1, (h) => (l * heads + h) * T);
+          if (rollout) unpad(data(rolloutOutput(l)), rollout, 1, b, P, T, R, () => l * T * R);
+          if (columnSums) {
+            // [batch, heads, 2, P]: each of the two rows is cut to the sequence's T keys.
+            const source = data(columnSumsOutput(l));
+            for (let r = 0; r < heads * 2; r++) columnSums.set(source.subarray((b * heads * 2 + r) * P, (b * heads * 2 + r) * P + T), (l * heads * 2 + r) * T);
           }
         }
         const means = new Map<number, Float32Tensor>();
         for (const l of plan.meanLayers) {
-          const source = outputs[meanOutput(l)]!.data as Float32Array;
-          const map = new Float32Array(T * T);
-          for (let i = 0; i < T; i++) map.set(source.subarray((b * P + i) * P, (b * P + i) * P + T), i * T);
-          means.set(l, { data: map, dims: [T, T] });
+          const source = data(meanOutput(l));
+          const square = new Float32Array(T * T);
+          for (let i = 0; i < T; i++) square.set(source.subarray((b * P + i) * P, (b * P + i) * P + T), i * T);
+          means.set(l, { data: square, dims: [T, T] });
         }
-        const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, sets] }, means };
+        const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
+        if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, 2, T] };
+        if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
         if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
         return result;
       });
+      for (const tensor of Object.values(outputs)) tensor.dispose();
+      return results;
     },
     async release() {
       await session.release();

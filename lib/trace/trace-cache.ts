@@ -11,20 +11,27 @@ export interface TraceKey {
   tokenizer: string;
   /** The token ids fed to the model (text, special tokens and chat template decided). */
   ids: BigInt64Array;
+  /** What was kept of the forward pass: absent for full maps, else a digest of the in-graph reductions and their inputs. */
+  variant?: string;
 }
 
+/** Named tensors of one entry, stored one after the other in a single .npy. */
+export type CacheParts = Record<string, Float32Tensor>;
+
 interface EntryRecord {
-  version: 1;
+  version: 2;
   ids: number[];
-  dims: number[];
-  /** SHA-256 of the .npy bytes: an entry whose maps do not hash to this is not trusted. */
+  parts: Array<{ name: string; dims: number[] }>;
+  /** SHA-256 of the .npy bytes: an entry whose data do not hash to this is not trusted. */
   sha256: string;
 }
 
 const keyOf = (key: TraceKey): string =>
   createHash('sha256')
-    .update(JSON.stringify({ model: key.model, tokenizer: key.tokenizer, ids: Array.from(key.ids, Number) }))
+    .update(JSON.stringify({ model: key.model, tokenizer: key.tokenizer, ids: Array.from(key.ids, Number), ...(key.variant ? { variant: key.variant } : {}) }))
     .digest('hex');
+
+const sizeOf = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
 /**
  * Traced attention kept on disk under the cache folder, one entry per (model,
@@ -43,6 +50,14 @@ export class TraceCache {
   }
 
   async get(key: TraceKey): Promise<Float32Tensor | undefined> {
+    return (await this.getParts(key))?.attention;
+  }
+
+  async put(key: TraceKey, attention: Float32Tensor): Promise<void> {
+    await this.putParts(key, { attention });
+  }
+
+  async getParts(key: TraceKey): Promise<CacheParts | undefined> {
     const { npy, json } = this.files(key);
     const record = await readFile(json, 'utf8')
       .then((text) => JSON.parse(text) as EntryRecord)
@@ -50,6 +65,7 @@ export class TraceCache {
     if (!record) return undefined;
     const bytes = await readFile(npy).catch(() => undefined);
     const intact =
+      record.version === 2 &&
       bytes !== undefined &&
       createHash('sha256').update(bytes).digest('hex') === record.sha256 &&
       record.ids.length === key.ids.length &&
@@ -58,15 +74,24 @@ export class TraceCache {
       await Promise.all([rm(npy, { force: true }), rm(json, { force: true })]);
       return undefined;
     }
-    const array = parse(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    return { data: array.data as Float32Array, dims: array.shape };
+    const data = parse(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)).data as Float32Array;
+    const parts: CacheParts = {};
+    let offset = 0;
+    for (const { name, dims } of record.parts) {
+      parts[name] = { data: data.subarray(offset, offset + sizeOf(dims)), dims };
+      offset += sizeOf(dims);
+    }
+    return parts;
   }
 
-  async put(key: TraceKey, attention: Float32Tensor): Promise<void> {
+  async putParts(key: TraceKey, parts: CacheParts): Promise<void> {
     const { npy, json } = this.files(key);
-    const bytes = new Uint8Array(dump(attention.data, attention.dims, { dtype: 'f4' }));
+    const entries = Object.entries(parts);
+    const data = entries.length === 1 ? entries[0]![1].data : new Float32Array(entries.reduce((n, [, t]) => n + t.data.length, 0));
+    if (entries.length > 1) entries.reduce((offset, [, t]) => (data.set(t.data, offset), offset + t.data.length), 0);
+    const bytes = new Uint8Array(dump(data, entries.length === 1 ? entries[0]![1].dims : [data.length], { dtype: 'f4' }));
     await writeFileWhole(npy, bytes);
-    const record: EntryRecord = { version: 1, ids: Array.from(key.ids, Number), dims: attention.dims, sha256: createHash('sha256').update(bytes).digest('hex') };
+    const record: EntryRecord = { version: 2, ids: Array.from(key.ids, Number), parts: entries.map(([name, t]) => ({ name, dims: t.dims })), sha256: createHash('sha256').update(bytes).digest('hex') };
     await writeJson(json, record);
   }
 }

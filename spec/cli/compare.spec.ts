@@ -49,18 +49,41 @@ const MODELS = ['base', 'cpt', 'ift'] as const;
 
 describe('legal-attn compare on the tiny family', () => {
   let out = '';
+  let outFull = '';
   let concepts = '';
   before(async () => {
     concepts = await probeConcepts();
     out = path.join(await temporaryFolder(), 'results');
     const result = await run('--quiet', 'compare', ...MODELS.flatMap((m) => ['--model', `${m}=${modelDir(m)}`]), '--concepts', concepts, '--out', out);
     assert.equal(result.code, 0, result.err);
+    outFull = path.join(await temporaryFolder(), 'results-full');
+    const full = await run('--quiet', 'compare', ...MODELS.flatMap((m) => ['--model', `${m}=${modelDir(m)}`]), '--concepts', concepts, '--out', outFull, '--maps', 'full', '--no-report');
+    assert.equal(full.code, 0, full.err);
   });
 
-  it('writes the summary, the CSV files and each model\'s traces', async () => {
+  it('writes the summary, the CSV files, and per model the tokens and the head-averaged maps of the last layer', async () => {
     const files = await listFiles(out);
-    for (const name of ['summary.json', 'shares.csv', 'changes.csv', 'stats.csv', 'layers.csv', 'traces/index.json', 'traces/base/trace.json', 'traces/ift/res-judicata/probe/attentions.npy']) {
+    for (const name of ['summary.json', 'shares.csv', 'changes.csv', 'stats.csv', 'layers.csv', 'traces/index.json', 'traces/base/trace.json', 'traces/ift/res-judicata/probe/tokens.json', 'traces/ift/res-judicata/probe/attentions-mean.npy']) {
       assert.ok(files.includes(name), name);
+    }
+    assert.ok(!files.some((f) => f.endsWith('attentions.npy')), 'no per-head maps without --maps full');
+    const tokens = JSON.parse(await readFile(path.join(out, 'traces/ift/res-judicata/probe/tokens.json'), 'utf8')) as { ids: number[]; attentions: { shape: number[]; layers: number[] } };
+    assert.deepEqual(tokens.attentions.layers, [5]);
+    assert.deepEqual(tokens.attentions.shape, [1, tokens.ids.length, tokens.ids.length]);
+    assert.ok((await listFiles(outFull)).includes('traces/ift/res-judicata/probe/attentions.npy'));
+  });
+
+  it('gives, measured inside the graph, the numbers measured from the full maps', async () => {
+    for (const name of ['shares.csv', 'layers.csv']) {
+      const [inGraph, fromMaps] = [await readCsv(path.join(out, name)), await readCsv(path.join(outFull, name))];
+      assert.equal(inGraph.length, fromMaps.length);
+      inGraph.forEach((row, k) => {
+        for (const [column, value] of Object.entries(row)) {
+          const expected = fromMaps[k]![column]!;
+          if (Number.isNaN(Number(value))) assert.equal(value, expected);
+          else assert.ok(Math.abs(Number(value) - Number(expected)) < 1e-5, `${name} row ${k} ${column}: ${value} vs ${expected}`);
+        }
+      });
     }
   });
 
@@ -116,17 +139,23 @@ describe('legal-attn compare on the tiny family', () => {
     assert.equal(summary.overall.length, 1);
   });
 
-  it('measure recomputes the same results from the saved traces, byte for byte', async () => {
+  it('measure recomputes the same results from the saved full maps, byte for byte', async () => {
     const again = path.join(await temporaryFolder(), 'again');
-    assert.equal((await run('--quiet', 'measure', out, '--out', again)).code, 0);
+    assert.equal((await run('--quiet', 'measure', outFull, '--out', again)).code, 0);
     for (const name of ['summary.json', 'shares.csv', 'changes.csv', 'stats.csv', 'layers.csv']) {
-      assert.equal(await readFile(path.join(again, name), 'utf8'), await readFile(path.join(out, name), 'utf8'), name);
+      assert.equal(await readFile(path.join(again, name), 'utf8'), await readFile(path.join(outFull, name), 'utf8'), name);
     }
+  });
+
+  it('measure on results measured inside the graph says that they keep no per-head maps', async () => {
+    const result = await run('measure', out, '--out', path.join(await temporaryFolder(), 'x'));
+    assert.equal(result.code, 2);
+    assert.match(result.err, /^legal-attn: .*trace\.json: compare ran with --maps mean, .*compare --maps full/);
   });
 
   it('measure with other options gives other numbers: the sink excluded is reported beside the sink included', async () => {
     const other = path.join(await temporaryFolder(), 'sink');
-    assert.equal((await run('--quiet', 'measure', out, '--out', other, '--sink', 'exclude', '--query-set', 'all,after')).code, 0);
+    assert.equal((await run('--quiet', 'measure', outFull, '--out', other, '--sink', 'exclude', '--query-set', 'all,after')).code, 0);
     const stats = await readCsv(path.join(other, 'stats.csv'));
     assert.deepEqual([...new Set(stats.map((r) => `${r.query_set}/${r.sink}`))].sort(), ['after/exclude', 'after/include', 'all/exclude', 'all/include']);
   });
@@ -156,6 +185,8 @@ describe('legal-attn compare on the tiny family', () => {
     it('zero controls', refuses(compare('--controls', '0'), /--controls must be a whole number from 1 to 100000/));
     it('an alpha out of range', refuses(compare('--alpha', '1.5'), /--alpha must lie between 0 and 1/));
     it('an unknown query set', refuses(compare('--query-set', 'all,before'), /"before" is not a query set/));
+    it('a map layer the models do not have', refuses(compare('--map-layers', '2,9'), /--map-layers: layer 9 is outside the models' layers 0 to 5/));
+    it('the CUDA device where onnxruntime-node has no CUDA libraries', refuses(compare('--device', 'cuda'), /--device cuda: onnxruntime-node was installed without its CUDA libraries .*--onnxruntime-node-install=cuda12/));
     it(
       'concepts with no spans',
       refuses(async (o) => {

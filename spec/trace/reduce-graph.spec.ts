@@ -4,26 +4,38 @@ import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from '../../lib/trace/checkpoint.js';
 import { openAttentionSession, openReducedSession } from '../../lib/trace/session.js';
-import { maxAbsDifference, modelDir, referenceIndex, temporaryFolder } from '../helpers.js';
+import { SINK_MODES } from '../../lib/measure/attention-share.js';
+import { measureReduced, reductionLayout, widenInputs } from '../../lib/measure/measure-reduced.js';
+import { DEFAULT_MEASURE_OPTIONS, measureSequence, type SequenceMeasures } from '../../lib/measure/measure-sequence.js';
+import { QUERY_SETS } from '../../lib/measure/query-set.js';
+import { rolloutConceptMass } from '../../lib/measure/rollout.js';
+import type { TokenSpan } from '../../lib/tokenize/align-spans.js';
+import { maxAbsDifference, maxRelativeDifference, modelDir, referenceIndex, temporaryFolder } from '../helpers.js';
 
-/** Key sets as 0/1 columns: the given token sets, then every key, then the sink. */
+/** Key sets as 0/1 columns: every key, the sink, then the given token sets. */
 function keySetColumns(T: number, sets: number[][]): { columns: Float32Array; count: number } {
-  const all = [...sets, Array.from({ length: T }, (_, j) => j), [0]];
+  const all = [Array.from({ length: T }, (_, j) => j), [0], ...sets];
   const columns = new Float32Array(T * all.length);
   all.forEach((set, k) => set.forEach((j) => (columns[j * all.length + k] = 1)));
   return { columns, count: all.length };
 }
 
-async function checkAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Promise<void> {
+const CONCEPT = [3, 4];
+const OTHER = [1, 6, 7];
+
+async function checkTensorsAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Promise<void> {
   const tokenizer = await loadTokenizer(checkpoint.dir);
   const ids = await Promise.all(texts.map(async (t) => (await tokenizer.encode(t)).ids));
   const full = await openAttentionSession(checkpoint);
   const maps = await full.run(ids);
   await full.release();
   const layers = checkpoint.graph.attention.length;
-  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [0, layers - 1] });
-  const sets = ids.map((s) => keySetColumns(s.length, [[3, 4], [1, 6, 7]]));
-  const results = await reduced.run(ids, sets.map((s) => s.columns), sets[0]!.count);
+  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [0, layers - 1], columnSums: true, rolloutResidual: 0.5 });
+  const sets = ids.map((s) => keySetColumns(s.length, [CONCEPT, OTHER]));
+  const results = await reduced.run(
+    ids,
+    sets.map((s, k) => ({ keySets: s.columns, rollout: Float32Array.from({ length: ids[k]!.length }, (_, j) => (CONCEPT.includes(j) ? 1 : 0)) })),
+  );
   await reduced.release();
   results.forEach((result, s) => {
     const attention = maps[s]!;
@@ -31,16 +43,29 @@ async function checkAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Pr
     const K = sets[s]!.count;
     const mass = new Float32Array(layers * heads * T * K);
     const entropy = new Float32Array(layers * heads * T);
+    const columnSums = new Float64Array(layers * heads * 2 * T);
     for (let m = 0; m < layers * heads; m++) {
       for (let i = 0; i < T; i++) {
         const row = attention.data.subarray((m * T + i) * T, (m * T + i + 1) * T);
         for (let k = 0; k < K; k++) for (let j = 0; j < T; j++) mass[(m * T + i) * K + k]! += row[j]! * sets[s]!.columns[j * K + k]!;
         entropy[m * T + i] = -row.reduce((acc, p) => acc + (p > 0 ? p * Math.log(p) : 0), 0);
+        const rest = row.reduce((acc, p) => acc + p, 0) - row[0]!;
+        for (let j = 0; j < T; j++) {
+          columnSums[(m * 2) * T + j]! += row[j]!;
+          if (i > 0) columnSums[(m * 2 + 1) * T + j]! += row[j]! / rest;
+        }
       }
     }
     assert.deepEqual(result.mass.dims, [layers, heads, T, K]);
     assert.ok(maxAbsDifference(result.mass.data, mass) < 1e-5, `mass ${maxAbsDifference(result.mass.data, mass)}`);
     assert.ok(maxAbsDifference(result.entropy!.data, entropy) < 1e-5, `entropy ${maxAbsDifference(result.entropy!.data, entropy)}`);
+    // Sums over every query: compared relative to their size. The sink's column of the
+    // renormalised rows is never read (the sink is not a key there), and is skipped.
+    for (let m = 0; m < layers * heads; m++) columnSums[(m * 2 + 1) * T] = result.columnSums!.data[(m * 2 + 1) * T]!;
+    assert.ok(maxRelativeDifference(result.columnSums!.data, columnSums) < 1e-5, `column sums ${maxRelativeDifference(result.columnSums!.data, columnSums)}`);
+    const rollout = rolloutConceptMass(attention, CONCEPT, 0.5);
+    assert.deepEqual(result.rollout!.dims, [layers, T, 1]);
+    assert.ok(maxAbsDifference(result.rollout!.data, rollout.data) < 1e-5, `rollout ${maxAbsDifference(result.rollout!.data, rollout.data)}`);
     for (const l of [0, layers - 1]) {
       const mean = new Float32Array(T * T);
       for (let h = 0; h < heads; h++) for (let k = 0; k < T * T; k++) mean[k]! += attention.data[(l * heads + h) * T * T + k]! / heads;
@@ -49,20 +74,72 @@ async function checkAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Pr
   });
 }
 
+/** Spans over the tokens of a sequence: a two-part concept with labels, as the concept files give them. */
+function labelledSpans(T: number): TokenSpan[] {
+  return [
+    { start: 0, end: 0, label: 'duty', tokens: [2, 3] },
+    { start: 0, end: 0, label: 'breach', tokens: [T - 4, T - 3] },
+  ];
+}
+
+function assertSameMeasures(fromMaps: SequenceMeasures, fromGraph: SequenceMeasures): void {
+  assert.deepEqual(fromGraph.controlSpans, fromMaps.controlSpans);
+  assert.equal(fromGraph.measures.length, fromMaps.measures.length);
+  fromMaps.measures.forEach((expected, k) => {
+    const actual = fromGraph.measures[k]!;
+    const what = `${expected.target} ${expected.querySet} ${expected.sink}`;
+    assert.deepEqual([actual.target, actual.querySet, actual.sink, actual.queries, actual.controls], [expected.target, expected.querySet, expected.sink, expected.queries, expected.controls], what);
+    for (const field of ['share', 'entropy', 'rollout', 'controlShare'] as const) {
+      const difference = maxRelativeDifference(actual[field], expected[field]);
+      assert.ok(difference < 1e-5, `${what} ${field}: ${difference}`);
+    }
+  });
+  assert.deepEqual(fromGraph.components?.labels, fromMaps.components?.labels);
+  assert.ok(maxRelativeDifference(fromGraph.components!.perLayer, fromMaps.components!.perLayer) < 1e-5);
+}
+
+const EVERY_VARIANT = { ...DEFAULT_MEASURE_OPTIONS, querySets: [...QUERY_SETS], sinks: [...SINK_MODES], controls: { maxControls: 12, seed: 3 } };
+
+async function checkMeasuresAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Promise<void> {
+  const tokenizer = await loadTokenizer(checkpoint.dir);
+  const ids = await Promise.all(texts.map(async (t) => (await tokenizer.encode(t)).ids));
+  const full = await openAttentionSession(checkpoint);
+  const maps = await full.run(ids);
+  await full.release();
+  const layouts = ids.map((s) => reductionLayout(s.length, labelledSpans(s.length), EVERY_VARIANT));
+  const K = Math.max(...layouts.map((l) => l.keySetCount));
+  const R = Math.max(...layouts.map((l) => l.rolloutCount));
+  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [], columnSums: true, rolloutResidual: 0.5 });
+  const results = await reduced.run(ids, layouts.map((l) => widenInputs(l, K, R)));
+  await reduced.release();
+  results.forEach((result, s) => {
+    assertSameMeasures(measureSequence(maps[s]!, labelledSpans(ids[s]!.length), EVERY_VARIANT), measureReduced(result, layouts[s]!, EVERY_VARIANT));
+  });
+}
+
 describe('measures computed inside the graph', () => {
-  it('equal those computed from the full maps on the TorchScript export, in a padded batch', async () => {
+  it('give the masses, column sums, rollout, entropy and head means of the full maps on the TorchScript export, in a padded batch', async () => {
     const texts = (await referenceIndex()).probes.map((p) => p.text);
-    await checkAgainstFullMaps(await openCheckpoint(modelDir('base')), texts);
+    await checkTensorsAgainstFullMaps(await openCheckpoint(modelDir('base')), texts);
+  });
+
+  it('give every share, control share, entropy, rollout and component matrix of the full maps, for every query set and sink mode', async () => {
+    const texts = (await referenceIndex()).probes.map((p) => p.text);
+    await checkMeasuresAgainstFullMaps(await openCheckpoint(modelDir('base')), texts);
   });
 
   it('equal those computed from the full maps on the torch.export export', async () => {
     const texts = (await referenceIndex()).probes.map((p) => p.text).slice(0, 2);
-    await checkAgainstFullMaps(await openCheckpoint(modelDir('base-dynamo')), texts);
+    const checkpoint = await openCheckpoint(modelDir('base-dynamo'));
+    await checkTensorsAgainstFullMaps(checkpoint, texts);
+    await checkMeasuresAgainstFullMaps(checkpoint, texts);
   });
 
   it('equal those computed from the full maps on a synthetic grouped-query model with a sliding window', async () => {
     const dir = await synthCheckpoint(path.join(await temporaryFolder(), 'synth'), { layers: 3, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096, slidingWindow: 6 });
-    await checkAgainstFullMaps(await openCheckpoint(dir), ['Under res judicata, a claim that was decided cannot be litigated again.']);
+    const texts = ['Under res judicata, a claim that was decided cannot be litigated again.', 'A duty of care was owed and breached.'];
+    await checkTensorsAgainstFullMaps(await openCheckpoint(dir), texts);
+    await checkMeasuresAgainstFullMaps(await openCheckpoint(dir), texts);
   });
 });
 

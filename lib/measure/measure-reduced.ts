@@ -1,0 +1,143 @@
+import type { ReducedAttention, ReductionInputs } from '../trace/session.js';
+import type { TokenSpan } from '../tokenize/align-spans.js';
+import { shareOfRows, type RowMasses } from './attention-share.js';
+import { componentTokens } from './component-attention.js';
+import { controlSpans } from './controls.js';
+import { DEFAULT_MEASURE_OPTIONS, targetsOf, type MeasureOptions, type SequenceMeasures, type Target, type TargetMeasures } from './measure-sequence.js';
+import { querySet } from './query-set.js';
+
+/** Key-set columns every sequence has before its targets: every key, then the sink. */
+const ALL = 0;
+const SINK = 1;
+const FIRST_TARGET = 2;
+
+/**
+ * What the in-graph reductions of one sequence are taken on, and where each target's
+ * column is: the concept and its components, and, only for the `outside` query set
+ * (whose control shares column sums cannot give), every control span as a column too.
+ */
+export interface ReductionLayout {
+  tokens: number;
+  targets: Target[];
+  controls: Record<string, number[][]>;
+  /** Column of each control of a target in the key sets, when controls are columns. */
+  controlColumns: Record<string, number>;
+  /** Labelled components, in the order of the component matrices. */
+  components: Array<{ label: string; tokens: number[] }>;
+  keySetCount: number;
+  rolloutCount: number;
+  inputs: ReductionInputs;
+}
+
+export function reductionLayout(tokens: number, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS): ReductionLayout {
+  const targets = targetsOf(spans);
+  const controls: Record<string, number[][]> = {};
+  const controlColumns: Record<string, number> = {};
+  const columns: number[][] = [Array.from({ length: tokens }, (_, j) => j), [0], ...targets.map((t) => t.tokens)];
+  for (const target of targets) {
+    controls[target.name] = controlSpans(tokens, target.tokens, options.controls);
+    if (options.querySets.includes('outside')) {
+      controlColumns[target.name] = columns.length;
+      columns.push(...controls[target.name]!);
+    }
+  }
+  const K = columns.length;
+  const keySets = new Float32Array(tokens * K);
+  columns.forEach((set, k) => set.forEach((j) => (keySets[j * K + k] = 1)));
+  const R = targets.length;
+  const rollout = new Float32Array(tokens * R);
+  targets.forEach((t, r) => t.tokens.forEach((j) => (rollout[j * R + r] = 1)));
+  return { tokens, targets, controls, controlColumns, components: componentTokens(spans), keySetCount: K, rolloutCount: R, inputs: { keySets, rollout } };
+}
+
+/** The same inputs with zero columns added, so that sequences of one batch have one width. */
+export function widenInputs(layout: ReductionLayout, keySetCount: number, rolloutCount: number): ReductionInputs {
+  const widen = (columns: Float32Array, from: number, to: number): Float32Array => {
+    if (from === to) return columns;
+    const wide = new Float32Array(layout.tokens * to);
+    for (let j = 0; j < layout.tokens; j++) wide.set(columns.subarray(j * from, (j + 1) * from), j * to);
+    return wide;
+  };
+  return { keySets: widen(layout.inputs.keySets, layout.keySetCount, keySetCount), rollout: widen(layout.inputs.rollout!, layout.rolloutCount, rolloutCount) };
+}
+
+/**
+ * Every measure of `measureSequence` from the in-graph reductions instead of the full
+ * maps: shares and control shares from per-query masses on the key sets, or, for the
+ * controls under the `all` and `after` query sets, from the column sums (a key j only
+ * receives attention from queries i ≥ j, so Σ_{i∈Q} A[i][j] is the whole column for
+ * every j of a span whose queries start at its first token); entropy and rollout as
+ * the graph returned them; component matrices from head-averaged masses.
+ */
+export function measureReduced(reduced: ReducedAttention, layout: ReductionLayout, options: MeasureOptions = DEFAULT_MEASURE_OPTIONS): SequenceMeasures {
+  const [layers = 0, heads = 0, tokens = 0, K = 0] = reduced.mass.dims;
+  const R = reduced.rollout?.dims[2] ?? 0;
+  const massRows = (l: number, h: number, column: number): RowMasses => {
+    const base = (l * heads + h) * tokens * K;
+    return {
+      onSet: (i) => reduced.mass.data[base + i * K + column]!,
+      total: (i) => reduced.mass.data[base + i * K + ALL]!,
+      sink: (i) => reduced.mass.data[base + i * K + SINK]!,
+    };
+  };
+  const columnSum = (l: number, h: number, row: 0 | 1, span: readonly number[]): number => {
+    const base = ((l * heads + h) * 2 + row) * tokens;
+    return span.reduce((acc, j) => acc + (row === 1 && j === 0 ? 0 : reduced.columnSums!.data[base + j]!), 0);
+  };
+  const measures: TargetMeasures[] = [];
+  layout.targets.forEach((target, t) => {
+    const spansOfControls = layout.controls[target.name] ?? [];
+    for (const kind of options.querySets) {
+      const queries = querySet(kind, tokens, target.tokens);
+      const controlQueries = spansOfControls.map((span) => querySet(kind, tokens, span));
+      for (const sink of options.sinks) {
+        const share = new Float64Array(layers * heads);
+        const entropy = new Float64Array(layers * heads);
+        const controlShare = new Float64Array(spansOfControls.length * layers * heads);
+        for (let l = 0; l < layers; l++) {
+          for (let h = 0; h < heads; h++) {
+            const k = l * heads + h;
+            share[k] = shareOfRows(massRows(l, h, FIRST_TARGET + t), queries, target.tokens.includes(0), sink);
+            const rowEntropy = reduced.entropy!.data.subarray(k * tokens, (k + 1) * tokens);
+            entropy[k] = queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / queries.length;
+            spansOfControls.forEach((span, c) => {
+              const at = c * layers * heads + k;
+              const first = layout.controlColumns[target.name];
+              if (first !== undefined && kind === 'outside') {
+                controlShare[at] = shareOfRows(massRows(l, h, first + c), controlQueries[c]!, span.includes(0), sink);
+                return;
+              }
+              const rows = massRows(l, h, ALL);
+              const counted = controlQueries[c]!.filter((i) => sink === 'include' || (i > 0 && rows.total(i) - rows.sink(i) > 0));
+              const total = sink === 'include' ? counted.reduce((acc, i) => acc + rows.total(i), 0) : counted.length;
+              controlShare[at] = total > 0 ? columnSum(l, h, sink === 'include' ? 0 : 1, span) / total : Number.NaN;
+            });
+          }
+        }
+        const rolloutQueries = sink === 'exclude' ? queries.filter((i) => i > 0) : queries;
+        const rollout = Float64Array.from({ length: layers }, (_, l) =>
+          rolloutQueries.length === 0 ? Number.NaN : rolloutQueries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + t]!, 0) / rolloutQueries.length,
+        );
+        measures.push({ target: target.name, querySet: kind, sink, queries: queries.length, share, entropy, rollout, controlShare, controls: spansOfControls.length });
+      }
+    }
+  });
+  const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, controlSpans: layout.controls, measures };
+  const parts = layout.components;
+  if (parts.length >= 2) {
+    const n = parts.length;
+    const column = parts.map((p) => FIRST_TARGET + layout.targets.findIndex((t) => t.name === `component:${p.label}`));
+    const perLayer = new Float64Array(layers * n * n);
+    for (let l = 0; l < layers; l++) {
+      parts.forEach((from, a) => {
+        column.forEach((col, b) => {
+          let mass = 0;
+          for (let h = 0; h < heads; h++) for (const i of from.tokens) mass += reduced.mass.data[((l * heads + h) * tokens + i) * K + col]!;
+          perLayer[(l * n + a) * n + b] = from.tokens.length > 0 ? mass / heads / from.tokens.length : Number.NaN;
+        });
+      });
+    }
+    result.components = { labels: parts.map((p) => p.label), perLayer };
+  }
+  return result;
+}
