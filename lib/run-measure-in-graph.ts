@@ -89,7 +89,9 @@ export async function measureInGraph(request: InGraphRequest): Promise<InGraphRe
     { model: checkpoint, concepts: request.concepts, out: request.out, chatTemplate: request.chatTemplate ?? false, ...(request.chatTemplateFrom ? { chatTemplateFrom: request.chatTemplateFrom } : {}) },
     checkpoint,
   );
-  const plan: ReductionPlan = { entropy: true, columnSums: true, rolloutResidual: request.measure.rolloutResidual, meanLayers: [...request.mapLayers] };
+  // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
+  const columnSums = (request.batchSize ?? 1) > 1 || request.measure.sinks.includes('exclude') ? 'weighted' : 'plain';
+  const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: request.measure.rolloutResidual, meanLayers: [...request.mapLayers] };
   const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, request.measure));
   const cache = new TraceCache(checkpoint.cacheDir);
   const keyOf = (k: number) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids: planned[k]!.aligned.ids, variant: variantOf(plan, layouts[k]!) });

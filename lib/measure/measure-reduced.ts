@@ -1,3 +1,4 @@
+import { runtimeFailure } from '../errors.js';
 import type { ReducedAttention, ReductionInputs } from '../trace/session.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { shareOfRows, type RowMasses } from './attention-share.js';
@@ -80,8 +81,10 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
       sink: (i) => reduced.mass.data[base + i * K + SINK]!,
     };
   };
+  const columnRows = reduced.columnSums?.dims[2] ?? 0;
   const columnSum = (l: number, h: number, row: 0 | 1, span: readonly number[]): number => {
-    const base = ((l * heads + h) * 2 + row) * tokens;
+    if (row >= columnRows) throw runtimeFailure('the in-graph column sums were taken without the sink-renormalised row, which --sink exclude needs.');
+    const base = ((l * heads + h) * columnRows + row) * tokens;
     return span.reduce((acc, j) => acc + (row === 1 && j === 0 ? 0 : reduced.columnSums!.data[base + j]!), 0);
   };
   const measures: TargetMeasures[] = [];

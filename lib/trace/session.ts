@@ -58,6 +58,8 @@ async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options:
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
+    // Errors only: onnxruntime warns about every constant a reduction plan leaves unused.
+    logSeverityLevel: 3,
     // The patched graph is handed over as bytes; this lets onnxruntime read the
     // weights from the checkpoint's own folder by their relative location.
     extra: { session: { model_external_initializers_file_folder_path: checkpoint.dir } },
@@ -123,7 +125,7 @@ export async function openAttentionSession(checkpoint: Checkpoint, options: Sess
 export interface ReducedAttention {
   /** Attention of each query on each key set, `[layers, heads, T, K]`. */
   mass: Float32Tensor;
-  /** Mass each key receives from the real queries, plain and sink-renormalised, `[layers, heads, 2, T]`. */
+  /** Mass each key receives from the queries, plain (and sink-renormalised), `[layers, heads, 1 or 2, T]`. */
   columnSums?: Float32Tensor;
   /** Rollout mass from each target after each layer, `[layers, T, R]`. */
   rollout?: Float32Tensor;
@@ -165,7 +167,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   if (checkpoint.graph.attentionSource !== 'softmax') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
-  const key = `reduced-${plan.entropy ? 'e' : 'n'}-${plan.columnSums ? 'c' : 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
+  const key = `reduced-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
   const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, key);
   let graph = await readFile(cached).catch(() => undefined);
   if (!graph) {
@@ -180,7 +182,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   const layers = checkpoint.graph.attention.length;
   const perLayer = (name: (l: number) => string, on: boolean | undefined): string[] => (on ? Array.from({ length: layers }, (_, l) => name(l)) : []);
   const rolloutOn = plan.rolloutResidual !== undefined;
-  const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput)];
+  const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums !== undefined), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput)];
   return {
     async run(sequences, inputs) {
       const padded = padBatch(sequences, 0n);
@@ -194,7 +196,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       const keySets = new Float32Array(batch * P * K);
       inputs.forEach((input, b) => keySets.set(input.keySets, b * P * K));
       feeds[KEY_SETS_INPUT] = new ort.Tensor('float32', keySets, [batch, P, K]);
-      if (plan.columnSums) {
+      if (plan.columnSums === 'weighted') {
         const queries = new Float32Array(batch * P * 2);
         padded.lengths.forEach((T, b) => {
           for (let i = 0; i < T; i++) queries.set([1, i > 0 ? 1 : 0], (b * P + i) * 2);
@@ -216,7 +218,8 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
       const results = padded.lengths.map((T, b) => {
         const mass = new Float32Array(layers * heads * T * K);
-        const columnSums = plan.columnSums ? new Float32Array(layers * heads * 2 * T) : undefined;
+        const rows = plan.columnSums === 'weighted' ? 2 : 1;
+        const columnSums = plan.columnSums ? new Float32Array(layers * heads * rows * T) : undefined;
         const rollout = rolloutOn ? new Float32Array(layers * T * R) : undefined;
         const entropy = plan.entropy ? new Float32Array(layers * heads * T) : undefined;
         for (let l = 0; l < layers; l++) {
@@ -224,9 +227,9 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
           if (entropy) unpad(data(entropyOutput(l)), entropy, heads, b, P, T, 1, (h) => (l * heads + h) * T);
           if (rollout) unpad(data(rolloutOutput(l)), rollout, 1, b, P, T, R, () => l * T * R);
           if (columnSums) {
-            // [batch, heads, 2, P]: each of the two rows is cut to the sequence's T keys.
+            // [batch, heads, rows, P]: each row is cut to the sequence's T keys.
             const source = data(columnSumsOutput(l));
-            for (let r = 0; r < heads * 2; r++) columnSums.set(source.subarray((b * heads * 2 + r) * P, (b * heads * 2 + r) * P + T), (l * heads * 2 + r) * T);
+            for (let r = 0; r < heads * rows; r++) columnSums.set(source.subarray((b * heads * rows + r) * P, (b * heads * rows + r) * P + T), (l * heads * rows + r) * T);
           }
         }
         const means = new Map<number, Float32Tensor>();
@@ -237,7 +240,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
           means.set(l, { data: square, dims: [T, T] });
         }
         const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
-        if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, 2, T] };
+        if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };
         if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
         if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
         return result;

@@ -10,7 +10,8 @@ import { DEFAULT_MEASURE_OPTIONS, measureSequence, type SequenceMeasures } from 
 import { QUERY_SETS } from '../../lib/measure/query-set.js';
 import { rolloutConceptMass } from '../../lib/measure/rollout.js';
 import type { TokenSpan } from '../../lib/tokenize/align-spans.js';
-import { maxAbsDifference, maxRelativeDifference, modelDir, referenceIndex, temporaryFolder } from '../helpers.js';
+import { runCli } from '../../bin/cli.js';
+import { captureIo, maxAbsDifference, maxRelativeDifference, modelDir, referenceIndex, temporaryFolder } from '../helpers.js';
 
 /** Key sets as 0/1 columns: every key, the sink, then the given token sets. */
 function keySetColumns(T: number, sets: number[][]): { columns: Float32Array; count: number } {
@@ -23,14 +24,14 @@ function keySetColumns(T: number, sets: number[][]): { columns: Float32Array; co
 const CONCEPT = [3, 4];
 const OTHER = [1, 6, 7];
 
-async function checkTensorsAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Promise<void> {
+async function checkTensorsAgainstFullMaps(checkpoint: Checkpoint, texts: string[], readScores = false): Promise<void> {
   const tokenizer = await loadTokenizer(checkpoint.dir);
   const ids = await Promise.all(texts.map(async (t) => (await tokenizer.encode(t)).ids));
   const full = await openAttentionSession(checkpoint);
   const maps = await full.run(ids);
   await full.release();
   const layers = checkpoint.graph.attention.length;
-  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [0, layers - 1], columnSums: true, rolloutResidual: 0.5 });
+  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [0, layers - 1], columnSums: 'weighted', rolloutResidual: 0.5, readScores });
   const sets = ids.map((s) => keySetColumns(s.length, [CONCEPT, OTHER]));
   const results = await reduced.run(
     ids,
@@ -100,20 +101,25 @@ function assertSameMeasures(fromMaps: SequenceMeasures, fromGraph: SequenceMeasu
 
 const EVERY_VARIANT = { ...DEFAULT_MEASURE_OPTIONS, querySets: [...QUERY_SETS], sinks: [...SINK_MODES], controls: { maxControls: 12, seed: 3 } };
 
-async function checkMeasuresAgainstFullMaps(checkpoint: Checkpoint, texts: string[]): Promise<void> {
+async function checkMeasuresAgainstFullMaps(checkpoint: Checkpoint, texts: string[], columnSums: 'plain' | 'weighted' = 'weighted'): Promise<void> {
+  const options = columnSums === 'plain' ? { ...EVERY_VARIANT, sinks: ['include' as const] } : EVERY_VARIANT;
   const tokenizer = await loadTokenizer(checkpoint.dir);
   const ids = await Promise.all(texts.map(async (t) => (await tokenizer.encode(t)).ids));
   const full = await openAttentionSession(checkpoint);
   const maps = await full.run(ids);
   await full.release();
-  const layouts = ids.map((s) => reductionLayout(s.length, labelledSpans(s.length), EVERY_VARIANT));
+  const layouts = ids.map((s) => reductionLayout(s.length, labelledSpans(s.length), options));
   const K = Math.max(...layouts.map((l) => l.keySetCount));
   const R = Math.max(...layouts.map((l) => l.rolloutCount));
-  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [], columnSums: true, rolloutResidual: 0.5 });
-  const results = await reduced.run(ids, layouts.map((l) => widenInputs(l, K, R)));
+  const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [], columnSums, rolloutResidual: 0.5 });
+  // Plain column sums hold only for unpadded passes: one sequence at a time.
+  const results =
+    columnSums === 'plain'
+      ? await Promise.all(ids.map(async (s, k) => (await reduced.run([s], [layouts[k]!.inputs]))[0]!))
+      : await reduced.run(ids, layouts.map((l) => widenInputs(l, K, R)));
   await reduced.release();
   results.forEach((result, s) => {
-    assertSameMeasures(measureSequence(maps[s]!, labelledSpans(ids[s]!.length), EVERY_VARIANT), measureReduced(result, layouts[s]!, EVERY_VARIANT));
+    assertSameMeasures(measureSequence(maps[s]!, labelledSpans(ids[s]!.length), options), measureReduced(result, layouts[s]!, options));
   });
 }
 
@@ -123,9 +129,19 @@ describe('measures computed inside the graph', () => {
     await checkTensorsAgainstFullMaps(await openCheckpoint(modelDir('base')), texts);
   });
 
+  it('give the same entropy from the T×T scores, the path of graphs whose scores are not affine in q·k', async () => {
+    const texts = (await referenceIndex()).probes.map((p) => p.text);
+    await checkTensorsAgainstFullMaps(await openCheckpoint(modelDir('base')), texts, true);
+  });
+
   it('give every share, control share, entropy, rollout and component matrix of the full maps, for every query set and sink mode', async () => {
     const texts = (await referenceIndex()).probes.map((p) => p.text);
     await checkMeasuresAgainstFullMaps(await openCheckpoint(modelDir('base')), texts);
+  });
+
+  it('give the same from plain column sums, one sequence per pass, with the sink included', async () => {
+    const texts = (await referenceIndex()).probes.map((p) => p.text);
+    await checkMeasuresAgainstFullMaps(await openCheckpoint(modelDir('base')), texts, 'plain');
   });
 
   it('equal those computed from the full maps on the torch.export export', async () => {
@@ -153,5 +169,18 @@ describe('legal-attn synth', () => {
     assert.deepEqual(checkpoint.graph.externalData, ['model.onnx_data']);
     await synthCheckpoint(path.join(root, 'fused'), { layers: 2, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096, fusedAttention: true });
     await assert.rejects(openCheckpoint(path.join(root, 'fused')), /attention is fused into GroupQueryAttention nodes/);
+  });
+
+  it('is a command: legal-attn synth writes the checkpoint, and refuses heads that do not share key/value heads evenly', async () => {
+    const root = await temporaryFolder();
+    const io = captureIo();
+    const code = await runCli(['--json', 'synth', '--out', path.join(root, 'cli'), '--layers', '2', '--heads', '4', '--kv-heads', '2', '--hidden', '32', '--sliding-window', '8'], io);
+    assert.equal(code, 0, io.err);
+    const checkpoint = await openCheckpoint(path.join(root, 'cli'));
+    assert.deepEqual([checkpoint.graph.attention.length, checkpoint.shape.heads, checkpoint.shape.kvHeads], [2, 4, 2]);
+    assert.equal((JSON.parse(io.out) as { slidingWindow: number }).slidingWindow, 8);
+    const refused = captureIo();
+    assert.equal(await runCli(['synth', '--out', path.join(root, 'odd'), '--heads', '6', '--kv-heads', '4', '--hidden', '48'], refused), 2);
+    assert.match(refused.err, /^legal-attn: --heads 6 must be a multiple of --kv-heads 4\.\n$/);
   });
 });
