@@ -1,41 +1,81 @@
-// npm run bench: what tracing costs next to a plain forward pass of the same graph on
-// the same input. Each measurement runs in a child process of its own, so that its
-// peak resident memory (maxRSS) is its own.
+// npm run bench: what legal-attn costs next to a plain forward pass of the same graph
+// on the same input, on the tiny family (the shipped concepts) and on synthetic
+// Mistral-7B-shaped models (32 layers × 32 heads, 8 key/value heads) at 512, 2,048 and
+// 4,096 tokens. Each measurement runs in a child process of its own, so that its peak
+// resident memory (maxRSS) is its own; "beyond load" subtracts the resident memory
+// once the session is loaded (weights, graph, runtime).
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { writeJson } from '../lib/io/atomic.js';
-import { traceToFolder } from '../lib/run-trace.js';
-import { loadTokenizer } from '../lib/tokenize/tokenizer.js';
-import { openCheckpoint } from '../lib/trace/checkpoint.js';
-import { openAttentionSession } from '../lib/trace/session.js';
+import { measureReduced, reductionLayout, widenInputs } from '../lib/measure/measure-reduced.js';
+import { DEFAULT_MEASURE_OPTIONS } from '../lib/measure/measure-sequence.js';
+import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
+import type { TokenSpan } from '../lib/tokenize/align-spans.js';
+import { loadTokenizer, tokenizeSequence } from '../lib/tokenize/tokenizer.js';
+import { openCheckpoint, type Checkpoint } from '../lib/trace/checkpoint.js';
+import { fullMapBytes } from '../lib/trace/fit.js';
+import { openAttentionSession, openReducedSession } from '../lib/trace/session.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 
-const REPEATS = 5;
-const MODEL = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
+const TINY = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
+const WORK = path.join(os.tmpdir(), 'legal-attn-bench');
+const SYNTH = path.join(WORK, 'synth-32x32-kv8-h256');
+const SYNTH_SHAPE = { layers: 32, heads: 32, kvHeads: 8, hidden: 256, vocab: 4096 };
+const LENGTHS = [512, 2048, 4096];
+// Full maps are only taken where they stay under this (the CLI's default --max-map-gb).
+const FULL_MAP_LIMIT = 4 * 1024 ** 3;
+
+type Step = 'plain' | 'in-graph' | 'full';
+
+interface Input {
+  ids: BigInt64Array;
+  spans: TokenSpan[];
+}
 
 interface Measurement {
-  /** Sum over sequences of the fastest of REPEATS runs, ms. */
-  forwardMs: number;
-  /** Wall time of the whole step, ms (loading included). */
-  wallMs: number;
-  peakRssMb: number;
+  /** Sum over inputs of the fastest of the repeats, ms. */
+  ms: number;
+  loadMb: number;
+  peakMb: number;
 }
 
-async function shippedSequences(): Promise<BigInt64Array[]> {
-  const tokenizer = await loadTokenizer(MODEL);
-  const concepts = await loadConcepts(CONCEPTS);
-  const texts = concepts.flatMap((c) => c.sequences.map((s) => s.text));
-  return Promise.all(texts.map(async (text) => (await tokenizer.encode(text)).ids));
+async function shippedInputs(): Promise<Input[]> {
+  const tokenizer = await loadTokenizer(TINY);
+  const inputs: Input[] = [];
+  for (const concept of await loadConcepts(CONCEPTS)) {
+    for (const sequence of concept.sequences) {
+      const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id);
+      inputs.push({ ids: aligned.ids, spans: aligned.spans });
+    }
+  }
+  return inputs;
 }
 
-async function fastest(run: () => Promise<unknown>): Promise<number> {
+/** One long text of `length` tokens: the shipped sequences one after another, the concept of one of them in the middle. */
+async function longInput(length: number): Promise<Input> {
+  const inputs = await shippedInputs();
+  const ids = new BigInt64Array(length);
+  ids[0] = inputs[0]!.ids[0]!;
+  let at = 1;
+  let spans: TokenSpan[] = [];
+  for (let k = 0; at < length; k = (k + 1) % inputs.length) {
+    const input = inputs[k]!;
+    if (spans.length === 0 && at >= length / 2 - input.ids.length) spans = input.spans.map((s) => ({ ...s, tokens: s.tokens.map((t) => t - 1 + at) }));
+    const body = input.ids.subarray(1, Math.min(input.ids.length, length - at + 1));
+    ids.set(body, at);
+    at += body.length;
+  }
+  return { ids, spans: spans.filter((s) => s.tokens.every((t) => t < length)) };
+}
+
+async function fastest(repeats: number, run: () => Promise<unknown>): Promise<number> {
   let best = Infinity;
-  for (let k = 0; k < REPEATS; k++) {
+  for (let k = 0; k < repeats; k++) {
     const start = performance.now();
     await run();
     best = Math.min(best, performance.now() - start);
@@ -43,88 +83,121 @@ async function fastest(run: () => Promise<unknown>): Promise<number> {
   return best;
 }
 
-/** A plain forward pass of the unmodified graph: logits only. */
-async function measurePlain(): Promise<number> {
-  const sequences = await shippedSequences();
-  const session = await ort.InferenceSession.create(path.join(MODEL, 'model.onnx'), { graphOptimizationLevel: 'all' });
-  let total = 0;
-  for (const ids of sequences) {
+const rssMb = (): number => process.memoryUsage().rss / 1024 ** 2;
+
+/** The unmodified graph, logits fetched: what any user of the model pays. */
+async function plain(checkpoint: Checkpoint, inputs: Input[], repeats: number): Promise<Measurement> {
+  const session = await ort.InferenceSession.create(checkpoint.graphFile, { graphOptimizationLevel: 'all' });
+  const loadMb = rssMb();
+  let ms = 0;
+  for (const { ids } of inputs) {
     const feeds = {
       input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
     };
-    total += await fastest(() => session.run(feeds));
+    ms += await fastest(repeats, () => session.run(feeds));
   }
   await session.release();
-  return total;
+  return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-/** The same passes through the tracer's session, attentions copied out per sequence. */
-async function measureTraced(): Promise<number> {
-  const sequences = await shippedSequences();
-  const session = await openAttentionSession(await openCheckpoint(MODEL));
-  let total = 0;
-  for (const ids of sequences) total += await fastest(() => session.run([ids]));
+/** What compare runs: the graph with every measure reduced inside it, then the measures. */
+async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number): Promise<Measurement> {
+  const layers = checkpoint.graph.attention.length;
+  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1] };
+  const session = await openReducedSession(checkpoint, plan);
+  const loadMb = rssMb();
+  const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, DEFAULT_MEASURE_OPTIONS));
+  let ms = 0;
+  for (let start = 0; start < inputs.length; start += batch) {
+    const group = layouts.slice(start, start + batch);
+    const K = Math.max(...group.map((l) => l.keySetCount));
+    const R = Math.max(...group.map((l) => l.rolloutCount));
+    const ids = inputs.slice(start, start + batch).map((i) => i.ids);
+    ms += await fastest(repeats, async () => {
+      const results = await session.run(ids, group.map((l) => widenInputs(l, K, R)));
+      results.forEach((result, k) => measureReduced(result, group[k]!, DEFAULT_MEASURE_OPTIONS));
+    });
+  }
   await session.release();
-  return total;
+  return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-/** `legal-attn trace --concepts concepts/ --maps full` end to end, files written. */
-async function measureTraceCommand(): Promise<number> {
-  const out = await mkdtemp(path.join(os.tmpdir(), 'legal-attn-bench-'));
-  const start = performance.now();
-  await traceToFolder({ model: MODEL, concepts: CONCEPTS, out, maps: 'full', useCache: false });
-  const elapsed = performance.now() - start;
-  await rm(out, { recursive: true, force: true });
-  return elapsed;
+/** `--maps full`: every layer's per-head maps copied out. */
+async function fullMaps(checkpoint: Checkpoint, inputs: Input[], repeats: number): Promise<Measurement> {
+  const session = await openAttentionSession(checkpoint);
+  const loadMb = rssMb();
+  let ms = 0;
+  for (const { ids } of inputs) ms += await fastest(repeats, () => session.run([ids]));
+  await session.release();
+  return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-const steps = { plain: measurePlain, traced: measureTraced, command: measureTraceCommand } as const;
-type Step = keyof typeof steps;
-
-async function child(step: Step): Promise<void> {
-  const start = performance.now();
-  const forwardMs = await steps[step]();
-  const result: Measurement = { forwardMs, wallMs: performance.now() - start, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+async function child(model: string, length: string, step: Step, batch: string): Promise<void> {
+  const checkpoint = await openCheckpoint(model === 'tiny' ? TINY : SYNTH, { cacheDir: path.join(WORK, 'cache') });
+  const inputs = length === 'shipped' ? await shippedInputs() : [await longInput(Number(length))];
+  const repeats = length === 'shipped' ? 5 : 2;
+  const result = step === 'plain' ? await plain(checkpoint, inputs, repeats) : step === 'full' ? await fullMaps(checkpoint, inputs, repeats) : await inGraph(checkpoint, inputs, repeats, Number(batch));
   process.stdout.write(JSON.stringify(result));
 }
 
-function inChild(step: Step): Measurement {
+function inChild(model: string, length: string, step: Step, batch = 1): Measurement {
   const script = new URL(import.meta.url).pathname;
-  return JSON.parse(execFileSync(process.execPath, [script, step], { encoding: 'utf8' })) as Measurement;
+  return JSON.parse(execFileSync(process.execPath, [script, 'child', model, length, step, String(batch)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as Measurement;
 }
 
+interface Row {
+  model: string;
+  tokens: string;
+  plain: Measurement;
+  inGraph: Measurement;
+  ratio: number;
+  full: Measurement | { refused: string };
+}
+
+const mb = (m: Measurement): string => `${(m.peakMb - m.loadMb).toFixed(0)} MB`;
+
 async function main(): Promise<void> {
-  const step = process.argv[2];
-  if (step && step in steps) return child(step as Step);
-  const sequences = await shippedSequences();
-  const tokens = sequences.map((s) => s.length);
-  const plain = inChild('plain');
-  const traced = inChild('traced');
-  const command = inChild('command');
-  const report = {
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version },
-    model: 'tiny-legal-base',
-    sequences: sequences.length,
-    tokens: { min: Math.min(...tokens), max: Math.max(...tokens), total: tokens.reduce((a, b) => a + b, 0) },
-    plainForward: plain,
-    tracedForward: traced,
-    ratio: traced.forwardMs / plain.forwardMs,
-    traceCommand: command,
-  };
+  if (process.argv[2] === 'child') return child(process.argv[3]!, process.argv[4]!, process.argv[5] as Step, process.argv[6]!);
+  if (!existsSync(path.join(SYNTH, 'model.onnx'))) await synthCheckpoint(SYNTH, SYNTH_SHAPE);
+  const rows: Row[] = [];
+  const say = (text: string) => process.stderr.write(text);
+  const inputs = await shippedInputs();
+  const lengths = inputs.map((i) => i.ids.length);
+  say(`tiny-legal-base, ${inputs.length} shipped sequences …\n`);
+  const tinyPlain = inChild('tiny', 'shipped', 'plain');
+  const tinyInGraph = inChild('tiny', 'shipped', 'in-graph');
+  rows.push({ model: 'tiny-legal-base', tokens: `${inputs.length} seqs, ${Math.min(...lengths)}–${Math.max(...lengths)}`, plain: tinyPlain, inGraph: tinyInGraph, ratio: tinyInGraph.ms / tinyPlain.ms, full: inChild('tiny', 'shipped', 'full') });
+  const batching = [1, 4, 8].map((batch) => ({ batch, ...inChild('tiny', 'shipped', 'in-graph', batch) }));
+  for (const length of LENGTHS) {
+    say(`synthetic 32 × 32, ${length} tokens …\n`);
+    const synthPlain = inChild('synth', String(length), 'plain');
+    const synthInGraph = inChild('synth', String(length), 'in-graph');
+    const bytes = fullMapBytes(SYNTH_SHAPE.layers, SYNTH_SHAPE.heads, length);
+    const full = bytes <= FULL_MAP_LIMIT ? inChild('synth', String(length), 'full') : { refused: `${(bytes / 1024 ** 3).toFixed(0)} GiB of maps` };
+    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: String(length), plain: synthPlain, inGraph: synthInGraph, ratio: synthInGraph.ms / synthPlain.ms, full });
+  }
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version, onnxruntime: ort.env.versions.common };
   const table = [
-    ['measure', 'time', 'peak RSS'],
-    ['plain forward, all sequences (fastest of 5 each)', `${plain.forwardMs.toFixed(1)} ms`, `${plain.peakRssMb.toFixed(0)} MB`],
-    ['traced forward, all sequences (fastest of 5 each)', `${traced.forwardMs.toFixed(1)} ms`, `${traced.peakRssMb.toFixed(0)} MB`],
-    ['ratio traced / plain', `${report.ratio.toFixed(2)}×`, ''],
-    ['legal-attn trace --concepts concepts --maps full (whole run)', `${command.forwardMs.toFixed(0)} ms`, `${command.peakRssMb.toFixed(0)} MB`],
+    ['model', 'tokens', 'plain forward', 'in-graph measures', 'ratio', 'peak RSS beyond load: plain', 'in-graph', 'full maps'],
+    ...rows.map((r) => [
+      r.model,
+      r.tokens,
+      `${r.plain.ms.toFixed(0)} ms`,
+      `${r.inGraph.ms.toFixed(0)} ms`,
+      `${r.ratio.toFixed(2)}×`,
+      mb(r.plain),
+      mb(r.inGraph),
+      'refused' in r.full ? `not taken: ${r.full.refused}` : `${r.full.ms.toFixed(0)} ms, ${mb(r.full)}`,
+    ]),
   ];
   const width = table.map((row) => row.map((cell) => cell.length)).reduce((a, b) => a.map((w, k) => Math.max(w, b[k] ?? 0)));
-  process.stdout.write(`${sequences.length} sequences of the shipped concepts (${report.tokens.min}-${report.tokens.max} tokens) on ${report.model}; ${report.machine.cpus} × ${report.machine.cpu}\n\n`);
-  for (const row of table) process.stdout.write(`${row.map((cell, k) => cell.padEnd(width[k] ?? 0)).join('  ')}\n`);
+  process.stdout.write(`${machine.cpus} × ${machine.cpu}, ${machine.memoryGb} GB, Node ${machine.node}, onnxruntime ${machine.onnxruntime}\n\n`);
+  for (const row of table) process.stdout.write(`| ${row.map((cell, k) => cell.padEnd(width[k] ?? 0)).join(' | ')} |\n`);
+  process.stdout.write(`\nbatching the shipped sequences (in-graph measures): ${batching.map((b) => `${b.batch} per pass ${b.ms.toFixed(0)} ms`).join(', ')}\n`);
   const file = path.join(PACKAGE_ROOT, 'reports', 'bench.json');
-  await writeJson(file, report);
-  process.stdout.write(`\nwrote ${file}\n`);
+  await writeJson(file, { machine, rows, batching });
+  process.stdout.write(`wrote ${file}\n`);
 }
 
 await main();

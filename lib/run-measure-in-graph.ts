@@ -20,7 +20,7 @@ export interface InGraphRequest extends SessionOptions {
   mapLayers: readonly number[];
   chatTemplate?: boolean;
   chatTemplateFrom?: string;
-  /** Sequences per forward pass (right-padded); 1 runs them one at a time. */
+  /** Sequences per forward pass (right-padded); 1 runs them one at a time; default: `autoBatchSize`. */
   batchSize?: number;
   /** Read and fill the trace cache (default true). */
   useCache?: boolean;
@@ -89,8 +89,9 @@ export async function measureInGraph(request: InGraphRequest): Promise<InGraphRe
     { model: checkpoint, concepts: request.concepts, out: request.out, chatTemplate: request.chatTemplate ?? false, ...(request.chatTemplateFrom ? { chatTemplateFrom: request.chatTemplateFrom } : {}) },
     checkpoint,
   );
+  const batchSize = request.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
   // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
-  const columnSums = (request.batchSize ?? 1) > 1 || request.measure.sinks.includes('exclude') ? 'weighted' : 'plain';
+  const columnSums = batchSize > 1 || request.measure.sinks.includes('exclude') ? 'weighted' : 'plain';
   const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: request.measure.rolloutResidual, meanLayers: [...request.mapLayers] };
   const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, request.measure));
   const cache = new TraceCache(checkpoint.cacheDir);
@@ -135,7 +136,7 @@ export async function measureInGraph(request: InGraphRequest): Promise<InGraphRe
         continue;
       }
       pending.push(k);
-      if (pending.length >= Math.max(1, request.batchSize ?? 1)) await flush();
+      if (pending.length >= batchSize) await flush();
     }
     await flush();
   } finally {
@@ -151,6 +152,15 @@ export async function measureInGraph(request: InGraphRequest): Promise<InGraphRe
   });
   await writeJson(path.join(out, 'trace.json'), record);
   return { record, measures, paraphrases: planned.map((p) => p.paraphraseOf), computed, fromCache };
+}
+
+/**
+ * Sequences per pass when none is asked for: short texts gain from padding several into
+ * one pass (the bench: 139 sequences of 28–56 tokens, 204 ms one at a time, 163 ms eight
+ * at a time); long ones do not, and padding would multiply their T×T maps.
+ */
+export function autoBatchSize(lengths: readonly number[]): number {
+  return Math.max(0, ...lengths) <= 256 ? 8 : 1;
 }
 
 /** One sequence's reductions without the zero columns its batch added. */

@@ -102,6 +102,12 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
             const k = l * heads + h;
             share[k] = shareOfRows(massRows(l, h, FIRST_TARGET + t), queries, target.tokens.includes(0), sink);
             const rowEntropy = reduced.entropy!.data.subarray(k * tokens, (k + 1) * tokens);
+            // Per query from i on: the row mass (sink included) or the rows that count (sink excluded).
+            const suffix = new Float64Array(tokens + 1);
+            if (spansOfControls.length > 0) {
+              const rows = massRows(l, h, ALL);
+              for (let i = tokens - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! + (sink === 'include' ? rows.total(i) : i > 0 && rows.total(i) - rows.sink(i) > 0 ? 1 : 0);
+            }
             entropy[k] = queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / queries.length;
             spansOfControls.forEach((span, c) => {
               const at = c * layers * heads + k;
@@ -110,9 +116,8 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
                 controlShare[at] = shareOfRows(massRows(l, h, first + c), controlQueries[c]!, span.includes(0), sink);
                 return;
               }
-              const rows = massRows(l, h, ALL);
-              const counted = controlQueries[c]!.filter((i) => sink === 'include' || (i > 0 && rows.total(i) - rows.sink(i) > 0));
-              const total = sink === 'include' ? counted.reduce((acc, i) => acc + rows.total(i), 0) : counted.length;
+              // The queries of `all` and `after` run from a first token to the end: their total is a suffix sum.
+              const total = suffix[kind === 'all' ? 0 : Math.min(...span)]!;
               controlShare[at] = total > 0 ? columnSum(l, h, sink === 'include' ? 0 : 1, span) / total : Number.NaN;
             });
           }
