@@ -4,8 +4,7 @@ import type { TokenSpan } from '../tokenize/align-spans.js';
 import { shareOfRows, type RowMasses } from './attention-share.js';
 import { componentTokens } from './component-attention.js';
 import { controlSpans } from './controls.js';
-import { DEFAULT_MEASURE_OPTIONS, targetsOf, type MeasureOptions, type SequenceMeasures, type Target, type TargetMeasures } from './measure-sequence.js';
-import { querySet } from './query-set.js';
+import { DEFAULT_MEASURE_OPTIONS, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
 
 /** Key-set columns every sequence has before its targets: every key, then the sink. */
 const ALL = 0;
@@ -87,49 +86,33 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
     const base = ((l * heads + h) * columnRows + row) * tokens;
     return span.reduce((acc, j) => acc + (row === 1 && j === 0 ? 0 : reduced.columnSums!.data[base + j]!), 0);
   };
-  const measures: TargetMeasures[] = [];
-  layout.targets.forEach((target, t) => {
-    const spansOfControls = layout.controls[target.name] ?? [];
-    for (const kind of options.querySets) {
-      const queries = querySet(kind, tokens, target.tokens);
-      const controlQueries = spansOfControls.map((span) => querySet(kind, tokens, span));
-      for (const sink of options.sinks) {
-        const share = new Float64Array(layers * heads);
-        const entropy = new Float64Array(layers * heads);
-        const controlShare = new Float64Array(spansOfControls.length * layers * heads);
-        for (let l = 0; l < layers; l++) {
-          for (let h = 0; h < heads; h++) {
-            const k = l * heads + h;
-            share[k] = shareOfRows(massRows(l, h, FIRST_TARGET + t), queries, target.tokens.includes(0), sink);
-            const rowEntropy = reduced.entropy!.data.subarray(k * tokens, (k + 1) * tokens);
-            // Per query from i on: the row mass (sink included) or the rows that count (sink excluded).
-            const suffix = new Float64Array(tokens + 1);
-            if (spansOfControls.length > 0) {
-              const rows = massRows(l, h, ALL);
-              for (let i = tokens - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! + (sink === 'include' ? rows.total(i) : i > 0 && rows.total(i) - rows.sink(i) > 0 ? 1 : 0);
-            }
-            entropy[k] = queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / queries.length;
-            spansOfControls.forEach((span, c) => {
-              const at = c * layers * heads + k;
-              const first = layout.controlColumns[target.name];
-              if (first !== undefined && kind === 'outside') {
-                controlShare[at] = shareOfRows(massRows(l, h, first + c), controlQueries[c]!, span.includes(0), sink);
-                return;
-              }
-              // The queries of `all` and `after` run from a first token to the end: their total is a suffix sum.
-              const total = suffix[kind === 'all' ? 0 : Math.min(...span)]!;
-              controlShare[at] = total > 0 ? columnSum(l, h, sink === 'include' ? 0 : 1, span) / total : Number.NaN;
-            });
-          }
-        }
-        const rolloutQueries = sink === 'exclude' ? queries.filter((i) => i > 0) : queries;
-        const rollout = Float64Array.from({ length: layers }, (_, l) =>
-          rolloutQueries.length === 0 ? Number.NaN : rolloutQueries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + t]!, 0) / rolloutQueries.length,
-        );
-        measures.push({ target: target.name, querySet: kind, sink, queries: queries.length, share, entropy, rollout, controlShare, controls: spansOfControls.length });
-      }
-    }
-  });
+  const measures = measureVariants(
+    { layers, heads, tokens },
+    layout.targets,
+    layout.controls,
+    options,
+    (v, l, h) => {
+      const k = l * heads + h;
+      const rowEntropy = reduced.entropy!.data.subarray(k * tokens, (k + 1) * tokens);
+      // Per query from i on: the row mass (sink included) or the rows that count (sink excluded).
+      const suffix = new Float64Array(tokens + 1);
+      const rows = massRows(l, h, ALL);
+      if (v.controls.length > 0) for (let i = tokens - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! + (v.sink === 'include' ? rows.total(i) : i > 0 && rows.total(i) - rows.sink(i) > 0 ? 1 : 0);
+      const first = layout.controlColumns[v.target.name];
+      return {
+        share: shareOfRows(massRows(l, h, FIRST_TARGET + v.index), v.queries, v.target.tokens.includes(0), v.sink),
+        entropy: v.queries.length === 0 ? Number.NaN : v.queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / v.queries.length,
+        controlShare: (c) => {
+          const span = v.controls[c]!;
+          if (first !== undefined && v.kind === 'outside') return shareOfRows(massRows(l, h, first + c), v.controlQueries[c]!, span.includes(0), v.sink);
+          // The queries of `all` and `after` run from a first token to the end: their total is a suffix sum.
+          const total = suffix[v.kind === 'all' ? 0 : Math.min(...span)]!;
+          return total > 0 ? columnSum(l, h, v.sink === 'include' ? 0 : 1, span) / total : Number.NaN;
+        },
+      };
+    },
+    (v, l, queries) => (queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + v.index]!, 0) / queries.length),
+  );
   const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, controlSpans: layout.controls, measures };
   const parts = layout.components;
   if (parts.length >= 2) {

@@ -71,6 +71,68 @@ export function targetsOf(spans: readonly TokenSpan[]): Target[] {
   return targets;
 }
 
+/** One target under one query set and sink mode, with the queries of the target and of each control. */
+export interface Variant {
+  target: Target;
+  /** Index of the target in `targets`. */
+  index: number;
+  kind: QuerySetKind;
+  sink: SinkMode;
+  queries: number[];
+  controls: number[][];
+  controlQueries: number[][];
+}
+
+/** What one head gives under one variant: its share, its entropy, and the share of each control. */
+export interface HeadMeasures {
+  share: number;
+  entropy: number;
+  controlShare: (control: number) => number;
+}
+
+/**
+ * The loop both measuring paths share (from full maps and from in-graph reductions):
+ * every target × query set × sink mode, every layer and head, and the rollout share by
+ * layer; `head` and `rollout` say how each is read off the path's own data.
+ */
+export function measureVariants(
+  shape: { layers: number; heads: number; tokens: number },
+  targets: readonly Target[],
+  controls: Record<string, number[][]>,
+  options: MeasureOptions,
+  head: (variant: Variant, layer: number, head: number) => HeadMeasures,
+  rollout: (variant: Variant, layer: number, queries: readonly number[]) => number,
+): TargetMeasures[] {
+  const { layers, heads, tokens } = shape;
+  const measures: TargetMeasures[] = [];
+  targets.forEach((target, index) => {
+    const spansOfControls = controls[target.name] ?? [];
+    for (const kind of options.querySets) {
+      const queries = querySet(kind, tokens, target.tokens);
+      const controlQueries = spansOfControls.map((span) => querySet(kind, tokens, span));
+      for (const sink of options.sinks) {
+        const variant: Variant = { target, index, kind, sink, queries, controls: spansOfControls, controlQueries };
+        const share = new Float64Array(layers * heads);
+        const entropy = new Float64Array(layers * heads);
+        const controlShare = new Float64Array(spansOfControls.length * layers * heads);
+        for (let l = 0; l < layers; l++) {
+          for (let h = 0; h < heads; h++) {
+            const k = l * heads + h;
+            const measured = head(variant, l, h);
+            share[k] = measured.share;
+            entropy[k] = measured.entropy;
+            for (let c = 0; c < spansOfControls.length; c++) controlShare[c * layers * heads + k] = measured.controlShare(c);
+          }
+        }
+        const rolloutQueries = sink === 'exclude' ? queries.filter((i) => i > 0) : queries;
+        const byLayer = Float64Array.from({ length: layers }, (_, l) => rollout(variant, l, rolloutQueries));
+        measures.push({ target: target.name, querySet: kind, sink, queries: queries.length, share, entropy, rollout: byLayer, controlShare, controls: spansOfControls.length });
+      }
+    }
+  });
+  return measures;
+}
+
 /**
  * Reduces one sequence's `[layers, heads, T, T]` attention to every measure compare
  * needs (shares, entropies, rollout, control shares), so the map can be dropped
@@ -81,36 +143,23 @@ export function measureSequence(attention: Float32Tensor, spans: readonly TokenS
   const size = tokens * tokens;
   const headMap = (l: number, h: number): Float32Array => attention.data.subarray((l * heads + h) * size, (l * heads + h + 1) * size);
   const targets = targetsOf(spans);
-  const controls: Record<string, number[][]> = {};
-  const measures: TargetMeasures[] = [];
-
-  for (const target of targets) {
-    const spansOfControls = controlSpans(tokens, target.tokens, options.controls);
-    controls[target.name] = spansOfControls;
-    const mass = rolloutConceptMass(attention, target.tokens, options.rolloutResidual);
-    for (const kind of options.querySets) {
-      const queries = querySet(kind, tokens, target.tokens);
-      const controlQueries = spansOfControls.map((span) => querySet(kind, tokens, span));
-      for (const sink of options.sinks) {
-        const share = new Float64Array(layers * heads);
-        const entropy = new Float64Array(layers * heads);
-        const controlShare = new Float64Array(spansOfControls.length * layers * heads);
-        for (let l = 0; l < layers; l++) {
-          for (let h = 0; h < heads; h++) {
-            const map = headMap(l, h);
-            const k = l * heads + h;
-            share[k] = attentionShare(map, tokens, target.tokens, queries, sink);
-            entropy[k] = attentionEntropy(map, tokens, queries);
-            spansOfControls.forEach((span, c) => {
-              controlShare[c * layers * heads + k] = attentionShare(map, tokens, span, controlQueries[c]!, sink);
-            });
-          }
-        }
-        const rollout = Float64Array.from({ length: layers }, (_, l) => rolloutShare(mass, l, sink === 'exclude' ? queries.filter((i) => i > 0) : queries));
-        measures.push({ target: target.name, querySet: kind, sink, queries: queries.length, share, entropy, rollout, controlShare, controls: spansOfControls.length });
-      }
-    }
-  }
+  const controls = Object.fromEntries(targets.map((t) => [t.name, controlSpans(tokens, t.tokens, options.controls)]));
+  const masses = targets.map((t) => rolloutConceptMass(attention, t.tokens, options.rolloutResidual));
+  const measures = measureVariants(
+    { layers, heads, tokens },
+    targets,
+    controls,
+    options,
+    (v, l, h) => {
+      const map = headMap(l, h);
+      return {
+        share: attentionShare(map, tokens, v.target.tokens, v.queries, v.sink),
+        entropy: attentionEntropy(map, tokens, v.queries),
+        controlShare: (c) => attentionShare(map, tokens, v.controls[c]!, v.controlQueries[c]!, v.sink),
+      };
+    },
+    (v, l, queries) => rolloutShare(masses[v.index]!, l, queries),
+  );
   const result: SequenceMeasures = { layers, heads, tokens, targets, controlSpans: controls, measures };
   const parts = componentTokens(spans);
   if (parts.length >= 2) {
