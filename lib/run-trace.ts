@@ -12,7 +12,7 @@ import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokeniz
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
 import { checkDevice } from './trace/session.js';
-import { traceAttention, traceAttentionCached, type TraceOptions } from './trace/trace.js';
+import { traceAttention, traceAttentionCached, traceHeadMeansCached, type TraceOptions } from './trace/trace.js';
 import { TOOL_VERSION } from './version.js';
 
 /** `none`: tokens only; `mean`: head-averaged maps `[layers, T, T]`; `full`: `[layers, heads, T, T]`. */
@@ -135,15 +135,17 @@ function checkMapSize(request: TraceRequest, checkpoint: Checkpoint, planned: re
   }
 }
 
-async function writeSequence(folder: string, planned: PlannedSequence, attention: Float32Tensor, maps: MapsMode): Promise<void> {
+/** What is written of one sequence's attention: per-head maps, head-averaged maps, or none. */
+type SequenceMaps = { full: Float32Tensor } | { mean: Float32Tensor } | Record<string, never>;
+
+async function writeSequence(folder: string, planned: PlannedSequence, maps: SequenceMaps): Promise<void> {
   const files: Record<string, unknown> = {};
-  if (maps === 'full') {
-    await writeNpy(path.join(folder, 'attentions.npy'), attention);
-    files.attentions = { file: 'attentions.npy', shape: attention.dims, axes: ['layer', 'head', 'query', 'key'] };
-  } else if (maps === 'mean') {
-    const mean = headMean(attention);
-    await writeNpy(path.join(folder, 'attentions-mean.npy'), mean);
-    files.attentions = { file: 'attentions-mean.npy', shape: mean.dims, axes: ['layer', 'query', 'key'] };
+  if ('full' in maps) {
+    await writeNpy(path.join(folder, 'attentions.npy'), maps.full);
+    files.attentions = { file: 'attentions.npy', shape: maps.full.dims, axes: ['layer', 'head', 'query', 'key'] };
+  } else if ('mean' in maps) {
+    await writeNpy(path.join(folder, 'attentions-mean.npy'), maps.mean);
+    files.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes: ['layer', 'query', 'key'] };
   }
   const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId, ...(planned.paraphraseOf ? { paraphraseOf: planned.paraphraseOf } : {}) } : {};
   await writeJson(path.join(folder, 'tokens.json'), tokensRecord(planned.aligned, { ...identity, ...files }));
@@ -175,18 +177,13 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
   const ids = planned.map((p) => p.aligned.ids);
   let computed = 0;
   let fromCache = 0;
-  const traces =
-    request.useCache === false
-      ? (async function* () {
-          for await (const item of traceAttention(checkpoint, ids, request)) yield { ...item, cached: false };
-        })()
-      : traceAttentionCached(checkpoint, ids, request);
-  for await (const { index, attention, cached } of traces) {
+  const traces = tracesFor(request, checkpoint, ids, maps);
+  for await (const { index, sequenceMaps, cached } of traces) {
     if (cached) fromCache++;
-    else computed++;
+    else if (maps !== 'none') computed++;
     const item = planned[index]!;
-    if (item.dir === '') await writeSequence(out, item, attention, maps);
-    else await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, attention, maps));
+    if (item.dir === '') await writeSequence(out, item, sequenceMaps);
+    else await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, sequenceMaps));
     const record: TracedSequence = { dir: item.dir, tokens: item.aligned.ids.length };
     if (item.concept) Object.assign(record, { concept: item.concept.id, sequence: item.sequenceId });
     traced.push(record);
@@ -196,6 +193,29 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
   record.sequences = traced;
   await writeJson(path.join(out, 'trace.json'), record);
   return { out, checkpoint, sequences: traced, reused: false, computed, fromCache };
+}
+
+/**
+ * Each sequence's maps as they come: `full` from the patched graph (through the trace
+ * cache unless it is off), `mean` averaged inside the graph where the attention was
+ * found as Softmax nodes, `none` without running the model at all.
+ */
+async function* tracesFor(request: TraceRequest, checkpoint: Checkpoint, ids: BigInt64Array[], maps: MapsMode): AsyncGenerator<{ index: number; sequenceMaps: SequenceMaps; cached: boolean }> {
+  if (maps === 'none') {
+    for (let index = 0; index < ids.length; index++) yield { index, sequenceMaps: {}, cached: false };
+    return;
+  }
+  if (maps === 'mean' && checkpoint.graph.attentionSource === 'softmax') {
+    for await (const { index, mean, cached } of traceHeadMeansCached(checkpoint, ids, { ...request, useCache: request.useCache !== false })) yield { index, sequenceMaps: { mean }, cached };
+    return;
+  }
+  const full =
+    request.useCache === false
+      ? (async function* () {
+          for await (const item of traceAttention(checkpoint, ids, request)) yield { ...item, cached: false };
+        })()
+      : traceAttentionCached(checkpoint, ids, request);
+  for await (const { index, attention, cached } of full) yield { index, sequenceMaps: maps === 'mean' ? { mean: headMean(attention) } : { full: attention }, cached };
 }
 
 /** trace.json of a checkpoint run over planned sequences. */

@@ -1,6 +1,6 @@
 import type { Float32Tensor } from '../io/npy.js';
 import type { Checkpoint } from './checkpoint.js';
-import { openAttentionSession, type AttentionSession, type SessionOptions } from './session.js';
+import { openAttentionSession, openReducedSession, type AttentionSession, type ReducedSession, type SessionOptions } from './session.js';
 import { TraceCache } from './trace-cache.js';
 
 export interface TraceOptions extends SessionOptions {
@@ -81,6 +81,70 @@ export async function* traceAttentionCached(
       const hit = await cache.get(keyOf(ids));
       if (hit) {
         yield { index, attention: hit, cached: true };
+        options.onProgress?.(++done, sequences.length);
+        continue;
+      }
+      pending.push(index);
+      if (pending.length >= batchSize) yield* flush();
+    }
+    yield* flush();
+  } finally {
+    await session?.release();
+  }
+}
+
+export interface SequenceHeadMeans {
+  index: number;
+  /** `[layers, T, T]` head-averaged attention, computed inside the graph. */
+  mean: Float32Tensor;
+  cached: boolean;
+}
+
+/**
+ * Head-averaged maps of every layer, averaged inside the graph (`reduce-graph.ts`) so
+ * that no `[heads, T, T]` map is ever returned; through the trace cache like full maps.
+ */
+export async function* traceHeadMeansCached(
+  checkpoint: Checkpoint,
+  sequences: readonly BigInt64Array[],
+  options: TraceOptions & { cache?: TraceCache; useCache?: boolean } = {},
+): AsyncGenerator<SequenceHeadMeans> {
+  const layers = checkpoint.graph.attention.length;
+  const plan = { entropy: false, meanLayers: Array.from({ length: layers }, (_, l) => l) };
+  const cache = options.cache ?? new TraceCache(checkpoint.cacheDir);
+  const useCache = options.useCache !== false;
+  const batchSize = Math.max(1, options.batchSize ?? 1);
+  const keyOf = (ids: BigInt64Array) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids, variant: 'head-means' });
+  // The reduced graph always takes key sets; every key and the sink are the smallest.
+  const keySets = (T: number): Float32Array => Float32Array.from({ length: T * 2 }, (_, k) => (k % 2 === 0 || k === 1 ? 1 : 0));
+  let session: ReducedSession | undefined;
+  let done = 0;
+  let pending: number[] = [];
+  try {
+    const flush = async function* (): AsyncGenerator<SequenceHeadMeans> {
+      if (pending.length === 0) return;
+      session ??= await openReducedSession(checkpoint, plan, options);
+      const results = await session.run(
+        pending.map((i) => sequences[i]!),
+        pending.map((i) => ({ keySets: keySets(sequences[i]!.length) })),
+      );
+      for (const [k, result] of results.entries()) {
+        const index = pending[k]!;
+        const T = sequences[index]!.length;
+        const data = new Float32Array(layers * T * T);
+        for (let l = 0; l < layers; l++) data.set(result.means.get(l)!.data, l * T * T);
+        const mean = { data, dims: [layers, T, T] };
+        if (useCache) await cache.put(keyOf(sequences[index]!), mean);
+        yield { index, mean, cached: false };
+      }
+      done += pending.length;
+      options.onProgress?.(done, sequences.length);
+      pending = [];
+    };
+    for (const [index, ids] of sequences.entries()) {
+      const hit = useCache ? await cache.get(keyOf(ids)) : undefined;
+      if (hit) {
+        yield { index, mean: hit, cached: true };
         options.onProgress?.(++done, sequences.length);
         continue;
       }
