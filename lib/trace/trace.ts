@@ -46,48 +46,70 @@ export interface CachedSequenceAttention extends SequenceAttention {
   cached: boolean;
 }
 
+/** One sequence's result, from a forward pass or from the trace cache. */
+interface CachedResult<R> {
+  index: number;
+  value: R;
+  cached: boolean;
+}
+
 /**
- * `traceAttention` through the trace cache: each sequence already traced with the same
- * weights, tokenizer and ids is read back (its checksum verified), the others are run
- * and stored as soon as they are done, so an interrupted run loses nothing. The model
- * is loaded only if something is missing.
+ * The trace cache around batched forward passes: each sequence already run with the
+ * same weights, tokenizer, ids and variant is read back (its checksum verified), the
+ * others are run `batchSize` at a time and stored as soon as they are done, so an
+ * interrupted run loses nothing. `run` is only called (and the model loaded) if
+ * something is missing.
  */
+async function* throughCache(
+  checkpoint: Checkpoint,
+  sequences: readonly BigInt64Array[],
+  options: TraceOptions & { cache?: TraceCache; useCache?: boolean; variant?: string },
+  run: (batch: BigInt64Array[]) => Promise<Float32Tensor[]>,
+): AsyncGenerator<CachedResult<Float32Tensor>> {
+  const cache = options.cache ?? new TraceCache(checkpoint.cacheDir);
+  const useCache = options.useCache !== false;
+  const batchSize = Math.max(1, options.batchSize ?? 1);
+  const keyOf = (ids: BigInt64Array) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids, ...(options.variant ? { variant: options.variant } : {}) });
+  let done = 0;
+  let pending: number[] = [];
+  const flush = async function* (): AsyncGenerator<CachedResult<Float32Tensor>> {
+    if (pending.length === 0) return;
+    const values = await run(pending.map((i) => sequences[i]!));
+    for (const [k, value] of values.entries()) {
+      const index = pending[k]!;
+      if (useCache) await cache.put(keyOf(sequences[index]!), value);
+      yield { index, value, cached: false };
+    }
+    done += pending.length;
+    options.onProgress?.(done, sequences.length);
+    pending = [];
+  };
+  for (const [index, ids] of sequences.entries()) {
+    const hit = useCache ? await cache.get(keyOf(ids)) : undefined;
+    if (hit) {
+      yield { index, value: hit, cached: true };
+      options.onProgress?.(++done, sequences.length);
+      continue;
+    }
+    pending.push(index);
+    if (pending.length >= batchSize) yield* flush();
+  }
+  yield* flush();
+}
+
+/** `traceAttention` through the trace cache (`throughCache`). */
 export async function* traceAttentionCached(
   checkpoint: Checkpoint,
   sequences: readonly BigInt64Array[],
   options: TraceOptions & { cache?: TraceCache } = {},
 ): AsyncGenerator<CachedSequenceAttention> {
-  const cache = options.cache ?? new TraceCache(checkpoint.cacheDir);
-  const batchSize = Math.max(1, options.batchSize ?? 1);
-  const keyOf = (ids: BigInt64Array) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids });
   let session: AttentionSession | undefined;
-  let done = 0;
-  let pending: number[] = [];
   try {
-    const flush = async function* (): AsyncGenerator<CachedSequenceAttention> {
-      if (pending.length === 0) return;
+    const passes = throughCache(checkpoint, sequences, options, async (batch) => {
       session ??= await openAttentionSession(checkpoint, options);
-      const stacks = await session.run(pending.map((i) => sequences[i]!));
-      for (const [k, attention] of stacks.entries()) {
-        const index = pending[k]!;
-        await cache.put(keyOf(sequences[index]!), attention);
-        yield { index, attention, cached: false };
-      }
-      done += pending.length;
-      options.onProgress?.(done, sequences.length);
-      pending = [];
-    };
-    for (const [index, ids] of sequences.entries()) {
-      const hit = await cache.get(keyOf(ids));
-      if (hit) {
-        yield { index, attention: hit, cached: true };
-        options.onProgress?.(++done, sequences.length);
-        continue;
-      }
-      pending.push(index);
-      if (pending.length >= batchSize) yield* flush();
-    }
-    yield* flush();
+      return session.run(batch);
+    });
+    for await (const { index, value, cached } of passes) yield { index, attention: value, cached };
   } finally {
     await session?.release();
   }
@@ -111,47 +133,21 @@ export async function* traceHeadMeansCached(
 ): AsyncGenerator<SequenceHeadMeans> {
   const layers = checkpoint.graph.attention.length;
   const plan = { entropy: false, meanLayers: Array.from({ length: layers }, (_, l) => l) };
-  const cache = options.cache ?? new TraceCache(checkpoint.cacheDir);
-  const useCache = options.useCache !== false;
-  const batchSize = Math.max(1, options.batchSize ?? 1);
-  const keyOf = (ids: BigInt64Array) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids, variant: 'head-means' });
   // The reduced graph always takes key sets; every key and the sink are the smallest.
   const keySets = (T: number): Float32Array => Float32Array.from({ length: T * 2 }, (_, k) => (k % 2 === 0 || k === 1 ? 1 : 0));
   let session: ReducedSession | undefined;
-  let done = 0;
-  let pending: number[] = [];
   try {
-    const flush = async function* (): AsyncGenerator<SequenceHeadMeans> {
-      if (pending.length === 0) return;
+    const passes = throughCache(checkpoint, sequences, { ...options, variant: 'head-means' }, async (batch) => {
       session ??= await openReducedSession(checkpoint, plan, options);
-      const results = await session.run(
-        pending.map((i) => sequences[i]!),
-        pending.map((i) => ({ keySets: keySets(sequences[i]!.length) })),
-      );
-      for (const [k, result] of results.entries()) {
-        const index = pending[k]!;
-        const T = sequences[index]!.length;
+      const results = await session.run(batch, batch.map((ids) => ({ keySets: keySets(ids.length) })));
+      return results.map((result, k) => {
+        const T = batch[k]!.length;
         const data = new Float32Array(layers * T * T);
         for (let l = 0; l < layers; l++) data.set(result.means.get(l)!.data, l * T * T);
-        const mean = { data, dims: [layers, T, T] };
-        if (useCache) await cache.put(keyOf(sequences[index]!), mean);
-        yield { index, mean, cached: false };
-      }
-      done += pending.length;
-      options.onProgress?.(done, sequences.length);
-      pending = [];
-    };
-    for (const [index, ids] of sequences.entries()) {
-      const hit = useCache ? await cache.get(keyOf(ids)) : undefined;
-      if (hit) {
-        yield { index, mean: hit, cached: true };
-        options.onProgress?.(++done, sequences.length);
-        continue;
-      }
-      pending.push(index);
-      if (pending.length >= batchSize) yield* flush();
-    }
-    yield* flush();
+        return { data, dims: [layers, T, T] };
+      });
+    });
+    for await (const { index, value, cached } of passes) yield { index, mean: value, cached };
   } finally {
     await session?.release();
   }

@@ -115,12 +115,20 @@ describe('legal-attn trace', () => {
     assert.equal(trace.sequences.length, 2);
   });
 
+  it('with --maps none writes the tokens without loading the model', async () => {
+    const cache = await temporaryFolder();
+    const out = path.join(await temporaryFolder(), 'out');
+    assert.equal((await run('--cache', cache, 'trace', '--model', modelDir('base'), '--text', 'A duty of care.', '--out', out, '--maps', 'none')).code, 0);
+    assert.deepEqual((await listFiles(out)).sort(), ['tokens.json', 'trace.json']);
+    assert.ok(!(await listFiles(cache)).some((f) => f.startsWith('graphs/') || f.startsWith('traces/')), 'no patched graph and no pass in the cache');
+  });
+
   it('caches a patched graph that reads the weights from the checkpoint, and writes nothing into the checkpoint', async () => {
     const checkpoint = await alteredCheckpoint({});
     const before = await listFiles(checkpoint);
     const modified = await Promise.all(before.map(async (f) => (await stat(path.join(checkpoint, f))).mtimeMs));
     const out = path.join(await temporaryFolder(), 'out');
-    assert.equal((await run('trace', '--model', checkpoint, '--text', 'A duty of care.', '--out', out, '--maps', 'none')).code, 0);
+    assert.equal((await run('trace', '--model', checkpoint, '--text', 'A duty of care.', '--out', out, '--maps', 'full')).code, 0);
     assert.deepEqual(await listFiles(checkpoint), before);
     assert.deepEqual(await Promise.all(before.map(async (f) => (await stat(path.join(checkpoint, f))).mtimeMs)), modified);
     const trace = JSON.parse(await readFile(path.join(out, 'trace.json'), 'utf8')) as { model: { contentHash: string } };
