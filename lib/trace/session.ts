@@ -7,7 +7,7 @@ import { badInput, runtimeFailure } from '../errors.js';
 import { writeFileWhole } from '../io/atomic.js';
 import type { Float32Tensor } from '../io/npy.js';
 import { attentionGraph, type Checkpoint } from './checkpoint.js';
-import { buildFeeds, padBatch } from './feeds.js';
+import { buildFeeds, padBatch, type PaddedBatch } from './feeds.js';
 import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, roundTripsWhole, type ReductionPlan } from './reduce-graph.js';
 
 export type Device = 'cpu' | 'cuda';
@@ -72,6 +72,35 @@ async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options:
   }
 }
 
+/** One forward pass over a right-padded batch: the model's own inputs, any extra ones, the outputs asked for. */
+async function forward(session: ort.InferenceSession, checkpoint: Checkpoint, padded: PaddedBatch, extra: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
+  const feeds: Record<string, ort.Tensor> = { ...extra };
+  for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile))) {
+    feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
+  }
+  try {
+    return await session.run(feeds, fetches);
+  } catch (error) {
+    throw runtimeFailure(`${checkpoint.graphFile}: the forward pass failed (${firstLine(error)}).`, error);
+  }
+}
+
+/**
+ * Copies sequence b's part of a padded output `[batch, blocks, rows, width]` into
+ * `target` at `at` as `[blocks, keptRows, keptWidth]`: padding cut from the rows and,
+ * for maps over the keys, from the width.
+ */
+function unpad(source: Float32Array, b: number, blocks: number, rows: [padded: number, kept: number], width: [padded: number, kept: number], target: Float32Array, at: number): void {
+  const [P, T] = rows;
+  const [W, w] = width;
+  for (let k = 0; k < blocks; k++) {
+    const from = (b * blocks + k) * P * W;
+    const to = at + k * T * w;
+    if (W === w) target.set(source.subarray(from, from + T * W), to);
+    else for (let i = 0; i < T; i++) target.set(source.subarray(from + i * W, from + i * W + w), to + i * w);
+  }
+}
+
 /** The one place legal-attn talks to onnxruntime. */
 export async function openAttentionSession(checkpoint: Checkpoint, options: SessionOptions = {}): Promise<AttentionSession> {
   const session = await createSession(await attentionGraph(checkpoint), checkpoint, options, 'the model');
@@ -81,16 +110,7 @@ export async function openAttentionSession(checkpoint: Checkpoint, options: Sess
   return {
     async run(sequences) {
       const padded = padBatch(sequences, padId);
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile))) {
-        feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
-      }
-      let outputs: ort.InferenceSession.ReturnType;
-      try {
-        outputs = await session.run(feeds, sites.map((site) => site.output));
-      } catch (error) {
-        throw runtimeFailure(`${checkpoint.graphFile}: the forward pass failed (${firstLine(error)}).`, error);
-      }
+      const outputs = await forward(session, checkpoint, padded, {}, sites.map((site) => site.output));
       const layers = sites.length;
       const first = outputs[sites[0]?.output ?? ''];
       const heads = first?.dims[1] ?? 0;
@@ -104,12 +124,7 @@ export async function openAttentionSession(checkpoint: Checkpoint, options: Sess
         const source = tensor.data;
         stacks.forEach((stack, b) => {
           const T = padded.lengths[b] ?? 0;
-          for (let h = 0; h < heads; h++) {
-            for (let i = 0; i < T; i++) {
-              const from = ((b * heads + h) * P + i) * P;
-              stack.data.set(source.subarray(from, from + T), ((l * heads + h) * T + i) * T);
-            }
-          }
+          unpad(source, b, heads, [P, T], [P, T], stack.data, l * heads * T * T);
         });
         tensor.dispose();
       });
@@ -149,14 +164,6 @@ export interface ReducedSession {
   release(): Promise<void>;
 }
 
-/** Copies `[batch, ..., P, width]`-shaped rows of sequence b into `[..., T, width]`. */
-function unpad(source: Float32Array, target: Float32Array, blocks: number, b: number, P: number, T: number, width: number, into: (block: number) => number): void {
-  for (let k = 0; k < blocks; k++) {
-    const from = (b * blocks + k) * P * width;
-    target.set(source.subarray(from, from + T * width), into(k));
-  }
-}
-
 /**
  * A session on the checkpoint's graph with attention reduced inside it
  * (`reduce-graph.ts`): onnxruntime returns per-query masses on the key sets, column
@@ -190,9 +197,6 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       const K = (inputs[0]?.keySets.length ?? 0) / (sequences[0]?.length || 1);
       const R = rolloutOn ? (inputs[0]?.rollout?.length ?? 0) / (sequences[0]?.length || 1) : 0;
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile))) {
-        feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
-      }
       const keySets = new Float32Array(batch * P * K);
       inputs.forEach((input, b) => keySets.set(input.keySets, b * P * K));
       feeds[KEY_SETS_INPUT] = new ort.Tensor('float32', keySets, [batch, P, K]);
@@ -208,12 +212,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
         inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
         feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
       }
-      let outputs: ort.InferenceSession.ReturnType;
-      try {
-        outputs = await session.run(feeds, fetches);
-      } catch (error) {
-        throw runtimeFailure(`${checkpoint.graphFile}: the forward pass failed (${firstLine(error)}).`, error);
-      }
+      const outputs = await forward(session, checkpoint, padded, feeds, fetches);
       const data = (name: string): Float32Array => outputs[name]!.data as Float32Array;
       const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
       const results = padded.lengths.map((T, b) => {
@@ -223,20 +222,16 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
         const rollout = rolloutOn ? new Float32Array(layers * T * R) : undefined;
         const entropy = plan.entropy ? new Float32Array(layers * heads * T) : undefined;
         for (let l = 0; l < layers; l++) {
-          unpad(data(massOutput(l)), mass, heads, b, P, T, K, (h) => (l * heads + h) * T * K);
-          if (entropy) unpad(data(entropyOutput(l)), entropy, heads, b, P, T, 1, (h) => (l * heads + h) * T);
-          if (rollout) unpad(data(rolloutOutput(l)), rollout, 1, b, P, T, R, () => l * T * R);
-          if (columnSums) {
-            // [batch, heads, rows, P]: each row is cut to the sequence's T keys.
-            const source = data(columnSumsOutput(l));
-            for (let r = 0; r < heads * rows; r++) columnSums.set(source.subarray((b * heads * rows + r) * P, (b * heads * rows + r) * P + T), (l * heads * rows + r) * T);
-          }
+          unpad(data(massOutput(l)), b, heads, [P, T], [K, K], mass, l * heads * T * K);
+          if (entropy) unpad(data(entropyOutput(l)), b, heads, [P, T], [1, 1], entropy, l * heads * T);
+          if (rollout) unpad(data(rolloutOutput(l)), b, 1, [P, T], [R, R], rollout, l * T * R);
+          // [batch, heads, rows, P]: one row of keys per block, cut to the sequence's T keys.
+          if (columnSums) unpad(data(columnSumsOutput(l)), b, heads * rows, [1, 1], [P, T], columnSums, l * heads * rows * T);
         }
         const means = new Map<number, Float32Tensor>();
         for (const l of plan.meanLayers) {
-          const source = data(meanOutput(l));
           const square = new Float32Array(T * T);
-          for (let i = 0; i < T; i++) square.set(source.subarray((b * P + i) * P, (b * P + i) * P + T), i * T);
+          unpad(data(meanOutput(l)), b, 1, [P, T], [P, T], square, 0);
           means.set(l, { data: square, dims: [T, T] });
         }
         const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
