@@ -10,6 +10,8 @@ export interface AttentionSite {
   node: string;
   /** The tensor holding `[batch, heads, query, key]` probabilities. */
   output: string;
+  /** The output of the query·key product the Softmax's scores come from (found by structure). */
+  product?: string;
 }
 
 export interface GraphInput {
@@ -85,12 +87,17 @@ function indexGraph(graph: GraphProto): Index {
 const isActivationProduct = (node: NodeProto, index: Index): boolean =>
   PRODUCTS.has(node.opType ?? '') && (node.input ?? []).slice(0, 2).every((name) => name !== '' && !index.constants.has(name));
 
-function fedByQueryKeyProduct(tensor: string, index: Index, hops = 0): boolean {
+/** The query·key product a tensor of scores comes from, through scaling, masking and casts. */
+function queryKeyProduct(tensor: string, index: Index, hops = 0): NodeProto | undefined {
   const node = index.producer.get(tensor);
-  if (!node || hops > MAX_HOPS) return false;
-  if (isActivationProduct(node, index)) return true;
-  if (!SCORE_PATH.has(node.opType ?? '')) return false;
-  return (node.input ?? []).some((input) => !index.constants.has(input) && fedByQueryKeyProduct(input, index, hops + 1));
+  if (!node || hops > MAX_HOPS) return undefined;
+  if (isActivationProduct(node, index)) return node;
+  if (!SCORE_PATH.has(node.opType ?? '')) return undefined;
+  for (const input of node.input ?? []) {
+    const product = index.constants.has(input) ? undefined : queryKeyProduct(input, index, hops + 1);
+    if (product) return product;
+  }
+  return undefined;
 }
 
 function multipliedWithValues(tensor: string, index: Index, hops = 0): boolean {
@@ -125,9 +132,10 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
     const input = node.input?.[0];
     const output = node.output?.[0];
     if (node.opType !== 'Softmax' || !input || !output || !softmaxOverLastAxis(node)) continue;
-    if (!fedByQueryKeyProduct(input, index) || !multipliedWithValues(output, index)) continue;
+    const product = queryKeyProduct(input, index);
+    if (!product || !multipliedWithValues(output, index)) continue;
     const layer = sites.length;
-    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output });
+    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output, ...(product.output?.[0] ? { product: product.output[0] } : {}) });
   }
   return sites;
 }

@@ -12,7 +12,7 @@ export const QUERIES_INPUT = 'legal_attn_queries';
 export const ROLLOUT_INPUT = 'legal_attn_rollout';
 
 export interface ReductionPlan {
-  /** Row entropy per query and head (two extra passes over each T×T map). */
+  /** Row entropy per query and head. */
   entropy: boolean;
   /** Layers whose head-averaged `[T, T]` map is returned (for the report's maps). */
   meanLayers: readonly number[];
@@ -42,17 +42,18 @@ const floatInput = (name: string, dims: string[]): onnx.IValueInfoProto => ({ na
  * The checkpoint's graph with each layer's attention P `[batch, heads, T, T]` reduced
  * inside it, so that onnxruntime returns small tensors instead of the maps:
  * - mass: P · keySets, `[batch, heads, T, K]`: for every query, the attention on each
- *   key set (all keys, the sink, concept, components), one MatMul that writes no T×T
- *   intermediate;
- * - column sums: W · P, `[batch, heads, 2, T]`, with W the real queries and the same
- *   rows weighted 1 / (row mass − sink mass): the mass every key receives, from which
- *   the share of any span under the `all` and `after` query sets follows (causality);
+ *   key set (all keys, the sink, concept, components); the same MatMul carries the
+ *   rollout vector and, for the entropy, the keys;
+ * - column sums, `[batch, heads, 1 or 2, T]`: Σ_i P over the queries (`plain`), or W · P
+ *   with W the real queries and the same rows weighted 1 / (row mass − sink mass)
+ *   (`weighted`): the mass every key receives, from which the share of any span under
+ *   the `all` and `after` query sets follows (causality);
  * - rollout: u_l = (c · mean_h(P · u_{l−1}) + r · u_{l−1}) / (c · mean_h(P · 1) + r),
- *   c = 1 − r, `[batch, 1, T, R]`, one matrix–vector product per layer;
- * - entropy: −Σ_j P ln P, `[batch, heads, T]` (optional);
+ *   c = 1 − r, `[batch, 1, T, R]`;
+ * - entropy: −Σ_j P ln P, `[batch, heads, T]`, as ln Z − Σ_j p_j z_j;
  * - mean: the head-averaged map `[batch, T, T]` of the layers asked for.
  * Each reduction is inserted right after its layer's Softmax, and the next layer's
- * Softmax input gets `+ 0 × Σ(reductions)`, a data dependency that changes no value
+ * query·key product gets `+ 0 × (reductions)`, a data dependency that changes no value
  * but makes onnxruntime run the reduction (and free the probabilities) before the next
  * layer, instead of keeping every layer's probabilities alive until the end.
  */
@@ -117,13 +118,15 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const length = node(prologue, 'Squeeze', [node(prologue, 'Slice', [keySetShape, oneIndex!, twoIndex!], 'legal_attn.length_1d'), zeroIndex!], 'legal_attn.length');
   const positions = node(prologue, 'Range', [scalarZero, length, scalarOne], 'legal_attn.positions');
   const diagonalIndex = node(prologue, 'Reshape', [positions, asQueryColumn], 'legal_attn.diagonal_index');
-  const softmaxInput = new Map(graph.node.map((n) => [n.name ?? '', n.input?.[0] ?? '']));
-  const after = new Map<string, onnx.INodeProto[]>();
+  const producer = new Map<string, onnx.INodeProto>();
+  for (const original of graph.node) for (const output of original.output ?? []) producer.set(output, original);
+  const after = new Map<onnx.INodeProto, onnx.INodeProto[]>();
   const dependencies = new Map<number, string>();
   const outputs: string[] = [];
 
   sites.forEach((site, l) => {
     const p = site.output;
+    const softmax = producer.get(p)!;
     const nodes: onnx.INodeProto[] = [];
     const add = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []): string => node(nodes, opType, input, output, attribute);
     const sum = (input: string): string => add('ReduceSum', [input], `${input}.sum`, [int('keepdims', 0)]);
@@ -131,7 +134,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     // One pass over P for the key-set masses, the rollout step and, when the scores are
     // affine in the query·key product, P·K for the entropy: P · [key sets | u_{l−1} | K].
     const rolloutStep = plan.rolloutResidual !== undefined;
-    const scores = plan.entropy && !plan.readScores ? affineScores(graph, site.node) : undefined;
+    const scores = plan.entropy && !plan.readScores ? affineScores(graph, producer, softmax) : undefined;
     const headsShape = scores
       ? add('Concat', [oneIndex!, add('Slice', [add('Shape', [scores.keys], `legal_attn.keys_shape.${l}`), oneIndex!, twoIndex!], `legal_attn.heads.${l}`), oneIndex!, oneIndex!], `legal_attn.heads_shape.${l}`, [int('axis', 0)])
       : '';
@@ -173,7 +176,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
       // −Σ_j p ln p without a logarithm over the T×T map: with p = exp(z) / Z, ln p_j = z_j − ln Z
       // for any key j the query sees, so H = ln Z − Σ_j p_j z_j.
       // Scores read back only when they are not affine in q·k; clipped from −∞ so that 0 × z stays 0.
-      const z = scores ? '' : infiniteMasks ? add('Max', [softmaxInput.get(site.node)!, lowest], `legal_attn.finite_scores.${l}`) : softmaxInput.get(site.node)!;
+      const z = scores ? '' : infiniteMasks ? add('Max', [softmax.input![0]!, lowest], `legal_attn.finite_scores.${l}`) : softmax.input![0]!;
       // ln Z from one key every query sees, its own token or the sink, whichever it attends to more.
       const diagonal = add('Expand', [diagonalIndex, add('Shape', [rowMass], `legal_attn.row_shape.${l}`)], `legal_attn.diagonal.${l}`);
       const ownProbability = add('GatherElements', [p, diagonal], `legal_attn.own_probability.${l}`, [int('axis', -1)]);
@@ -221,52 +224,34 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     // 0 whatever the sum holds (padded rows may give ±∞), so the dependency never changes a value.
     const finite = add('Cast', [add('IsNaN', [total], `legal_attn.sum_is_nan.${l}`)], `legal_attn.sum_flag.${l}`, [int('to', 1)]);
     dependencies.set(l + 1, add('Mul', [finite, zero], `legal_attn.dependency.${l}`));
-    after.set(site.node, nodes);
+    after.set(softmax, nodes);
   });
 
-  // Rebuild the node list: reductions right after their Softmax, and the next layer's
-  // query·key product fed through the dependency (on the small query tensor, not the T×T scores).
-  const fedNode = new Map<string, { layer: number; input: number }>();
-  sites.forEach((site, l) => {
-    const product = queryKeyProduct(graph, site.node);
-    fedNode.set(product ?? site.node, { layer: l, input: 0 });
-  });
+  // Rebuild the node list: reductions right after their Softmax, and each layer's query·key
+  // product fed through the previous layer's dependency (on the small query tensor, not
+  // the T×T scores; on the Softmax input where the product is unknown).
+  const fed = new Map<onnx.INodeProto, number>();
+  sites.forEach((site, l) => fed.set((site.product ? producer.get(site.product) : undefined) ?? producer.get(site.output)!, l));
   const nodes: onnx.INodeProto[] = [...prologue];
   for (const original of graph.node) {
-    const fed = fedNode.get(original.name ?? '');
-    const dependency = fed === undefined ? undefined : dependencies.get(fed.layer);
+    const layer = fed.get(original);
+    const dependency = layer === undefined ? undefined : dependencies.get(layer);
     const input = original.input ?? [];
-    if (fed && dependency && input[fed.input]) {
-      const name = `legal_attn.fed.${fed.layer}`;
-      nodes.push({ opType: 'Add', input: [input[fed.input]!, dependency], output: [name], name: `legal_attn/${name}` });
-      input[fed.input] = name;
+    if (dependency && input[0]) {
+      const name = `legal_attn.fed.${layer}`;
+      nodes.push({ opType: 'Add', input: [input[0], dependency], output: [name], name: `legal_attn/${name}` });
+      input[0] = name;
     }
     nodes.push(original);
-    nodes.push(...(after.get(original.name ?? '') ?? []));
+    nodes.push(...(after.get(original) ?? []));
   }
   graph.node = nodes;
-  graph.initializer.push(...constants);
+  // Only the constants this plan uses, so that onnxruntime has none to prune.
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  graph.initializer.push(...constants.filter((c) => used.has(c.name ?? '')));
   graph.input.push(...inputs);
   graph.output.push(...outputs.map((name) => ({ name })));
   return schema.ModelProto.encode(model).finish();
-}
-
-// Operators between the query·key product and the Softmax (as find-attention.ts walks them).
-const SCORE_PATH = new Set(['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Tanh', 'Clip', 'Min', 'Max', 'Identity']);
-
-/** The name of the MatMul that makes a layer's scores, walking back from its Softmax; none when the path is not plain. */
-function queryKeyProduct(graph: onnx.GraphProto, softmax: string): string | undefined {
-  const producer = new Map<string, onnx.INodeProto>();
-  for (const node of graph.node) for (const output of node.output ?? []) producer.set(output, node);
-  const initializers = new Set(graph.initializer.map((t) => t.name ?? ''));
-  let node = producer.get(graph.node.find((n) => n.name === softmax)?.input?.[0] ?? '');
-  for (let hops = 0; node && hops < 6; hops++) {
-    if (node.opType === 'MatMul') return node.name ?? undefined;
-    if (!SCORE_PATH.has(node.opType ?? '')) return undefined;
-    const computed = (node.input ?? []).filter((name) => name && !initializers.has(name) && producer.get(name)?.opType !== 'Constant');
-    node = producer.get(computed[0] ?? '');
-  }
-  return undefined;
 }
 
 /** Scores z = c · (q · kᵀ) + mask with a constant scale and a 0 / −large mask: what lets Σ p z be read off P·K. */
@@ -277,9 +262,7 @@ interface AffineScores {
   scale: { op: 'Mul' | 'Div'; value: string };
 }
 
-function affineScores(graph: onnx.GraphProto, softmax: string): AffineScores | undefined {
-  const producer = new Map<string, onnx.INodeProto>();
-  for (const node of graph.node) for (const output of node.output ?? []) producer.set(output, node);
+function affineScores(graph: onnx.GraphProto, producer: ReadonlyMap<string, onnx.INodeProto>, softmax: onnx.INodeProto): AffineScores | undefined {
   const scalar = (name: string): number | undefined => {
     const tensor = graph.initializer.find((t) => t.name === name) ?? producer.get(name)?.attribute?.find((a) => a.name === 'value')?.t ?? undefined;
     if (!tensor || tensor.dataType !== 1 || (tensor.dims ?? []).some((d) => Number(d) !== 1)) return undefined;
@@ -288,7 +271,7 @@ function affineScores(graph: onnx.GraphProto, softmax: string): AffineScores | u
     return raw && raw.length === 4 ? new Float32Array(raw.buffer, raw.byteOffset, 1)[0] : undefined;
   };
   const isConstant = (name: string): boolean => scalar(name) !== undefined;
-  const masked = producer.get(graph.node.find((n) => n.name === softmax)?.input?.[0] ?? '');
+  const masked = producer.get(softmax.input?.[0] ?? '');
   if (masked?.opType !== 'Add') return undefined;
   for (const [scaledName, maskName] of [[masked.input?.[0], masked.input?.[1]], [masked.input?.[1], masked.input?.[0]]]) {
     const scaled = producer.get(scaledName ?? '');

@@ -58,8 +58,6 @@ async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options:
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
-    // Errors only: onnxruntime warns about every constant a reduction plan leaves unused.
-    logSeverityLevel: 3,
     // The patched graph is handed over as bytes; this lets onnxruntime read the
     // weights from the checkpoint's own folder by their relative location.
     extra: { session: { model_external_initializers_file_folder_path: checkpoint.dir } },
