@@ -13,19 +13,27 @@ export function componentTokens(spans: readonly TokenSpan[]): Array<{ label: str
 }
 
 /**
- * Component × component attention of one T×T map: M[a][b] = (1/|a|) Σ_{i∈a} Σ_{j∈b} A[i][j],
- * the mean over the query tokens of component a of the mass they put on component b.
- * Causality makes M[a][b] zero when b comes wholly after a. Returns `[a × n + b]`.
+ * Component × component attention from what each query puts on each component:
+ * M[a][b] = (1/|a|) Σ_{i∈a} massOn(i, b), the mean over the query tokens of component a
+ * of the mass they put on component b. Returns `[a × n + b]`.
  */
-export function componentAttention(map: Float32Array, tokens: number, components: ReadonlyArray<{ tokens: readonly number[] }>): Float64Array {
+export function componentAttentionOfRows(components: ReadonlyArray<{ tokens: readonly number[] }>, massOn: (query: number, component: number) => number): Float64Array {
   const n = components.length;
   const out = new Float64Array(n * n);
   components.forEach((from, a) => {
-    components.forEach((to, b) => {
+    for (let b = 0; b < n; b++) {
       let mass = 0;
-      for (const i of from.tokens) for (const j of to.tokens) mass += map[i * tokens + j]!;
+      for (const i of from.tokens) mass += massOn(i, b);
       out[a * n + b] = from.tokens.length > 0 ? mass / from.tokens.length : Number.NaN;
-    });
+    }
   });
   return out;
+}
+
+/**
+ * Component × component attention of one T×T map: M[a][b] = (1/|a|) Σ_{i∈a} Σ_{j∈b} A[i][j].
+ * Causality makes M[a][b] zero when b comes wholly after a. Returns `[a × n + b]`.
+ */
+export function componentAttention(map: Float32Array, tokens: number, components: ReadonlyArray<{ tokens: readonly number[] }>): Float64Array {
+  return componentAttentionOfRows(components, (i, b) => components[b]!.tokens.reduce((acc, j) => acc + map[i * tokens + j]!, 0));
 }

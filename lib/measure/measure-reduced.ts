@@ -4,7 +4,7 @@ import type { TokenSpan } from '../tokenize/align-spans.js';
 import { shareOfRows, type RowMasses } from './attention-share.js';
 import { componentTokens } from './component-attention.js';
 import { controlSpans } from './controls.js';
-import { DEFAULT_MEASURE_OPTIONS, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
+import { componentMeasures, DEFAULT_MEASURE_OPTIONS, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
 
 /** Key-set columns every sequence has before its targets: every key, then the sink. */
 const ALL = 0;
@@ -114,21 +114,13 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
     (v, l, queries) => (queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + v.index]!, 0) / queries.length),
   );
   const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, controlSpans: layout.controls, measures };
-  const parts = layout.components;
-  if (parts.length >= 2) {
-    const n = parts.length;
-    const column = parts.map((p) => FIRST_TARGET + layout.targets.findIndex((t) => t.name === `component:${p.label}`));
-    const perLayer = new Float64Array(layers * n * n);
-    for (let l = 0; l < layers; l++) {
-      parts.forEach((from, a) => {
-        column.forEach((col, b) => {
-          let mass = 0;
-          for (let h = 0; h < heads; h++) for (const i of from.tokens) mass += reduced.mass.data[((l * heads + h) * tokens + i) * K + col]!;
-          perLayer[(l * n + a) * n + b] = from.tokens.length > 0 ? mass / heads / from.tokens.length : Number.NaN;
-        });
-      });
-    }
-    result.components = { labels: parts.map((p) => p.label), perLayer };
-  }
+  // What a query puts on a component, head-averaged: the masses on the component's key set.
+  const column = layout.components.map((p) => FIRST_TARGET + layout.targets.findIndex((t) => t.name === `component:${p.label}`));
+  const components = componentMeasures(layers, layout.components, (l, i, b) => {
+    let mass = 0;
+    for (let h = 0; h < heads; h++) mass += reduced.mass.data[((l * heads + h) * tokens + i) * K + column[b]!]!;
+    return mass / heads;
+  });
+  if (components) result.components = components;
   return result;
 }

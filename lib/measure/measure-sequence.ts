@@ -3,7 +3,7 @@ import type { TokenSpan } from '../tokenize/align-spans.js';
 import { conceptTokens } from '../tokenize/align-spans.js';
 import { attentionShare, type SinkMode } from './attention-share.js';
 import { controlSpans, type ControlOptions } from './controls.js';
-import { componentAttention, componentTokens } from './component-attention.js';
+import { componentAttentionOfRows, componentTokens } from './component-attention.js';
 import { attentionEntropy } from './entropy.js';
 import { headMean } from './head-mean.js';
 import { querySet, type QuerySetKind } from './query-set.js';
@@ -162,12 +162,17 @@ export function measureSequence(attention: Float32Tensor, spans: readonly TokenS
   );
   const result: SequenceMeasures = { layers, heads, tokens, targets, controlSpans: controls, measures };
   const parts = componentTokens(spans);
-  if (parts.length >= 2) {
-    const mean = headMean(attention);
-    const n = parts.length;
-    const perLayer = new Float64Array(layers * n * n);
-    for (let l = 0; l < layers; l++) perLayer.set(componentAttention(mean.data.subarray(l * size, (l + 1) * size), tokens, parts), l * n * n);
-    result.components = { labels: parts.map((p) => p.label), perLayer };
-  }
+  const mean = parts.length >= 2 ? headMean(attention) : undefined;
+  const components = componentMeasures(layers, parts, (l, i, b) => parts[b]!.tokens.reduce((acc, j) => acc + mean!.data[l * size + i * tokens + j]!, 0));
+  if (components) result.components = components;
   return result;
+}
+
+/** Component matrices of each layer, from what query i puts on component b in layer l; none with fewer than two components. */
+export function componentMeasures(layers: number, parts: ReadonlyArray<{ label: string; tokens: readonly number[] }>, massOn: (layer: number, query: number, component: number) => number): ComponentMeasures | undefined {
+  if (parts.length < 2) return undefined;
+  const n = parts.length;
+  const perLayer = new Float64Array(layers * n * n);
+  for (let l = 0; l < layers; l++) perLayer.set(componentAttentionOfRows(parts, (i, b) => massOn(l, i, b)), l * n * n);
+  return { labels: parts.map((p) => p.label), perLayer };
 }
