@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeFolderWhole, writeJson } from './io/atomic.js';
-import { writeNpy, type Float32Tensor } from './io/npy.js';
+import type { Float32Tensor } from './io/npy.js';
 import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } from './measure/measure-reduced.js';
 import type { MeasureOptions, SequenceMeasures } from './measure/measure-sequence.js';
-import { inputsDigest, planSequences, traceRecord, tokensRecord, type PlannedSequence, type TracedSequence, type TraceRecord } from './run-trace.js';
+import { inputsDigest, planSequences, traceRecord, writeSequence, type SequenceMaps, type TraceRecord } from './run-trace.js';
 import type { Checkpoint } from './trace/checkpoint.js';
 import type { ReductionPlan } from './trace/reduce-graph.js';
 import { openReducedSession, type ReducedAttention, type ReducedSession, type SessionOptions } from './trace/session.js';
-import { TraceCache, type CacheParts } from './trace/trace-cache.js';
+import type { CacheParts } from './trace/trace-cache.js';
+import { passesThroughCache } from './trace/trace.js';
 
 export interface InGraphRequest extends SessionOptions {
   checkpoint: Checkpoint;
@@ -64,17 +65,12 @@ function variantOf(plan: ReductionPlan, layout: ReductionLayout): string {
   return `reduced-${hash.digest('hex')}`;
 }
 
-async function writeSequence(folder: string, planned: PlannedSequence, reduced: ReducedAttention, mapLayers: readonly number[]): Promise<void> {
-  const files: Record<string, unknown> = {};
-  if (mapLayers.length > 0) {
-    const T = planned.aligned.ids.length;
-    const data = new Float32Array(mapLayers.length * T * T);
-    mapLayers.forEach((l, k) => data.set(reduced.means.get(l)!.data, k * T * T));
-    await writeNpy(path.join(folder, 'attentions-mean.npy'), { data, dims: [mapLayers.length, T, T] });
-    files.attentions = { file: 'attentions-mean.npy', shape: [mapLayers.length, T, T], axes: ['layer', 'query', 'key'], layers: mapLayers };
-  }
-  const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId, ...(planned.paraphraseOf ? { paraphraseOf: planned.paraphraseOf } : {}) } : {};
-  await writeJson(path.join(folder, 'tokens.json'), tokensRecord(planned.aligned, { ...identity, ...files }));
+/** The head-averaged maps kept of one sequence, `[kept layers, T, T]`; none when no layer is kept. */
+function keptMaps(reduced: ReducedAttention, mapLayers: readonly number[], T: number): SequenceMaps {
+  if (mapLayers.length === 0) return {};
+  const data = new Float32Array(mapLayers.length * T * T);
+  mapLayers.forEach((l, k) => data.set(reduced.means.get(l)!.data, k * T * T));
+  return { mean: { data, dims: [mapLayers.length, T, T] }, layers: [...mapLayers] };
 }
 
 /**
@@ -94,61 +90,45 @@ export async function measureInGraph(request: InGraphRequest): Promise<InGraphRe
   const columnSums = batchSize > 1 || request.measure.sinks.includes('exclude') ? 'weighted' : 'plain';
   const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: request.measure.rolloutResidual, meanLayers: [...request.mapLayers] };
   const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, request.measure));
-  const cache = new TraceCache(checkpoint.cacheDir);
-  const keyOf = (k: number) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids: planned[k]!.aligned.ids, variant: variantOf(plan, layouts[k]!) });
   const measures: SequenceMeasures[] = new Array<SequenceMeasures>(planned.length);
   const out = path.resolve(request.out);
   let computed = 0;
   let fromCache = 0;
   let session: ReducedSession | undefined;
-
-  const finish = async (k: number, reduced: ReducedAttention): Promise<void> => {
-    measures[k] = measureReduced(reduced, layouts[k]!, request.measure);
-    const item = planned[k]!;
-    await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, reduced, request.mapLayers));
-    request.onProgress?.(computed + fromCache, planned.length);
-  };
   try {
-    let pending: number[] = [];
-    const flush = async (): Promise<void> => {
-      if (pending.length === 0) return;
-      session ??= await openReducedSession(checkpoint, plan, request);
-      const K = Math.max(...pending.map((k) => layouts[k]!.keySetCount));
-      const R = Math.max(...pending.map((k) => layouts[k]!.rolloutCount));
-      const results = await session.run(
-        pending.map((k) => planned[k]!.aligned.ids),
-        pending.map((k) => widenInputs(layouts[k]!, K, R)),
-      );
-      for (const [b, k] of pending.entries()) {
+    const passes = passesThroughCache(
+      checkpoint,
+      planned.map((p) => p.aligned.ids),
+      { batchSize, ...(request.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!) },
+      async (indices) => {
+        session ??= await openReducedSession(checkpoint, plan, request);
+        const K = Math.max(...indices.map((k) => layouts[k]!.keySetCount));
+        const R = Math.max(...indices.map((k) => layouts[k]!.rolloutCount));
+        const results = await session.run(
+          indices.map((k) => planned[k]!.aligned.ids),
+          indices.map((k) => widenInputs(layouts[k]!, K, R)),
+        );
         // Zero columns added for the batch are cut away, so the cache holds what this sequence alone gives.
-        const reduced = narrow(results[b]!, layouts[k]!.keySetCount, layouts[k]!.rolloutCount);
-        if (request.useCache !== false) await cache.putParts(keyOf(k), toParts(reduced));
-        computed++;
-        await finish(k, reduced);
-      }
-      pending = [];
-    };
-    for (let k = 0; k < planned.length; k++) {
-      const hit = request.useCache === false ? undefined : await cache.getParts(keyOf(k));
-      if (hit) {
-        fromCache++;
-        await finish(k, fromParts(hit));
-        continue;
-      }
-      pending.push(k);
-      if (pending.length >= batchSize) await flush();
+        return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount)));
+      },
+    );
+    for await (const { index, parts, cached } of passes) {
+      if (cached) fromCache++;
+      else computed++;
+      const reduced = fromParts(parts);
+      measures[index] = measureReduced(reduced, layouts[index]!, request.measure);
+      const item = planned[index]!;
+      await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, keptMaps(reduced, request.mapLayers, item.aligned.ids.length)));
+      request.onProgress?.(computed + fromCache, planned.length);
     }
-    await flush();
   } finally {
     await session?.release();
   }
-  const sequences: TracedSequence[] = planned.map((p) => ({ dir: p.dir, tokens: p.aligned.ids.length, ...(p.concept ? { concept: p.concept.id, sequence: p.sequenceId } : {}) }));
   const record = traceRecord(checkpoint, planned, {
     maps: request.mapLayers.length > 0 ? 'mean' : 'none',
     mapLayers: [...request.mapLayers],
     chatTemplate: request.chatTemplate ?? false,
     inputsDigest: inputsDigest(planned),
-    sequences,
   });
   await writeJson(path.join(out, 'trace.json'), record);
   return { record, measures, paraphrases: planned.map((p) => p.paraphraseOf), computed, fromCache };

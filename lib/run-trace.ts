@@ -12,7 +12,7 @@ import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokeniz
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
 import { checkDevice } from './trace/session.js';
-import { traceAttention, traceAttentionCached, traceHeadMeansCached, type TraceOptions } from './trace/trace.js';
+import { traceAttentionCached, traceHeadMeansCached, type TraceOptions } from './trace/trace.js';
 import { TOOL_VERSION } from './version.js';
 
 /** `none`: tokens only; `mean`: head-averaged maps `[layers, T, T]`; `full`: `[layers, heads, T, T]`. */
@@ -135,17 +135,18 @@ function checkMapSize(request: TraceRequest, checkpoint: Checkpoint, planned: re
   }
 }
 
-/** What is written of one sequence's attention: per-head maps, head-averaged maps, or none. */
-type SequenceMaps = { full: Float32Tensor } | { mean: Float32Tensor } | Record<string, never>;
+/** What is written of one sequence's attention: per-head maps, head-averaged maps (of every layer, or of `layers`), or none. */
+export type SequenceMaps = { full: Float32Tensor } | { mean: Float32Tensor; layers?: number[] } | Record<string, never>;
 
-async function writeSequence(folder: string, planned: PlannedSequence, maps: SequenceMaps): Promise<void> {
+/** A sequence's `tokens.json` and the maps asked for, into its folder. */
+export async function writeSequence(folder: string, planned: PlannedSequence, maps: SequenceMaps): Promise<void> {
   const files: Record<string, unknown> = {};
   if ('full' in maps) {
     await writeNpy(path.join(folder, 'attentions.npy'), maps.full);
     files.attentions = { file: 'attentions.npy', shape: maps.full.dims, axes: ['layer', 'head', 'query', 'key'] };
   } else if ('mean' in maps) {
     await writeNpy(path.join(folder, 'attentions-mean.npy'), maps.mean);
-    files.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes: ['layer', 'query', 'key'] };
+    files.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes: ['layer', 'query', 'key'], ...(maps.layers ? { layers: maps.layers } : {}) };
   }
   const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId, ...(planned.paraphraseOf ? { paraphraseOf: planned.paraphraseOf } : {}) } : {};
   await writeJson(path.join(folder, 'tokens.json'), tokensRecord(planned.aligned, { ...identity, ...files }));
@@ -173,7 +174,6 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
       return { out, checkpoint, sequences: earlier.sequences, reused: true, computed: 0, fromCache: 0 };
     }
   }
-  const traced: TracedSequence[] = [];
   const ids = planned.map((p) => p.aligned.ids);
   let computed = 0;
   let fromCache = 0;
@@ -184,15 +184,10 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
     const item = planned[index]!;
     if (item.dir === '') await writeSequence(out, item, sequenceMaps);
     else await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, sequenceMaps));
-    const record: TracedSequence = { dir: item.dir, tokens: item.aligned.ids.length };
-    if (item.concept) Object.assign(record, { concept: item.concept.id, sequence: item.sequenceId });
-    traced.push(record);
   }
-  const record = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false, inputsDigest: digest, sequences: traced });
-  traced.sort((a, b) => planned.findIndex((p) => p.dir === a.dir) - planned.findIndex((p) => p.dir === b.dir));
-  record.sequences = traced;
+  const record = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false, inputsDigest: digest });
   await writeJson(path.join(out, 'trace.json'), record);
-  return { out, checkpoint, sequences: traced, reused: false, computed, fromCache };
+  return { out, checkpoint, sequences: record.sequences, reused: false, computed, fromCache };
 }
 
 /**
@@ -206,20 +201,14 @@ async function* tracesFor(request: TraceRequest, checkpoint: Checkpoint, ids: Bi
     return;
   }
   if (maps === 'mean' && checkpoint.graph.attentionSource === 'softmax') {
-    for await (const { index, mean, cached } of traceHeadMeansCached(checkpoint, ids, { ...request, useCache: request.useCache !== false })) yield { index, sequenceMaps: { mean }, cached };
+    for await (const { index, mean, cached } of traceHeadMeansCached(checkpoint, ids, request)) yield { index, sequenceMaps: { mean }, cached };
     return;
   }
-  const full =
-    request.useCache === false
-      ? (async function* () {
-          for await (const item of traceAttention(checkpoint, ids, request)) yield { ...item, cached: false };
-        })()
-      : traceAttentionCached(checkpoint, ids, request);
-  for await (const { index, attention, cached } of full) yield { index, sequenceMaps: maps === 'mean' ? { mean: headMean(attention) } : { full: attention }, cached };
+  for await (const { index, attention, cached } of traceAttentionCached(checkpoint, ids, request)) yield { index, sequenceMaps: maps === 'mean' ? { mean: headMean(attention) } : { full: attention }, cached };
 }
 
-/** trace.json of a checkpoint run over planned sequences. */
-export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'chatTemplate' | 'inputsDigest' | 'sequences'>): TraceRecord {
+/** trace.json of a checkpoint run over every planned sequence, listed in plan order. */
+export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'chatTemplate' | 'inputsDigest'>): TraceRecord {
   return {
     tool: { name: 'legal-attn', version: TOOL_VERSION },
     model: {
@@ -234,6 +223,7 @@ export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSeq
     concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map(
       ({ id, name, area, source, components, structure }) => ({ id, name, area, ...(source ? { source } : {}), ...(components ? { components } : {}), ...(structure ? { structure } : {}) }),
     ),
+    sequences: planned.map((p) => ({ dir: p.dir, tokens: p.aligned.ids.length, ...(p.concept ? { concept: p.concept.id, sequence: p.sequenceId } : {}) })),
   };
 }
 

@@ -34,9 +34,9 @@ const keyOf = (key: TraceKey): string =>
 const sizeOf = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
 /**
- * Traced attention kept on disk under the cache folder, one entry per (model,
- * tokenizer, input): `traces/<model hash>/<key>.npy` with a `<key>.json` written after
- * it. An interrupted run leaves at most a .npy without its .json, which counts as
+ * Forward passes kept on disk under the cache folder, one entry per (model, tokenizer,
+ * input, variant): named tensors (full maps, or in-graph reductions) in
+ * `traces/<model hash>/<key>.npy` with a `<key>.json` written after it. An interrupted run leaves at most a .npy without its .json, which counts as
  * missing; a .npy whose bytes do not match the recorded hash is removed and traced
  * again, never trusted.
  */
@@ -49,15 +49,7 @@ export class TraceCache {
     return { npy: path.join(folder, `${name}.npy`), json: path.join(folder, `${name}.json`) };
   }
 
-  async get(key: TraceKey): Promise<Float32Tensor | undefined> {
-    return (await this.getParts(key))?.attention;
-  }
-
-  async put(key: TraceKey, attention: Float32Tensor): Promise<void> {
-    await this.putParts(key, { attention });
-  }
-
-  async getParts(key: TraceKey): Promise<CacheParts | undefined> {
+  async get(key: TraceKey): Promise<CacheParts | undefined> {
     const { npy, json } = this.files(key);
     const record = await readFile(json, 'utf8')
       .then((text) => JSON.parse(text) as EntryRecord)
@@ -84,7 +76,7 @@ export class TraceCache {
     return parts;
   }
 
-  async putParts(key: TraceKey, parts: CacheParts): Promise<void> {
+  async put(key: TraceKey, parts: CacheParts): Promise<void> {
     const { npy, json } = this.files(key);
     const entries = Object.entries(parts);
     const data = entries.length === 1 ? entries[0]![1].data : new Float32Array(entries.reduce((n, [, t]) => n + t.data.length, 0));

@@ -1,7 +1,7 @@
 import type { Float32Tensor } from '../io/npy.js';
 import type { Checkpoint } from './checkpoint.js';
 import { openAttentionSession, openReducedSession, type AttentionSession, type ReducedSession, type SessionOptions } from './session.js';
-import { TraceCache } from './trace-cache.js';
+import { TraceCache, type CacheParts } from './trace-cache.js';
 
 export interface TraceOptions extends SessionOptions {
   /** Sequences per forward pass, padded on the right; 1 runs them one at a time. */
@@ -27,18 +27,7 @@ export async function* traceAttention(
   sequences: readonly BigInt64Array[],
   options: TraceOptions = {},
 ): AsyncGenerator<SequenceAttention> {
-  const batchSize = Math.max(1, options.batchSize ?? 1);
-  const session = await openAttentionSession(checkpoint, options);
-  try {
-    for (let start = 0; start < sequences.length; start += batchSize) {
-      const batch = sequences.slice(start, start + batchSize);
-      const stacks = await session.run(batch);
-      for (const [k, attention] of stacks.entries()) yield { index: start + k, attention };
-      options.onProgress?.(Math.min(start + batchSize, sequences.length), sequences.length);
-    }
-  } finally {
-    await session.release();
-  }
+  for await (const { index, attention } of traceAttentionCached(checkpoint, sequences, { ...options, useCache: false })) yield { index, attention };
 }
 
 export interface CachedSequenceAttention extends SequenceAttention {
@@ -46,70 +35,80 @@ export interface CachedSequenceAttention extends SequenceAttention {
   cached: boolean;
 }
 
-/** One sequence's result, from a forward pass or from the trace cache. */
-interface CachedResult<R> {
+export interface CacheOptions {
+  cache?: TraceCache;
+  /** Read and fill the trace cache (default true). */
+  useCache?: boolean;
+}
+
+/** One sequence's tensors, from a forward pass or from the trace cache. */
+export interface CachedPass {
   index: number;
-  value: R;
+  parts: CacheParts;
   cached: boolean;
 }
 
 /**
  * The trace cache around batched forward passes: each sequence already run with the
- * same weights, tokenizer, ids and variant is read back (its checksum verified), the
- * others are run `batchSize` at a time and stored as soon as they are done, so an
- * interrupted run loses nothing. `run` is only called (and the model loaded) if
- * something is missing.
+ * same weights, tokenizer, ids and `variant` (what was kept of the pass) is read back,
+ * its checksum verified; the others are run `batchSize` at a time and stored as soon as
+ * they are done, so an interrupted run loses nothing. `run` is only called (and the
+ * model loaded) if something is missing. Cached sequences come first, the rest as
+ * their batches finish.
  */
-async function* throughCache(
+export async function* passesThroughCache(
   checkpoint: Checkpoint,
   sequences: readonly BigInt64Array[],
-  options: TraceOptions & { cache?: TraceCache; useCache?: boolean; variant?: string },
-  run: (batch: BigInt64Array[]) => Promise<Float32Tensor[]>,
-): AsyncGenerator<CachedResult<Float32Tensor>> {
+  options: Pick<TraceOptions, 'batchSize' | 'onProgress'> & CacheOptions & { variant?: (index: number) => string },
+  run: (indices: number[]) => Promise<CacheParts[]>,
+): AsyncGenerator<CachedPass> {
   const cache = options.cache ?? new TraceCache(checkpoint.cacheDir);
   const useCache = options.useCache !== false;
   const batchSize = Math.max(1, options.batchSize ?? 1);
-  const keyOf = (ids: BigInt64Array) => ({ model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids, ...(options.variant ? { variant: options.variant } : {}) });
+  const keyOf = (index: number) => {
+    const variant = options.variant?.(index);
+    return { model: checkpoint.contentHash, tokenizer: checkpoint.tokenizerHash, ids: sequences[index]!, ...(variant ? { variant } : {}) };
+  };
   let done = 0;
   let pending: number[] = [];
-  const flush = async function* (): AsyncGenerator<CachedResult<Float32Tensor>> {
+  const runPending = async function* (): AsyncGenerator<CachedPass> {
     if (pending.length === 0) return;
-    const values = await run(pending.map((i) => sequences[i]!));
-    for (const [k, value] of values.entries()) {
+    const results = await run(pending);
+    for (const [k, parts] of results.entries()) {
       const index = pending[k]!;
-      if (useCache) await cache.put(keyOf(sequences[index]!), value);
-      yield { index, value, cached: false };
+      if (useCache) await cache.put(keyOf(index), parts);
+      yield { index, parts, cached: false };
     }
     done += pending.length;
     options.onProgress?.(done, sequences.length);
     pending = [];
   };
-  for (const [index, ids] of sequences.entries()) {
-    const hit = useCache ? await cache.get(keyOf(ids)) : undefined;
+  for (let index = 0; index < sequences.length; index++) {
+    const hit = useCache ? await cache.get(keyOf(index)) : undefined;
     if (hit) {
-      yield { index, value: hit, cached: true };
+      yield { index, parts: hit, cached: true };
       options.onProgress?.(++done, sequences.length);
       continue;
     }
     pending.push(index);
-    if (pending.length >= batchSize) yield* flush();
+    if (pending.length >= batchSize) yield* runPending();
   }
-  yield* flush();
+  yield* runPending();
 }
 
-/** `traceAttention` through the trace cache (`throughCache`). */
+/** `traceAttention` through the trace cache (`passesThroughCache`). */
 export async function* traceAttentionCached(
   checkpoint: Checkpoint,
   sequences: readonly BigInt64Array[],
-  options: TraceOptions & { cache?: TraceCache } = {},
+  options: TraceOptions & CacheOptions = {},
 ): AsyncGenerator<CachedSequenceAttention> {
   let session: AttentionSession | undefined;
   try {
-    const passes = throughCache(checkpoint, sequences, options, async (batch) => {
+    const passes = passesThroughCache(checkpoint, sequences, options, async (indices) => {
       session ??= await openAttentionSession(checkpoint, options);
-      return session.run(batch);
+      return (await session.run(indices.map((i) => sequences[i]!))).map((attention) => ({ attention }));
     });
-    for await (const { index, value, cached } of passes) yield { index, attention: value, cached };
+    for await (const { index, parts, cached } of passes) yield { index, attention: parts.attention!, cached };
   } finally {
     await session?.release();
   }
@@ -129,7 +128,7 @@ export interface SequenceHeadMeans {
 export async function* traceHeadMeansCached(
   checkpoint: Checkpoint,
   sequences: readonly BigInt64Array[],
-  options: TraceOptions & { cache?: TraceCache; useCache?: boolean } = {},
+  options: TraceOptions & CacheOptions = {},
 ): AsyncGenerator<SequenceHeadMeans> {
   const layers = checkpoint.graph.attention.length;
   const plan = { entropy: false, meanLayers: Array.from({ length: layers }, (_, l) => l) };
@@ -137,17 +136,18 @@ export async function* traceHeadMeansCached(
   const keySets = (T: number): Float32Array => Float32Array.from({ length: T * 2 }, (_, k) => (k % 2 === 0 || k === 1 ? 1 : 0));
   let session: ReducedSession | undefined;
   try {
-    const passes = throughCache(checkpoint, sequences, { ...options, variant: 'head-means' }, async (batch) => {
+    const passes = passesThroughCache(checkpoint, sequences, { ...options, variant: () => 'head-means' }, async (indices) => {
       session ??= await openReducedSession(checkpoint, plan, options);
+      const batch = indices.map((i) => sequences[i]!);
       const results = await session.run(batch, batch.map((ids) => ({ keySets: keySets(ids.length) })));
       return results.map((result, k) => {
         const T = batch[k]!.length;
         const data = new Float32Array(layers * T * T);
         for (let l = 0; l < layers; l++) data.set(result.means.get(l)!.data, l * T * T);
-        return { data, dims: [layers, T, T] };
+        return { mean: { data, dims: [layers, T, T] } };
       });
     });
-    for await (const { index, value, cached } of passes) yield { index, mean: value, cached };
+    for await (const { index, parts, cached } of passes) yield { index, mean: parts.mean!, cached };
   } finally {
     await session?.release();
   }

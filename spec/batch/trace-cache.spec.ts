@@ -10,8 +10,8 @@ const attention = { data: Float32Array.from({ length: 9 }, (_, k) => k / 9), dim
 describe('TraceCache', () => {
   it('gives back what was put, for the same model, tokenizer and ids only', async () => {
     const cache = new TraceCache(await temporaryFolder());
-    await cache.put(key, attention);
-    const back = await cache.get(key);
+    await cache.put(key, { attention });
+    const back = (await cache.get(key))?.attention;
     assert.deepEqual(back?.dims, [1, 1, 3, 3]);
     assert.deepEqual(Array.from(back.data), Array.from(attention.data));
     assert.equal(await cache.get({ ...key, ids: BigInt64Array.of(1n, 5n, 8n) }), undefined);
@@ -21,7 +21,7 @@ describe('TraceCache', () => {
   it('detects a corrupted entry, removes it and reports it missing', async () => {
     const root = await temporaryFolder();
     const cache = new TraceCache(root);
-    await cache.put(key, attention);
+    await cache.put(key, { attention });
     const folder = path.join(root, 'traces', key.model);
     const npy = (await readdir(folder)).find((f) => f.endsWith('.npy'))!;
     const bytes = Buffer.from(attention.data.buffer).toString('latin1');
@@ -33,7 +33,7 @@ describe('TraceCache', () => {
   it('treats maps without their record (an interrupted write) as missing', async () => {
     const root = await temporaryFolder();
     const cache = new TraceCache(root);
-    await cache.put(key, attention);
+    await cache.put(key, { attention });
     const folder = path.join(root, 'traces', key.model);
     await rm(path.join(folder, (await readdir(folder)).find((f) => f.endsWith('.json'))!));
     assert.equal(await cache.get(key), undefined);
