@@ -63,6 +63,8 @@ const layerList = (value: string): number[] =>
     return n;
   });
 
+const deviceOption = (): Option => new Option('--device <device>', 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries').choices(DEVICES).default('cpu');
+
 const querySetList = (value: string): QuerySetKind[] => {
   const kinds = value.split(',').map((v) => v.trim());
   const unknown = kinds.find((k) => !(QUERY_SETS as readonly string[]).includes(k));
@@ -287,7 +289,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--no-trace-cache', 'neither read nor fill the trace cache')
     .option('--batch-size <n>', 'sequences per forward pass, padded on the right', positiveInteger('--batch-size'), 1)
     .option('--threads <n>', 'CPU threads for onnxruntime (default: all cores)', positiveInteger('--threads'))
-    .addOption(new Option('--device <device>', 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries').choices(DEVICES as Device[]).default('cpu'))
+    .addOption(deviceOption())
     .option('--max-map-gb <gb>', 'refuse --maps full above this many GiB per sequence', positiveNumber('--max-map-gb'), 4)
     .action(async (options: { model: string; text?: string; concepts?: string; out: string; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; device: Device; maxMapGb: number }) => {
       const bar = progress();
@@ -319,14 +321,14 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
   withAnalysisOptions(
     program
       .command('compare')
-      .description('trace several checkpoints of one lineage on the concepts, then measure attention shares and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv and the HTML report')
+      .description('run several checkpoints of one lineage on the concepts, one at a time, measuring attention shares inside each graph, and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv and the HTML report')
       .requiredOption('-m, --model <name=dir>', 'a named checkpoint, repeated in lineage order (base, then cpt, then ift)', collectModel)
       .option('-c, --concepts <path>', 'a concept YAML file or a folder of them (required unless the config file names one)')
-      .requiredOption('-o, --out <dir>', 'output folder (traces are kept in OUT/traces and reused when identical)')
+      .requiredOption('-o, --out <dir>', 'output folder (tokens and kept maps in OUT/traces; with --maps full, traces reused when identical)')
       .option('--chat-template', "wrap each sequence in the checkpoints' chat template")
       .option('--batch-size <n>', 'sequences per forward pass (default: 8 for texts of up to 256 tokens measured in the graph, else 1)', positiveInteger('--batch-size'))
       .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-      .addOption(new Option('--device <device>', 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries').choices(DEVICES as Device[]).default('cpu'))
+      .addOption(deviceOption())
       .addOption(
         new Option('--maps <kind>', 'mean: every measure computed inside the graph, head-averaged maps kept of --map-layers for the report; none: no maps; full: per-head maps on disk (what measure recomputes from)')
           .choices(MAPS_MODES as MapsMode[])
@@ -365,7 +367,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
   withAnalysisOptions(
     program
       .command('measure')
-      .description('recompute every measure from the traces a compare run saved (RESULTS/traces), without running a model')
+      .description('recompute every measure from the per-head maps a compare --maps full run saved (RESULTS/traces), without running a model')
       .argument('<results>', 'a folder written by legal-attn compare')
       .option('-o, --out <dir>', 'where to write the results (default: the results folder)'),
   ).action(async (results: string, options: AnalysisFlags & { out?: string }) => {

@@ -195,8 +195,19 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
   return runPreparedCompare(await prepareCompare(request));
 }
 
+/** How every model of a compare is run: the same input wrapping, batches, threads and device. */
+function passOptions({ request, chatTemplateFrom }: PreparedCompare): { chatTemplate: boolean; chatTemplateFrom?: string; batchSize?: number; threads?: number; device?: Device } {
+  return {
+    chatTemplate: request.chatTemplate ?? false,
+    ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
+    ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+    ...(request.threads ? { threads: request.threads } : {}),
+    ...(request.device ? { device: request.device } : {}),
+  };
+}
+
 export async function runPreparedCompare(prepared: PreparedCompare): Promise<CompareSummary> {
-  const { request, checkpoints, chatTemplateFrom } = prepared;
+  const { request, checkpoints } = prepared;
   const out = path.resolve(request.out);
   const maps = request.maps ?? 'mean';
   if (maps !== 'full') return measureCheckpointsInGraph(prepared, out, maps);
@@ -210,11 +221,7 @@ export async function runPreparedCompare(prepared: PreparedCompare): Promise<Com
       out: path.join(out, 'traces', name),
       maps: 'full',
       reuse: true,
-      chatTemplate: request.chatTemplate ?? false,
-      ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
-      ...(request.batchSize ? { batchSize: request.batchSize } : {}),
-      ...(request.threads ? { threads: request.threads } : {}),
-      ...(request.device ? { device: request.device } : {}),
+      ...passOptions(prepared),
       ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}),
       onProgress: (done, total) => request.onProgress?.(`tracing ${name}`, done, total),
     });
@@ -227,7 +234,8 @@ export async function runPreparedCompare(prepared: PreparedCompare): Promise<Com
 }
 
 /** Compare with every measure computed inside each model's graph: one model at a time, no per-head map on disk or in memory. */
-async function measureCheckpointsInGraph({ request, checkpoints, chatTemplateFrom }: PreparedCompare, out: string, maps: 'mean' | 'none'): Promise<CompareSummary> {
+async function measureCheckpointsInGraph(prepared: PreparedCompare, out: string, maps: 'mean' | 'none'): Promise<CompareSummary> {
+  const { request, checkpoints } = prepared;
   const analysis = resolveAnalysis(request);
   const mapLayers = maps === 'none' ? [] : resolveMapLayers(request, checkpoints);
   const index: TraceIndex = { models: [] };
@@ -240,11 +248,7 @@ async function measureCheckpointsInGraph({ request, checkpoints, chatTemplateFro
       out: path.join(out, 'traces', name),
       measure: analysis.measure,
       mapLayers,
-      chatTemplate: request.chatTemplate ?? false,
-      ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
-      ...(request.batchSize ? { batchSize: request.batchSize } : {}),
-      ...(request.threads ? { threads: request.threads } : {}),
-      ...(request.device ? { device: request.device } : {}),
+      ...passOptions(prepared),
       onProgress: (done, total) => request.onProgress?.(`measuring ${name} in the graph`, done, total),
     });
     computed += result.computed;
