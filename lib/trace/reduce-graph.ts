@@ -11,6 +11,9 @@ export const QUERIES_INPUT = 'legal_attn_queries';
 /** `[batch, T, R]`: the vectors rollout starts from, one 0/1 column per target. */
 export const ROLLOUT_INPUT = 'legal_attn_rollout';
 
+/** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
+export const REDUCTION_FORMAT = 2;
+
 export interface ReductionPlan {
   /** Row entropy per query and head. */
   entropy: boolean;

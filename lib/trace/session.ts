@@ -8,7 +8,7 @@ import { writeFileWhole } from '../io/atomic.js';
 import type { Float32Tensor } from '../io/npy.js';
 import { attentionGraph, type Checkpoint } from './checkpoint.js';
 import { buildFeeds, padBatch, type PaddedBatch } from './feeds.js';
-import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, roundTripsWhole, type ReductionPlan } from './reduce-graph.js';
+import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, REDUCTION_FORMAT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, roundTripsWhole, type ReductionPlan } from './reduce-graph.js';
 
 export type Device = 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
@@ -172,7 +172,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   if (checkpoint.graph.attentionSource !== 'softmax') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
-  const key = `reduced-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
+  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
   const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, key);
   let graph = await readFile(cached).catch(() => undefined);
   if (!graph) {
