@@ -136,7 +136,7 @@ export async function measureInGraph(request: InGraphRequest): Promise<InGraphRe
 
 /**
  * Sequences per pass when none is asked for: short texts gain from padding several into
- * one pass (the bench: 139 sequences of 28–56 tokens, 204 ms one at a time, 163 ms eight
+ * one pass (the bench: 139 sequences of 28–56 tokens, 183 ms one at a time, 145 ms eight
  * at a time); long ones do not, and padding would multiply their T×T maps.
  */
 export function autoBatchSize(lengths: readonly number[]): number {
