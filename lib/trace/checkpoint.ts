@@ -3,8 +3,9 @@ import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeFileWhole } from '../io/atomic.js';
 import { cacheRoot, contentHash, fileHash } from './cache.js';
-import { analyseGraph, type GraphAnalysis } from './find-attention.js';
-import { appendGraphOutputs, decodeModel, type ModelProto } from './onnx-model.js';
+import { analyseGraph, type AttentionSite, type GraphAnalysis } from './find-attention.js';
+import { decodeModel, FLOAT32, type ModelProto, type NodeProto } from './onnx-model.js';
+import { editGraph } from './onnx-wire.js';
 
 /** What `config.json` says of the shapes legal-attn cares about. */
 export interface ModelShape {
@@ -97,6 +98,11 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
     throw badInput(`${graphFile}: not an ONNX model (${String(error).split('\n')[0]}); export it again.`, error);
   }
   const graph = analyseGraph(model);
+  if (graph.attention.length === 0 && graph.subgraphSoftmax > 0) {
+    throw badInput(
+      `${graphFile}: a merged decoder (its attention sits inside If subgraphs, with past key/values and without); export it unmerged, for example \`optimum-cli export onnx --model ID --task text-generation OUT\` (no -with-past), or use the decoder_model.onnx of a --no-post-process export, renamed model.onnx.`,
+    );
+  }
 
   for (const location of graph.externalData) {
     const dataFile = path.resolve(dir, location);
@@ -133,18 +139,46 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
   return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, contentHash: hash, tokenizerHash, cacheDir };
 }
 
+/** The cached full-map graph's name: bump its version whenever `attentionGraph` changes what it writes. */
+export const ATTENTION_GRAPH = 'attention-v2.onnx';
+// A rewritten graph whose weights are inline is as large as the model: rebuilt each time rather than cached.
+const LARGEST_CACHED_GRAPH = 64 * 1024 * 1024;
+
 /**
- * The checkpoint's graph with every layer's attention probabilities as extra outputs.
- * Cached under the cache folder by content hash; it holds the graph only and still
- * reads the weights from the checkpoint's own external data files, so a 15 GB model
- * costs a few MB of cache and is never copied or modified.
+ * A rewrite of the checkpoint's graph (`build` edits the original bytes), cached under
+ * the cache folder by content hash and `name`. With external data the rewrite holds the
+ * graph only and still reads the weights from the checkpoint's own files, so a 15 GB
+ * model costs a few MB of cache and is never copied or modified.
  */
-export async function attentionGraph(checkpoint: Checkpoint): Promise<Uint8Array> {
-  if (checkpoint.graph.attentionSource === 'outputs') return readFile(checkpoint.graphFile);
-  const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, 'attention.onnx');
+export async function rewrittenGraph(checkpoint: Checkpoint, name: string, build: (original: Uint8Array) => Uint8Array): Promise<Uint8Array> {
+  const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, name);
   const hit = await readFile(cached).catch(() => undefined);
   if (hit) return hit;
-  const patched = appendGraphOutputs(await readFile(checkpoint.graphFile), checkpoint.graph.attention.map((site) => site.output));
-  await writeFileWhole(cached, patched);
-  return patched;
+  const rewritten = build(await readFile(checkpoint.graphFile));
+  if (rewritten.length <= LARGEST_CACHED_GRAPH) await writeFileWhole(cached, rewritten);
+  return rewritten;
+}
+
+/** The graph output that carries layer l's probabilities as float32: the model's own, or a Cast of it. */
+export const attentionOutputName = (site: AttentionSite): string => (site.type === 'float32' ? site.output : `legal_attn.probabilities_f32.${site.layer}`);
+
+/**
+ * The checkpoint's graph with every layer's attention probabilities as float32 outputs
+ * (half-precision ones through a Cast placed right after their Softmax).
+ */
+export async function attentionGraph(checkpoint: Checkpoint): Promise<Uint8Array> {
+  const { attention, attentionSource } = checkpoint.graph;
+  if (attentionSource === 'outputs' && attention.every((site) => site.type === 'float32')) return readFile(checkpoint.graphFile);
+  return rewrittenGraph(checkpoint, ATTENTION_GRAPH, (original) => {
+    const graph = decodeModel(original).graph ?? {};
+    const producerIndex = new Map((graph.node ?? []).flatMap((n, k) => (n.output ?? []).map((o) => [o, k] as const)));
+    const after = new Map<number, NodeProto[]>();
+    for (const site of attention.filter((s) => s.type !== 'float32')) {
+      const cast: NodeProto = { opType: 'Cast', input: [site.output], output: [attentionOutputName(site)], name: `legal_attn/cast_${site.layer}`, attribute: [{ name: 'to', i: FLOAT32, type: 2 }] };
+      const k = producerIndex.get(site.output) ?? -1;
+      after.set(k, [...(after.get(k) ?? []), cast]);
+    }
+    const outputs = attention.filter((site) => attentionSource === 'softmax' || site.type !== 'float32').map((site) => ({ name: attentionOutputName(site) }));
+    return editGraph(original, { after, outputs });
+  });
 }

@@ -1,3 +1,5 @@
+import { elementTypes } from './element-types.js';
+import { describeExport, type ExportFormat } from './export-format.js';
 import { EXTERNAL_DATA_LOCATION, ELEMENT_TYPES, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 
 /** Where one layer's attention probabilities come out of the graph. */
@@ -12,6 +14,8 @@ export interface AttentionSite {
   output: string;
   /** The output of the query·key product the Softmax's scores come from (found by structure). */
   product?: string;
+  /** Element type of the probabilities (`float32`, `float16`, `bfloat16`), where the graph tells. */
+  type: string;
 }
 
 export interface GraphInput {
@@ -36,12 +40,16 @@ export interface GraphAnalysis {
   externalData: string[];
   /** Rows of the token embedding table, when it can be read off the graph. */
   embeddingRows?: number;
+  /** Precision, quantization and weights layout. */
+  format: ExportFormat;
+  /** Softmax nodes inside If, Loop or Scan subgraphs (a merged decoder keeps its attention there). */
+  subgraphSoftmax: number;
 }
 
 // Operators that sit between the query·key product and the Softmax (scale, mask, soft-cap, casts).
 const SCORE_PATH = new Set(['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Tanh', 'Clip', 'Min', 'Max', 'Identity']);
 // Operators that sit between the Softmax and the product with the values.
-const PROBABILITY_PATH = new Set(['Cast', 'Identity', 'Dropout', 'Where', 'QuantizeLinear', 'DequantizeLinear']);
+const PROBABILITY_PATH = new Set(['Cast', 'Identity', 'Dropout', 'Where', 'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear']);
 const PRODUCTS = new Set(['MatMul', 'FusedMatMul', 'MatMulInteger', 'QLinearMatMul', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'Einsum']);
 const FUSED_ATTENTION = new Set([
   'Attention',
@@ -55,7 +63,8 @@ const FUSED_ATTENTION = new Set([
   'PagedAttention',
   'LongformerAttention',
 ]);
-const MAX_HOPS = 4;
+// Dynamically quantized scores pass MatMulInteger → Cast → Mul (scales) → scale → mask.
+const MAX_HOPS = 6;
 const ATTENTION_OUTPUT = /(?:^|[._/])attentions?[._/]?(\d+)$/;
 const LAYER_NUMBER = /layers?[._/-]?(\d+)/i;
 
@@ -127,6 +136,7 @@ const labelFor = (name: string, layer: number): string => {
  */
 export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
   const index = indexGraph(graph);
+  const types = elementTypes(graph);
   const sites: AttentionSite[] = [];
   for (const node of graph.node ?? []) {
     const input = node.input?.[0];
@@ -135,7 +145,8 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
     const product = queryKeyProduct(input, index);
     if (!product || !multipliedWithValues(output, index)) continue;
     const layer = sites.length;
-    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output, ...(product.output?.[0] ? { product: product.output[0] } : {}) });
+    const type = ELEMENT_TYPES[types.get(output) ?? 1] ?? 'float32';
+    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output, type, ...(product.output?.[0] ? { product: product.output[0] } : {}) });
   }
   return sites;
 }
@@ -143,10 +154,23 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
 /** Graph outputs that already carry attentions (`attentions.0`, `attentions.1`, …), ordered by layer. */
 export function findAttentionOutputs(graph: GraphProto): AttentionSite[] {
   return (graph.output ?? [])
-    .map((o) => ({ name: o.name ?? '', match: ATTENTION_OUTPUT.exec(o.name ?? '') }))
-    .filter((o): o is { name: string; match: RegExpExecArray } => o.match !== null)
+    .map((o) => ({ name: o.name ?? '', match: ATTENTION_OUTPUT.exec(o.name ?? ''), type: ELEMENT_TYPES[o.type?.tensorType?.elemType ?? 1] ?? 'float32' }))
+    .filter((o): o is { name: string; match: RegExpExecArray; type: string } => o.match !== null)
     .sort((a, b) => Number(a.match[1]) - Number(b.match[1]))
-    .map((o, layer) => ({ layer, label: `layers.${o.match[1]}`, node: '', output: o.name }));
+    .map((o, layer) => ({ layer, label: `layers.${o.match[1]}`, node: '', output: o.name, type: o.type }));
+}
+
+/** Softmax nodes inside the subgraphs of If, Loop and Scan nodes, at any depth. */
+function softmaxInSubgraphs(graph: GraphProto): number {
+  let count = 0;
+  for (const node of graph.node ?? []) {
+    for (const a of node.attribute ?? []) {
+      for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
+        count += (sub.node ?? []).filter((n) => n.opType === 'Softmax').length + softmaxInSubgraphs(sub);
+      }
+    }
+  }
+  return count;
 }
 
 function graphInputs(graph: GraphProto): GraphInput[] {
@@ -190,6 +214,7 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
     if (location) externalData.add(location);
   }
+  const attention = outputSites.length > 0 ? outputSites : findAttentionSoftmax(graph);
   const analysis: GraphAnalysis = {
     irVersion: Number(model.irVersion ?? 0),
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
@@ -198,11 +223,13 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     inputs: graphInputs(graph),
     outputs: (graph.output ?? []).map((o) => o.name ?? ''),
     attentionSource: outputSites.length > 0 ? 'outputs' : 'softmax',
-    attention: outputSites.length > 0 ? outputSites : findAttentionSoftmax(graph),
+    attention,
     fusedAttention: (graph.node ?? [])
       .filter((node) => FUSED_ATTENTION.has(node.opType ?? ''))
       .map((node) => ({ node: node.name ?? '', op: node.opType ?? '' })),
     externalData: [...externalData].sort(),
+    format: describeExport(graph, attention, [...externalData]),
+    subgraphSoftmax: softmaxInSubgraphs(graph),
   };
   const rows = embeddingRows(graph, index);
   if (rows !== undefined) analysis.embeddingRows = rows;

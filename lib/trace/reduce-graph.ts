@@ -1,6 +1,8 @@
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import type { AttentionSite } from './find-attention.js';
+import { decodeModel, FLOAT32, INT64 } from './onnx-model.js';
+import { editGraph } from './onnx-wire.js';
 
 const { onnx: schema } = onnxProto;
 
@@ -12,7 +14,7 @@ export const QUERIES_INPUT = 'legal_attn_queries';
 export const ROLLOUT_INPUT = 'legal_attn_rollout';
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 2;
+export const REDUCTION_FORMAT = 3;
 
 export interface ReductionPlan {
   /** Row entropy per query and head. */
@@ -61,9 +63,9 @@ const floatInput = (name: string, dims: string[]): onnx.IValueInfoProto => ({ na
  * layer, instead of keeping every layer's probabilities alive until the end.
  */
 export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], plan: ReductionPlan): Uint8Array {
-  const model = schema.ModelProto.decode(modelBytes);
+  const model = decodeModel(modelBytes);
   const graph = model.graph as onnx.GraphProto;
-  const opset = Number(model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 17);
+  const opset = Number(model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 17);
   const constants: onnx.ITensorProto[] = [];
   const constant = (name: string, values: number[], dims: number[], type: 'float' | 'int64'): string => {
     constants.push(type === 'float' ? { name, dims, dataType: 1, floatData: values } : { name, dims, dataType: 7, int64Data: values });
@@ -123,21 +125,25 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const diagonalIndex = node(prologue, 'Reshape', [positions, asQueryColumn], 'legal_attn.diagonal_index');
   const producer = new Map<string, onnx.INodeProto>();
   for (const original of graph.node) for (const output of original.output ?? []) producer.set(output, original);
-  const after = new Map<onnx.INodeProto, onnx.INodeProto[]>();
+  const position = new Map(graph.node.map((n, k) => [n, k]));
+  const after = new Map<number, onnx.INodeProto[]>();
   const dependencies = new Map<number, string>();
   const outputs: string[] = [];
 
   sites.forEach((site, l) => {
-    const p = site.output;
-    const softmax = producer.get(p)!;
+    const softmax = producer.get(site.output)!;
     const nodes: onnx.INodeProto[] = [];
     const add = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []): string => node(nodes, opType, input, output, attribute);
+    // Every reduction in float32, whatever the export's precision; half-precision
+    // probabilities carry too few digits for ln Z − Σ p·z, so their entropy is −Σ p ln p.
+    const halfPrecision = site.type !== 'float32';
+    const p = halfPrecision ? add('Cast', [site.output], `legal_attn.probabilities_f32.${l}`, [int('to', FLOAT32)]) : site.output;
     const sum = (input: string): string => add('ReduceSum', [input], `${input}.sum`, [int('keepdims', 0)]);
     const sums: string[] = [];
     // One pass over P for the key-set masses, the rollout step and, when the scores are
     // affine in the query·key product, P·K for the entropy: P · [key sets | u_{l−1} | K].
     const rolloutStep = plan.rolloutResidual !== undefined;
-    const scores = plan.entropy && !plan.readScores ? affineScores(graph, producer, softmax) : undefined;
+    const scores = plan.entropy && !plan.readScores && !halfPrecision ? affineScores(graph, producer, softmax) : undefined;
     const headsShape = scores
       ? add('Concat', [oneIndex!, add('Slice', [add('Shape', [scores.keys], `legal_attn.keys_shape.${l}`), oneIndex!, twoIndex!], `legal_attn.heads.${l}`), oneIndex!, oneIndex!], `legal_attn.heads_shape.${l}`, [int('axis', 0)])
       : '';
@@ -175,7 +181,13 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
       outputs.push(rollout);
       sums.push(sum(rollout));
     }
-    if (plan.entropy) {
+    if (plan.entropy && halfPrecision) {
+      const logP = add('Log', [add('Max', [p, tiny], `legal_attn.p_clipped.${l}`)], `legal_attn.log_p.${l}`);
+      const entropy = add('Neg', [reduce(nodes, 'ReduceSum', add('Mul', [p, logP], `legal_attn.p_log_p.${l}`), -1, 0, `legal_attn.sum_p_log_p.${l}`)], entropyOutput(l));
+      outputs.push(entropy);
+      sums.push(sum(entropy));
+    }
+    if (plan.entropy && !halfPrecision) {
       // −Σ_j p ln p without a logarithm over the T×T map: with p = exp(z) / Z, ln p_j = z_j − ln Z
       // for any key j the query sees, so H = ln Z − Σ_j p_j z_j.
       // Scores read back only when they are not affine in q·k; clipped from −∞ so that 0 × z stays 0.
@@ -225,36 +237,39 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     }
     const total = sums.slice(1).reduce((acc, s, k) => add('Add', [acc, s], `legal_attn.sum.${l}.${k}`), sums[0]!);
     // 0 whatever the sum holds (padded rows may give ±∞), so the dependency never changes a value.
-    const finite = add('Cast', [add('IsNaN', [total], `legal_attn.sum_is_nan.${l}`)], `legal_attn.sum_flag.${l}`, [int('to', 1)]);
-    dependencies.set(l + 1, add('Mul', [finite, zero], `legal_attn.dependency.${l}`));
-    after.set(softmax, nodes);
+    const flag = add('Cast', [add('IsNaN', [total], `legal_attn.sum_is_nan.${l}`)], `legal_attn.sum_flag.${l}`, [int('to', INT64)]);
+    dependencies.set(l + 1, add('Mul', [flag, scalarZero], `legal_attn.dependency.${l}`));
+    after.set(position.get(softmax)!, nodes);
   });
 
-  // Rebuild the node list: reductions right after their Softmax, and each layer's query·key
-  // product fed through the previous layer's dependency (on the small query tensor, not
-  // the T×T scores; on the Softmax input where the product is unknown).
-  const fed = new Map<onnx.INodeProto, number>();
-  sites.forEach((site, l) => fed.set((site.product ? producer.get(site.product) : undefined) ?? producer.get(site.output)!, l));
-  const nodes: onnx.INodeProto[] = [...prologue];
-  for (const original of graph.node) {
-    const layer = fed.get(original);
-    const dependency = layer === undefined ? undefined : dependencies.get(layer);
-    const input = original.input ?? [];
-    if (dependency && input[0]) {
-      const name = `legal_attn.fed.${layer}`;
-      nodes.push({ opType: 'Add', input: [input[0], dependency], output: [name], name: `legal_attn/${name}` });
-      input[0] = name;
-    }
-    nodes.push(original);
-    nodes.push(...(after.get(original) ?? []));
-  }
-  graph.node = nodes;
+  // Each layer's query·key product is fed through the previous layer's dependency (on
+  // the small query tensor, not the T×T scores; on the Softmax input where the product
+  // is unknown), as a Reshape to its own shape + 0: no copy, and the same for any
+  // element type (half precision, quantized).
+  const before = new Map<number, onnx.INodeProto[]>();
+  const renamedInputs = new Map<number, Map<number, string>>();
+  sites.forEach((site, l) => {
+    const dependency = dependencies.get(l);
+    const fed = (site.product ? producer.get(site.product) : undefined) ?? producer.get(site.output)!;
+    const input = fed.input?.[0];
+    if (!dependency || !input) return;
+    const nodes: onnx.INodeProto[] = [];
+    const shape = node(nodes, 'Add', [node(nodes, 'Shape', [input], `legal_attn.fed_shape.${l}`), dependency], `legal_attn.fed_shape_dependent.${l}`);
+    const name = node(nodes, 'Reshape', [input, shape], `legal_attn.fed.${l}`);
+    before.set(position.get(fed)!, nodes);
+    renamedInputs.set(position.get(fed)!, new Map([[0, name]]));
+  });
   // Only the constants this plan uses, so that onnxruntime has none to prune.
-  const used = new Set(nodes.flatMap((n) => n.input ?? []));
-  graph.initializer.push(...constants.filter((c) => used.has(c.name ?? '')));
-  graph.input.push(...inputs);
-  graph.output.push(...outputs.map((name) => ({ name })));
-  return schema.ModelProto.encode(model).finish();
+  const used = new Set([...prologue, ...after.values(), ...before.values()].flat().flatMap((n) => n.input ?? []));
+  return editGraph(modelBytes, {
+    prologue,
+    before,
+    after,
+    renamedInputs,
+    initializers: constants.filter((c) => used.has(c.name ?? '')),
+    inputs,
+    outputs: outputs.map((name) => ({ name })),
+  });
 }
 
 /** Scores z = c · (q · kᵀ) + mask with a constant scale and a 0 / −large mask: what lets Σ p z be read off P·K. */
@@ -315,9 +330,4 @@ function hasNegativeInfinity(graph: onnx.GraphProto): boolean {
     }
     return false;
   });
-}
-
-/** Whether our protobuf schema reads this graph whole (re-encoding it gives the same bytes' length). */
-export function roundTripsWhole(modelBytes: Uint8Array): boolean {
-  return schema.ModelProto.encode(schema.ModelProto.decode(modelBytes)).finish().length === modelBytes.length;
 }

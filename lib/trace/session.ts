@@ -1,14 +1,12 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { badInput, runtimeFailure } from '../errors.js';
-import { writeFileWhole } from '../io/atomic.js';
 import type { Float32Tensor } from '../io/npy.js';
-import { attentionGraph, type Checkpoint } from './checkpoint.js';
+import { attentionGraph, attentionOutputName, rewrittenGraph, type Checkpoint } from './checkpoint.js';
 import { buildFeeds, padBatch, type PaddedBatch } from './feeds.js';
-import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, REDUCTION_FORMAT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, roundTripsWhole, type ReductionPlan } from './reduce-graph.js';
+import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, REDUCTION_FORMAT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, type ReductionPlan } from './reduce-graph.js';
 
 export type Device = 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
@@ -108,16 +106,17 @@ export async function openAttentionSession(checkpoint: Checkpoint, options: Sess
   return {
     async run(sequences) {
       const padded = padBatch(sequences, padId);
-      const outputs = await forward(session, checkpoint, padded, {}, sites.map((site) => site.output));
+      const names = sites.map(attentionOutputName);
+      const outputs = await forward(session, checkpoint, padded, {}, names);
       const layers = sites.length;
-      const first = outputs[sites[0]?.output ?? ''];
+      const first = outputs[names[0] ?? ''];
       const heads = first?.dims[1] ?? 0;
       const stacks = padded.lengths.map((T) => ({ data: new Float32Array(layers * heads * T * T), dims: [layers, heads, T, T] }));
       const P = padded.length;
-      sites.forEach((site, l) => {
-        const tensor = outputs[site.output];
+      names.forEach((name, l) => {
+        const tensor = outputs[name];
         if (!tensor || !(tensor.data instanceof Float32Array) || tensor.dims.length !== 4 || tensor.dims[1] !== heads) {
-          throw runtimeFailure(`${checkpoint.graphFile}: attention output ${site.output} is not a float32 [batch, heads, query, key] tensor (${tensor?.type} ${JSON.stringify(tensor?.dims)}).`);
+          throw runtimeFailure(`${checkpoint.graphFile}: attention output ${name} is not a float32 [batch, heads, query, key] tensor (${tensor?.type} ${JSON.stringify(tensor?.dims)}).`);
         }
         const source = tensor.data;
         stacks.forEach((stack, b) => {
@@ -173,16 +172,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
   const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;
-  const cached = path.join(checkpoint.cacheDir, 'graphs', checkpoint.contentHash, key);
-  let graph = await readFile(cached).catch(() => undefined);
-  if (!graph) {
-    const original = await readFile(checkpoint.graphFile);
-    if (!roundTripsWhole(original)) {
-      throw badInput(`${checkpoint.graphFile}: uses ONNX fields legal-attn cannot rewrite without loss, so measures cannot be computed inside the graph; use --maps full.`);
-    }
-    graph = Buffer.from(reduceAttentionInGraph(original, checkpoint.graph.attention, plan));
-    await writeFileWhole(cached, graph);
-  }
+  const graph = await rewrittenGraph(checkpoint, key, (original) => reduceAttentionInGraph(original, checkpoint.graph.attention, plan));
   const session = await createSession(graph, checkpoint, options, 'the reduced graph');
   const layers = checkpoint.graph.attention.length;
   const perLayer = (name: (l: number) => string, on: boolean | undefined): string[] => (on ? Array.from({ length: layers }, (_, l) => name(l)) : []);

@@ -9,6 +9,7 @@ import { cacheRoot } from '../../lib/trace/cache.js';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import { ROOT, captureIo, listFiles, modelDir, referenceAttention, referenceIndex, maxAbsDifference, temporaryFolder } from '../helpers.js';
 import { alteredCheckpoint, fusedAttentionGraph } from './checkpoints.js';
+import { ATTENTION_GRAPH } from '../../lib/trace/checkpoint.js';
 
 const run = async (...argv: string[]) => {
   const io = captureIo();
@@ -132,7 +133,7 @@ describe('legal-attn trace', () => {
     assert.deepEqual(await listFiles(checkpoint), before);
     assert.deepEqual(await Promise.all(before.map(async (f) => (await stat(path.join(checkpoint, f))).mtimeMs)), modified);
     const trace = JSON.parse(await readFile(path.join(out, 'trace.json'), 'utf8')) as { model: { contentHash: string } };
-    const cached = path.join(cacheRoot(), 'graphs', trace.model.contentHash, 'attention.onnx');
+    const cached = path.join(cacheRoot(), 'graphs', trace.model.contentHash, ATTENTION_GRAPH);
     const graphSize = (await stat(path.join(checkpoint, 'model.onnx'))).size;
     const cachedSize = (await stat(cached)).size;
     // the graph plus six output names, not the 8.7 MB of weights
