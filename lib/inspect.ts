@@ -18,6 +18,8 @@ export interface InspectReport {
   headSize?: number;
   maxPositions?: number;
   externalData: string[];
+  /** Precision, quantization and weights layout of the export. */
+  format: Checkpoint['graph']['format'];
   /** Memory of one full float32 attention map `[layers, heads, T, T]` at `length` tokens. */
   fullMap: { length: number; bytes: number; bytesPerLayer: number };
 }
@@ -53,6 +55,7 @@ export async function inspectCheckpoint(dir: string, options: { length?: number;
     layers: checkpoint.graph.attention,
     heads,
     externalData: checkpoint.graph.externalData,
+    format: checkpoint.graph.format,
     fullMap: { length, bytes: fullMapBytes(layers, heads, length), bytesPerLayer: fullMapBytes(1, heads, length) },
   };
   const { kvHeads, headSize, maxPositions } = checkpoint.shape;
@@ -81,7 +84,9 @@ export function formatInspectReport(report: InspectReport): string {
     `content hash   ${report.contentHash}`,
     `producer       ${report.producer || 'unknown'}, IR version ${report.irVersion}, opset ${report.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}`,
     `nodes          ${report.nodes}`,
-    `external data  ${report.externalData.length > 0 ? report.externalData.join(', ') : 'none (weights inline)'}`,
+    `weights        ${report.format.weightsLayout}`,
+    `precision      ${report.format.precision} weights; attention probabilities ${report.format.attention}`,
+    `quantization   ${report.format.quantization}`,
     `inputs         ${report.inputs.map((i) => `${i.name} ${i.type}${dims(i.dims)}`).join(', ')}`,
     `outputs        ${report.outputs.join(', ')}`,
     `attention      ${report.layers.length} layers × ${report.heads} heads, ${report.kvHeads ?? '?'} key/value heads, head size ${report.headSize ?? '?'}; ${

@@ -12,9 +12,15 @@ export interface ExportFormat {
   quantization: string;
   /** Where the weights are: inline, one external file, one per tensor. */
   weightsLayout: string;
+  /**
+   * Activations quantized with a scale taken over the whole input (DynamicQuantizeLinear):
+   * a sequence's result then depends on the batch it runs in, so each needs a pass of its own.
+   */
+  activationScalesPerPass: boolean;
 }
 
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);
+const DYNAMIC_QUANTIZATION = new Set(['DynamicQuantizeLinear', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat']);
 const INTEGER_WEIGHTS = new Set([2, 3, 21, 22]);
 
 const elementCount = (t: TensorProto): number => (t.dims ?? []).reduce<number>((n, d) => n * Number(d), 1);
@@ -81,5 +87,6 @@ function attentionOf(sites: readonly AttentionSite[], precision: string): string
 /** Precision, quantization and weights layout of a graph, read off its initializers and nodes. */
 export function describeExport(graph: GraphProto, sites: readonly AttentionSite[], externalData: readonly string[]): ExportFormat {
   const precision = precisionOf(graph.initializer ?? []);
-  return { precision, attention: attentionOf(sites, precision), quantization: quantizationOf(graph), weightsLayout: layoutOf(externalData) };
+  const activationScalesPerPass = (graph.node ?? []).some((n) => DYNAMIC_QUANTIZATION.has(n.opType ?? ''));
+  return { precision, attention: attentionOf(sites, precision), quantization: quantizationOf(graph), weightsLayout: layoutOf(externalData), activationScalesPerPass };
 }

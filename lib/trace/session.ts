@@ -53,6 +53,11 @@ export function checkDevice(device: Device): void {
 async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options: SessionOptions, what: string): Promise<ort.InferenceSession> {
   const device = options.device ?? 'cpu';
   checkDevice(device);
+  if (device === 'cpu' && checkpoint.graph.format.precision === 'bfloat16') {
+    throw badInput(
+      `${checkpoint.graphFile}: a bfloat16 export; onnxruntime's CPU provider has no bfloat16 kernels for most operators (MatMul, Add, Where), so it cannot run here: export in float16 or float32 (for example \`optimum-cli export onnx --dtype fp16\`), or run with --device cuda.`,
+    );
+  }
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
@@ -97,36 +102,49 @@ function unpad(source: Float32Array, b: number, blocks: number, rows: [padded: n
   }
 }
 
+/**
+ * Runs the batch in one pass, or each sequence in a pass of its own where the graph
+ * quantizes activations with scales taken over the whole pass (dynamic quantization):
+ * there a sequence's attention would depend on what else is in its batch.
+ */
+async function inPassesOfTheirOwn<I, R>(checkpoint: Checkpoint, sequences: readonly BigInt64Array[], inputs: readonly I[], run: (s: readonly BigInt64Array[], i: readonly I[]) => Promise<R[]>): Promise<R[]> {
+  if (!checkpoint.graph.format.activationScalesPerPass || sequences.length < 2) return run(sequences, inputs);
+  const results: R[] = [];
+  for (let k = 0; k < sequences.length; k++) results.push(...(await run(sequences.slice(k, k + 1), inputs.slice(k, k + 1))));
+  return results;
+}
+
 /** The one place legal-attn talks to onnxruntime. */
 export async function openAttentionSession(checkpoint: Checkpoint, options: SessionOptions = {}): Promise<AttentionSession> {
   const session = await createSession(await attentionGraph(checkpoint), checkpoint, options, 'the model');
   const sites = checkpoint.graph.attention;
   const padId = 0n;
 
-  return {
-    async run(sequences) {
-      const padded = padBatch(sequences, padId);
-      const names = sites.map(attentionOutputName);
-      const outputs = await forward(session, checkpoint, padded, {}, names);
-      const layers = sites.length;
-      const first = outputs[names[0] ?? ''];
-      const heads = first?.dims[1] ?? 0;
-      const stacks = padded.lengths.map((T) => ({ data: new Float32Array(layers * heads * T * T), dims: [layers, heads, T, T] }));
-      const P = padded.length;
-      names.forEach((name, l) => {
-        const tensor = outputs[name];
-        if (!tensor || !(tensor.data instanceof Float32Array) || tensor.dims.length !== 4 || tensor.dims[1] !== heads) {
-          throw runtimeFailure(`${checkpoint.graphFile}: attention output ${name} is not a float32 [batch, heads, query, key] tensor (${tensor?.type} ${JSON.stringify(tensor?.dims)}).`);
-        }
-        const source = tensor.data;
-        stacks.forEach((stack, b) => {
-          const T = padded.lengths[b] ?? 0;
-          unpad(source, b, heads, [P, T], [P, T], stack.data, l * heads * T * T);
-        });
-        tensor.dispose();
+  const runPass = async (sequences: readonly BigInt64Array[]): Promise<Float32Tensor[]> => {
+    const padded = padBatch(sequences, padId);
+    const names = sites.map(attentionOutputName);
+    const outputs = await forward(session, checkpoint, padded, {}, names);
+    const layers = sites.length;
+    const first = outputs[names[0] ?? ''];
+    const heads = first?.dims[1] ?? 0;
+    const stacks = padded.lengths.map((T) => ({ data: new Float32Array(layers * heads * T * T), dims: [layers, heads, T, T] }));
+    const P = padded.length;
+    names.forEach((name, l) => {
+      const tensor = outputs[name];
+      if (!tensor || !(tensor.data instanceof Float32Array) || tensor.dims.length !== 4 || tensor.dims[1] !== heads) {
+        throw runtimeFailure(`${checkpoint.graphFile}: attention output ${name} is not a float32 [batch, heads, query, key] tensor (${tensor?.type} ${JSON.stringify(tensor?.dims)}).`);
+      }
+      const source = tensor.data;
+      stacks.forEach((stack, b) => {
+        const T = padded.lengths[b] ?? 0;
+        unpad(source, b, heads, [P, T], [P, T], stack.data, l * heads * T * T);
       });
-      return stacks;
-    },
+      tensor.dispose();
+    });
+    return stacks;
+  };
+  return {
+    run: (sequences) => inPassesOfTheirOwn(checkpoint, sequences, [], (s) => runPass(s)),
     async release() {
       await session.release();
     },
@@ -178,59 +196,60 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   const perLayer = (name: (l: number) => string, on: boolean | undefined): string[] => (on ? Array.from({ length: layers }, (_, l) => name(l)) : []);
   const rolloutOn = plan.rolloutResidual !== undefined;
   const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums !== undefined), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput)];
-  return {
-    async run(sequences, inputs) {
-      const padded = padBatch(sequences, 0n);
-      const { batch, length: P } = padded;
-      const K = (inputs[0]?.keySets.length ?? 0) / (sequences[0]?.length || 1);
-      const R = rolloutOn ? (inputs[0]?.rollout?.length ?? 0) / (sequences[0]?.length || 1) : 0;
-      const feeds: Record<string, ort.Tensor> = {};
-      const keySets = new Float32Array(batch * P * K);
-      inputs.forEach((input, b) => keySets.set(input.keySets, b * P * K));
-      feeds[KEY_SETS_INPUT] = new ort.Tensor('float32', keySets, [batch, P, K]);
-      if (plan.columnSums === 'weighted') {
-        const queries = new Float32Array(batch * P * 2);
-        padded.lengths.forEach((T, b) => {
-          for (let i = 0; i < T; i++) queries.set([1, i > 0 ? 1 : 0], (b * P + i) * 2);
-        });
-        feeds[QUERIES_INPUT] = new ort.Tensor('float32', queries, [batch, P, 2]);
-      }
-      if (rolloutOn) {
-        const start = new Float32Array(batch * P * R);
-        inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
-        feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
-      }
-      const outputs = await forward(session, checkpoint, padded, feeds, fetches);
-      const data = (name: string): Float32Array => outputs[name]!.data as Float32Array;
-      const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
-      const results = padded.lengths.map((T, b) => {
-        const mass = new Float32Array(layers * heads * T * K);
-        const rows = plan.columnSums === 'weighted' ? 2 : 1;
-        const columnSums = plan.columnSums ? new Float32Array(layers * heads * rows * T) : undefined;
-        const rollout = rolloutOn ? new Float32Array(layers * T * R) : undefined;
-        const entropy = plan.entropy ? new Float32Array(layers * heads * T) : undefined;
-        for (let l = 0; l < layers; l++) {
-          unpad(data(massOutput(l)), b, heads, [P, T], [K, K], mass, l * heads * T * K);
-          if (entropy) unpad(data(entropyOutput(l)), b, heads, [P, T], [1, 1], entropy, l * heads * T);
-          if (rollout) unpad(data(rolloutOutput(l)), b, 1, [P, T], [R, R], rollout, l * T * R);
-          // [batch, heads, rows, P]: one row of keys per block, cut to the sequence's T keys.
-          if (columnSums) unpad(data(columnSumsOutput(l)), b, heads * rows, [1, 1], [P, T], columnSums, l * heads * rows * T);
-        }
-        const means = new Map<number, Float32Tensor>();
-        for (const l of plan.meanLayers) {
-          const square = new Float32Array(T * T);
-          unpad(data(meanOutput(l)), b, 1, [P, T], [P, T], square, 0);
-          means.set(l, { data: square, dims: [T, T] });
-        }
-        const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
-        if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };
-        if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
-        if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
-        return result;
+  const runPass = async (sequences: readonly BigInt64Array[], inputs: readonly ReductionInputs[]): Promise<ReducedAttention[]> => {
+    const padded = padBatch(sequences, 0n);
+    const { batch, length: P } = padded;
+    const K = (inputs[0]?.keySets.length ?? 0) / (sequences[0]?.length || 1);
+    const R = rolloutOn ? (inputs[0]?.rollout?.length ?? 0) / (sequences[0]?.length || 1) : 0;
+    const feeds: Record<string, ort.Tensor> = {};
+    const keySets = new Float32Array(batch * P * K);
+    inputs.forEach((input, b) => keySets.set(input.keySets, b * P * K));
+    feeds[KEY_SETS_INPUT] = new ort.Tensor('float32', keySets, [batch, P, K]);
+    if (plan.columnSums === 'weighted') {
+      const queries = new Float32Array(batch * P * 2);
+      padded.lengths.forEach((T, b) => {
+        for (let i = 0; i < T; i++) queries.set([1, i > 0 ? 1 : 0], (b * P + i) * 2);
       });
-      for (const tensor of Object.values(outputs)) tensor.dispose();
-      return results;
-    },
+      feeds[QUERIES_INPUT] = new ort.Tensor('float32', queries, [batch, P, 2]);
+    }
+    if (rolloutOn) {
+      const start = new Float32Array(batch * P * R);
+      inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
+      feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
+    }
+    const outputs = await forward(session, checkpoint, padded, feeds, fetches);
+    const data = (name: string): Float32Array => outputs[name]!.data as Float32Array;
+    const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
+    const results = padded.lengths.map((T, b) => {
+      const mass = new Float32Array(layers * heads * T * K);
+      const rows = plan.columnSums === 'weighted' ? 2 : 1;
+      const columnSums = plan.columnSums ? new Float32Array(layers * heads * rows * T) : undefined;
+      const rollout = rolloutOn ? new Float32Array(layers * T * R) : undefined;
+      const entropy = plan.entropy ? new Float32Array(layers * heads * T) : undefined;
+      for (let l = 0; l < layers; l++) {
+        unpad(data(massOutput(l)), b, heads, [P, T], [K, K], mass, l * heads * T * K);
+        if (entropy) unpad(data(entropyOutput(l)), b, heads, [P, T], [1, 1], entropy, l * heads * T);
+        if (rollout) unpad(data(rolloutOutput(l)), b, 1, [P, T], [R, R], rollout, l * T * R);
+        // [batch, heads, rows, P]: one row of keys per block, cut to the sequence's T keys.
+        if (columnSums) unpad(data(columnSumsOutput(l)), b, heads * rows, [1, 1], [P, T], columnSums, l * heads * rows * T);
+      }
+      const means = new Map<number, Float32Tensor>();
+      for (const l of plan.meanLayers) {
+        const square = new Float32Array(T * T);
+        unpad(data(meanOutput(l)), b, 1, [P, T], [P, T], square, 0);
+        means.set(l, { data: square, dims: [T, T] });
+      }
+      const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
+      if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };
+      if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
+      if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
+      return result;
+    });
+    for (const tensor of Object.values(outputs)) tensor.dispose();
+    return results;
+  };
+  return {
+    run: (sequences, inputs) => inPassesOfTheirOwn(checkpoint, sequences, inputs, runPass),
     async release() {
       await session.release();
     },

@@ -1,0 +1,36 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, modelDir, temporaryFolder } from '../helpers.js';
+
+const run = promisify(execFile);
+
+export const MAKE_EXPORTS = path.join(ROOT, 'spec', 'fixtures', 'exports', 'make-exports.py');
+
+/** A Python with the `onnx` package (Debian's python3-onnx), or undefined. */
+async function pythonWithOnnx(): Promise<string | undefined> {
+  for (const python of [process.env.LEGAL_ATTN_PYTHON, '/usr/bin/python3', 'python3']) {
+    if (!python) continue;
+    const ok = await run(python, ['-c', 'import onnx, numpy'], { timeout: 60_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return python;
+  }
+  return undefined;
+}
+
+export const NO_PYTHON_ONNX =
+  'these specs make their checkpoints with Python\'s onnx package, as users\' tools do: install it (apt-get install python3-onnx python3-numpy, as .ci/run does) or point LEGAL_ATTN_PYTHON at a python3 that has it';
+
+/**
+ * Checkpoint folders in the formats other tools write (`make-exports.py`), made from a
+ * tiny checkpoint into a temporary folder. Undefined where no Python has `onnx`.
+ */
+export async function makeExports(source: 'base' | 'base-dynamo'): Promise<string | undefined> {
+  const python = await pythonWithOnnx();
+  if (!python) return undefined;
+  const out = path.join(await temporaryFolder('legal-attn-exports-'), source);
+  await run(python, [MAKE_EXPORTS, modelDir(source), out], { timeout: 300_000 });
+  return out;
+}
