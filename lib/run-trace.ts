@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
+import { parseMarkup } from './concepts/markup.js';
 import { badInput } from './errors.js';
 import { writeFolderWhole, writeJson } from './io/atomic.js';
 import { writeNpy, type Float32Tensor } from './io/npy.js';
@@ -104,7 +105,9 @@ export async function planSequences(request: TraceRequest, checkpoint: Checkpoin
   const planned: PlannedSequence[] = [];
   if (request.text !== undefined) {
     if (request.text.trim() === '') throw badInput('--text is empty; pass the text to trace.');
-    const aligned = await tokenizeSequence(tokenizer, request.text, [], '--text');
+    // The same markup as concept files: `[[duty of care]]` marks the concept's words.
+    const marked = parseMarkup(request.text, '--text');
+    const aligned = await tokenizeSequence(tokenizer, marked.text, marked.spans, '--text');
     checkLengthFits(checkpoint, aligned.ids.length, '--text');
     planned.push({ dir: '', aligned });
   } else if (request.concepts !== undefined) {

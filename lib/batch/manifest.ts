@@ -70,7 +70,7 @@ export interface Manifest {
   runs: BatchRun[];
 }
 
-const HELP = 'see "Batch runs" in the README for the manifest format.';
+const HELP = 'see "legal-attn batch" in the README, and examples/, for the manifest format.';
 
 function analysisOf(fields: AnalysisFields): RunAnalysis {
   const a: RunAnalysis = {};

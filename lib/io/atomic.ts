@@ -1,10 +1,43 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { badInput } from '../errors.js';
+
+const errorCode = (error: unknown): string => (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+
+const WHY: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EROFS: 'a read-only file system',
+  ENOENT: 'this file system does not allow it',
+  ENOSPC: 'no space left on the disk',
+};
+
+/**
+ * Creates a folder and its missing parents one level at a time, so that every failure
+ * is one clear line (Node's recursive mkdir never returns for some paths, such as
+ * under /proc) naming the folder (or `named`, the folder the user asked for) and what to do.
+ */
+export async function makeFolder(dir: string, named = dir): Promise<void> {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    const info = await stat(at).catch(() => undefined);
+    if (info?.isDirectory()) break;
+    if (info) throw badInput(`${named}: cannot create this folder, ${at} is a file; choose another output folder.`);
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
+  }
+  for (const folder of missing) {
+    await mkdir(folder).catch((error: unknown) => {
+      if (errorCode(error) === 'EEXIST') return;
+      throw badInput(`${named}: cannot create this folder (${WHY[errorCode(error)] ?? errorCode(error)}); choose an output folder you can write to.`, error);
+    });
+  }
+}
 
 /** Writes a file under a temporary name and renames it into place: readers never see half of it. */
 export async function writeFileWhole(file: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
+  await makeFolder(path.dirname(file));
   await writeFileAtomic(file, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
 
@@ -21,7 +54,7 @@ export async function writeFolderWhole(target: string, fill: (stagingDir: string
     if (name.startsWith(prefix)) await rm(path.join(parent, name), { recursive: true, force: true });
   }
   const staging = path.join(parent, `${prefix}${process.pid}-${Date.now()}`);
-  await mkdir(staging, { recursive: true });
+  await makeFolder(staging, target);
   try {
     await fill(staging);
     const retired = `${staging}-old`;

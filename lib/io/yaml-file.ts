@@ -30,8 +30,8 @@ export function parseYamlFile<S extends z.ZodType>(source: string, file: string,
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0].line ?? 1;
-    throw badInput(`${file}:${line}: malformed YAML (${yamlError.message.split('\n')[0]}); fix the syntax at that line.`);
+    const { line, col } = lines.linePos(yamlError.pos[0]);
+    throw badInput(`${file}:${line}:${col}: malformed YAML (${(yamlError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+.*$/, '')}); fix the syntax there.`);
   }
   const parsed = schema.safeParse(doc.toJS());
   if (!parsed.success) {
@@ -40,7 +40,8 @@ export function parseYamlFile<S extends z.ZodType>(source: string, file: string,
     const unknownKeys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
     const at = [...keys, ...unknownKeys.slice(0, 1)];
     const field = fieldName(at) || '(top level)';
-    const what = issue?.code === 'unrecognized_keys' ? 'is not a known field' : (issue?.message ?? 'is invalid');
+    const missing = issue?.code === 'invalid_type' && /received undefined$/.test(issue.message);
+    const what = issue?.code === 'unrecognized_keys' ? 'is not a known field' : missing ? `is missing (expected ${issue.expected})` : (issue?.message ?? 'is invalid');
     throw badInput(`${file}:${lineOf(doc, lines, at)}: field ${field} ${what}; ${help}`);
   }
   return { data: parsed.data, lineAt: (keys) => lineOf(doc, lines, keys) };

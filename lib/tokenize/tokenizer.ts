@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Tokenizer } from 'tokenizers';
 import { badInput } from '../errors.js';
@@ -40,6 +40,11 @@ export async function loadTokenizer(checkpointDir: string, options: { chatTempla
   await access(file).catch(() => {
     throw badInput(`${file}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
   });
+  try {
+    JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw badInput(`${file}: not JSON (${String(error instanceof Error ? error.message : error).split('\n')[0]}); copy the model's tokenizer.json again, or save it with tokenizer.save_pretrained.`, error);
+  }
   let tokenizer: Tokenizer;
   try {
     tokenizer = Tokenizer.fromFile(file);

@@ -4,7 +4,7 @@ import { badInput } from '../errors.js';
 import { writeFileWhole } from '../io/atomic.js';
 import { cacheRoot, contentHash, fileHash } from './cache.js';
 import { analyseGraph, type AttentionSite, type GraphAnalysis } from './find-attention.js';
-import { decodeModel, FLOAT32, type ModelProto, type NodeProto } from './onnx-model.js';
+import { decodeModel, EXTERNAL_DATA_LOCATION, FLOAT32, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
 
 /** What `config.json` says of the shapes legal-attn cares about. */
@@ -52,6 +52,23 @@ async function readJsonIfPresent(file: string): Promise<Record<string, unknown> 
     // reported below
   }
   throw badInput(`${file}: not a JSON object; fix or remove the file.`);
+}
+
+const BYTES_PER_ELEMENT: Readonly<Record<number, number>> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
+
+/** For each external data file, the bytes the graph's initializers read from it (offset + length). */
+function externalDataExtents(graph: GraphProto): Map<string, number> {
+  const extents = new Map<string, number>();
+  for (const tensor of graph.initializer ?? []) {
+    const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    const location = entries.get('location');
+    if (tensor.dataLocation !== EXTERNAL_DATA_LOCATION || !location) continue;
+    const elements = (tensor.dims ?? []).reduce<number>((n, d) => n * Number(d), 1);
+    const length = entries.has('length') ? Number(entries.get('length')) : elements * (BYTES_PER_ELEMENT[tensor.dataType ?? 0] ?? 0);
+    const end = Number(entries.get('offset') ?? 0) + length;
+    extents.set(location, Math.max(extents.get(location) ?? 0, end));
+  }
+  return extents;
 }
 
 const positiveInt = (value: unknown): number | undefined =>
@@ -104,11 +121,17 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
     );
   }
 
+  const extents = externalDataExtents(model.graph ?? {});
   for (const location of graph.externalData) {
     const dataFile = path.resolve(dir, location);
     const inside = !path.relative(dir, dataFile).startsWith('..');
-    if (!inside || !(await access(dataFile).then(() => true, () => false))) {
+    const size = inside ? (await stat(dataFile).catch(() => undefined))?.size : undefined;
+    if (size === undefined) {
       throw badInput(`${dataFile}: external data file named by ${graphFile} is missing; copy it beside model.onnx (it is written by the exporter with the graph).`);
+    }
+    const needed = extents.get(location) ?? 0;
+    if (size < needed) {
+      throw badInput(`${dataFile}: truncated (${size} bytes, where ${graphFile} reads ${needed}); copy or download it again.`);
     }
   }
   if (graph.fusedAttention.length > 0 && graph.attentionSource === 'softmax') {

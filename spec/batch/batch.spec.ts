@@ -110,8 +110,9 @@ describe('legal-attn batch', function () {
     assert.deepEqual(result.summary.runs.map((r) => r.status), ['failed', 'done']);
     assert.match(result.summary.runs[0]!.reason!, /results\/probes/);
     const io = captureIo();
-    assert.equal(await runCli(['--quiet', 'batch', manifest, '--out-root', root, '--fail-fast'], io), 1);
-    assert.match(io.err, /^legal-attn: /);
+    // --fail-fast stops at the failure itself: here a folder that is a file, the user's to fix (exit 2)
+    assert.equal(await runCli(['--quiet', 'batch', manifest, '--out-root', root, '--fail-fast'], io), 2);
+    assert.match(io.err, /^legal-attn: \S+: cannot create this folder, \S*results\/probes is a file; choose another output folder\.\n$/);
   });
 
   it('checks the whole manifest before loading any model', async () => {

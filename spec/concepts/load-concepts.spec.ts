@@ -38,7 +38,7 @@ describe('parseConceptFile', () => {
     assert.deepEqual(offsets?.spans, [{ start: 0, end: 7 }]);
   });
 
-  it('names the line of malformed YAML', rejects('id: x\nname: [unclosed\narea: tort\n', /^concepts\/hearsay\.yaml:\d+: malformed YAML/));
+  it('names the line of malformed YAML', rejects('id: x\nname: [unclosed\narea: tort\n', /^concepts\/hearsay\.yaml:3:1: malformed YAML/));
   it('names the line and field of an unknown field', rejects(valid.replace('area: evidence', 'area: evidence\nareaa: typo'), /^concepts\/hearsay\.yaml:4: field areaa is not a known field/));
   it('names the line and field of a missing text', rejects(valid.replace('    text: Hearsay is generally excluded.\n', ''), /^concepts\/hearsay\.yaml:9: field sequences\[1\]\.text /));
   it('rejects a span outside the text', rejects(valid.replace('end: 7', 'end: 70'), /hearsay\.yaml:12: sequence offsets, spans\[0\]: the span \[0, 70\) lies outside the text/));
