@@ -1,7 +1,8 @@
 // npm run bench: what legal-attn costs next to a plain forward pass of the same graph
 // on the same input, on the tiny family (the shipped concepts) and on synthetic
 // Mistral-7B-shaped models (32 layers × 32 heads, 8 key/value heads) at 512, 2,048 and
-// 4,096 tokens. Each measurement runs in a child process of its own, so that its peak
+// 4,096 tokens, and on the tiny base in the export formats users bring (float16, int8,
+// 4-bit). Each measurement runs in a child process of its own, so that its peak
 // resident memory (maxRSS) is its own; "beyond load" subtracts the resident memory
 // once the session is loaded (weights, graph, runtime).
 import { execFileSync } from 'node:child_process';
@@ -29,6 +30,9 @@ const SYNTH_SHAPE = { layers: 32, heads: 32, kvHeads: 8, hidden: 256, vocab: 409
 const LENGTHS = [512, 2048, 4096];
 // Full maps are only taken where they stay under this (the CLI's default --max-map-gb).
 const FULL_MAP_LIMIT = 4 * 1024 ** 3;
+// Formats users bring, written from tiny-legal-base by spec/fixtures/exports/make-exports.py where Python has onnx.
+const EXPORTS = path.join(WORK, 'exports');
+const FORMATS = ['fp16', 'fp16-softmax-fp32', 'int8-qdq', 'int8-dynamic', 'int4-nbits'];
 
 type Step = 'plain' | 'in-graph' | 'full';
 
@@ -133,8 +137,25 @@ async function fullMaps(checkpoint: Checkpoint, inputs: Input[], repeats: number
   return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
 }
 
+const modelFolder = (model: string): string => (model === 'tiny' ? TINY : model === 'synth' ? SYNTH : path.join(EXPORTS, model));
+
+/** The export formats, written once into the bench folder; none where no Python has onnx. */
+function makeExports(): string[] {
+  if (FORMATS.every((f) => existsSync(path.join(EXPORTS, f, 'model.onnx')))) return FORMATS;
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    try {
+      execFileSync(python, [path.join(PACKAGE_ROOT, 'spec', 'fixtures', 'exports', 'make-exports.py'), TINY, EXPORTS, '--only', FORMATS.join(',')], { stdio: 'ignore' });
+      return FORMATS;
+    } catch {
+      // the next python, or none
+    }
+  }
+  process.stderr.write('export formats skipped: no python3 with the onnx package (apt-get install python3-onnx)\n');
+  return [];
+}
+
 async function child(model: string, length: string, step: Step, batch: string): Promise<void> {
-  const checkpoint = await openCheckpoint(model === 'tiny' ? TINY : SYNTH, { cacheDir: path.join(WORK, 'cache') });
+  const checkpoint = await openCheckpoint(modelFolder(model), { cacheDir: path.join(WORK, 'cache') });
   const inputs = length === 'shipped' ? await shippedInputs() : [await longInput(Number(length))];
   const repeats = length === 'shipped' ? 5 : 2;
   const result = step === 'plain' ? await plain(checkpoint, inputs, repeats) : step === 'full' ? await fullMaps(checkpoint, inputs, repeats) : await inGraph(checkpoint, inputs, repeats, Number(batch));
@@ -169,6 +190,12 @@ async function main(): Promise<void> {
   const tinyInGraph = inChild('tiny', 'shipped', 'in-graph');
   rows.push({ model: 'tiny-legal-base', tokens: `${inputs.length} seqs, ${Math.min(...lengths)}–${Math.max(...lengths)}`, plain: tinyPlain, inGraph: tinyInGraph, ratio: tinyInGraph.ms / tinyPlain.ms, full: inChild('tiny', 'shipped', 'full') });
   const batching = [1, 4, 8].map((batch) => ({ batch, ...inChild('tiny', 'shipped', 'in-graph', batch) }));
+  for (const format of makeExports()) {
+    say(`tiny-legal-base as ${format}, ${inputs.length} shipped sequences …\n`);
+    const formatPlain = inChild(format, 'shipped', 'plain');
+    const formatInGraph = inChild(format, 'shipped', 'in-graph');
+    rows.push({ model: `tiny-legal-base, ${format}`, tokens: `${inputs.length} seqs`, plain: formatPlain, inGraph: formatInGraph, ratio: formatInGraph.ms / formatPlain.ms, full: inChild(format, 'shipped', 'full') });
+  }
   for (const length of LENGTHS) {
     say(`synthetic 32 × 32, ${length} tokens …\n`);
     const synthPlain = inChild('synth', String(length), 'plain');

@@ -13,7 +13,7 @@ import { writeReport, type ReportSummary } from '../lib/report/build-report.js';
 import { compareCheckpoints, measureResults, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
 import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
 import { cacheRoot } from '../lib/trace/cache.js';
-import { clearTraceCache, listTraceCache } from '../lib/trace/trace-cache.js';
+import { clearTraceCache, findCachedModel, listTraceCache } from '../lib/trace/trace-cache.js';
 import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
 import { DEVICES, type Device } from '../lib/trace/session.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
@@ -283,7 +283,8 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .requiredOption('-m, --model <dir>', 'checkpoint folder (model.onnx, its external data, tokenizer.json, config.json)')
     .addOption(new Option('--text <string>', 'one text to trace; files go straight into --out').conflicts('concepts'))
     .addOption(new Option('--concepts <path>', 'a concept YAML file or a folder of them; one folder per concept and sequence under --out').conflicts('text'))
-    .requiredOption('-o, --out <dir>', 'output folder')
+    .requiredOption('-o, --out <dir>', 'output folder, replaced whole by this run')
+    .option('--force', 'replace an --out folder that holds files legal-attn did not write')
     .addOption(new Option('--maps <kind>', 'attention maps per sequence: none (tokens only), mean (head-averaged, [layers, T, T]), full ([layers, heads, T, T])').choices(MAPS_MODES as MapsMode[]).default('full'))
     .option('--chat-template', "wrap each sequence in the checkpoint's chat template (tokenizer_config.json); spans keep pointing at their words")
     .option('--no-trace-cache', 'neither read nor fill the trace cache')
@@ -291,7 +292,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--threads <n>', 'CPU threads for onnxruntime (default: all cores)', positiveInteger('--threads'))
     .addOption(deviceOption())
     .option('--max-map-gb <gb>', 'refuse --maps full above this many GiB per sequence', positiveNumber('--max-map-gb'), 4)
-    .action(async (options: { model: string; text?: string; concepts?: string; out: string; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; device: Device; maxMapGb: number }) => {
+    .action(async (options: { model: string; text?: string; concepts?: string; out: string; force?: boolean; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; device: Device; maxMapGb: number }) => {
       const bar = progress();
       try {
         const summary = await traceToFolder({
@@ -299,6 +300,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
           ...(options.text !== undefined ? { text: options.text } : {}),
           ...(options.concepts !== undefined ? { concepts: options.concepts } : {}),
           out: options.out,
+          force: Boolean(options.force),
           maps: options.maps,
           chatTemplate: Boolean(options.chatTemplate),
           useCache: options.traceCache,
@@ -324,7 +326,8 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .description('run several checkpoints of one lineage on the concepts, one at a time, measuring attention shares inside each graph, and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv and the HTML report')
       .requiredOption('-m, --model <name=dir>', 'a named checkpoint, repeated in lineage order (base, then cpt, then ift)', collectModel)
       .option('-c, --concepts <path>', 'a concept YAML file or a folder of them (required unless the config file names one)')
-      .requiredOption('-o, --out <dir>', 'output folder (tokens and kept maps in OUT/traces; with --maps full, traces reused when identical)')
+      .requiredOption('-o, --out <dir>', 'output folder, replaced whole by this run (tokens and kept maps in OUT/traces; with --maps full, traces reused when identical)')
+      .option('--force', 'replace an --out folder that holds files legal-attn did not write')
       .option('--chat-template', "wrap each sequence in the checkpoints' chat template")
       .option('--batch-size <n>', 'sequences per forward pass (default: 8 for texts of up to 256 tokens measured in the graph, else 1)', positiveInteger('--batch-size'))
       .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
@@ -337,7 +340,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .option('--map-layers <list>', 'layers whose head-averaged maps --maps mean keeps, comma-separated (default: the last)', layerList)
       .option('--max-map-gb <gb>', 'with --maps full, refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
-  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; report: boolean }) => {
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; report: boolean }) => {
     if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');
     const bar = progress();
     try {
@@ -345,6 +348,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         models: resolveModels(options.model),
         concepts: options.concepts,
         out: options.out,
+        force: Boolean(options.force),
         chatTemplate: Boolean(options.chatTemplate),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         maxMapBytes: options.maxMapGb * 1024 ** 3,
@@ -469,21 +473,28 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
   const cache = program.command('cache').description('the trace cache: what it holds, and clearing it');
   cache
     .command('ls')
-    .description('list cached traces per model content hash')
+    .description('list cached traces per model: content hash, the folders it was read from, traces, size')
     .action(async () => {
       const root = cacheRoot(cacheOption().cacheDir);
       const listing = await listTraceCache(root);
-      const lines = listing.map((l) => `  ${l.model}  ${String(l.entries).padStart(6)} traces  ${formatBytes(l.bytes)}`);
+      const lines = listing.map((l) => `  ${l.model.slice(0, 12)}  ${String(l.entries).padStart(6)} traces  ${formatBytes(l.bytes).padStart(9)}  ${l.folders.join(', ') || '(folder not recorded)'}`);
       emit({ root, models: listing }, `${root}\n${lines.join('\n') || '  (no cached traces)'}\n`);
     });
   cache
     .command('clear')
-    .description('delete cached traces (of one model with --model HASH), or the whole cache')
-    .option('--model <hash>', 'only the traces of the model with this content hash')
+    .description('delete the cached traces of one model (--model), or the whole cache')
+    .option('--model <name>', 'only the traces of this model: its folder, folder name, or a content-hash prefix')
     .action(async (options: { model?: string }) => {
       const root = cacheRoot(cacheOption().cacheDir);
-      await clearTraceCache(root, options.model);
-      emit({ root, cleared: options.model ?? 'all' }, `cleared ${options.model ? `the traces of ${options.model}` : 'the cache'} in ${root}\n`);
+      if (!options.model) {
+        await clearTraceCache(root);
+        emit({ root, cleared: 'all' }, `cleared the cache in ${root}\n`);
+        return;
+      }
+      const model = findCachedModel(await listTraceCache(root), options.model);
+      await clearTraceCache(root, model.model);
+      const name = model.folders.map((f) => path.basename(f)).join(', ') || model.model.slice(0, 12);
+      emit({ root, cleared: model }, `removed ${model.entries} traces (${formatBytes(model.bytes)}) of ${name} (${model.model.slice(0, 12)}) from ${root}\n`);
     });
 
   const concepts = program.command('concepts').description('concept files');

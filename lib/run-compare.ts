@@ -8,7 +8,7 @@ import { compareStructure, compareWording } from './compare/structure-results.js
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
-import { writeFileWhole, writeJson } from './io/atomic.js';
+import { writeFileWhole, writeJson, writeOutputFolder } from './io/atomic.js';
 import { readNpy } from './io/npy.js';
 import type { SinkMode } from './measure/attention-share.js';
 import { DEFINITIONS } from './measure/definitions.js';
@@ -48,6 +48,8 @@ export interface CompareRequest extends AnalysisOptions {
   models: NamedModel[];
   concepts: string;
   out: string;
+  /** Replace a non-empty `out` that legal-attn did not write. */
+  force?: boolean;
   batchSize?: number;
   threads?: number;
   device?: Device;
@@ -170,8 +172,15 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   resolveAnalysis(request);
   const concepts = await loadConcepts(request.concepts);
   const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
-  const checkpoints = [];
-  for (const model of request.models) checkpoints.push({ name: model.name, checkpoint: await openCheckpoint(model.dir, openOptions) });
+  const checkpoints: Array<{ name: string; checkpoint: Checkpoint }> = [];
+  for (const model of request.models) {
+    const checkpoint = await openCheckpoint(model.dir, openOptions);
+    const twin = checkpoints.find((c) => c.checkpoint.contentHash === checkpoint.contentHash && c.checkpoint.tokenizerHash === checkpoint.tokenizerHash);
+    if (twin) {
+      throw badInput(`--model ${model.name} and --model ${twin.name} are the same weights (${checkpoint.dir === twin.checkpoint.dir ? 'one folder' : 'identical files'}, content hash ${checkpoint.contentHash.slice(0, 12)}): every change between them is 0; compare different checkpoints.`);
+    }
+    checkpoints.push({ name: model.name, checkpoint });
+  }
   // One template for the whole lineage, so every model reads the same input: the instruct model's.
   let chatTemplateFrom: string | undefined;
   if (request.chatTemplate) {
@@ -206,9 +215,20 @@ function passOptions({ request, chatTemplateFrom }: PreparedCompare): { chatTemp
   };
 }
 
+/**
+ * Runs a checked compare into a staging folder that then replaces `request.out` whole;
+ * with --maps full, the previous results' traces are carried over so that identical
+ * ones are kept rather than traced again.
+ */
 export async function runPreparedCompare(prepared: PreparedCompare): Promise<CompareSummary> {
+  const out = path.resolve(prepared.request.out);
+  const keep = prepared.request.maps === 'full' ? ['traces'] : [];
+  const summary = await writeOutputFolder(out, { force: prepared.request.force ?? false, keep }, (staging) => compareInto(prepared, staging));
+  return { ...summary, out };
+}
+
+async function compareInto(prepared: PreparedCompare, out: string): Promise<CompareSummary> {
   const { request, checkpoints } = prepared;
-  const out = path.resolve(request.out);
   const maps = request.maps ?? 'mean';
   if (maps !== 'full') return measureCheckpointsInGraph(prepared, out, maps);
   const reusedTraces: string[] = [];
@@ -230,7 +250,7 @@ export async function runPreparedCompare(prepared: PreparedCompare): Promise<Com
     index.models.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, trace: path.join('traces', name) });
   }
   await writeJson(path.join(out, 'traces', 'index.json'), index);
-  return { ...(await measureResults(out, request)), reusedTraces, computed };
+  return { ...(await measureResults(out, { ...request, out })), reusedTraces, computed };
 }
 
 /** Compare with every measure computed inside each model's graph: one model at a time, no per-head map on disk or in memory. */

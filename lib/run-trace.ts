@@ -5,7 +5,7 @@ import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { parseMarkup } from './concepts/markup.js';
 import { badInput } from './errors.js';
-import { writeFolderWhole, writeJson } from './io/atomic.js';
+import { writeJson, writeOutputFolder } from './io/atomic.js';
 import { writeNpy, type Float32Tensor } from './io/npy.js';
 import { headMean } from './measure/head-mean.js';
 import { conceptTokens } from './tokenize/align-spans.js';
@@ -31,6 +31,8 @@ export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
   /** Refuse `--maps full` for a sequence whose map would be larger than this. */
   maxMapBytes?: number;
   cacheDir?: string;
+  /** Replace a non-empty `out` that legal-attn did not write. */
+  force?: boolean;
   /** Keep an earlier trace in `out` when it was made from the same weights, inputs and maps. */
   reuse?: boolean;
   /** Read and fill the trace cache (default true). */
@@ -180,16 +182,17 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
   const ids = planned.map((p) => p.aligned.ids);
   let computed = 0;
   let fromCache = 0;
-  const traces = tracesFor(request, checkpoint, ids, maps);
-  for await (const { index, sequenceMaps, cached } of traces) {
-    if (cached) fromCache++;
-    else if (maps !== 'none') computed++;
-    const item = planned[index]!;
-    if (item.dir === '') await writeSequence(out, item, sequenceMaps);
-    else await writeFolderWhole(path.join(out, item.dir), (folder) => writeSequence(folder, item, sequenceMaps));
-  }
-  const record = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false, inputsDigest: digest });
-  await writeJson(path.join(out, 'trace.json'), record);
+  const record = await writeOutputFolder(out, { force: request.force ?? false }, async (staging) => {
+    for await (const { index, sequenceMaps, cached } of tracesFor(request, checkpoint, ids, maps)) {
+      if (cached) fromCache++;
+      else if (maps !== 'none') computed++;
+      const item = planned[index]!;
+      await writeSequence(path.join(staging, item.dir), item, sequenceMaps);
+    }
+    const written = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false, inputsDigest: digest });
+    await writeJson(path.join(staging, 'trace.json'), written);
+    return written;
+  });
   return { out, checkpoint, sequences: record.sequences, reused: false, computed, fromCache };
 }
 

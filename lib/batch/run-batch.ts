@@ -1,7 +1,7 @@
 import { cp, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput, LegalAttnError } from '../errors.js';
-import { writeJson } from '../io/atomic.js';
+import { writeFolderWhole, writeJson } from '../io/atomic.js';
 import { writeReport } from '../report/build-report.js';
 import { prepareCompare, runPreparedCompare, type PreparedCompare } from '../run-compare.js';
 import { loadTokenizer } from '../tokenize/tokenizer.js';
@@ -176,7 +176,10 @@ export async function mergeBatches(roots: readonly string[], out: string): Promi
   }
   const manifests = new Set(summaries.map((s) => s.manifest));
   if (manifests.size > 1) throw badInput(`the folders come from different manifests (${[...manifests].join(', ')}); merge slices of one manifest.`);
+  checkSlices(summaries, roots);
   const target = path.resolve(out);
+  // Everything is checked before anything is written; the merged folder then appears whole.
+  const copies: Array<{ from: string; to: string }> = [];
   const runs: RunResult[] = [];
   const seen = new Map<string, string>();
   for (const [k, summary] of summaries.entries()) {
@@ -187,7 +190,7 @@ export async function mergeBatches(roots: readonly string[], out: string): Promi
       if (run.status !== 'failed') {
         const from = path.join(roots[k]!, run.out);
         if (!(await stat(from).catch(() => undefined))) throw badInput(`${from}: missing; the slice's results are incomplete.`);
-        if (path.resolve(from) !== path.join(target, run.out)) await cp(from, path.join(target, run.out), { recursive: true, force: true });
+        copies.push({ from, to: run.out });
       }
       runs.push(run);
     }
@@ -204,6 +207,25 @@ export async function mergeBatches(roots: readonly string[], out: string): Promi
     traced: summaries.reduce((n, s) => n + s.traced, 0),
     seconds: summaries.reduce((n, s) => Math.max(n, s.seconds), 0),
   };
-  await writeJson(path.join(target, 'batch-summary.json'), merged);
+  await writeFolderWhole(target, async (staging) => {
+    for (const { from, to } of copies) await cp(from, path.join(staging, to), { recursive: true });
+    await writeJson(path.join(staging, 'batch-summary.json'), merged);
+  });
   return merged;
+}
+
+/** Every slice K of N, once each: a merge of some slices would look like the whole study. */
+function checkSlices(summaries: readonly BatchSummary[], roots: readonly string[]): void {
+  const counts = new Set(summaries.map((s) => s.shard?.count ?? 0));
+  if (counts.has(0)) throw badInput(`${roots[summaries.findIndex((s) => !s.shard)]}: not a slice (written without --shard); merge the folders of one --shard K/N run each.`);
+  if (counts.size > 1) throw badInput(`the slices were cut differently (--shard K/${[...counts].join(', K/')}); merge the slices of one cut.`);
+  const [count = 0] = counts;
+  const byIndex = new Map<number, string>();
+  summaries.forEach((s, k) => {
+    const other = byIndex.get(s.shard!.index);
+    if (other) throw badInput(`slice ${s.shard!.index}/${count} is both ${other} and ${roots[k]}; merge each slice once.`);
+    byIndex.set(s.shard!.index, roots[k]!);
+  });
+  const missing = Array.from({ length: count }, (_, k) => k + 1).filter((index) => !byIndex.has(index));
+  if (missing.length > 0) throw badInput(`slice${missing.length > 1 ? 's' : ''} ${missing.map((index) => `${index}/${count}`).join(', ')} missing; pass every slice's --out-root, once each.`);
 }

@@ -1,4 +1,5 @@
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { badInput } from '../errors.js';
@@ -41,12 +42,21 @@ export async function writeFileWhole(file: string, data: string | Uint8Array): P
   await writeFileAtomic(file, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
 
+// Staging folders of writes under way, removed on an interrupt (see `removeStagingFolders`).
+const staged = new Set<string>();
+
+/** Removes the staging folders of writes under way, so that an interrupted run leaves nothing temporary. */
+export function removeStagingFolders(): void {
+  for (const folder of staged) rmSync(folder, { recursive: true, force: true });
+  staged.clear();
+}
+
 /**
  * Fills a folder through `fill(stagingDir)` and only then moves it to `target`,
  * replacing an older copy: an interrupted run leaves the previous folder or none,
  * never a mix. The staging folder is a sibling so that the rename stays on one disk.
  */
-export async function writeFolderWhole(target: string, fill: (stagingDir: string) => Promise<void>): Promise<void> {
+export async function writeFolderWhole<T>(target: string, fill: (stagingDir: string) => Promise<T>): Promise<T> {
   const parent = path.dirname(target);
   const prefix = `.${path.basename(target)}.tmp-`;
   // A killed run leaves its staging folder behind; it never became the target, so it goes.
@@ -54,9 +64,10 @@ export async function writeFolderWhole(target: string, fill: (stagingDir: string
     if (name.startsWith(prefix)) await rm(path.join(parent, name), { recursive: true, force: true });
   }
   const staging = path.join(parent, `${prefix}${process.pid}-${Date.now()}`);
-  await makeFolder(staging, target);
+  staged.add(staging);
   try {
-    await fill(staging);
+    await makeFolder(staging, target);
+    const result = await fill(staging);
     const retired = `${staging}-old`;
     const hadOld = await rename(target, retired).then(
       () => true,
@@ -64,10 +75,39 @@ export async function writeFolderWhole(target: string, fill: (stagingDir: string
     );
     await rename(staging, target);
     if (hadOld) await rm(retired, { recursive: true, force: true });
+    return result;
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
+  } finally {
+    staged.delete(staging);
   }
+}
+
+// What tells an output folder of legal-attn's, which a later run may replace: the file each command writes last.
+const OUTPUT_MARKERS = ['summary.json', 'trace.json', 'batch-summary.json'];
+
+/**
+ * Writes a command's output folder whole: into a staging folder, then in place of the
+ * previous results, so that nothing of an earlier run stays beside the new one. A
+ * non-empty folder legal-attn did not write is refused unless `force`. `keep` names
+ * entries of the previous results copied into the new ones before `fill` (earlier
+ * traces that a run may reuse).
+ */
+export async function writeOutputFolder<T>(target: string, options: { force?: boolean; keep?: readonly string[] }, fill: (stagingDir: string) => Promise<T>): Promise<T> {
+  const info = await stat(target).catch(() => undefined);
+  if (info && !info.isDirectory()) throw badInput(`${target}: cannot create this folder, ${target} is a file; choose another output folder.`);
+  const entries = info ? await readdir(target) : [];
+  const ours = OUTPUT_MARKERS.some((marker) => entries.includes(marker));
+  if (entries.length > 0 && !ours && !options.force) {
+    throw badInput(`${target}: holds files legal-attn did not write; choose a new or empty output folder, or pass --force to replace it.`);
+  }
+  return writeFolderWhole(target, async (staging) => {
+    for (const name of options.keep ?? []) {
+      if (entries.includes(name)) await cp(path.join(target, name), path.join(staging, name), { recursive: true });
+    }
+    return fill(staging);
+  });
 }
 
 export const writeJson = (file: string, value: unknown): Promise<void> => writeFileWhole(file, `${JSON.stringify(value, null, 2)}\n`);

@@ -1,5 +1,5 @@
 import { heatmapSvg } from './heatmap.js';
-import { displayToken, divergingScale, exact, sequentialScale } from './svg.js';
+import { displayToken, divergingScale, sequentialScale } from './svg.js';
 
 export interface TokenMap {
   /** `T × T`, row = query, column = key. */
@@ -7,6 +7,9 @@ export interface TokenMap {
   tokens: readonly string[];
   concept: readonly number[];
 }
+
+/** Colour levels of a token map: finer than the eye tells apart, far fewer bytes than a fill per cell. */
+export const MAP_PALETTE_LEVELS = 128;
 
 /** Longest side drawn cell by cell; longer sequences are pooled into blocks. */
 export const MAX_MAP_CELLS = 96;
@@ -46,11 +49,23 @@ export function poolMap(input: TokenMap, maxCells = MAX_MAP_CELLS): Pooled {
   return { size, block, value, labels, concept };
 }
 
-function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel: string): string {
+/**
+ * A cell's value in its tooltip: four significant digits, what a reader of a map can
+ * use (the exact values are in the .npy files); token maps are most of a report's bytes.
+ */
+const tooltipValue = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : 'n/a');
+
+/** The drawn (causal) cells of a pooled map. */
+const drawnValues = (pooled: Pooled): number[] => Array.from(pooled.value).filter((_, k) => k % pooled.size <= Math.floor(k / pooled.size));
+
+/** The largest |value| a difference map draws: maps that share a colour scale take the largest of theirs. */
+export const differenceExtent = (input: TokenMap): number => Math.max(1e-9, ...drawnValues(poolMap(input)).map(Math.abs));
+
+function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel: string, sharedExtent?: number): string {
   const pooled = poolMap(input);
   const T = input.tokens.length;
-  const values = Array.from(pooled.value).filter((_, k) => k % pooled.size <= Math.floor(k / pooled.size));
-  const scale = diverging ? divergingScale(Math.max(1e-9, ...values.map(Math.abs))) : sequentialScale(0, Math.max(1e-9, ...values));
+  const values = drawnValues(pooled);
+  const scale = diverging ? divergingScale(sharedExtent ?? Math.max(1e-9, ...values.map(Math.abs))) : sequentialScale(0, Math.max(1e-9, ...values));
   const cell = Math.max(5, Math.min(14, Math.floor(720 / pooled.size)));
   return heatmapSvg({
     title,
@@ -59,7 +74,8 @@ function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel:
     value: (r, c) => pooled.value[r * pooled.size + c]!,
     drawn: (r, c) => c <= r,
     scale,
-    legendLabel,
+    // On a shared scale, the legend also says where this map's own values lie.
+    legendLabel: sharedExtent === undefined ? legendLabel : `${legendLabel}; this map ${tooltipValue(Math.min(...values))} to ${tooltipValue(Math.max(...values))}`,
     xLabel: 'key token (attended to)',
     yLabel: 'query token',
     rowLabels: pooled.labels,
@@ -70,18 +86,22 @@ function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel:
     // Token strings are on the axes; the tooltip names the cell by index to stay small.
     tooltip: (r, c, v) =>
       pooled.block === 1
-        ? `${r}→${c}: ${exact(v)}`
-        : `${r * pooled.block}–${Math.min(T, (r + 1) * pooled.block) - 1} → ${c * pooled.block}–${Math.min(T, (c + 1) * pooled.block) - 1}: mean ${exact(v)}`,
+        ? `${r}→${c}: ${tooltipValue(v)}`
+        : `${r * pooled.block}–${Math.min(T, (r + 1) * pooled.block) - 1} → ${c * pooled.block}–${Math.min(T, (c + 1) * pooled.block) - 1}: mean ${tooltipValue(v)}`,
     cell,
+    paletteLevels: MAP_PALETTE_LEVELS,
     note:
       pooled.block === 1
-        ? 'concept tokens in bold orange on both axes; above the diagonal is masked (causal); tooltips: query→key index'
-        : `${T} tokens pooled into ${pooled.size}×${pooled.size} cells: each cell is the mean of a ${pooled.block}×${pooled.block} block; concept blocks in bold orange`,
+        ? 'concept tokens underlined in bold on both axes; above the diagonal is masked (causal); tooltips: query→key index'
+        : `${T} tokens pooled into ${pooled.size}×${pooled.size} cells: each cell is the mean of a ${pooled.block}×${pooled.block} block; concept blocks underlined in bold`,
   });
 }
 
 /** Attention map of one layer (head-averaged or one head). */
 export const attentionMapSvg = (input: TokenMap, title: string): string => mapSvg(input, title, false, 'attention');
 
-/** Difference map A_after − A_before on a diverging scale centred on zero. */
-export const differenceMapSvg = (input: TokenMap, title: string): string => mapSvg(input, title, true, 'Δ attention (purple: more, orange: less)');
+/**
+ * Difference map A_after − A_before on a diverging scale centred on zero, reaching
+ * ±`sharedExtent` where several maps must be read on one scale (the pairs of a concept).
+ */
+export const differenceMapSvg = (input: TokenMap, title: string, sharedExtent?: number): string => mapSvg(input, title, true, 'Δ attention (purple: more, orange: less)', sharedExtent);

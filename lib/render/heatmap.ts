@@ -24,7 +24,25 @@ export interface HeatmapSpec {
   /** Rotate column labels (token strings). */
   rotateColLabels?: boolean;
   note?: string;
+  /**
+   * Colour cells by class from a palette of this many evenly spaced levels instead of
+   * one fill each: for token maps, whose thousands of cells are most of a report's bytes.
+   */
+  paletteLevels?: number;
 }
+
+/** The palette level of a value on the scale's domain, 0 … levels − 1. */
+function paletteLevel(scale: ColourScale, levels: number, v: number): number {
+  const domain = scale.domain();
+  const [lo, hi] = [Math.min(...domain), Math.max(...domain)];
+  return Math.round(((Math.min(hi, Math.max(lo, v)) - lo) / (hi - lo || 1)) * (levels - 1));
+}
+
+const paletteColour = (scale: ColourScale, levels: number, level: number): string => {
+  const domain = scale.domain();
+  const [lo, hi] = [Math.min(...domain), Math.max(...domain)];
+  return hex(scale(lo + ((hi - lo) * level) / (levels - 1)));
+};
 
 /** A labelled heatmap; every cell carries a `<title>` with its exact value. */
 export function heatmapSvg(spec: HeatmapSpec): string {
@@ -35,26 +53,36 @@ export function heatmapSvg(spec: HeatmapSpec): string {
   const gridWidth = spec.cols * spec.cell;
   const gridHeight = spec.rows * spec.cell;
   const legendWidth = Math.min(200, Math.max(120, gridWidth));
-  const width = Math.max(left + gridWidth + 20, left + legendWidth + 16 + 6.2 * spec.legendLabel.length, 8 + 7 * spec.title.length, 380);
+  // Wide enough for the grid, the legend, the title and the note, none clipped.
+  const width = Math.max(left + gridWidth + 20, left + legendWidth + 16 + 6.2 * spec.legendLabel.length, 8 + 7 * spec.title.length, 16 + 6.2 * (spec.note?.length ?? 0), 380);
   const height = top + gridHeight + colLabelHeight + 34 + 36 + (spec.note ? 16 : 0);
   const { svg, done } = canvas(width, height, spec.title);
 
   // Cells carry only x, fill and their tooltip; rows are groups and the cell size is one
   // CSS rule, which keeps maps of long sequences a fraction of the size.
-  svg.append('style').text(`.cells g rect { width: ${spec.cell}px; height: ${spec.cell}px; } .cells rect.marked { stroke: #000; stroke-width: ${Math.max(1, spec.cell / 8)}px; }`);
+  const style = svg.append('style').text(`.cells g rect { width: ${spec.cell}px; height: ${spec.cell}px; } .cells rect.marked { stroke: #000; stroke-width: ${Math.max(1, spec.cell / 8)}px; }`);
+  const levelsUsed = new Set<number>();
   const grid = svg.append('g').attr('class', 'cells').attr('transform', `translate(${left},${top})`);
   for (let r = 0; r < spec.rows; r++) {
     const row = grid.append('g').attr('transform', `translate(0,${r * spec.cell})`);
     for (let c = 0; c < spec.cols; c++) {
       if (spec.drawn && !spec.drawn(r, c)) continue;
       const v = spec.value(r, c);
-      const rect = row
-        .append('rect')
-        .attr('x', c * spec.cell)
-        .attr('fill', Number.isFinite(v) ? hex(spec.scale(v)) : '#ddd');
+      const rect = row.append('rect').attr('x', c * spec.cell);
+      if (!Number.isFinite(v)) rect.attr('fill', '#ddd');
+      else if (!spec.paletteLevels) rect.attr('fill', hex(spec.scale(v)));
+      else {
+        const level = paletteLevel(spec.scale, spec.paletteLevels, v);
+        levelsUsed.add(level);
+        rect.attr('class', `p${level}`);
+      }
       if (spec.marked?.(r, c)) rect.attr('class', 'marked');
       rect.append('title').text(spec.tooltip(r, c, v));
     }
+  }
+  if (spec.paletteLevels) {
+    const levels = spec.paletteLevels;
+    style.text(`${style.text()} ${[...levelsUsed].sort((a, b) => a - b).map((k) => `.p${k}{fill:${paletteColour(spec.scale, levels, k)}}`).join('')}`);
   }
   grid.append('rect').attr('width', gridWidth).attr('height', gridHeight).attr('fill', 'none').attr('stroke', '#888').attr('stroke-width', 0.5);
 
@@ -68,7 +96,8 @@ export function heatmapSvg(spec: HeatmapSpec): string {
       .attr('dy', '0.35em')
       .attr('text-anchor', 'end')
       .attr('font-weight', spec.highlightRows?.has(r) ? 700 : 400)
-      .attr('fill', spec.highlightRows?.has(r) ? '#b35806' : '#222')
+      .attr('text-decoration', spec.highlightRows?.has(r) ? 'underline' : null)
+      .attr('fill', '#222')
       .text(label);
   });
   const cols = svg.append('g').attr('class', 'col-labels').attr('transform', `translate(${left},${top + gridHeight + 4})`).attr('font-size', fontSize);
@@ -77,7 +106,8 @@ export function heatmapSvg(spec: HeatmapSpec): string {
     const text = cols
       .append('text')
       .attr('font-weight', spec.highlightCols?.has(c) ? 700 : 400)
-      .attr('fill', spec.highlightCols?.has(c) ? '#b35806' : '#222')
+      .attr('text-decoration', spec.highlightCols?.has(c) ? 'underline' : null)
+      .attr('fill', '#222')
       .text(label);
     if (spec.rotateColLabels) text.attr('transform', `translate(${x},0) rotate(-60)`).attr('text-anchor', 'end').attr('dy', '0.35em');
     else text.attr('x', x).attr('y', 10).attr('text-anchor', 'middle');

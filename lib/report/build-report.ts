@@ -5,7 +5,7 @@ import { writeFileWhole, writeFolderWhole } from '../io/atomic.js';
 import { readNpy } from '../io/npy.js';
 import { componentAttention, componentTokens } from '../measure/component-attention.js';
 import type { Distribution } from '../measure/distribution.js';
-import { attentionMapSvg, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
+import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
 import { changeGridSvg, headGridSvg, type HeadValues } from '../render/head-grid.js';
 import { distributionSvg } from '../render/histogram.js';
@@ -276,12 +276,17 @@ class ReportBuilder {
     const mapped = this.options.maps === 'all' ? maps : maps.slice(0, 1);
     const hasMaps = maps.length === this.models.length;
     const attentionMaps = mapped.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
-    const differenceMaps = (hasMaps ? this.pairs : []).map((pair) => {
+    const differences = (hasMaps ? this.pairs : []).map((pair) => {
       const [after = '', before = ''] = pair.split(':');
       const a = maps[this.models.indexOf(after)]!;
       const b = maps[this.models.indexOf(before)]!;
-      return add(`diff-${slug(pair)}`, differenceMapSvg(tokenMap(a.map((v, k) => v - b[k]!)), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`), `Raw attention alteration A_${after} − A_${before}, layer ${layer}.`);
+      return { pair, after, before, map: tokenMap(a.map((v, k) => v - b[k]!)) };
     });
+    // One colour scale for every pair of the concept, so that colours compare across pairs.
+    const extent = Math.max(1e-9, ...differences.map((d) => differenceExtent(d.map)));
+    const differenceMaps = differences.map(({ pair, after, before, map }) =>
+      add(`diff-${slug(pair)}`, differenceMapSvg(map, `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`, extent), `Raw attention alteration A_${after} − A_${before}, layer ${layer}; every pair on one scale, ±${extent.toPrecision(2)}.`),
+    );
     const structured = hasMaps ? await this.shortestSequence(concept, true) : undefined;
     let componentHtml = '';
     if (structured) {

@@ -5,10 +5,10 @@ export { escapeHtml };
 // Inline, so the report opens from disk with no network and prints cleanly.
 const STYLE = `
 :root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1180px; padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1600px; padding: 0 1.5rem; color: #1a1a1a; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.25rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; } h3 { font-size: 1.05rem; }
 .muted { color: #555; } code { font-size: .9em; background: #f4f4f4; padding: 0 .25em; border-radius: 3px; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; display: block; overflow-x: auto; max-width: 100%; } th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: right; } th { background: #f6f6f6; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .85rem; width: 100%; } th, td { border: 1px solid #ddd; padding: .2rem .35rem; text-align: right; } th { background: #f6f6f6; font-weight: 600; } td { white-space: nowrap; } td:first-child, td.text { white-space: normal; }
 td:first-child, th:first-child, td.text { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; } table.sortable th::after { content: " ⇅"; color: #aaa; font-size: .8em; }
 .rose { color: #542788; } .fell { color: #b35806; }

@@ -54,3 +54,18 @@ export async function contentHash(dir: string, files: readonly string[], cacheDi
   for (const name of files) combined.update(`${name}\0${await fileHash(path.join(dir, name), cacheDir)}\n`);
   return combined.digest('hex');
 }
+
+const MODEL_FOLDERS = 'model-folders.json';
+
+/** The checkpoint folders seen with each content hash, so that the cache can be listed by name. */
+export async function modelFolders(cacheDir: string): Promise<Record<string, string[]>> {
+  return JSON.parse(await readFile(path.join(cacheDir, MODEL_FOLDERS), 'utf8').catch(() => '{}')) as Record<string, string[]>;
+}
+
+/** Remembers that `dir` holds the checkpoint with content hash `hash`. */
+export async function rememberModelFolder(cacheDir: string, hash: string, dir: string): Promise<void> {
+  const known = await modelFolders(cacheDir);
+  if (known[hash]?.includes(dir)) return;
+  known[hash] = [...(known[hash] ?? []), dir].sort();
+  await writeJson(path.join(cacheDir, MODEL_FOLDERS), known);
+}

@@ -2,7 +2,7 @@ import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeFileWhole } from '../io/atomic.js';
-import { cacheRoot, contentHash, fileHash } from './cache.js';
+import { cacheRoot, contentHash, fileHash, rememberModelFolder } from './cache.js';
 import { analyseGraph, type AttentionSite, type GraphAnalysis } from './find-attention.js';
 import { decodeModel, EXTERNAL_DATA_LOCATION, FLOAT32, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
@@ -159,6 +159,7 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
     throw badInput(`${tokenizerFile}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
   }
   const tokenizerHash = await fileHash(tokenizerFile, cacheDir);
+  await rememberModelFolder(cacheDir, hash, path.resolve(dir));
   return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, contentHash: hash, tokenizerHash, cacheDir };
 }
 

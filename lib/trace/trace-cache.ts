@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { dump, parse } from 'npyjs';
+import { badInput } from '../errors.js';
 import { writeFileWhole, writeJson } from '../io/atomic.js';
 import type { Float32Tensor } from '../io/npy.js';
+import { modelFolders } from './cache.js';
 
 /** What a traced sequence is keyed by: the weights, the tokenizer, the exact input. */
 export interface TraceKey {
@@ -89,23 +91,39 @@ export class TraceCache {
 }
 
 export interface CacheListing {
+  /** Content hash of the model's weights. */
   model: string;
+  /** Checkpoint folders seen with these weights. */
+  folders: string[];
   entries: number;
   bytes: number;
 }
 
-/** What the trace cache holds, per model content hash. */
+/** What the trace cache holds, per model content hash, with the folders the model was read from. */
 export async function listTraceCache(root: string): Promise<CacheListing[]> {
   const tracesDir = path.join(root, 'traces');
   const models = await readdir(tracesDir).catch(() => [] as string[]);
+  const folders = await modelFolders(root);
   const listing: CacheListing[] = [];
   for (const model of models.sort()) {
     const files = await readdir(path.join(tracesDir, model));
     let bytes = 0;
     for (const file of files) bytes += (await stat(path.join(tracesDir, model, file))).size;
-    listing.push({ model, entries: files.filter((f) => f.endsWith('.json')).length, bytes });
+    listing.push({ model, folders: folders[model] ?? [], entries: files.filter((f) => f.endsWith('.json')).length, bytes });
   }
   return listing;
+}
+
+/**
+ * The cached model a user names: its folder (path or folder name) or a prefix of its
+ * content hash that fits one model only.
+ */
+export function findCachedModel(listing: readonly CacheListing[], name: string): CacheListing {
+  const byFolder = listing.filter((l) => l.folders.some((f) => f === path.resolve(name) || path.basename(f) === name));
+  const matches = byFolder.length > 0 ? byFolder : listing.filter((l) => l.model.startsWith(name.toLowerCase()));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw badInput(`--model ${name}: no cached traces of such a model (a folder name or a content-hash prefix); \`legal-attn cache ls\` lists them.`);
+  throw badInput(`--model ${name}: fits ${matches.length} cached models (${matches.map((m) => m.model.slice(0, 12)).join(', ')}); give more of the hash.`);
 }
 
 /** Removes cached traces (of one model, or all) and, for all, patched graphs and hashes. */

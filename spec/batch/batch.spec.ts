@@ -4,7 +4,7 @@ import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../../bin/cli.js';
 import type { BatchSummary } from '../../lib/batch/run-batch.js';
-import { ROOT, captureIo, temporaryFolder } from '../helpers.js';
+import { ROOT, captureIo, listFiles, temporaryFolder } from '../helpers.js';
 import { RESULT_FILES, twoSetManifest } from './fixtures.js';
 
 const BIN = path.join(ROOT, 'dist', 'bin', 'legal-attn.js');
@@ -99,6 +99,18 @@ describe('legal-attn batch', function () {
     assert.equal(await runCli(['--json', 'merge', first, second, '--out', merged], io), 0, io.err);
     assert.deepEqual((JSON.parse(io.out) as BatchSummary).runs.map((r) => r.name), ['probes', 'generated']);
     await sameResults(cleanRoot, merged);
+
+    // Some slices only, or one slice twice: one line, exit 2, nothing written.
+    for (const [slices, message] of [
+      [[first], /^legal-attn: slice 2\/2 missing; pass every slice's --out-root, once each\.\n$/],
+      [[first, first, second], /^legal-attn: slice 1\/2 is both \S+ and \S+; merge each slice once\.\n$/],
+    ] as const) {
+      const refused = captureIo();
+      const out = path.join(await temporaryFolder(), 'merged');
+      assert.equal(await runCli(['merge', ...slices, '--out', out], refused), 2);
+      assert.match(refused.err, message);
+      assert.deepEqual(await listFiles(path.dirname(out)), []);
+    }
   });
 
   it('goes on after a failing run, reports its reason and exits 1; --fail-fast stops', async () => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { runCli } from '../../bin/cli.js';
 import { loadManifest } from '../../lib/batch/manifest.js';
@@ -27,6 +29,14 @@ describe('output folders a command cannot write', () => {
     for (const argv of [traceText(modelDir('base'), '/proc/legal-attn-x/y'), ['synth', '--out', '/proc/legal-attn-x', '--layers', '1', '--heads', '2', '--kv-heads', '1', '--hidden', '16']]) {
       assertOneLine(await run(...argv), 2, /^legal-attn: \/proc\/legal-attn-x\S*: cannot create this folder \(.+\); choose an output folder you can write to\.\n$/);
     }
+  });
+
+  it('compare under /sys and report under /proc: one line each, exit 2', async () => {
+    const compare = ['compare', '--model', `a=${modelDir('base')}`, '--model', `b=${modelDir('cpt')}`, '--concepts', path.join(ROOT, 'concepts', 'consideration.yaml'), '--out', '/sys/legal-attn-x'];
+    assertOneLine(await run(...compare), 2, /^legal-attn: \/sys\/legal-attn-x: cannot create this folder \(not permitted\); choose an output folder you can write to\.\n$/);
+    const results = path.join(await temporaryFolder(), 'results');
+    assert.equal((await run('--quiet', 'compare', '--model', `a=${modelDir('base')}`, '--model', `b=${modelDir('cpt')}`, '--concepts', path.join(ROOT, 'concepts', 'consideration.yaml'), '--out', results, '--no-report')).code, 0);
+    assertOneLine(await run('report', results, '--out', '/proc/legal-attn-x/report'), 2, /^legal-attn: \/proc\/legal-attn-x\/report: cannot create this folder/);
   });
 
   it('an existing file as --out: one line naming it, exit 2, the file untouched', async () => {
@@ -81,5 +91,66 @@ describe('the example study', () => {
       ['whole-library-no-sink', ['models/tiny-legal-base', 'models/tiny-legal-ift']],
     ]);
     for (const run of manifest.runs) assert.ok((await stat(run.concepts)).isFile() || (await stat(run.concepts)).isDirectory());
+  });
+});
+
+describe('compare', () => {
+  it('refuses one checkpoint under two names, which could only show changes of 0', async () => {
+    const out = path.join(await temporaryFolder(), 'out');
+    const result = await run('compare', '--model', `a=${modelDir('base')}`, '--model', `b=${modelDir('base')}`, '--concepts', path.join(ROOT, 'concepts', 'consideration.yaml'), '--out', out);
+    assertOneLine(result, 2, /^legal-attn: --model b and --model a are the same weights \(one folder, content hash [0-9a-f]{12}\): every change between them is 0; compare different checkpoints\.\n$/);
+    assert.deepEqual(await listFiles(path.dirname(out)), []);
+  });
+});
+
+describe('legal-attn cache', () => {
+  it('lists models with the folders they were read from, and clears one by folder name, saying what it removed', async () => {
+    const cache = await temporaryFolder();
+    const out = path.join(await temporaryFolder(), 'out');
+    assert.equal((await run('--quiet', '--cache', cache, 'trace', '--model', modelDir('base'), '--text', 'A duty of care.', '--out', out, '--maps', 'mean')).code, 0);
+    const listed = await run('--cache', cache, 'cache', 'ls');
+    assert.match(listed.out, /^ {2}[0-9a-f]{12} +1 traces +\S+ \S+ +\S+models\/tiny-legal-base$/m);
+    const cleared = await run('--cache', cache, 'cache', 'clear', '--model', 'tiny-legal-base');
+    assert.equal(cleared.code, 0, cleared.err);
+    assert.match(cleared.out, /^removed 1 traces \(\S+ \S+\) of tiny-legal-base \([0-9a-f]{12}\) from /);
+    assert.match((await run('--cache', cache, 'cache', 'ls')).out, /\(no cached traces\)/);
+  });
+
+  it('refuses a model it holds no traces of, and a hash prefix that fits none', async () => {
+    const cache = await temporaryFolder();
+    for (const name of ['tiny-legal-cpt', 'ffff']) {
+      assertOneLine(await run('--cache', cache, 'cache', 'clear', '--model', name), 2, new RegExp(`^legal-attn: --model ${name}: no cached traces of such a model .*legal-attn cache ls\` lists them\\.\\n$`));
+    }
+  });
+});
+
+describe('output folders', () => {
+  it('a second run replaces the first run\'s results whole: nothing of it stays', async () => {
+    const out = path.join(await temporaryFolder(), 'out');
+    assert.equal((await run('--quiet', 'trace', '--model', modelDir('base'), '--concepts', path.join(ROOT, 'concepts', 'consideration.yaml'), '--out', out, '--maps', 'none')).code, 0);
+    assert.ok((await listFiles(out)).some((f) => f.startsWith('consideration/')));
+    assert.equal((await run('--quiet', 'trace', '--model', modelDir('base'), '--text', 'A [[duty of care]].', '--out', out, '--maps', 'none')).code, 0);
+    assert.deepEqual(await listFiles(out), ['tokens.json', 'trace.json']);
+  });
+
+  it('a non-empty folder legal-attn did not write is refused, and replaced with --force', async () => {
+    const out = await temporaryFolder();
+    await writeFile(path.join(out, 'thesis.tex'), 'mine');
+    assertOneLine(await run('trace', '--model', modelDir('base'), '--text', 'A duty of care.', '--out', out, '--maps', 'none'), 2, /: holds files legal-attn did not write; choose a new or empty output folder, or pass --force to replace it\.\n$/);
+    assert.deepEqual(await listFiles(out), ['thesis.tex']);
+    assert.equal((await run('--quiet', 'trace', '--model', modelDir('base'), '--text', 'A duty of care.', '--out', out, '--maps', 'none', '--force')).code, 0);
+    assert.deepEqual(await listFiles(out), ['tokens.json', 'trace.json']);
+  });
+
+  it('Ctrl-C leaves no staging folder behind', async () => {
+    const parent = await temporaryFolder();
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bin', 'legal-attn.js'), '--quiet', 'trace', '--model', modelDir('base'), '--concepts', path.join(ROOT, 'concepts'), '--out', path.join(parent, 'out'), '--maps', 'full', '--no-trace-cache'], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // wait until the run is writing into its staging folder
+    for (let k = 0; k < 600 && !(await readdir(parent)).some((f) => f.startsWith('.out.tmp-')); k++) await delay(50);
+    assert.ok((await readdir(parent)).some((f) => f.startsWith('.out.tmp-')), 'the run never started writing');
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.deepEqual(await readdir(parent), []);
   });
 });

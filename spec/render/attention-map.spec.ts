@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as d3 from 'd3';
 import { attentionMapSvg, differenceMapSvg, poolMap } from '../../lib/render/attention-map.js';
 import { parseSvg, texts } from './svg-helpers.js';
 
@@ -14,12 +15,27 @@ describe('attentionMapSvg', () => {
     assert.deepEqual(texts(doc, 'g.col-labels text'), ['<s>', '▁mens⏎', 'rea']);
     assert.match(doc.querySelector('g.col-labels text')?.getAttribute('transform') ?? '', /rotate\(-60\)/);
   });
-  it('highlights the concept tokens on both axes', () => {
-    const bold = (sel: string) => Array.from(doc.querySelectorAll(sel), (e) => e.getAttribute('font-weight'));
-    assert.deepEqual(bold('g.row-labels text'), ['400', '700', '700']);
-    assert.deepEqual(bold('g.col-labels text'), ['400', '700', '700']);
+  it('marks the concept tokens on both axes in bold and underlined, never in the colour that means less', () => {
+    const attribute = (sel: string, name: string) => Array.from(doc.querySelectorAll(sel), (e) => e.getAttribute(name));
+    for (const axis of ['g.row-labels text', 'g.col-labels text']) {
+      assert.deepEqual(attribute(axis, 'font-weight'), ['400', '700', '700']);
+      assert.deepEqual(attribute(axis, 'text-decoration'), [null, 'underline', 'underline']);
+      assert.deepEqual(new Set(attribute(axis, 'fill')), new Set(['#222']));
+    }
   });
-  it('gives each cell its exact value, named by query and key index', () => assert.equal(texts(doc, 'g.cells rect title')[4], '2→1: 0.3'));
+  it('is wide enough for its note', () => {
+    const width = Number(doc.querySelector('svg')?.getAttribute('width'));
+    assert.ok(width >= 16 + 6.2 * texts(doc, 'text.note')[0]!.length, `width ${width}`);
+  });
+  it('gives each cell its value, named by query and key index', () => assert.equal(texts(doc, 'g.cells rect title')[4], '2→1: 0.3'));
+  it('colours cells from 128 evenly spaced levels of the scale, the largest value in its top colour', () => {
+    // 1 → level 127, 0.5 → 63.5 → 64, 0.2 → 25.4 → 25, 0.3 → 38.1 → 38
+    const classes = Array.from(doc.querySelectorAll('g.cells g rect'), (r) => r.getAttribute('class'));
+    assert.deepEqual(classes, ['p127', 'p64', 'p64', 'p25', 'p38', 'p64']);
+    const css = doc.querySelector('style')?.textContent ?? '';
+    assert.match(css, new RegExp(`\\.p127\\{fill:${d3.color(d3.interpolateViridis(1))!.formatHex()}\\}`));
+    assert.match(css, new RegExp(`\\.p64\\{fill:${d3.color(d3.interpolateViridis(64 / 127))!.formatHex()}\\}`));
+  });
 });
 
 describe('differenceMapSvg', () => {
@@ -27,6 +43,13 @@ describe('differenceMapSvg', () => {
     const diff = Float32Array.of(0, 0, 0, -0.25, 0.25, 0, 0.1, -0.1, 0);
     const doc = parseSvg(differenceMapSvg({ map: diff, tokens, concept: [1] }, 'Δ'));
     assert.deepEqual(texts(doc, 'g.legend text').slice(0, 3), ['-0.250', '0.000', '0.250']);
+  });
+
+  it('draws on a scale shared with other maps when given one, and says its own range by the legend', () => {
+    const diff = Float32Array.of(0, 0, 0, -0.05, 0.02, 0, 0.01, -0.01, 0);
+    const doc = parseSvg(differenceMapSvg({ map: diff, tokens, concept: [1] }, 'Δ', 0.25));
+    assert.deepEqual(texts(doc, 'g.legend text').slice(0, 3), ['-0.250', '0.000', '0.250']);
+    assert.ok(texts(doc, 'text').some((t) => t.endsWith('; this map -0.05 to 0.02')));
   });
 });
 

@@ -85,6 +85,11 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     assert.deepEqual(sorted, [...sorted].sort((a, b) => Number(a) - Number(b)));
     const shot = await page.screenshot({ fullPage: false });
     assert.ok(distinctColours(shot) > 100, 'the screenshot is not blank');
+    // At 1,280 px every table fits: nothing cut off on the right, no scrolling inside a table.
+    const overflowing = await page.locator('table').evaluateAll((tables) =>
+      tables.filter((t) => t.scrollWidth > t.clientWidth + 1 || t.getBoundingClientRect().right > window.innerWidth).map((t) => `${t.id || t.className}: ${t.scrollWidth} px`),
+    );
+    assert.deepEqual(overflowing, []);
     await page.close();
   });
 
@@ -98,6 +103,10 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     }
     const mapFrame = page.frames().find((f) => f.url().endsWith('hearsay-map-base.svg'))!;
     assert.ok((await mapFrame.locator('g.cells rect title').count()) > 100);
+    // the difference maps of every pair on one colour scale
+    const legends = await Promise.all(page.frames().filter((f) => /hearsay-diff-/.test(f.url())).map((f) => f.locator('g.legend text').allTextContents()));
+    assert.equal(legends.length, 3);
+    assert.deepEqual(new Set(legends.map((l) => l.slice(0, 3).join(' '))).size, 1);
     const shot = await page.screenshot({ fullPage: true });
     assert.ok(distinctColours(shot) > 100);
     await page.close();
