@@ -19,8 +19,15 @@ export function canvas(width: number, height: number, title: string): { svg: Svg
     .attr('font-size', 13)
     .attr('font-weight', 600)
     .text(title);
-  return { svg, done: () => d3n.svgString() };
+  return { svg, done: () => roundGeometry(d3n.svgString()) };
 }
+
+/**
+ * Coordinates in attribute values to two decimals (a hundredth of a pixel): d3's
+ * scales give fifteen, which only make the files larger. Text, and so every tooltip's
+ * value, is left as it is.
+ */
+const roundGeometry = (svg: string): string => svg.replace(/="[^"]*"/g, (value) => value.replace(/-?\d+\.\d{3,}/g, (n) => String(Number(Number(n).toFixed(2)))));
 
 /** A number as a tooltip shows it: enough digits to be exact at float32. */
 export const exact = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(7))) : 'n/a');

@@ -83,6 +83,17 @@ describe('batch manifests', () => {
   });
 });
 
+describe('batch manifests, continued', () => {
+  it('an unknown field: its line, and a README heading that exists', async () => {
+    const file = path.join(await temporaryFolder(), 'study.yaml');
+    await writeFile(file, 'models:\n  base: m/base\n  cpt: m/cpt\nruns:\n  - name: a\n    models: [base, cpt]\n    concepts: concepts\n    out: a\n    colour: red\n');
+    const result = await run('batch', file);
+    assertOneLine(result, 2, /study\.yaml:9: field runs\[0\]\.colour is not a known field; see "(.+)" in the README/);
+    const heading = /see "(.+)" in the README/.exec(result.err)![1]!;
+    assert.match(await readFile(path.join(ROOT, 'README.md'), 'utf8'), new RegExp(`^#+ \`${heading}`, 'm'));
+  });
+});
+
 describe('the example study', () => {
   it('examples/study.yaml is a manifest whose runs, models and concepts all resolve', async () => {
     const manifest = await loadManifest(path.join(ROOT, 'examples', 'study.yaml'));
