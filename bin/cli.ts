@@ -63,7 +63,7 @@ const layerList = (value: string): number[] =>
     return n;
   });
 
-const deviceOption = (): Option => new Option('--device <device>', 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries').choices(DEVICES).default('cpu');
+const deviceOption = (help = 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries'): Option => new Option('--device <device>', help).choices(DEVICES);
 
 const querySetList = (value: string): QuerySetKind[] => {
   const kinds = value.split(',').map((v) => v.trim());
@@ -290,7 +290,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--no-trace-cache', 'neither read nor fill the trace cache')
     .option('--batch-size <n>', 'sequences per forward pass, padded on the right', positiveInteger('--batch-size'), 1)
     .option('--threads <n>', 'CPU threads for onnxruntime (default: all cores)', positiveInteger('--threads'))
-    .addOption(deviceOption())
+    .addOption(deviceOption().default('cpu'))
     .option('--max-map-gb <gb>', 'refuse --maps full above this many GiB per sequence', positiveNumber('--max-map-gb'), 4)
     .action(async (options: { model: string; text?: string; concepts?: string; out: string; force?: boolean; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; device: Device; maxMapGb: number }) => {
       const bar = progress();
@@ -331,7 +331,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .option('--chat-template', "wrap each sequence in the checkpoints' chat template")
       .option('--batch-size <n>', 'sequences per forward pass (default: 8 for texts of up to 256 tokens measured in the graph, else 1)', positiveInteger('--batch-size'))
       .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-      .addOption(deviceOption())
+      .addOption(deviceOption().default('cpu'))
       .addOption(
         new Option('--maps <kind>', 'mean: every measure computed inside the graph, head-averaged maps kept of --map-layers for the report; none: no maps; full: per-head maps on disk (what measure recomputes from)')
           .choices(MAPS_MODES as MapsMode[])
@@ -392,10 +392,10 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('-o, --out <dir>', 'report folder (default RESULTS/report)')
     .option('--layer <n>', 'layer of the attention and difference maps (default: the last)', wholeNumber('--layer'))
     .option('--head <n>', 'one head for the maps (default: the mean over heads)', wholeNumber('--head'))
-    .addOption(new Option('--maps <which>', 'attention maps of the first model only (the difference maps show the others) or of every model').choices(['first', 'all']).default('first'))
-    .action(async (results: string, options: { out?: string; layer?: number; head?: number; maps: 'first' | 'all' }) => {
+    .addOption(new Option('--map-models <which>', 'attention maps of the first model only (the difference maps show the others) or of every model').choices(['first', 'all']).default('first'))
+    .action(async (results: string, options: { out?: string; layer?: number; head?: number; mapModels: 'first' | 'all' }) => {
       const report = await writeReport(results, {
-        maps: options.maps,
+        mapModels: options.mapModels,
         ...(options.out !== undefined ? { out: options.out } : {}),
         ...(options.layer !== undefined ? { layer: options.layer } : {}),
         ...(options.head !== undefined ? { head: options.head } : {}),
@@ -410,9 +410,10 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--shard <k/n>', 'run only the K-th of N slices of the runs (for cluster array jobs); join the slices with legal-attn merge')
     .option('--out-root <dir>', "where the runs' out folders go (default: the manifest's folder)")
     .option('--fail-fast', 'stop at the first failing run')
-    .option('--batch-size <n>', 'sequences per forward pass', positiveInteger('--batch-size'), 1)
+    .option('--batch-size <n>', 'sequences per forward pass (default 1, so that a resumed batch gives the bytes of an uninterrupted one)', positiveInteger('--batch-size'))
     .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-    .action(async (manifest: string, options: { shard?: string; outRoot?: string; failFast?: boolean; batchSize: number; threads?: number }) => {
+    .addOption(deviceOption("execution provider of the runs that name none in the manifest (default: cpu)"))
+    .action(async (manifest: string, options: { shard?: string; outRoot?: string; failFast?: boolean; batchSize?: number; threads?: number; device?: Device }) => {
       const bar = progress();
       try {
         const summary = await runBatch({
@@ -420,8 +421,9 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
           ...(options.shard ? { shard: options.shard } : {}),
           ...(options.outRoot ? { outRoot: options.outRoot } : {}),
           failFast: Boolean(options.failFast),
-          batchSize: options.batchSize,
+          ...(options.batchSize ? { batchSize: options.batchSize } : {}),
           ...(options.threads ? { threads: options.threads } : {}),
+          ...(options.device ? { device: options.device } : {}),
           ...cacheOption(),
           onProgress: bar.stage,
         });

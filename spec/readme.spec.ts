@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, symlink } from 'node:fs/promises';
+import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../bin/cli.js';
@@ -73,5 +73,18 @@ describe("the README's examples", function () {
     }
     assert.ok(commands >= 3, `${commands} commands run`);
     if (python) assert.ok(snippets >= 1);
+  });
+
+  it("the library example runs against the package's own exports, and prints a share", async () => {
+    const [example] = codeBlocks(await readFile(path.join(ROOT, 'README.md'), 'utf8')).filter((b) => b.lang === 'js');
+    // Inside the package, so that `import … from 'legal-attn'` resolves through package.json's exports.
+    const file = path.join(ROOT, 'dist', `readme-example-${process.pid}.mjs`);
+    await writeFile(file, example!.text);
+    try {
+      const { stdout } = await exec(process.execPath, [file], { cwd: ROOT });
+      assert.match(stdout, /^Consideration: share of the last layer's first head 0\.\d{4}\n$/);
+    } finally {
+      await rm(file, { force: true });
+    }
   });
 });

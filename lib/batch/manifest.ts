@@ -5,6 +5,8 @@ import { badInput } from '../errors.js';
 import { parseYamlFile } from '../io/yaml-file.js';
 import { SINK_MODES } from '../measure/attention-share.js';
 import { QUERY_SETS } from '../measure/query-set.js';
+import { MAPS_MODES, type MapsMode } from '../run-trace.js';
+import { DEVICES, type Device } from '../trace/session.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a name of letters, digits, dots, dashes or underscores');
 
@@ -17,6 +19,9 @@ const analysisFields = {
   alpha: z.number().gt(0).lt(1).optional(),
   'chat-template': z.boolean().optional(),
   report: z.boolean().optional(),
+  maps: z.enum(MAPS_MODES as [string, ...string[]]).optional(),
+  'map-layers': z.array(z.number().int().min(0)).min(1).optional(),
+  device: z.enum(DEVICES as [string, ...string[]]).optional(),
 };
 
 const analysisSchema = z.object(analysisFields).strict();
@@ -50,6 +55,10 @@ export type RunAnalysis = {
   alpha?: number;
   chatTemplate?: boolean;
   report?: boolean;
+  /** How the run measures: inside the graph (`mean`, default; `none` keeps no maps) or from full per-head maps. */
+  maps?: MapsMode;
+  mapLayers?: number[];
+  device?: Device;
 };
 
 /** One run of a manifest, resolved: model folders and paths absolute, defaults applied. */
@@ -82,6 +91,9 @@ function analysisOf(fields: AnalysisFields): RunAnalysis {
   if (fields.alpha !== undefined) a.alpha = fields.alpha;
   if (fields['chat-template'] !== undefined) a.chatTemplate = fields['chat-template'];
   if (fields.report !== undefined) a.report = fields.report;
+  if (fields.maps) a.maps = fields.maps as MapsMode;
+  if (fields['map-layers']) a.mapLayers = fields['map-layers'];
+  if (fields.device) a.device = fields.device as Device;
   return a;
 }
 

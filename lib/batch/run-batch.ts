@@ -3,9 +3,10 @@ import path from 'node:path';
 import { badInput, LegalAttnError } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
 import { writeReport } from '../report/build-report.js';
-import { prepareCompare, runPreparedCompare, type PreparedCompare } from '../run-compare.js';
+import { prepareCompare, runPreparedCompare, type CompareRequest, type PreparedCompare } from '../run-compare.js';
 import { loadTokenizer } from '../tokenize/tokenizer.js';
 import type { Checkpoint } from '../trace/checkpoint.js';
+import type { Device } from '../trace/session.js';
 import { traceAttentionCached } from '../trace/trace.js';
 import { loadManifest, parseShard, shardRuns, type BatchRun } from './manifest.js';
 
@@ -19,6 +20,8 @@ export interface BatchRequest {
   cacheDir?: string;
   threads?: number;
   batchSize?: number;
+  /** For runs that name none. */
+  device?: Device;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -47,17 +50,25 @@ export interface BatchSummary {
 
 const seconds = (start: number): number => Math.round((performance.now() - start) / 10) / 100;
 
+/** A run checked and ready, or the reason it cannot run. */
+type Prepared = { run: BatchRun; compare: PreparedCompare; failure?: undefined } | { run: BatchRun; compare?: undefined; failure: string };
+
+const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /**
- * Traces, for each checkpoint, every sequence any run needs, loading the model once;
- * returns for each run whether anything of it had to be traced now.
+ * For the runs measured from full maps: traces, for each checkpoint, every sequence any
+ * of them needs, loading the model once, so that they share one pass per model through
+ * the trace cache. Returns the runs that had anything traced now, and the runs whose
+ * model failed (with the reason); the other runs are not held back by them.
  */
-async function traceEachModelOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number> }> {
+async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number>; failed: Map<number, string> }> {
   type Need = { ids: BigInt64Array; runs: Set<number> };
-  const byModel = new Map<string, { checkpoint: Checkpoint; needs: Map<string, Need> }>();
+  const byModel = new Map<string, { checkpoint: Checkpoint; needs: Map<string, Need>; runs: Set<number> }>();
   for (const { run, compare } of prepared) {
     for (const { checkpoint } of compare.checkpoints) {
-      const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map<string, Need>() };
+      const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map<string, Need>(), runs: new Set<number>() };
       byModel.set(checkpoint.contentHash, entry);
+      entry.runs.add(run.index);
       const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: compare.request.chatTemplate ?? false, ...(compare.chatTemplateFrom ? { chatTemplateFrom: compare.chatTemplateFrom } : {}) });
       for (const concept of compare.concepts) {
         for (const sequence of concept.sequences) {
@@ -72,28 +83,62 @@ async function traceEachModelOnce(prepared: ReadonlyArray<{ run: BatchRun; compa
   }
   let traced = 0;
   const fresh = new Set<number>();
-  for (const { checkpoint, needs } of byModel.values()) {
+  const failed = new Map<number, string>();
+  for (const { checkpoint, needs, runs } of byModel.values()) {
     const list = [...needs.values()];
     const options = {
       ...(request.threads ? { threads: request.threads } : {}),
       ...(request.batchSize ? { batchSize: request.batchSize } : {}),
       onProgress: (done: number, total: number) => request.onProgress?.(`tracing ${checkpoint.name}`, done, total),
     };
-    for await (const { index, cached } of traceAttentionCached(checkpoint, list.map((n) => n.ids), options)) {
-      if (cached) continue;
-      traced++;
-      list[index]!.runs.forEach((r) => fresh.add(r));
+    try {
+      for await (const { index, cached } of traceAttentionCached(checkpoint, list.map((n) => n.ids), options)) {
+        if (cached) continue;
+        traced++;
+        list[index]!.runs.forEach((r) => fresh.add(r));
+      }
+    } catch (error) {
+      if (request.failFast) throw error;
+      for (const r of runs) failed.set(r, reasonOf(error));
     }
   }
-  return { traced, fresh };
+  return { traced, fresh, failed };
+}
+
+/** Every option of a run as compare takes it; `maps` defaults to measuring inside the graph, as compare does. */
+function compareRequestOf(run: BatchRun, root: string, request: BatchRequest): CompareRequest {
+  return {
+    models: run.models,
+    concepts: run.concepts,
+    out: path.join(root, run.out),
+    maps: run.maps ?? 'mean',
+    ...(run.mapLayers ? { mapLayers: run.mapLayers } : {}),
+    ...(run.device ?? request.device ? { device: run.device ?? request.device } : {}),
+    ...(run.pairs ? { pairs: run.pairs } : {}),
+    ...(run.querySets ? { querySets: run.querySets } : {}),
+    ...(run.sink ? { sink: run.sink } : {}),
+    ...(run.seed !== undefined ? { seed: run.seed } : {}),
+    ...(run.controls !== undefined ? { controls: run.controls } : {}),
+    ...(run.permutations !== undefined ? { permutations: run.permutations } : {}),
+    ...(run.alpha !== undefined ? { alpha: run.alpha } : {}),
+    ...(run.chatTemplate !== undefined ? { chatTemplate: run.chatTemplate } : {}),
+    ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}),
+    ...(request.threads ? { threads: request.threads } : {}),
+    // One sequence per pass unless asked: a padded pass rounds differently in the last
+    // digit, and a resumed batch regroups what is left, so only unbatched passes make a
+    // resumed batch end with the bytes of an uninterrupted one.
+    batchSize: request.batchSize ?? 1,
+    ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+  };
 }
 
 /**
- * `batch`: the runs of a manifest (or of one slice of it). The whole manifest is checked
- * before any model is loaded; each model is then loaded once to trace what every run
- * needs into the trace cache, so an interrupted batch resumes where it stopped; then
- * each run is measured, compared and reported. A failing run is reported and the
- * others go on, unless `failFast`.
+ * `batch`: the runs of a manifest (or of one slice of it). The manifest is read and
+ * every run checked (models, concepts, checkpoints, tokenizers) before any model is
+ * loaded. Runs measure inside the graph by default, one model at a time, each pass kept
+ * in the trace cache so that an interrupted batch resumes; runs with `maps: full` share
+ * one pass per model. A run that cannot be checked or fails is reported with its reason
+ * and the others go on, unless `failFast`; batch-summary.json is written in any case.
  */
 export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
   const start = performance.now();
@@ -102,49 +147,47 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
   const runs = shard ? shardRuns(manifest.runs, shard) : manifest.runs;
   const root = path.resolve(request.outRoot ?? manifest.dir);
 
-  const prepared: Array<{ run: BatchRun; compare: PreparedCompare }> = [];
+  const prepared: Prepared[] = [];
   for (const run of runs) {
     try {
-      const compare = await prepareCompare({
-        models: run.models,
-        concepts: run.concepts,
-        out: path.join(root, run.out),
-        // Runs share each model's one pass over every sequence through the trace cache, which keeps full maps.
-        maps: 'full',
-        ...(run.pairs ? { pairs: run.pairs } : {}),
-        ...(run.querySets ? { querySets: run.querySets } : {}),
-        ...(run.sink ? { sink: run.sink } : {}),
-        ...(run.seed !== undefined ? { seed: run.seed } : {}),
-        ...(run.controls !== undefined ? { controls: run.controls } : {}),
-        ...(run.permutations !== undefined ? { permutations: run.permutations } : {}),
-        ...(run.alpha !== undefined ? { alpha: run.alpha } : {}),
-        ...(run.chatTemplate !== undefined ? { chatTemplate: run.chatTemplate } : {}),
-        ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}),
-        ...(request.threads ? { threads: request.threads } : {}),
-        ...(request.batchSize ? { batchSize: request.batchSize } : {}),
-        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
-      });
-      prepared.push({ run, compare });
+      prepared.push({ run, compare: await prepareCompare(compareRequestOf(run, root, request)) });
     } catch (error) {
-      if (error instanceof LegalAttnError) throw badInput(`${manifest.file}:${run.line}: run ${run.name}: ${error.message}`, error);
-      throw error;
+      const located = error instanceof LegalAttnError ? badInput(`${manifest.file}:${run.line}: run ${run.name}: ${error.message}`, error) : error;
+      if (request.failFast) throw located;
+      prepared.push({ run, failure: reasonOf(located) });
     }
   }
+  const ready = prepared.filter((p): p is Prepared & { compare: PreparedCompare } => p.compare !== undefined);
+  const full = await traceFullMapsOnce(
+    ready.filter((p) => p.compare.request.maps === 'full'),
+    request,
+  );
 
-  const { traced, fresh } = await traceEachModelOnce(prepared, request);
   const results: RunResult[] = [];
-  for (const { run, compare } of prepared) {
+  let traced = full.traced;
+  for (const { run, compare, failure } of prepared) {
     const runStart = performance.now();
+    const failed = (reason: string): void => void results.push({ index: run.index, name: run.name, out: run.out, status: 'failed', reason, seconds: seconds(runStart) });
+    if (!compare) {
+      failed(failure);
+      continue;
+    }
+    if (full.failed.has(run.index)) {
+      failed(full.failed.get(run.index)!);
+      continue;
+    }
     try {
-      await runPreparedCompare(compare);
+      const summary = await runPreparedCompare(compare);
+      traced += summary.computed;
       if (run.report !== false) await writeReport(compare.request.out);
-      results.push({ index: run.index, name: run.name, out: run.out, status: fresh.has(run.index) ? 'done' : 'cached', seconds: seconds(runStart) });
+      const ranNow = summary.computed > 0 || full.fresh.has(run.index);
+      results.push({ index: run.index, name: run.name, out: run.out, status: ranNow ? 'done' : 'cached', seconds: seconds(runStart) });
     } catch (error) {
       if (request.failFast) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      results.push({ index: run.index, name: run.name, out: run.out, status: 'failed', reason, seconds: seconds(runStart) });
+      failed(reasonOf(error));
     }
   }
+  results.sort((a, b) => a.index - b.index);
   const summary: BatchSummary = {
     manifest: path.resolve(manifest.file),
     shard,

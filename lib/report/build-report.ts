@@ -20,7 +20,7 @@ export interface ReportOptions {
   /** One head for the maps, or their mean (default). */
   head?: number;
   /** Attention maps of the first model only (default; the difference maps show the rest) or of every model. */
-  maps?: 'first' | 'all';
+  mapModels?: 'first' | 'all';
   /** Output folder (default RESULTS/report). */
   out?: string;
 }
@@ -273,7 +273,7 @@ class ReportBuilder {
     const conceptTokens = [...new Set(spans.flatMap((s) => s.tokens))];
     const which = this.options.head === undefined ? 'head-averaged' : `head ${this.options.head}`;
     const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens });
-    const mapped = this.options.maps === 'all' ? maps : maps.slice(0, 1);
+    const mapped = this.options.mapModels === 'all' ? maps : maps.slice(0, 1);
     const hasMaps = maps.length === this.models.length;
     const attentionMaps = mapped.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
     const differences = (hasMaps ? this.pairs : []).map((pair) => {

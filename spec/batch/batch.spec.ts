@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { copyFile, readFile, readdir, truncate, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../../bin/cli.js';
 import type { BatchSummary } from '../../lib/batch/run-batch.js';
-import { ROOT, captureIo, listFiles, temporaryFolder } from '../helpers.js';
+import { ROOT, captureIo, listFiles, modelDir, temporaryFolder } from '../helpers.js';
 import { RESULT_FILES, twoSetManifest } from './fixtures.js';
 
 const BIN = path.join(ROOT, 'dist', 'bin', 'legal-attn.js');
@@ -127,14 +127,43 @@ describe('legal-attn batch', function () {
     assert.match(io.err, /^legal-attn: \S+: cannot create this folder, \S*results\/probes is a file; choose another output folder\.\n$/);
   });
 
-  it('checks the whole manifest before loading any model', async () => {
+  it('checks every run before loading any model; a run that cannot run is reported, and the others finish', async () => {
     const broken = (await readFile(manifest, 'utf8')).replace('concepts: generated', 'concepts: missing-folder');
     const file = path.join(path.dirname(manifest), 'broken.yaml');
     await writeFile(file, broken);
-    const cache = await temporaryFolder();
-    const result = await batch(file, await temporaryFolder(), cache);
-    assert.equal(result.code, 2);
-    assert.match(result.err, /broken\.yaml:\d+: run generated: .*missing-folder: no such file or folder/);
-    assert.equal(await countCached(cache), 0, 'nothing was traced');
+    const root = await temporaryFolder();
+    const result = await batch(file, root, await temporaryFolder());
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.summary.runs.map((r) => [r.name, r.status]), [['probes', 'done'], ['generated', 'failed']]);
+    assert.match(result.summary.runs[1]!.reason!, /broken\.yaml:\d+: run generated: .*missing-folder: no such file or folder/);
+    assert.equal((JSON.parse(await readFile(path.join(root, 'batch-summary.json'), 'utf8')) as BatchSummary).failed, 1);
+  });
+
+  it('survives a checkpoint whose weights are truncated: its run fails with the reason, the other runs finish', async () => {
+    const dir = await temporaryFolder();
+    for (const name of ['model.onnx', 'model.onnx_data', 'tokenizer.json', 'tokenizer_config.json', 'config.json']) await copyFile(path.join(modelDir('cpt'), name), path.join(dir, name));
+    await truncate(path.join(dir, 'model.onnx_data'), 4096);
+    const text = (await readFile(manifest, 'utf8')).replace(/ {2}cpt: .*\n/, `  cpt: ${dir}\n  other: ${modelDir('cpt')}\n`).replace('models: [base, cpt, ift]\n    concepts: probes', 'models: [base, other, ift]\n    concepts: probes');
+    const file = path.join(path.dirname(manifest), 'truncated.yaml');
+    await writeFile(file, text);
+    const root = await temporaryFolder();
+    const result = await batch(file, root, await temporaryFolder());
+    assert.equal(result.code, 1, result.err);
+    assert.deepEqual(result.summary.runs.map((r) => [r.name, r.status]), [['probes', 'done'], ['generated', 'failed']]);
+    assert.match(result.summary.runs[1]!.reason!, /model\.onnx_data: truncated \(4096 bytes/);
+    assert.ok((await listFiles(path.join(root, 'results', 'probes'))).includes('summary.json'));
+  });
+
+  it('measures inside the graph by default, keeping no per-head maps; maps: full in a run keeps them', async () => {
+    const files = await listFiles(path.join(cleanRoot, 'results', 'probes'));
+    assert.ok(files.includes('summary.json'));
+    assert.deepEqual(files.filter((f) => f.endsWith('attentions.npy')), []);
+    const text = (await readFile(manifest, 'utf8')).replace('    concepts: probes\n', '    concepts: probes\n    maps: full\n');
+    const file = path.join(path.dirname(manifest), 'full.yaml');
+    await writeFile(file, text);
+    const root = await temporaryFolder();
+    const result = await batch(file, root, await temporaryFolder(), '--shard', '1/2');
+    assert.equal(result.code, 0, result.err);
+    assert.equal((await listFiles(path.join(root, 'results', 'probes'))).filter((f) => f.endsWith('attentions.npy')).length, 3 * 4);
   });
 });
