@@ -174,10 +174,15 @@ const CONFIG_OPTIONS: Array<[keyof Config, string]> = [
 function overallLines(summary: Pick<CompareSummary, 'comparison'>): string {
   const lines: string[] = [];
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
+    if (scope.unmeasurable) {
+      lines.push(`  ${scope.variant.querySet}/${scope.variant.sink}: not measurable, ${scope.unmeasurable}`);
+      continue;
+    }
+    const skipped = scope.skipped.length > 0 ? `; ${scope.skipped.length} sequence(s) with no query in ${scope.variant.querySet} left out` : '';
     for (const change of scope.pairs) {
       const d = change.distribution;
       const beat = change.headsBeatingChance === undefined ? 'no chance baseline' : `${change.headsBeatingChance}/${d.n} heads beat chance`;
-      lines.push(`  ${change.pair.padEnd(12)} ${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}`);
+      lines.push(`  ${change.pair.padEnd(12)} ${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${skipped}`);
     }
   }
   return lines.join('\n');

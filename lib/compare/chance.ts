@@ -13,9 +13,9 @@ export interface ControlDeltas {
  * group, of the mean over each concept's sequences) computed with one control span
  * in place of the concept in every sequence. Every combination when there are at
  * most `draws`, else `draws` combinations drawn with the seed. A sequence with no room
- * for a control keeps its observed Δ in every draw, which can only make p larger
- * (conservative). Returns `[combinations × heads]`, or undefined when no sequence has
- * a control.
+ * for a control keeps its observed Δ in every draw: its contribution is fixed, which
+ * can move p either way. Returns `[combinations × heads]`, or undefined when no
+ * sequence has a control.
  */
 export function chanceMeans(groups: ReadonlyArray<readonly ControlDeltas[]>, heads: number, draws: number, seed: number): { values: Float64Array; count: number } | undefined {
   const sequences = groups.flat();
@@ -62,6 +62,11 @@ export function permutationPValues(observed: Float64Array, chance: { values: Flo
   const p = new Float64Array(heads);
   for (let h = 0; h < heads; h++) {
     const size = Math.abs(observed[h]!);
+    // An unmeasured head (NaN) gets no p-value: a NaN compares false with everything and would look like the smallest p.
+    if (Number.isNaN(size)) {
+      p[h] = Number.NaN;
+      continue;
+    }
     let asLarge = 0;
     for (let d = 0; d < chance.count; d++) if (Math.abs(chance.values[d * heads + h]!) >= size - 1e-12) asLarge++;
     p[h] = (1 + asLarge) / (1 + chance.count);

@@ -46,7 +46,7 @@ export interface PairChanges {
   relative: Float64Array;
   entropyDelta: Float64Array;
   rolloutDelta: Float64Array;
-  /** Undefined when some sequence has no room for a control span. */
+  /** Undefined when no sequence has room for a control span, or nothing is measurable. */
   pValue?: Float64Array;
   chanceDraws: number;
   distribution: Distribution;
@@ -57,7 +57,12 @@ export interface PairChanges {
 export interface ScopeComparison {
   scope: string;
   variant: Variant;
+  /** The sequences measured (those whose query set is not empty). */
   sequences: string[];
+  /** Sequences left out because their query set is empty (a concept that ends its sequence has no query after it). */
+  skipped: string[];
+  /** Why nothing of this scope is measurable; then shares and changes are empty, and no head beats chance. */
+  unmeasurable?: string;
   models: ModelShares[];
   pairs: PairChanges[];
 }
@@ -93,7 +98,18 @@ function meanOverControls(m: TargetMeasures, heads: number): Float64Array {
   return m.controls > 0 ? out : out.fill(Number.NaN);
 }
 
-function compareScope(scope: string, variant: Variant, groups: ReadonlyArray<readonly MeasuredSequence[]>, options: CompareOptions, headCount: number): ScopeComparison {
+/**
+ * A target is measurable in a sequence when its query set has a query there: `after`
+ * and `outside` are empty for a concept that ends its sequence. Such a sequence gives a
+ * share of NaN, which must neither enter a mean nor look like a change beyond chance.
+ */
+const measurable = (sequence: MeasuredSequence, model: string, variant: Variant): boolean => (measureOf(sequence, model, variant)?.queries ?? 0) > 0;
+
+function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<readonly MeasuredSequence[]>, options: CompareOptions, headCount: number): ScopeComparison {
+  const first = options.models[0]!;
+  const skipped = allGroups.flat().filter((s) => !measurable(s, first, variant)).map((s) => `${s.concept}/${s.sequence}`);
+  const groups = allGroups.map((group) => group.filter((s) => measurable(s, first, variant))).filter((group) => group.length > 0);
+  if (groups.length === 0) return unmeasurableScope(scope, variant, skipped, options, headCount);
   const measuresOf = (model: string): TargetMeasures[][] => groups.map((group) => group.map((s) => measureOf(s, model, variant)!));
   const byModel = new Map(options.models.map((model) => [model, measuresOf(model)]));
   const models = options.models.map((model): ModelShares => {
@@ -132,7 +148,22 @@ function compareScope(scope: string, variant: Variant, groups: ReadonlyArray<rea
     }
     return changes;
   });
-  return { scope, variant, sequences: groups.flat().map((s) => `${s.concept}/${s.sequence}`), models, pairs };
+  return { scope, variant, sequences: groups.flat().map((s) => `${s.concept}/${s.sequence}`), skipped, models, pairs };
+}
+
+/** A scope none of whose sequences has a query in the query set: empty values, no p-value, the reason said. */
+function unmeasurableScope(scope: string, variant: Variant, skipped: string[], options: CompareOptions, headCount: number): ScopeComparison {
+  const empty = (): Float64Array => new Float64Array(headCount).fill(Number.NaN);
+  const layers = (): Float64Array => new Float64Array(0);
+  return {
+    scope,
+    variant,
+    sequences: [],
+    skipped,
+    unmeasurable: `no query in the ${variant.querySet} query set of ${variant.target} in any sequence (${skipped.join(', ')})`,
+    models: options.models.map((model) => ({ model, share: empty(), entropy: empty(), rollout: layers(), controlShare: empty() })),
+    pairs: options.pairs.map((pair) => ({ pair: pairName(pair), delta: empty(), relative: empty(), entropyDelta: empty(), rolloutDelta: layers(), chanceDraws: 0, distribution: describeDistribution([]) })),
+  };
 }
 
 /**

@@ -90,10 +90,16 @@ export function scopeSummary(scope: ScopeComparison, comparison: Comparison, alp
     querySet: scope.variant.querySet,
     sink: scope.variant.sink,
     sequences: scope.sequences,
+    // Sequences whose query set is empty: left out of the means, and said so.
+    skipped: scope.skipped,
+    ...(scope.unmeasurable ? { unmeasurable: scope.unmeasurable } : {}),
     models: Object.fromEntries(scope.models.map((m) => [m.model, modelSummary(m, layers)])),
     changes: Object.fromEntries(scope.pairs.map((c) => [c.pair, changeSummary(c, layers, heads, alpha)])),
   };
 }
+
+/** The sequence of a per-sequence scope, measured or left out. */
+const sequenceOf = (scope: ScopeComparison): string => [...scope.sequences, ...scope.skipped][0]?.split('/')[1] ?? '';
 
 type Cell = string | number | null;
 const cell = (v: number): Cell => (Number.isFinite(v) ? v : null);
@@ -103,7 +109,7 @@ export function shareRows(comparison: Comparison): Cell[][] {
   const { layers, heads } = comparison;
   const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'model', 'layer', 'head', 'share', 'entropy', 'control_share', 'lift']];
   for (const scope of comparison.sequences) {
-    const sequence = scope.sequences[0]!.split('/')[1] ?? '';
+    const sequence = sequenceOf(scope);
     for (const m of scope.models) {
       for (let k = 0; k < layers * heads; k++) {
         rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, Math.floor(k / heads), k % heads, cell(m.share[k]!), cell(m.entropy[k]!), cell(m.controlShare[k]!), cell(m.share[k]! / m.controlShare[k]!)]);
@@ -126,7 +132,7 @@ export function changeRows(comparison: Comparison): Cell[][] {
       }
     }
   };
-  for (const scope of comparison.sequences) emit(scope, scope.sequences[0]!.split('/')[1] ?? '');
+  for (const scope of comparison.sequences) emit(scope, sequenceOf(scope));
   for (const scope of comparison.scopes) emit(scope, '*');
   return rows;
 }
