@@ -12,7 +12,7 @@ import { QUERY_SETS, type QuerySetKind } from '../lib/measure/query-set.js';
 import { writeReport, type ReportSummary } from '../lib/report/build-report.js';
 import { compareCheckpoints, measureResults, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
 import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
-import { cacheRoot } from '../lib/trace/cache.js';
+import { cacheRoot } from '../lib/trace/cache-folder.js';
 import { clearTraceCache, findCachedModel, listTraceCache } from '../lib/trace/trace-cache.js';
 import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
 import { DEVICES, type Device } from '../lib/trace/session.js';

@@ -14,7 +14,7 @@ export { openCheckpoint, attentionGraph, type Checkpoint, type ModelShape } from
 export { analyseGraph, findAttentionSoftmax, findAttentionOutputs, type AttentionSite, type GraphAnalysis } from './trace/find-attention.js';
 export { describeExport, type ExportFormat } from './trace/export-format.js';
 export { traceAttention, type TraceOptions, type SequenceAttention } from './trace/trace.js';
-export { cacheRoot } from './trace/cache.js';
+export { cacheRoot } from './trace/cache-folder.js';
 export { headMean } from './measure/head-mean.js';
 export { attentionShare, SINK_MODES, type SinkMode } from './measure/attention-share.js';
 export { measureSequence, DEFAULT_MEASURE_OPTIONS, type SequenceMeasures, type TargetMeasures, type MeasureOptions } from './measure/measure-sequence.js';

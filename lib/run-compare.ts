@@ -8,7 +8,8 @@ import { compareStructure, compareWording } from './compare/structure-results.js
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
-import { writeFileWhole, writeJson, writeOutputFolder } from './io/atomic.js';
+import { writeFileWhole, writeOutputFolder } from './io/atomic.js';
+import { readTraceIndex, writeTraceIndex, type IndexedModel } from './results/trace-index.js';
 import { readNpy } from './io/npy.js';
 import type { SinkMode } from './measure/attention-share.js';
 import { DEFINITIONS } from './measure/definitions.js';
@@ -75,10 +76,6 @@ export interface CompareSummary {
   computed: number;
 }
 
-/** Where compare keeps each model's trace, and the order of the models. */
-interface TraceIndex {
-  models: Array<{ name: string; dir: string; contentHash: string; trace: string }>;
-}
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -232,7 +229,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const maps = request.maps ?? 'mean';
   if (maps !== 'full') return measureCheckpointsInGraph(prepared, out, maps);
   const reusedTraces: string[] = [];
-  const index: TraceIndex = { models: [] };
+  const index: IndexedModel[] = [];
   let computed = 0;
   for (const { name, checkpoint } of checkpoints) {
     const trace = await traceToFolder({
@@ -247,9 +244,9 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
     });
     if (trace.reused) reusedTraces.push(name);
     computed += trace.computed;
-    index.models.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, trace: path.join('traces', name) });
+    index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: path.join(out, 'traces', name) });
   }
-  await writeJson(path.join(out, 'traces', 'index.json'), index);
+  await writeTraceIndex(out, index);
   return { ...(await measureResults(out, { ...request, out })), reusedTraces, computed };
 }
 
@@ -258,7 +255,7 @@ async function measureCheckpointsInGraph(prepared: PreparedCompare, out: string,
   const { request, checkpoints } = prepared;
   const analysis = resolveAnalysis(request);
   const mapLayers = maps === 'none' ? [] : resolveMapLayers(request, checkpoints);
-  const index: TraceIndex = { models: [] };
+  const index: IndexedModel[] = [];
   const models: ModelMeasures[] = [];
   let computed = 0;
   for (const { name, checkpoint } of checkpoints) {
@@ -273,9 +270,9 @@ async function measureCheckpointsInGraph(prepared: PreparedCompare, out: string,
     });
     computed += result.computed;
     models.push({ name, record: result.record, measures: result.measures, paraphrases: result.paraphrases });
-    index.models.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, trace: path.join('traces', name) });
+    index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: path.join(out, 'traces', name) });
   }
-  await writeJson(path.join(out, 'traces', 'index.json'), index);
+  await writeTraceIndex(out, index);
   const measured = (models[0]?.record.sequences ?? []).map((item, k): MeasuredSequence => {
     const byModel: MeasuredSequence['byModel'] = {};
     for (const model of models) byModel[model.name] = model.measures[k]!;
@@ -301,16 +298,12 @@ async function readTokens(file: string): Promise<SequenceFiles['tokens']> {
  */
 export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'reusedTraces' | 'computed'>> {
   const analysis = resolveAnalysis(options);
-  const indexFile = path.join(resultsDir, 'traces', 'index.json');
-  const indexText = await readFile(indexFile, 'utf8').catch(() => {
-    throw badInput(`${indexFile}: not found; run legal-attn compare first, or pass the folder it wrote.`);
-  });
-  const index = JSON.parse(indexText) as TraceIndex;
-  const names = index.models.map((m) => m.name);
+  const index = await readTraceIndex(resultsDir);
+  const names = index.map((m) => m.name);
   resolvePairs(options.pairs, names); // a bad --pairs is refused before any trace is read
   const records: Array<{ name: string; folder: string; record: TraceRecord }> = [];
-  for (const model of index.models) {
-    const folder = path.join(resultsDir, model.trace);
+  for (const model of index) {
+    const folder = model.traceFolder;
     const record = await readTraceRecord(folder);
     if (record.maps !== 'full') {
       throw badInput(
@@ -343,7 +336,10 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     measured.push({ concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) });
     options.onProgress?.('measuring', k + 1, sequenceList.length);
   }
-  return { ...(await writeComparison(measured, records, analysis, options, path.resolve(options.out ?? resultsDir))) };
+  const out = path.resolve(options.out ?? resultsDir);
+  // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
+  if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);
+  return { ...(await writeComparison(measured, records, analysis, options, out)) };
 }
 
 /** A model's trace record and the measures of its sequences, in the record's order. */

@@ -72,7 +72,7 @@ export function targetsOf(spans: readonly TokenSpan[]): Target[] {
 }
 
 /** One target under one query set and sink mode, with the queries of the target and of each control. */
-export interface Variant {
+export interface QueryPlan {
   target: Target;
   /** Index of the target in `targets`. */
   index: number;
@@ -100,8 +100,8 @@ export function measureVariants(
   targets: readonly Target[],
   controls: Record<string, number[][]>,
   options: MeasureOptions,
-  head: (variant: Variant, layer: number, head: number) => HeadMeasures,
-  rollout: (variant: Variant, layer: number, queries: readonly number[]) => number,
+  head: (variant: QueryPlan, layer: number, head: number) => HeadMeasures,
+  rollout: (variant: QueryPlan, layer: number, queries: readonly number[]) => number,
 ): TargetMeasures[] {
   const { layers, heads, tokens } = shape;
   const measures: TargetMeasures[] = [];
@@ -111,7 +111,7 @@ export function measureVariants(
       const queries = querySet(kind, tokens, target.tokens);
       const controlQueries = spansOfControls.map((span) => querySet(kind, tokens, span));
       for (const sink of options.sinks) {
-        const variant: Variant = { target, index, kind, sink, queries, controls: spansOfControls, controlQueries };
+        const variant: QueryPlan = { target, index, kind, sink, queries, controls: spansOfControls, controlQueries };
         const share = new Float64Array(layers * heads);
         const entropy = new Float64Array(layers * heads);
         const controlShare = new Float64Array(spansOfControls.length * layers * heads);

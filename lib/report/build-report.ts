@@ -12,6 +12,7 @@ import { distributionSvg } from '../render/histogram.js';
 import { layerCurvesSvg } from '../render/layer-curves.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { escapeHtml, figure, numberCell, page } from './html.js';
+import { readTraceIndex, traceIndexFile } from '../results/trace-index.js';
 import { readResults, type ChangeSummary, type Results, type Row, type ScopeResult } from './read-results.js';
 
 export interface ReportOptions {
@@ -38,7 +39,7 @@ interface Page {
   svgs: Array<{ file: string; svg: string }>;
 }
 
-interface Variant {
+interface QuerySetAndSink {
   querySet: string;
   sink: string;
 }
@@ -59,7 +60,7 @@ function gridOf(rows: readonly Row[], key: string, layers: number, heads: number
   return sums.map((s, k) => (counts[k]! > 0 ? s / counts[k]! : Number.NaN));
 }
 
-const matches = (row: Row, variant: Variant, fields: Record<string, string>): boolean =>
+const matches = (row: Row, variant: QuerySetAndSink, fields: Record<string, string>): boolean =>
   row.target === CONCEPT && row.query_set === variant.querySet && row.sink === variant.sink && Object.entries(fields).every(([k, v]) => row[k] === v);
 
 const maxAbs = (arrays: readonly Float64Array[]): number => Math.max(1e-9, ...arrays.flatMap((a) => Array.from(a).filter(Number.isFinite).map(Math.abs)));
@@ -117,7 +118,7 @@ class ReportBuilder {
   readonly heads: number;
   readonly models: string[];
   readonly pairs: string[];
-  readonly variant: Variant;
+  readonly variant: QuerySetAndSink;
   readonly alpha: number;
 
   constructor(
@@ -196,11 +197,9 @@ class ReportBuilder {
   }
 
   async traceFolder(model: string): Promise<string> {
-    const indexFile = path.join(this.results.dir, 'traces', 'index.json');
-    const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{"models":[]}')) as { models: Array<{ name: string; trace: string }> };
-    const entry = index.models.find((m) => m.name === model);
-    if (!entry) throw badInput(`${indexFile}: has no trace of model ${model}; run legal-attn compare again.`);
-    return path.join(this.results.dir, entry.trace);
+    const entry = (await readTraceIndex(this.results.dir)).find((m) => m.name === model);
+    if (!entry) throw badInput(`${traceIndexFile(this.results.dir)}: has no trace of model ${model}; run legal-attn compare again.`);
+    return entry.traceFolder;
   }
 
   /** The shortest legal sequence of a concept, or the shortest one with two labelled components. */

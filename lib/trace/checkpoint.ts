@@ -2,7 +2,7 @@ import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeFileWhole } from '../io/atomic.js';
-import { cacheRoot, contentHash, fileHash, rememberModelFolder } from './cache.js';
+import { cacheRoot, contentHash, fileHash, rememberModelFolder } from './cache-folder.js';
 import { analyseGraph, type AttentionSite, type GraphAnalysis } from './find-attention.js';
 import { decodeModel, EXTERNAL_DATA_LOCATION, FLOAT32, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';

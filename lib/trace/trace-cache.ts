@@ -5,7 +5,7 @@ import { dump, parse } from 'npyjs';
 import { badInput } from '../errors.js';
 import { writeFileWhole, writeJson } from '../io/atomic.js';
 import type { Float32Tensor } from '../io/npy.js';
-import { modelFolders } from './cache.js';
+import { modelFolders } from './cache-folder.js';
 
 /** What a traced sequence is keyed by: the weights, the tokenizer, the exact input. */
 export interface TraceKey {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'npyjs';
 import { runCli } from '../../bin/cli.js';
-import { cacheRoot } from '../../lib/trace/cache.js';
+import { cacheRoot } from '../../lib/trace/cache-folder.js';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import { ROOT, captureIo, listFiles, modelDir, referenceAttention, referenceIndex, maxAbsDifference, temporaryFolder } from '../helpers.js';
 import { alteredCheckpoint, fusedAttentionGraph } from './checkpoints.js';

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { runCli } from '../../bin/cli.js';
+import { captureIo, listFiles, modelDir, ROOT, temporaryFolder } from '../helpers.js';
+
+const run = async (...argv: string[]) => {
+  const io = captureIo();
+  const code = await runCli(argv, io);
+  return { code, out: io.out, err: io.err };
+};
+
+describe('legal-attn measure', () => {
+  it('writes, into another folder, results that report turns into a report with the maps of the traces it read', async () => {
+    const root = await temporaryFolder();
+    const full = path.join(root, 'full');
+    const again = path.join(root, 'after-only');
+    const concepts = path.join(ROOT, 'concepts', 'consideration.yaml');
+    assert.equal((await run('--quiet', 'compare', '--model', `base=${modelDir('base')}`, '--model', `cpt=${modelDir('cpt')}`, '--concepts', concepts, '--out', full, '--maps', 'full', '--no-report')).code, 0);
+    const measured = await run('--quiet', 'measure', full, '--out', again, '--query-set', 'after');
+    assert.equal(measured.code, 0, measured.err);
+    assert.ok((await listFiles(again)).includes(path.join('traces', 'index.json')));
+    const report = await run('--quiet', 'report', again);
+    assert.equal(report.code, 0, report.err);
+    const files = await listFiles(path.join(again, 'report'));
+    assert.ok(files.includes(path.join('svg', 'consideration-map-base.svg')), files.join(' '));
+    assert.ok(files.includes(path.join('svg', 'consideration-diff-cpt-base.svg')));
+  });
+});
