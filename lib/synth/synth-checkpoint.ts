@@ -5,6 +5,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { badInput } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
+import { constantTensor, FLOAT, INT64, intAttribute, intsAttribute } from '../trace/onnx-build.js';
 import { PACKAGE_ROOT } from '../version.js';
 
 const { onnx: schema } = onnxProto;
@@ -23,8 +24,6 @@ export interface SynthOptions {
   seed?: number;
 }
 
-const FLOAT = 1;
-const INT64 = 7;
 
 /**
  * Builds a Mistral-architecture decoder graph (RMSNorm, rotary positions, grouped-query
@@ -53,7 +52,7 @@ class GraphBuilder {
   /** A small constant, inline. */
   constant(values: number[], dims: number[], type: 'float' | 'int64'): string {
     const name = this.name('const');
-    this.initializers.push(type === 'float' ? { name, dims, dataType: FLOAT, floatData: values } : { name, dims, dataType: INT64, int64Data: values });
+    this.initializers.push(constantTensor(name, values, dims, type));
     return name;
   }
 
@@ -85,8 +84,6 @@ class GraphBuilder {
   }
 }
 
-const ints = (name: string, values: number[]): onnx.IAttributeProto => ({ name, ints: values, type: schema.AttributeProto.AttributeType.INTS });
-const int = (name: string, value: number): onnx.IAttributeProto => ({ name, i: value, type: schema.AttributeProto.AttributeType.INT });
 
 function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { slidingWindow?: number }, random: () => number): { model: Uint8Array; data: Buffer } {
   const g = new GraphBuilder(random);
@@ -96,7 +93,7 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { s
   const scale = 1 / Math.sqrt(hidden);
 
   // Positions 0..T-1 and the causal, padding (and sliding-window) mask, built once.
-  const seq = g.node('Gather', [g.node('Shape', ['input_ids']), g.constant([1], [], 'int64')], [int('axis', 0)]);
+  const seq = g.node('Gather', [g.node('Shape', ['input_ids']), g.constant([1], [], 'int64')], [intAttribute('axis', 0)]);
   const positions = g.node('Range', [g.constant([0], [], 'int64'), seq, g.constant([1], [], 'int64')]);
   const rows = g.node('Unsqueeze', [positions, g.constant([1], [1], 'int64')]);
   const cols = g.node('Unsqueeze', [positions, g.constant([0], [1], 'int64')]);
@@ -105,28 +102,28 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { s
     const window = g.node('Greater', [cols, g.node('Sub', [rows, g.constant([options.slidingWindow], [], 'int64')])]);
     allowed = g.node('And', [allowed, window]);
   }
-  const padding = g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [int('to', 9)]);
+  const padding = g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [intAttribute('to', 9)]);
   const mask = g.node('Where', [g.node('And', [allowed, padding]), g.constant([0], [], 'float'), g.constant([-3.4028234663852886e38], [], 'float')]);
 
   // Rotary tables, sliced to the sequence.
   const inv = Array.from({ length: half }, (_, k) => 1 / 10000 ** ((2 * k) / headSize));
   const angles = Array.from({ length: maxPositions }, (_, p) => [...inv, ...inv].map((f) => p * f)).flat();
-  const cos = g.node('Gather', [g.constant(angles.map(Math.cos), [maxPositions, headSize], 'float'), positions], [int('axis', 0)]);
-  const sin = g.node('Gather', [g.constant(angles.map(Math.sin), [maxPositions, headSize], 'float'), positions], [int('axis', 0)]);
+  const cos = g.node('Gather', [g.constant(angles.map(Math.cos), [maxPositions, headSize], 'float'), positions], [intAttribute('axis', 0)]);
+  const sin = g.node('Gather', [g.constant(angles.map(Math.sin), [maxPositions, headSize], 'float'), positions], [intAttribute('axis', 0)]);
   const rotate = (x: string): string => {
     const first = g.node('Slice', [x, g.constant([0], [1], 'int64'), g.constant([half], [1], 'int64'), g.constant([3], [1], 'int64')]);
     const second = g.node('Slice', [x, g.constant([half], [1], 'int64'), g.constant([headSize], [1], 'int64'), g.constant([3], [1], 'int64')]);
-    const turned = g.node('Concat', [g.node('Neg', [second]), first], [int('axis', 3)]);
+    const turned = g.node('Concat', [g.node('Neg', [second]), first], [intAttribute('axis', 3)]);
     return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [turned, sin])]);
   };
   const rmsNorm = (x: string): string => {
-    const variance = g.node('ReduceMean', [g.node('Mul', [x, x])], [ints('axes', [-1]), int('keepdims', 1)]);
+    const variance = g.node('ReduceMean', [g.node('Mul', [x, x])], [intsAttribute('axes', [-1]), intAttribute('keepdims', 1)]);
     const normed = g.node('Div', [x, g.node('Sqrt', [g.node('Add', [variance, g.constant([1e-5], [], 'float')])])]);
     return g.node('Mul', [normed, g.weight([hidden], 0, 1)]);
   };
-  const splitHeads = (x: string, n: number): string => g.node('Transpose', [g.node('Reshape', [x, g.constant([0, 0, n, headSize], [4], 'int64')])], [ints('perm', [0, 2, 1, 3])]);
+  const splitHeads = (x: string, n: number): string => g.node('Transpose', [g.node('Reshape', [x, g.constant([0, 0, n, headSize], [4], 'int64')])], [intsAttribute('perm', [0, 2, 1, 3])]);
 
-  let x = g.node('Gather', [g.weight([vocab, hidden], 0.5), 'input_ids'], [int('axis', 0)]);
+  let x = g.node('Gather', [g.weight([vocab, hidden], 0.5), 'input_ids'], [intAttribute('axis', 0)]);
   for (let l = 0; l < layers; l++) {
     const h = rmsNorm(x);
     const q = rotate(splitHeads(g.node('MatMul', [h, g.weight([hidden, heads * headSize], scale)]), heads));
@@ -134,16 +131,16 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { s
     const v = splitHeads(g.node('MatMul', [h, g.weight([hidden, kvHeads * headSize], scale)]), kvHeads);
     let context: string;
     if (options.fusedAttention) {
-      context = g.node('GroupQueryAttention', [q, k, v], [int('num_heads', heads), int('kv_num_heads', kvHeads)], 'com.microsoft', `/model/layers.${l}/self_attn/GroupQueryAttention`);
+      context = g.node('GroupQueryAttention', [q, k, v], [intAttribute('num_heads', heads), intAttribute('kv_num_heads', kvHeads)], 'com.microsoft', `/model/layers.${l}/self_attn/GroupQueryAttention`);
     } else {
       const repeat = (t: string): string =>
         g.node('Reshape', [g.node('Tile', [g.node('Unsqueeze', [t, g.constant([2], [1], 'int64')]), g.constant([1, 1, heads / kvHeads, 1, 1], [5], 'int64')]), g.constant([0, heads, -1, headSize], [4], 'int64')]);
-      const keys = g.node('Transpose', [repeat(k)], [ints('perm', [0, 1, 3, 2])]);
+      const keys = g.node('Transpose', [repeat(k)], [intsAttribute('perm', [0, 1, 3, 2])]);
       const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]), mask]);
-      const probabilities = g.node('Softmax', [scores], [int('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
+      const probabilities = g.node('Softmax', [scores], [intAttribute('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
       context = g.node('MatMul', [probabilities, repeat(v)]);
     }
-    const merged = g.node('Reshape', [g.node('Transpose', [context], [ints('perm', [0, 2, 1, 3])]), g.constant([0, 0, heads * headSize], [3], 'int64')]);
+    const merged = g.node('Reshape', [g.node('Transpose', [context], [intsAttribute('perm', [0, 2, 1, 3])]), g.constant([0, 0, heads * headSize], [3], 'int64')]);
     x = g.node('Add', [x, g.node('MatMul', [merged, g.weight([heads * headSize, hidden], scale)])]);
     const h2 = rmsNorm(x);
     const gate = g.node('MatMul', [h2, g.weight([hidden, intermediate], scale)]);

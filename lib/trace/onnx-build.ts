@@ -1,0 +1,36 @@
+import onnxProto from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
+
+// What legal-attn writes into ONNX graphs (the reductions, synth's checkpoints), built from plain protobuf objects.
+const { onnx: schema } = onnxProto;
+
+export type NodeProto = onnx.INodeProto;
+export type TensorProto = onnx.ITensorProto;
+export type AttributeProto = onnx.IAttributeProto;
+export type ValueInfoProto = onnx.IValueInfoProto;
+
+export const FLOAT = 1;
+export const INT64 = 7;
+
+export const intAttribute = (name: string, value: number): AttributeProto => ({ name, i: value, type: schema.AttributeProto.AttributeType.INT });
+export const intsAttribute = (name: string, values: number[]): AttributeProto => ({ name, ints: values, type: schema.AttributeProto.AttributeType.INTS });
+
+/** A small constant tensor, its values inline. */
+export const constantTensor = (name: string, values: number[], dims: number[], type: 'float' | 'int64'): TensorProto =>
+  type === 'float' ? { name, dims, dataType: FLOAT, floatData: values } : { name, dims, dataType: INT64, int64Data: values };
+
+/** A float32 graph input with named (dynamic) dimensions. */
+export const floatInput = (name: string, dims: string[]): ValueInfoProto => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((dimParam) => ({ dimParam })) } } } });
+
+/** Nodes in the order they are added, each named after its output. */
+export class NodeList {
+  readonly nodes: NodeProto[] = [];
+
+  constructor(private readonly prefix = 'legal_attn/') {}
+
+  /** Adds `op(inputs)` writing `output`, and returns the output's name. */
+  add(op: string, inputs: string[], output: string, attributes: AttributeProto[] = [], domain = ''): string {
+    this.nodes.push({ opType: op, input: inputs, output: [output], attribute: attributes, name: `${this.prefix}${output}`, ...(domain ? { domain } : {}) });
+    return output;
+  }
+}
