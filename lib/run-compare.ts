@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
@@ -9,6 +8,7 @@ import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
 import { writeFileWhole, writeOutputFolder } from './io/atomic.js';
+import { readTokensFile } from './results/tokens-file.js';
 import { readTraceIndex, writeTraceIndex, type IndexedModel } from './results/trace-index.js';
 import { readNpy } from './io/npy.js';
 import type { SinkMode } from './measure/attention-share.js';
@@ -17,8 +17,9 @@ import { measureSequence, type MeasureOptions, type SequenceMeasures } from './m
 import { measureInGraph } from './run-measure-in-graph.js';
 import { checkDevice, type Device } from './trace/session.js';
 import type { QuerySetKind } from './measure/query-set.js';
-import { readTraceRecord, traceToFolder, type MapsMode, type TraceRecord } from './run-trace.js';
-import type { TokenSpan } from './tokenize/align-spans.js';
+import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
+import { traceToFolder, type MapsMode } from './run-trace.js';
+
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
@@ -282,16 +283,6 @@ async function measureCheckpointsInGraph(prepared: PreparedCompare, out: string,
   return { ...(await writeComparison(measured, models, analysis, request, out)), reusedTraces: [], computed };
 }
 
-interface SequenceFiles {
-  concept: string;
-  sequence: string;
-  tokens: { ids: number[]; spans: TokenSpan[]; paraphraseOf?: string };
-}
-
-async function readTokens(file: string): Promise<SequenceFiles['tokens']> {
-  return JSON.parse(await readFile(file, 'utf8')) as SequenceFiles['tokens'];
-}
-
 /**
  * `measure`: recomputes every measure from the traces a compare run saved in
  * RESULTS/traces, without running a model, and writes the results into `out`.
@@ -324,7 +315,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     let ids: number[] | undefined;
     let paraphraseOf: string | undefined;
     for (const { name, folder } of records) {
-      const tokens = await readTokens(path.join(folder, item.dir, 'tokens.json'));
+      const tokens = await readTokensFile(path.join(folder, item.dir, 'tokens.json'));
       if (ids && JSON.stringify(ids) !== JSON.stringify(tokens.ids)) {
         throw badInput(`${path.join(folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
       }

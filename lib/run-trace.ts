@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
@@ -7,14 +6,14 @@ import { parseMarkup } from './concepts/markup.js';
 import { badInput } from './errors.js';
 import { writeJson, writeOutputFolder } from './io/atomic.js';
 import { writeNpy, type Float32Tensor } from './io/npy.js';
+import { tokensFile, type TokensIdentity } from './results/tokens-file.js';
+import { readTraceRecord, traceRecord } from './results/trace-file.js';
 import { headMean } from './measure/head-mean.js';
-import { conceptTokens } from './tokenize/align-spans.js';
 import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
 import { checkDevice } from './trace/session.js';
 import { traceAttentionCached, traceHeadMeansCached, type TraceOptions } from './trace/trace.js';
-import { TOOL_VERSION } from './version.js';
 
 /** `none`: tokens only; `mean`: head-averaged maps `[layers, T, T]`; `full`: `[layers, heads, T, T]`. */
 export type MapsMode = 'none' | 'mean' | 'full';
@@ -63,20 +62,6 @@ export interface TraceSummary {
   fromCache: number;
 }
 
-/** What trace.json records, read back by `measure` and by reuse. */
-export interface TraceRecord {
-  tool: { name: string; version: string };
-  model: { name: string; dir: string; contentHash: string; attentionSource: string; layers: Checkpoint['graph']['attention']; shape: Checkpoint['shape'] };
-  maps: MapsMode;
-  /** With maps computed inside the graph: the layers whose head-averaged maps were kept. */
-  mapLayers?: number[];
-  chatTemplate: boolean;
-  inputsDigest: string;
-  /** The traced concepts (empty for --text). */
-  concepts: Array<{ id: string; name: string; area: string; source?: string; components?: string[]; structure?: Array<[string, string]> }>;
-  sequences: TracedSequence[];
-}
-
 export interface PlannedSequence {
   concept?: Concept;
   sequenceId?: string;
@@ -86,20 +71,6 @@ export interface PlannedSequence {
 }
 
 export const DEFAULT_MAX_MAP_BYTES = 4 * 1024 ** 3;
-
-/** tokens.json of one sequence: the tokenization and each span's token indices. */
-export function tokensRecord(aligned: AlignedSequence, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    ...extra,
-    text: aligned.text,
-    ...(aligned.templated ? { templated: aligned.templated } : {}),
-    ids: Array.from(aligned.ids, Number),
-    tokens: aligned.tokens,
-    offsets: aligned.offsets,
-    spans: aligned.spans,
-    conceptTokens: conceptTokens(aligned.spans),
-  };
-}
 
 export async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
   const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: request.chatTemplate ?? false, ...(request.chatTemplateFrom ? { chatTemplateFrom: request.chatTemplateFrom } : {}) });
@@ -145,16 +116,15 @@ export type SequenceMaps = { full: Float32Tensor } | { mean: Float32Tensor; laye
 
 /** A sequence's `tokens.json` and the maps asked for, into its folder. */
 export async function writeSequence(folder: string, planned: PlannedSequence, maps: SequenceMaps): Promise<void> {
-  const files: Record<string, unknown> = {};
+  const identity: TokensIdentity = planned.concept ? { concept: planned.concept.id, ...(planned.sequenceId ? { sequence: planned.sequenceId } : {}), ...(planned.paraphraseOf ? { paraphraseOf: planned.paraphraseOf } : {}) } : {};
   if ('full' in maps) {
     await writeNpy(path.join(folder, 'attentions.npy'), maps.full);
-    files.attentions = { file: 'attentions.npy', shape: maps.full.dims, axes: ['layer', 'head', 'query', 'key'] };
+    identity.attentions = { file: 'attentions.npy', shape: maps.full.dims, axes: ['layer', 'head', 'query', 'key'] };
   } else if ('mean' in maps) {
     await writeNpy(path.join(folder, 'attentions-mean.npy'), maps.mean);
-    files.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes: ['layer', 'query', 'key'], ...(maps.layers ? { layers: maps.layers } : {}) };
+    identity.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes: ['layer', 'query', 'key'], ...(maps.layers ? { layers: maps.layers } : {}) };
   }
-  const identity = planned.concept ? { concept: planned.concept.id, sequence: planned.sequenceId, ...(planned.paraphraseOf ? { paraphraseOf: planned.paraphraseOf } : {}) } : {};
-  await writeJson(path.join(folder, 'tokens.json'), tokensRecord(planned.aligned, { ...identity, ...files }));
+  await writeJson(path.join(folder, 'tokens.json'), tokensFile(planned.aligned, identity));
 }
 
 /**
@@ -213,37 +183,9 @@ async function* tracesFor(request: TraceRequest, checkpoint: Checkpoint, ids: Bi
   for await (const { index, attention, cached } of traceAttentionCached(checkpoint, ids, request)) yield { index, sequenceMaps: maps === 'mean' ? { mean: headMean(attention) } : { full: attention }, cached };
 }
 
-/** trace.json of a checkpoint run over every planned sequence, listed in plan order. */
-export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'chatTemplate' | 'inputsDigest'>): TraceRecord {
-  return {
-    tool: { name: 'legal-attn', version: TOOL_VERSION },
-    model: {
-      name: checkpoint.name,
-      dir: checkpoint.dir,
-      contentHash: checkpoint.contentHash,
-      attentionSource: checkpoint.graph.attentionSource,
-      layers: checkpoint.graph.attention,
-      shape: checkpoint.shape,
-    },
-    ...fields,
-    concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map(
-      ({ id, name, area, source, components, structure }) => ({ id, name, area, ...(source ? { source } : {}), ...(components ? { components } : {}), ...(structure ? { structure } : {}) }),
-    ),
-    sequences: planned.map((p) => ({ dir: p.dir, tokens: p.aligned.ids.length, ...(p.concept ? { concept: p.concept.id, sequence: p.sequenceId } : {}) })),
-  };
-}
-
 /** Identity of what was traced: every sequence's place, ids and spans. */
 export function inputsDigest(planned: readonly PlannedSequence[]): string {
   const hash = createHash('sha256');
   for (const p of planned) hash.update(JSON.stringify([p.dir, Array.from(p.aligned.ids, Number), p.aligned.spans]));
   return hash.digest('hex');
-}
-
-export async function readTraceRecord(folder: string): Promise<TraceRecord> {
-  const file = path.join(folder, 'trace.json');
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw badInput(`${file}: not found; trace the model first (legal-attn trace or compare).`);
-  });
-  return JSON.parse(text) as TraceRecord;
 }

@@ -1,6 +1,7 @@
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
 import { badInput } from '../errors.js';
+import { fieldProblem } from './field-problem.js';
 
 export type KeyPath = ReadonlyArray<PropertyKey>;
 
@@ -39,10 +40,7 @@ export function parseYamlFile<S extends z.ZodType>(source: string, file: string,
     const keys: KeyPath = issue?.path ?? [];
     const unknownKeys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
     const at = [...keys, ...unknownKeys.slice(0, 1)];
-    const field = fieldName(at) || '(top level)';
-    const missing = issue?.code === 'invalid_type' && /received undefined$/.test(issue.message);
-    const what = issue?.code === 'unrecognized_keys' ? 'is not a known field' : missing ? `is missing (expected ${issue.expected})` : (issue?.message ?? 'is invalid');
-    throw badInput(`${file}:${lineOf(doc, lines, at)}: field ${field} ${what}; ${help}`);
+    throw badInput(`${file}:${lineOf(doc, lines, at)}: ${fieldProblem(issue, at)}; ${help}`);
   }
   return { data: parsed.data, lineAt: (keys) => lineOf(doc, lines, keys) };
 }

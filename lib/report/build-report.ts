@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeFileWhole, writeFolderWhole } from '../io/atomic.js';
@@ -12,6 +11,7 @@ import { distributionSvg } from '../render/histogram.js';
 import { layerCurvesSvg } from '../render/layer-curves.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { escapeHtml, figure, numberCell, page } from './html.js';
+import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceIndex, traceIndexFile } from '../results/trace-index.js';
 import { readResults, type ChangeSummary, type Results, type Row, type ScopeResult } from './read-results.js';
 
@@ -208,7 +208,7 @@ class ReportBuilder {
     let best: string | undefined;
     let length = Infinity;
     for (const sequence of concept.sequences) {
-      const tokens = JSON.parse(await readFile(path.join(folder, concept.id, sequence, 'tokens.json'), 'utf8')) as { ids: number[]; spans: TokenSpan[] };
+      const tokens = await readTokensFile(path.join(folder, concept.id, sequence, 'tokens.json'));
       if (withComponents && componentTokens(tokens.spans).length < 2) continue;
       if (tokens.ids.length < length) [best, length] = [sequence, tokens.ids.length];
     }
@@ -230,8 +230,10 @@ class ReportBuilder {
     for (const model of this.models) {
       const folder = path.join(await this.traceFolder(model), concept, sequence);
       const tokensFile = path.join(folder, 'tokens.json');
-      const record = JSON.parse(await readFile(tokensFile, 'utf8')) as { tokens: string[]; spans: TokenSpan[]; attentions?: { file: string; layers?: number[] } };
-      ({ tokens, spans } = record);
+      const record = await readTokensFile(tokensFile);
+      // A hand-made tokens.json may lack the token strings: the axes then show indices.
+      ({ spans } = record);
+      tokens = record.tokens ?? record.ids.map(String);
       if (!record.attentions) continue;
       const attention = await readNpy(path.join(folder, record.attentions.file));
       const kept = record.attentions.layers;

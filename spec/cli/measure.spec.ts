@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../../bin/cli.js';
 import { captureIo, listFiles, modelDir, ROOT, temporaryFolder } from '../helpers.js';
@@ -24,5 +25,16 @@ describe('legal-attn measure', () => {
     const files = await listFiles(path.join(again, 'report'));
     assert.ok(files.includes(path.join('svg', 'consideration-map-base.svg')), files.join(' '));
     assert.ok(files.includes(path.join('svg', 'consideration-diff-cpt-base.svg')));
+
+    // A damaged result file is named, with its field, in one line.
+    await writeFile(path.join(full, 'traces', 'cpt', 'trace.json'), JSON.stringify({ model: { dir: 'x', contentHash: 'y' }, sequences: [] }));
+    const damaged = await run('measure', full, '--out', path.join(root, 'again'));
+    assert.equal(damaged.code, 2);
+    assert.match(damaged.err, /^legal-attn: \S+traces\/cpt\/trace\.json: field maps Invalid option: expected one of "none"\|"mean"\|"full"; trace the model again\.\n$/);
+    await writeFile(path.join(full, 'traces', 'base', 'consideration', 'textbook', 'tokens.json'), '{"ids": [1, 2]}');
+    await writeFile(path.join(full, 'traces', 'cpt', 'trace.json'), JSON.stringify({ model: { dir: 'x', contentHash: 'y' }, maps: 'full', sequences: [] }));
+    const tokens = await run('report', full);
+    assert.equal(tokens.code, 2);
+    assert.match(tokens.err, /tokens\.json: field spans is missing; run legal-attn compare or trace again\.\n$/);
   });
 });

@@ -1,0 +1,63 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { badInput } from '../errors.js';
+import { fieldProblem } from '../io/field-problem.js';
+import { conceptTokens } from '../tokenize/align-spans.js';
+import type { AlignedSequence } from '../tokenize/tokenizer.js';
+
+const spanSchema = z.object({ start: z.number(), end: z.number(), tokens: z.array(z.number().int()), label: z.string().optional() });
+
+/** tokens.json of one traced sequence: what Python users load beside the maps. */
+const tokensFileSchema = z.object({
+  concept: z.string().optional(),
+  sequence: z.string().optional(),
+  paraphraseOf: z.string().optional(),
+  attentions: z.object({ file: z.string(), shape: z.array(z.number()), axes: z.array(z.string()), layers: z.array(z.number()).optional() }).optional(),
+  text: z.string(),
+  templated: z.string().optional(),
+  ids: z.array(z.number().int()),
+  tokens: z.array(z.string()),
+  offsets: z.array(z.tuple([z.number(), z.number()])),
+  spans: z.array(spanSchema),
+  conceptTokens: z.array(z.number().int()),
+});
+
+export type TokensFile = z.infer<typeof tokensFileSchema>;
+
+// What measuring and the report read: the ids, the spans and, for the report's axes, the tokens.
+const readSchema = tokensFileSchema.partial().required({ ids: true, spans: true });
+
+/** Which sequence the file belongs to and which maps lie beside it. */
+export type TokensIdentity = Pick<TokensFile, 'concept' | 'sequence' | 'paraphraseOf' | 'attentions'>;
+
+/** tokens.json of one sequence: the tokenization and each span's token indices. */
+export function tokensFile(aligned: AlignedSequence, identity: TokensIdentity = {}): TokensFile {
+  return {
+    ...identity,
+    text: aligned.text,
+    ...(aligned.templated ? { templated: aligned.templated } : {}),
+    ids: Array.from(aligned.ids, Number),
+    tokens: aligned.tokens,
+    offsets: aligned.offsets.map(([start, end]) => [start, end]),
+    spans: aligned.spans,
+    conceptTokens: conceptTokens(aligned.spans),
+  };
+}
+
+/** Reads and checks a tokens.json; a file that is missing or not of this form is named. */
+export async function readTokensFile(file: string): Promise<z.infer<typeof readSchema>> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw badInput(`${file}: not found; the traces are incomplete, run legal-attn compare or trace again.`);
+  });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw badInput(`${file}: not JSON; run legal-attn compare or trace again.`, error);
+  }
+  const parsed = readSchema.safeParse(value);
+  if (!parsed.success) {
+    throw badInput(`${file}: ${fieldProblem(parsed.error.issues[0])}; run legal-attn compare or trace again.`);
+  }
+  return parsed.data;
+}
