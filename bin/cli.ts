@@ -3,19 +3,20 @@ import cliProgress from 'cli-progress';
 import path from 'node:path';
 import { mergeBatches, runBatch, type BatchSummary } from '../lib/batch/run-batch.js';
 import { checkConcepts, formatCheckedConcepts } from '../lib/check-concepts.js';
-import { loadConfig, type Config } from '../lib/config.js';
+import { CONFIG_FILE_OPTIONS, loadConfig, type Config } from '../lib/config.js';
 import { badInput, exitCodeOf } from '../lib/errors.js';
+import { OPTIONS, parseOptionArgument, type OptionName, type OptionSpec } from '../lib/options.js';
 import { formatBytes, formatInspectReport, inspectCheckpoint } from '../lib/inspect.js';
-import { SINK_MODES, type SinkMode } from '../lib/measure/attention-share.js';
+import type { SinkMode } from '../lib/measure/attention-share.js';
 import { DEFINITIONS } from '../lib/measure/definitions.js';
-import { QUERY_SETS, type QuerySetKind } from '../lib/measure/query-set.js';
+import type { QuerySetKind } from '../lib/measure/query-set.js';
 import { writeReport, type ReportSummary } from '../lib/report/build-report.js';
 import { compareCheckpoints, measureResults, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
-import { MAPS_MODES, traceToFolder, type MapsMode } from '../lib/run-trace.js';
+import { traceToFolder, type MapsMode } from '../lib/run-trace.js';
 import { cacheRoot } from '../lib/trace/cache-folder.js';
 import { clearTraceCache, findCachedModel, listTraceCache } from '../lib/trace/trace-cache.js';
 import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
-import { DEVICES, type Device } from '../lib/trace/session.js';
+import type { Device } from '../lib/trace/session.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 
 /** Where the CLI writes: injectable so tests drive it in-process. */
@@ -56,21 +57,25 @@ const wholeNumber =
     return n;
   };
 
-const layerList = (value: string): number[] =>
-  value.split(',').map((v) => {
-    const n = Number(v.trim());
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a layer number; give whole numbers from 0, comma-separated.`);
-    return n;
-  });
+/** Reads a command-line argument of a declared option; commander prints the problem in one line. */
+const parserOf =
+  (name: OptionName) =>
+  (text: string): unknown => {
+    const parsed = parseOptionArgument(name, text);
+    if ('problem' in parsed) throw new InvalidArgumentError(`${parsed.problem}.`);
+    return parsed.value;
+  };
 
-const deviceOption = (help = 'execution provider: cpu, or cuda where onnxruntime-node was installed with its CUDA libraries'): Option => new Option('--device <device>', help).choices(DEVICES);
-
-const querySetList = (value: string): QuerySetKind[] => {
-  const kinds = value.split(',').map((v) => v.trim());
-  const unknown = kinds.find((k) => !(QUERY_SETS as readonly string[]).includes(k));
-  if (unknown !== undefined) throw new InvalidArgumentError(`"${unknown}" is not a query set; choose from ${QUERY_SETS.join(', ')}.`);
-  return kinds as QuerySetKind[];
-};
+/** The commander option of a declared option (`lib/options.ts`), with this command's help or default where they differ. */
+function optionOf(name: OptionName, overrides: { help?: string; default?: unknown } = {}): Option {
+  const spec: OptionSpec = OPTIONS[name];
+  const option = new Option(spec.value ? `--${spec.key} <${spec.value}>` : `--${spec.key}`, overrides.help ?? spec.help);
+  if (spec.choices) option.choices(spec.choices);
+  else if (spec.value) option.argParser(parserOf(name));
+  const fallback = 'default' in overrides ? overrides.default : spec.default;
+  if (fallback !== undefined) option.default(fallback);
+  return option;
+}
 
 /** `--model NAME=DIR`, or `--model NAME` for a model named in the config file, or `--model DIR`. */
 const collectModel = (value: string, previous: NamedModel[] = []): NamedModel[] => {
@@ -127,7 +132,8 @@ ${Object.entries(DEFINITIONS)
 
 interface AnalysisFlags {
   pairs?: string;
-  querySet: QuerySetKind[];
+  querySets: QuerySetKind[];
+  querySet?: QuerySetKind[];
   sink: SinkMode;
   seed: number;
   controls: number;
@@ -139,18 +145,20 @@ interface AnalysisFlags {
 function withAnalysisOptions(command: Command): Command {
   return command
     .option('--pairs <list>', 'model pairs AFTER:BEFORE, comma-separated (default: each model against the previous, and the last against the first)')
-    .option('--query-set <list>', `query sets, comma-separated: ${QUERY_SETS.join(', ')}`, querySetList, ['all'] as QuerySetKind[])
-    .addOption(new Option('--sink <mode>', 'exclude: also report shares with each row renormalised without the first token (the attention sink)').choices(SINK_MODES as SinkMode[]).default('include'))
-    .option('--seed <n>', 'seed of control-span samples and chance draws', wholeNumber('--seed'), 1)
-    .option('--controls <n>', 'control spans per sequence at most (all of them when fewer)', wholeNumber('--controls'), 200)
-    .option('--permutations <n>', 'chance draws for a p-value (all combinations when fewer)', wholeNumber('--permutations'), 10000)
-    .option('--alpha <p>', 'a head beats chance when its p-value is below this', Number, 0.05)
+    .addOption(optionOf('querySets'))
+    // the flag's earlier name, still read
+    .addOption(new Option('--query-set <list>').hideHelp().argParser(parserOf('querySets')))
+    .addOption(optionOf('sink'))
+    .addOption(optionOf('seed'))
+    .addOption(optionOf('controls'))
+    .addOption(optionOf('permutations'))
+    .addOption(optionOf('alpha'))
     .addHelpText('after', DEFINITIONS_HELP);
 }
 
 const analysisOptions = (flags: AnalysisFlags) => ({
   ...(flags.pairs !== undefined ? { pairs: flags.pairs } : {}),
-  querySets: flags.querySet,
+  querySets: flags.querySet ?? flags.querySets,
   sink: flags.sink,
   seed: flags.seed,
   controls: flags.controls,
@@ -159,17 +167,7 @@ const analysisOptions = (flags: AnalysisFlags) => ({
 });
 
 /** Config-file keys and the option each one defaults. */
-const CONFIG_OPTIONS: Array<[keyof Config, string]> = [
-  ['query-sets', 'querySet'],
-  ['sink', 'sink'],
-  ['seed', 'seed'],
-  ['controls', 'controls'],
-  ['permutations', 'permutations'],
-  ['alpha', 'alpha'],
-  ['chat-template', 'chatTemplate'],
-  ['threads', 'threads'],
-  ['concepts', 'concepts'],
-];
+const CONFIG_OPTIONS: Array<[string, string]> = [...CONFIG_FILE_OPTIONS.map((name): [string, string] => [OPTIONS[name].key, name]), ['concepts', 'concepts']];
 
 function overallLines(summary: Pick<CompareSummary, 'comparison'>): string {
   const lines: string[] = [];
@@ -264,7 +262,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
   program.hook('preAction', async (_program, action) => {
     config = await loadConfig(globals().config);
     for (const [key, option] of CONFIG_OPTIONS) {
-      const value = config[key];
+      const value = (config as Record<string, unknown>)[key];
       const source = action.getOptionValueSource(option);
       if (value !== undefined && action.options.some((o) => o.attributeName() === option) && (source === undefined || source === 'default')) {
         action.setOptionValueWithSource(option, value, 'config');
@@ -290,12 +288,12 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .addOption(new Option('--concepts <path>', 'a concept YAML file or a folder of them; one folder per concept and sequence under --out').conflicts('text'))
     .requiredOption('-o, --out <dir>', 'output folder, replaced whole by this run')
     .option('--force', 'replace an --out folder that holds files legal-attn did not write')
-    .addOption(new Option('--maps <kind>', 'attention maps per sequence: none (tokens only), mean (head-averaged, [layers, T, T]), full ([layers, heads, T, T])').choices(MAPS_MODES as MapsMode[]).default('full'))
-    .option('--chat-template', "wrap each sequence in the checkpoint's chat template (tokenizer_config.json); spans keep pointing at their words")
+    .addOption(optionOf('maps', { help: 'attention maps per sequence: none (tokens only), mean (head-averaged, [layers, T, T]), full ([layers, heads, T, T])', default: 'full' }))
+    .addOption(optionOf('chatTemplate'))
     .option('--no-trace-cache', 'neither read nor fill the trace cache')
     .option('--batch-size <n>', 'sequences per forward pass, padded on the right', positiveInteger('--batch-size'), 1)
-    .option('--threads <n>', 'CPU threads for onnxruntime (default: all cores)', positiveInteger('--threads'))
-    .addOption(deviceOption().default('cpu'))
+    .addOption(optionOf('threads'))
+    .addOption(optionOf('device', { default: 'cpu' }))
     .option('--max-map-gb <gb>', 'refuse --maps full above this many GiB per sequence', positiveNumber('--max-map-gb'), 4)
     .action(async (options: { model: string; text?: string; concepts?: string; out: string; force?: boolean; maps: MapsMode; chatTemplate?: boolean; traceCache: boolean; batchSize: number; threads?: number; device: Device; maxMapGb: number }) => {
       const bar = progress();
@@ -333,16 +331,12 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .option('-c, --concepts <path>', 'a concept YAML file or a folder of them (required unless the config file names one)')
       .requiredOption('-o, --out <dir>', 'output folder, replaced whole by this run (tokens and kept maps in OUT/traces; with --maps full, traces reused when identical)')
       .option('--force', 'replace an --out folder that holds files legal-attn did not write')
-      .option('--chat-template', "wrap each sequence in the checkpoints' chat template")
+      .addOption(optionOf('chatTemplate'))
       .option('--batch-size <n>', 'sequences per forward pass (default: 8 for texts of up to 256 tokens measured in the graph, else 1)', positiveInteger('--batch-size'))
-      .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-      .addOption(deviceOption().default('cpu'))
-      .addOption(
-        new Option('--maps <kind>', 'mean: every measure computed inside the graph, head-averaged maps kept of --map-layers for the report; none: no maps; full: per-head maps on disk (what measure recomputes from)')
-          .choices(MAPS_MODES as MapsMode[])
-          .default('mean'),
-      )
-      .option('--map-layers <list>', 'layers whose head-averaged maps --maps mean keeps, comma-separated (default: the last)', layerList)
+      .addOption(optionOf('threads'))
+      .addOption(optionOf('device', { default: 'cpu' }))
+      .addOption(optionOf('maps', { default: 'mean' }))
+      .addOption(optionOf('mapLayers'))
       .option('--max-map-gb <gb>', 'with --maps full, refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
   ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; report: boolean }) => {
@@ -416,8 +410,8 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--out-root <dir>', "where the runs' out folders go (default: the manifest's folder)")
     .option('--fail-fast', 'stop at the first failing run')
     .option('--batch-size <n>', 'sequences per forward pass (default 1, so that a resumed batch gives the bytes of an uninterrupted one)', positiveInteger('--batch-size'))
-    .option('--threads <n>', 'CPU threads for onnxruntime', positiveInteger('--threads'))
-    .addOption(deviceOption("execution provider of the runs that name none in the manifest (default: cpu)"))
+    .addOption(optionOf('threads'))
+    .addOption(optionOf('device', { help: 'execution provider of the runs that name none in the manifest (default: cpu)' }))
     .action(async (manifest: string, options: { shard?: string; outRoot?: string; failFast?: boolean; batchSize?: number; threads?: number; device?: Device }) => {
       const bar = progress();
       try {

@@ -3,27 +3,22 @@ import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from './errors.js';
 import { parseYamlFile } from './io/yaml-file.js';
-import { SINK_MODES } from './measure/attention-share.js';
-import { QUERY_SETS } from './measure/query-set.js';
+import { ANALYSIS_OPTIONS, optionFields, type OptionName } from './options.js';
+
+/** The declared options a config file may set, as defaults of the flags of the same name. */
+export const CONFIG_FILE_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'chatTemplate', 'threads'];
 
 const configSchema = z
   .object({
     cache: z.string().min(1).optional(),
-    threads: z.number().int().min(1).optional(),
     models: z.record(z.string(), z.string().min(1)).optional(),
     concepts: z.string().min(1).optional(),
-    'query-sets': z.array(z.enum(QUERY_SETS as [string, ...string[]])).min(1).optional(),
-    sink: z.enum(SINK_MODES as [string, ...string[]]).optional(),
-    seed: z.number().int().min(0).optional(),
-    controls: z.number().int().min(1).optional(),
-    permutations: z.number().int().min(10).optional(),
-    alpha: z.number().gt(0).lt(1).optional(),
-    'chat-template': z.boolean().optional(),
+    ...optionFields(CONFIG_FILE_OPTIONS),
   })
   .strict();
 
-/** Defaults for the command line, from `legal-attn.config.yaml` (paths resolved against its folder). */
-export type Config = z.infer<typeof configSchema> & { file?: string };
+/** Defaults for the command line, from `legal-attn.config.yaml` (paths resolved against its folder); option values by their key. */
+export type Config = { cache?: string; models?: Record<string, string>; concepts?: string; file?: string } & Record<string, unknown>;
 
 export const CONFIG_FILE = 'legal-attn.config.yaml';
 
@@ -37,7 +32,7 @@ export async function loadConfig(explicit?: string): Promise<Config> {
   }
   const { data } = parseYamlFile(source, file, configSchema, 'see "Configuration" in the README.');
   const dir = path.dirname(path.resolve(file));
-  const config: Config = { ...data, file: path.resolve(file) };
+  const config: Config = { ...(data as Config), file: path.resolve(file) };
   if (data.cache) config.cache = path.resolve(dir, data.cache);
   if (data.concepts) config.concepts = path.resolve(dir, data.concepts);
   if (data.models) config.models = Object.fromEntries(Object.entries(data.models).map(([name, dir2]) => [name, path.resolve(dir, dir2)]));

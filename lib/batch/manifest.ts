@@ -3,29 +3,19 @@ import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { parseYamlFile } from '../io/yaml-file.js';
-import { SINK_MODES } from '../measure/attention-share.js';
-import { QUERY_SETS } from '../measure/query-set.js';
-import { MAPS_MODES, type MapsMode } from '../run-trace.js';
-import { DEVICES, type Device } from '../trace/session.js';
+import type { SinkMode } from '../measure/attention-share.js';
+import type { QuerySetKind } from '../measure/query-set.js';
+import { ANALYSIS_OPTIONS, OPTIONS, optionFields, type OptionName } from '../options.js';
+import type { MapsMode } from '../run-trace.js';
+import type { Device } from '../trace/session.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a name of letters, digits, dots, dashes or underscores');
 
-const analysisFields = {
-  'query-sets': z.array(z.enum(QUERY_SETS as [string, ...string[]])).min(1).optional(),
-  sink: z.enum(SINK_MODES as [string, ...string[]]).optional(),
-  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
-  controls: z.number().int().min(1).max(100_000).optional(),
-  permutations: z.number().int().min(10).max(1_000_000).optional(),
-  alpha: z.number().gt(0).lt(1).optional(),
-  'chat-template': z.boolean().optional(),
-  report: z.boolean().optional(),
-  maps: z.enum(MAPS_MODES as [string, ...string[]]).optional(),
-  'map-layers': z.array(z.number().int().min(0)).min(1).optional(),
-  device: z.enum(DEVICES as [string, ...string[]]).optional(),
-};
+/** The declared options a run (or the manifest's defaults) may set. */
+const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'chatTemplate', 'report', 'maps', 'mapLayers', 'device'];
+const analysisFields = optionFields(RUN_OPTIONS);
 
 const analysisSchema = z.object(analysisFields).strict();
-type AnalysisFields = z.infer<typeof analysisSchema>;
 
 const runSchema = z
   .object({
@@ -47,8 +37,8 @@ const manifestSchema = z
   .strict();
 
 export type RunAnalysis = {
-  querySets?: Array<(typeof QUERY_SETS)[number]>;
-  sink?: (typeof SINK_MODES)[number];
+  querySets?: QuerySetKind[];
+  sink?: SinkMode;
   seed?: number;
   controls?: number;
   permutations?: number;
@@ -81,20 +71,10 @@ export interface Manifest {
 
 const HELP = 'see "legal-attn batch" in the README, and examples/, for the manifest format.';
 
-function analysisOf(fields: AnalysisFields): RunAnalysis {
-  const a: RunAnalysis = {};
-  if (fields['query-sets']) a.querySets = fields['query-sets'] as RunAnalysis['querySets'];
-  if (fields.sink) a.sink = fields.sink as RunAnalysis['sink'];
-  if (fields.seed !== undefined) a.seed = fields.seed;
-  if (fields.controls !== undefined) a.controls = fields.controls;
-  if (fields.permutations !== undefined) a.permutations = fields.permutations;
-  if (fields.alpha !== undefined) a.alpha = fields.alpha;
-  if (fields['chat-template'] !== undefined) a.chatTemplate = fields['chat-template'];
-  if (fields.report !== undefined) a.report = fields.report;
-  if (fields.maps) a.maps = fields.maps as MapsMode;
-  if (fields['map-layers']) a.mapLayers = fields['map-layers'];
-  if (fields.device) a.device = fields.device as Device;
-  return a;
+function analysisOf(fields: Record<string, unknown>): RunAnalysis {
+  const analysis: Record<string, unknown> = {};
+  for (const name of RUN_OPTIONS) if (fields[OPTIONS[name].key] !== undefined) analysis[name] = fields[OPTIONS[name].key];
+  return analysis;
 }
 
 /** Reads and checks a whole manifest (names, references, clashing outputs) before anything runs. */
