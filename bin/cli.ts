@@ -329,7 +329,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .description('run several checkpoints of one lineage on the concepts, one at a time, measuring attention shares inside each graph, and compare them pair by pair; writes summary.json, shares.csv, changes.csv, stats.csv, layers.csv and the HTML report')
       .requiredOption('-m, --model <name=dir>', 'a named checkpoint, repeated in lineage order (base, then cpt, then ift)', collectModel)
       .option('-c, --concepts <path>', 'a concept YAML file or a folder of them (required unless the config file names one)')
-      .requiredOption('-o, --out <dir>', 'output folder, replaced whole by this run (tokens and kept maps in OUT/traces; with --maps full, traces reused when identical)')
+      .requiredOption('-o, --out <dir>', 'output folder, replaced whole by this run (tokens and kept maps in OUT/traces; passes come from the trace cache when identical)')
       .option('--force', 'replace an --out folder that holds files legal-attn did not write')
       .addOption(optionOf('chatTemplate'))
       .option('--batch-size <n>', 'sequences per forward pass (default: 8 for texts of up to 256 tokens measured in the graph, else 1)', positiveInteger('--batch-size'))

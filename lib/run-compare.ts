@@ -14,11 +14,12 @@ import { readNpy } from './io/npy.js';
 import type { SinkMode } from './measure/attention-share.js';
 import { DEFINITIONS } from './measure/definitions.js';
 import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
-import { measureInGraph } from './run-measure-in-graph.js';
+import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, type Measurer, type PassOptions } from './measurers.js';
 import { checkDevice, type Device } from './trace/session.js';
 import type { QuerySetKind } from './measure/query-set.js';
 import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
-import { traceToFolder, type MapsMode } from './run-trace.js';
+import { checkMapSize, planSequences, type MapsMode, type PlannedSequence } from './run-trace.js';
+import { checkLengthFits } from './trace/fit.js';
 
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
@@ -72,7 +73,6 @@ export interface CompareSummary {
   files: string[];
   comparison: Comparison;
   pairs: ModelPair[];
-  reusedTraces: string[];
   /** Sequences run through a model (the others came from the trace cache or an earlier trace). */
   computed: number;
 }
@@ -154,20 +154,32 @@ function resolveMapLayers(request: CompareRequest, checkpoints: PreparedCompare[
 }
 
 /** A compare request whose every input has been checked: nothing is loaded yet. */
+/**
+ * The resolved plan of a compare: every input checked and every option resolved, the
+ * sequences tokenized once (the models share one tokenizer, which is checked). Runners
+ * take only this; nothing is loaded yet.
+ */
 export interface PreparedCompare {
   request: CompareRequest;
   /** The folder whose chat template wraps every model's input (the last model that has one). */
   chatTemplateFrom?: string;
   concepts: Concept[];
   checkpoints: Array<{ name: string; checkpoint: Checkpoint }>;
+  pairs: ModelPair[];
+  analysis: ResolvedAnalysis;
+  maps: MapsMode;
+  /** Layers whose head-averaged maps are kept (in-graph measuring). */
+  mapLayers: number[];
+  /** Every sequence of the concepts, tokenized and aligned, in concept-file order. */
+  planned: PlannedSequence[];
 }
 
 /** Checks everything a compare needs (names, pairs, options, concepts, checkpoints, tokenizers) before any model runs. */
 export async function prepareCompare(request: CompareRequest): Promise<PreparedCompare> {
   checkModelNames(request.models);
   const names = request.models.map((m) => m.name);
-  resolvePairs(request.pairs, names);
-  resolveAnalysis(request);
+  const pairs = resolvePairs(request.pairs, names);
+  const analysis = resolveAnalysis(request);
   const concepts = await loadConcepts(request.concepts);
   const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
   const checkpoints: Array<{ name: string; checkpoint: Checkpoint }> = [];
@@ -187,9 +199,16 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   }
   const template = { chatTemplate: request.chatTemplate ?? false, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
   await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)), template);
-  resolveMapLayers(request, checkpoints);
+  const maps = request.maps ?? 'mean';
+  const mapLayers = maps === 'mean' ? resolveMapLayers(request, checkpoints) : [];
   if (request.device) checkDevice(request.device);
-  return { request, concepts, checkpoints, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
+  // One tokenization for every model: checkComparable has shown that they read the texts alike.
+  const planned = await planSequences({ model: checkpoints[0]!.checkpoint, concepts: request.concepts, out: '', ...template }, checkpoints[0]!.checkpoint, concepts);
+  for (const { checkpoint } of checkpoints) {
+    for (const p of planned) checkLengthFits(checkpoint, p.aligned.ids.length, p.dir);
+    checkMapSize({ maps, ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}) }, checkpoint, planned);
+  }
+  return { request, concepts, checkpoints, pairs, analysis, maps, mapLayers, planned, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
 }
 
 /**
@@ -202,92 +221,64 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
   return runPreparedCompare(await prepareCompare(request));
 }
 
-/** How every model of a compare is run: the same input wrapping, batches, threads and device. */
-function passOptions({ request, chatTemplateFrom }: PreparedCompare): { chatTemplate: boolean; chatTemplateFrom?: string; batchSize?: number; threads?: number; device?: Device } {
-  return {
-    chatTemplate: request.chatTemplate ?? false,
-    ...(chatTemplateFrom ? { chatTemplateFrom } : {}),
+/** How every model of a compare is measured: one measurer, with the same batches, threads and device. */
+function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare): Measurer {
+  const options: PassOptions = {
     ...(request.batchSize ? { batchSize: request.batchSize } : {}),
     ...(request.threads ? { threads: request.threads } : {}),
     ...(request.device ? { device: request.device } : {}),
   };
+  return maps === 'full' ? fullMapMeasurer(analysis.measure, options) : inGraphMeasurer(analysis.measure, mapLayers, options);
 }
 
-/**
- * Runs a checked compare into a staging folder that then replaces `request.out` whole;
- * with --maps full, the previous results' traces are carried over so that identical
- * ones are kept rather than traced again.
- */
+/** Runs a compare plan into a staging folder that then replaces `request.out` whole. */
 export async function runPreparedCompare(prepared: PreparedCompare): Promise<CompareSummary> {
   const out = path.resolve(prepared.request.out);
-  const keep = prepared.request.maps === 'full' ? ['traces'] : [];
-  const summary = await writeOutputFolder(out, { force: prepared.request.force ?? false, keep }, (staging) => compareInto(prepared, staging));
+  const summary = await writeOutputFolder(out, { force: prepared.request.force ?? false }, (staging) => compareInto(prepared, staging));
   return { ...summary, out };
 }
 
+/**
+ * One path for every measurer: each model in turn, measured over the planned sequences
+ * (its trace folder written as it goes), then the comparison and its files.
+ */
 async function compareInto(prepared: PreparedCompare, out: string): Promise<CompareSummary> {
-  const { request, checkpoints } = prepared;
-  const maps = request.maps ?? 'mean';
-  if (maps !== 'full') return measureCheckpointsInGraph(prepared, out, maps);
-  const reusedTraces: string[] = [];
-  const index: IndexedModel[] = [];
-  let computed = 0;
-  for (const { name, checkpoint } of checkpoints) {
-    const trace = await traceToFolder({
-      model: checkpoint,
-      concepts: request.concepts,
-      out: path.join(out, 'traces', name),
-      maps: 'full',
-      reuse: true,
-      ...passOptions(prepared),
-      ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}),
-      onProgress: (done, total) => request.onProgress?.(`tracing ${name}`, done, total),
-    });
-    if (trace.reused) reusedTraces.push(name);
-    computed += trace.computed;
-    index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: path.join(out, 'traces', name) });
-  }
-  await writeTraceIndex(out, index);
-  return { ...(await measureResults(out, { ...request, out })), reusedTraces, computed };
-}
-
-/** Compare with every measure computed inside each model's graph: one model at a time, no per-head map on disk or in memory. */
-async function measureCheckpointsInGraph(prepared: PreparedCompare, out: string, maps: 'mean' | 'none'): Promise<CompareSummary> {
-  const { request, checkpoints } = prepared;
-  const analysis = resolveAnalysis(request);
-  const mapLayers = maps === 'none' ? [] : resolveMapLayers(request, checkpoints);
+  const { request, checkpoints, planned } = prepared;
+  const measurer = measurerOf(prepared);
   const index: IndexedModel[] = [];
   const models: ModelMeasures[] = [];
   let computed = 0;
   for (const { name, checkpoint } of checkpoints) {
-    const result = await measureInGraph({
-      checkpoint,
-      concepts: request.concepts,
-      out: path.join(out, 'traces', name),
-      measure: analysis.measure,
-      mapLayers,
-      ...passOptions(prepared),
-      onProgress: (done, total) => request.onProgress?.(`measuring ${name} in the graph`, done, total),
+    const folder = path.join(out, 'traces', name);
+    const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
+    const result = await measureCheckpoint(checkpoint, planned, measurer, folder, {
+      chatTemplate: request.chatTemplate ?? false,
+      onProgress: (done, total) => request.onProgress?.(stage, done, total),
     });
     computed += result.computed;
-    models.push({ name, record: result.record, measures: result.measures, paraphrases: result.paraphrases });
-    index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: path.join(out, 'traces', name) });
+    models.push({ name, record: result.record, measures: result.measures });
+    index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: folder });
   }
   await writeTraceIndex(out, index);
-  const measured = (models[0]?.record.sequences ?? []).map((item, k): MeasuredSequence => {
+  const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
+  return { ...(await writeComparison(measured, models, prepared.analysis, request, out)), computed };
+}
+
+/** Each sequence measured under every model, by model name, in the order of the first model's trace. */
+function measuredSequences(models: readonly ModelMeasures[], paraphrases: ReadonlyArray<string | undefined>): MeasuredSequence[] {
+  return (models[0]?.record.sequences ?? []).map((item, k): MeasuredSequence => {
     const byModel: MeasuredSequence['byModel'] = {};
     for (const model of models) byModel[model.name] = model.measures[k]!;
-    const paraphraseOf = models[0]?.paraphrases[k];
+    const paraphraseOf = paraphrases[k];
     return { concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) };
   });
-  return { ...(await writeComparison(measured, models, analysis, request, out)), reusedTraces: [], computed };
 }
 
 /**
  * `measure`: recomputes every measure from the traces a compare run saved in
  * RESULTS/traces, without running a model, and writes the results into `out`.
  */
-export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'reusedTraces' | 'computed'>> {
+export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'computed'>> {
   const analysis = resolveAnalysis(options);
   const index = await readTraceIndex(resultsDir);
   const names = index.map((m) => m.name);
@@ -309,24 +300,23 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     if (!same) throw badInput(`traces of ${name} and ${names[0]} list different sequences; trace every model on the same concepts.`);
   }
 
-  const measured: MeasuredSequence[] = [];
+  // The saved maps, measured as compare measures the maps it traces.
+  const models: ModelMeasures[] = records.map(({ name, record }) => ({ name, record, measures: [] }));
+  const paraphrases: Array<string | undefined> = [];
   for (const [k, item] of sequenceList.entries()) {
-    const byModel: MeasuredSequence['byModel'] = {};
     let ids: number[] | undefined;
-    let paraphraseOf: string | undefined;
-    for (const { name, folder } of records) {
+    for (const [m, { folder }] of records.entries()) {
       const tokens = await readTokensFile(path.join(folder, item.dir, 'tokens.json'));
       if (ids && JSON.stringify(ids) !== JSON.stringify(tokens.ids)) {
         throw badInput(`${path.join(folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
       }
       ids = tokens.ids;
-      paraphraseOf = tokens.paraphraseOf;
-      const attention = await readNpy(path.join(folder, item.dir, 'attentions.npy'));
-      byModel[name] = measureSequence(attention, tokens.spans, analysis.measure);
+      paraphrases[k] = tokens.paraphraseOf;
+      models[m]!.measures[k] = measureSequence(await readNpy(path.join(folder, item.dir, 'attentions.npy')), tokens.spans, analysis.measure);
     }
-    measured.push({ concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) });
     options.onProgress?.('measuring', k + 1, sequenceList.length);
   }
+  const measured = measuredSequences(models, paraphrases);
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
   if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);
@@ -338,7 +328,6 @@ interface ModelMeasures {
   name: string;
   record: TraceRecord;
   measures: SequenceMeasures[];
-  paraphrases: Array<string | undefined>;
 }
 
 /** Compares measured sequences and writes summary.json and the CSV files into `out`. */
@@ -348,7 +337,7 @@ async function writeComparison(
   analysis: ResolvedAnalysis,
   options: AnalysisOptions,
   out: string,
-): Promise<Omit<CompareSummary, 'reusedTraces' | 'computed'>> {
+): Promise<Omit<CompareSummary, 'computed'>> {
   const names = records.map((r) => r.name);
   const pairs = resolvePairs(options.pairs, names);
   const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));

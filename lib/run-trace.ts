@@ -7,7 +7,7 @@ import { badInput } from './errors.js';
 import { writeJson, writeOutputFolder } from './io/atomic.js';
 import { writeNpy, type Float32Tensor } from './io/npy.js';
 import { tokensFile, type TokensIdentity } from './results/tokens-file.js';
-import { readTraceRecord, traceRecord } from './results/trace-file.js';
+import { traceRecord } from './results/trace-file.js';
 import { headMean } from './measure/head-mean.js';
 import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
@@ -32,8 +32,6 @@ export interface TraceRequest extends Omit<TraceOptions, 'onProgress'> {
   cacheDir?: string;
   /** Replace a non-empty `out` that legal-attn did not write. */
   force?: boolean;
-  /** Keep an earlier trace in `out` when it was made from the same weights, inputs and maps. */
-  reuse?: boolean;
   /** Read and fill the trace cache (default true). */
   useCache?: boolean;
   /** Wrap each sequence in the checkpoint's chat template (off by default: the study fed raw text). */
@@ -55,8 +53,6 @@ export interface TraceSummary {
   out: string;
   checkpoint: Checkpoint;
   sequences: TracedSequence[];
-  /** True when an earlier, identical trace was kept. */
-  reused: boolean;
   /** Sequences run through the model, and sequences read from the trace cache. */
   computed: number;
   fromCache: number;
@@ -72,7 +68,8 @@ export interface PlannedSequence {
 
 export const DEFAULT_MAX_MAP_BYTES = 4 * 1024 ** 3;
 
-export async function planSequences(request: TraceRequest, checkpoint: Checkpoint): Promise<PlannedSequence[]> {
+/** Every sequence to trace, tokenized and aligned by the checkpoint's tokenizer; `concepts` when they are loaded already. */
+export async function planSequences(request: TraceRequest, checkpoint: Checkpoint, concepts?: readonly Concept[]): Promise<PlannedSequence[]> {
   const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: request.chatTemplate ?? false, ...(request.chatTemplateFrom ? { chatTemplateFrom: request.chatTemplateFrom } : {}) });
   checkVocabularyFits(checkpoint, tokenizer.file, tokenizer.vocabSize);
   const planned: PlannedSequence[] = [];
@@ -84,7 +81,7 @@ export async function planSequences(request: TraceRequest, checkpoint: Checkpoin
     checkLengthFits(checkpoint, aligned.ids.length, '--text');
     planned.push({ dir: '', aligned });
   } else if (request.concepts !== undefined) {
-    for (const concept of await loadConcepts(request.concepts)) {
+    for (const concept of concepts ?? (await loadConcepts(request.concepts))) {
       for (const sequence of concept.sequences) {
         const where = `${sequence.origin.file}:${sequence.origin.line}: sequence ${sequence.id}`;
         const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, where);
@@ -98,7 +95,8 @@ export async function planSequences(request: TraceRequest, checkpoint: Checkpoin
   return planned;
 }
 
-function checkMapSize(request: TraceRequest, checkpoint: Checkpoint, planned: readonly PlannedSequence[]): void {
+/** Refuses `--maps full` where one sequence's maps would exceed the limit (`--max-map-gb`). */
+export function checkMapSize(request: Pick<TraceRequest, 'maps' | 'maxMapBytes'>, checkpoint: Checkpoint, planned: readonly PlannedSequence[]): void {
   const heads = checkpoint.shape.heads;
   if ((request.maps ?? 'full') !== 'full' || heads === undefined) return;
   const limit = request.maxMapBytes ?? DEFAULT_MAX_MAP_BYTES;
@@ -143,12 +141,6 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
 
   const out = path.resolve(request.out);
   const digest = inputsDigest(planned);
-  if (request.reuse) {
-    const earlier = await readTraceRecord(out).catch(() => undefined);
-    if (earlier && earlier.model.contentHash === checkpoint.contentHash && earlier.inputsDigest === digest && earlier.maps === maps) {
-      return { out, checkpoint, sequences: earlier.sequences, reused: true, computed: 0, fromCache: 0 };
-    }
-  }
   const ids = planned.map((p) => p.aligned.ids);
   let computed = 0;
   let fromCache = 0;
@@ -163,7 +155,7 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
     await writeJson(path.join(staging, 'trace.json'), written);
     return written;
   });
-  return { out, checkpoint, sequences: record.sequences, reused: false, computed, fromCache };
+  return { out, checkpoint, sequences: record.sequences, computed, fromCache };
 }
 
 /**

@@ -4,7 +4,6 @@ import { badInput, LegalAttnError } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
 import { writeReport } from '../report/build-report.js';
 import { prepareCompare, runPreparedCompare, type CompareRequest, type PreparedCompare } from '../run-compare.js';
-import { loadTokenizer } from '../tokenize/tokenizer.js';
 import type { Checkpoint } from '../trace/checkpoint.js';
 import type { Device } from '../trace/session.js';
 import { traceAttentionCached } from '../trace/trace.js';
@@ -69,15 +68,11 @@ async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compar
       const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map<string, Need>(), runs: new Set<number>() };
       byModel.set(checkpoint.contentHash, entry);
       entry.runs.add(run.index);
-      const tokenizer = await loadTokenizer(checkpoint.dir, { chatTemplate: compare.request.chatTemplate ?? false, ...(compare.chatTemplateFrom ? { chatTemplateFrom: compare.chatTemplateFrom } : {}) });
-      for (const concept of compare.concepts) {
-        for (const sequence of concept.sequences) {
-          const ids = (await tokenizer.encode(sequence.text)).ids;
-          const key = ids.join(',');
-          const need: Need = entry.needs.get(key) ?? { ids, runs: new Set<number>() };
-          need.runs.add(run.index);
-          entry.needs.set(key, need);
-        }
+      for (const { aligned } of compare.planned) {
+        const key = aligned.ids.join(',');
+        const need: Need = entry.needs.get(key) ?? { ids: aligned.ids, runs: new Set<number>() };
+        need.runs.add(run.index);
+        entry.needs.set(key, need);
       }
     }
   }
@@ -159,7 +154,7 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
   }
   const ready = prepared.filter((p): p is Prepared & { compare: PreparedCompare } => p.compare !== undefined);
   const full = await traceFullMapsOnce(
-    ready.filter((p) => p.compare.request.maps === 'full'),
+    ready.filter((p) => p.compare.maps === 'full'),
     request,
   );
 

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { badInput } from '../errors.js';
@@ -90,11 +90,9 @@ const OUTPUT_MARKERS = ['summary.json', 'trace.json', 'batch-summary.json'];
 /**
  * Writes a command's output folder whole: into a staging folder, then in place of the
  * previous results, so that nothing of an earlier run stays beside the new one. A
- * non-empty folder legal-attn did not write is refused unless `force`. `keep` names
- * entries of the previous results copied into the new ones before `fill` (earlier
- * traces that a run may reuse).
+ * non-empty folder legal-attn did not write is refused unless `force`.
  */
-export async function writeOutputFolder<T>(target: string, options: { force?: boolean; keep?: readonly string[] }, fill: (stagingDir: string) => Promise<T>): Promise<T> {
+export async function writeOutputFolder<T>(target: string, options: { force?: boolean }, fill: (stagingDir: string) => Promise<T>): Promise<T> {
   const info = await stat(target).catch(() => undefined);
   if (info && !info.isDirectory()) throw badInput(`${target}: cannot create this folder, ${target} is a file; choose another output folder.`);
   const entries = info ? await readdir(target) : [];
@@ -102,12 +100,7 @@ export async function writeOutputFolder<T>(target: string, options: { force?: bo
   if (entries.length > 0 && !ours && !options.force) {
     throw badInput(`${target}: holds files legal-attn did not write; choose a new or empty output folder, or pass --force to replace it.`);
   }
-  return writeFolderWhole(target, async (staging) => {
-    for (const name of options.keep ?? []) {
-      if (entries.includes(name)) await cp(path.join(target, name), path.join(staging, name), { recursive: true });
-    }
-    return fill(staging);
-  });
+  return writeFolderWhole(target, fill);
 }
 
 export const writeJson = (file: string, value: unknown): Promise<void> => writeFileWhole(file, `${JSON.stringify(value, null, 2)}\n`);

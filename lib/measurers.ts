@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { writeJson } from './io/atomic.js';
+import type { Float32Tensor } from './io/npy.js';
+import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } from './measure/measure-reduced.js';
+import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
+import { traceRecord, type TraceRecord } from './results/trace-file.js';
+import { inputsDigest, writeSequence, type MapsMode, type PlannedSequence, type SequenceMaps } from './run-trace.js';
+import type { Checkpoint } from './trace/checkpoint.js';
+import type { ReductionPlan } from './trace/reduce-graph.js';
+import { openReducedSession, type ReducedAttention, type ReducedSession, type SessionOptions } from './trace/session.js';
+import type { CacheParts } from './trace/trace-cache.js';
+import { passesThroughCache, traceAttentionCached } from './trace/trace.js';
+
+/** What a measurer gives for one sequence: its measures, and the maps kept of it (written beside its tokens.json). */
+export interface MeasuredPass {
+  index: number;
+  measures: SequenceMeasures;
+  maps: SequenceMaps;
+  /** From the trace cache rather than a forward pass. */
+  cached: boolean;
+}
+
+/**
+ * One way of measuring a checkpoint over planned sequences (as nnsight has one backend
+ * interface and several implementations): from full per-head maps, or inside the graph.
+ * A blockwise one for long documents fits the same interface.
+ */
+export interface Measurer {
+  /** What trace.json says was kept. */
+  readonly maps: MapsMode;
+  readonly mapLayers: readonly number[];
+  measure(checkpoint: Checkpoint, planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass>;
+}
+
+/** How passes are run: batches, threads, device, the trace cache. */
+export interface PassOptions extends SessionOptions {
+  /** Sequences per forward pass (right-padded); default: `autoBatchSize`. */
+  batchSize?: number;
+  /** Read and fill the trace cache (default true). */
+  useCache?: boolean;
+}
+
+/** Every measure from each sequence's full `[layers, heads, T, T]` maps, which are kept. */
+export function fullMapMeasurer(measure: MeasureOptions, options: PassOptions = {}): Measurer {
+  return {
+    maps: 'full',
+    mapLayers: [],
+    async *measure(checkpoint, planned) {
+      const ids = planned.map((p) => p.aligned.ids);
+      for await (const { index, attention, cached } of traceAttentionCached(checkpoint, ids, { ...options, batchSize: options.batchSize ?? 1 })) {
+        yield { index, measures: measureSequence(attention, planned[index]!.aligned.spans, measure), maps: { full: attention }, cached };
+      }
+    },
+  };
+}
+
+/**
+ * Every measure computed inside the graph (`reduce-graph.ts`): no per-head map is ever
+ * materialised; the head-averaged maps of `mapLayers` are kept for the report. Each
+ * pass is kept in the trace cache, so that an interrupted run resumes.
+ */
+export function inGraphMeasurer(measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}): Measurer {
+  return {
+    maps: mapLayers.length > 0 ? 'mean' : 'none',
+    mapLayers,
+    async *measure(checkpoint, planned) {
+      const batchSize = options.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
+      // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
+      const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
+      const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers] };
+      const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure));
+      let session: ReducedSession | undefined;
+      try {
+        const passes = passesThroughCache(
+          checkpoint,
+          planned.map((p) => p.aligned.ids),
+          { batchSize, ...(options.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!) },
+          async (indices) => {
+            session ??= await openReducedSession(checkpoint, plan, options);
+            const K = Math.max(...indices.map((k) => layouts[k]!.keySetCount));
+            const R = Math.max(...indices.map((k) => layouts[k]!.rolloutCount));
+            const results = await session.run(
+              indices.map((k) => planned[k]!.aligned.ids),
+              indices.map((k) => widenInputs(layouts[k]!, K, R)),
+            );
+            // Zero columns added for the batch are cut away, so the cache holds what this sequence alone gives.
+            return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount)));
+          },
+        );
+        for await (const { index, parts, cached } of passes) {
+          const reduced = fromParts(parts);
+          yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length), cached };
+        }
+      } finally {
+        await session?.release();
+      }
+    },
+  };
+}
+
+/** What measuring one checkpoint gave: its trace.json and each sequence's measures, in plan order. */
+export interface CheckpointMeasures {
+  record: TraceRecord;
+  measures: SequenceMeasures[];
+  computed: number;
+  fromCache: number;
+}
+
+/**
+ * Measures one checkpoint with a measurer and writes its trace folder as it goes: per
+ * sequence tokens.json and the kept maps, then trace.json. One loop for every measurer.
+ */
+export async function measureCheckpoint(
+  checkpoint: Checkpoint,
+  planned: readonly PlannedSequence[],
+  measurer: Measurer,
+  folder: string,
+  options: { chatTemplate: boolean; onProgress?: (done: number, total: number) => void },
+): Promise<CheckpointMeasures> {
+  const measures = new Array<SequenceMeasures>(planned.length);
+  let computed = 0;
+  let fromCache = 0;
+  for await (const pass of measurer.measure(checkpoint, planned)) {
+    if (pass.cached) fromCache++;
+    else computed++;
+    measures[pass.index] = pass.measures;
+    await writeSequence(path.join(folder, planned[pass.index]!.dir), planned[pass.index]!, pass.maps);
+    options.onProgress?.(computed + fromCache, planned.length);
+  }
+  const record = traceRecord(checkpoint, planned, {
+    maps: measurer.maps,
+    ...(measurer.maps === 'mean' ? { mapLayers: [...measurer.mapLayers] } : {}),
+    chatTemplate: options.chatTemplate,
+    inputsDigest: inputsDigest(planned),
+  });
+  await writeJson(path.join(folder, 'trace.json'), record);
+  return { record, measures, computed, fromCache };
+}
+
+function toParts(reduced: ReducedAttention): CacheParts {
+  const parts: CacheParts = { mass: reduced.mass };
+  if (reduced.columnSums) parts.columnSums = reduced.columnSums;
+  if (reduced.rollout) parts.rollout = reduced.rollout;
+  if (reduced.entropy) parts.entropy = reduced.entropy;
+  for (const [l, mean] of reduced.means) parts[`mean.${l}`] = mean;
+  return parts;
+}
+
+function fromParts(parts: CacheParts): ReducedAttention {
+  const means = new Map<number, Float32Tensor>();
+  for (const [name, tensor] of Object.entries(parts)) if (name.startsWith('mean.')) means.set(Number(name.slice(5)), tensor);
+  const reduced: ReducedAttention = { mass: parts.mass!, means };
+  if (parts.columnSums) reduced.columnSums = parts.columnSums;
+  if (parts.rollout) reduced.rollout = parts.rollout;
+  if (parts.entropy) reduced.entropy = parts.entropy;
+  return reduced;
+}
+
+/** What a cached pass was reduced to: the plan and every column it was reduced on. */
+function variantOf(plan: ReductionPlan, layout: ReductionLayout): string {
+  const hash = createHash('sha256').update(JSON.stringify(plan));
+  hash.update(new Uint8Array(layout.inputs.keySets.buffer, layout.inputs.keySets.byteOffset, layout.inputs.keySets.byteLength));
+  if (layout.inputs.rollout) hash.update(new Uint8Array(layout.inputs.rollout.buffer, layout.inputs.rollout.byteOffset, layout.inputs.rollout.byteLength));
+  return `reduced-${hash.digest('hex')}`;
+}
+
+/** The head-averaged maps kept of one sequence, `[kept layers, T, T]`; none when no layer is kept. */
+function keptMaps(reduced: ReducedAttention, mapLayers: readonly number[], T: number): SequenceMaps {
+  if (mapLayers.length === 0) return {};
+  const data = new Float32Array(mapLayers.length * T * T);
+  mapLayers.forEach((l, k) => data.set(reduced.means.get(l)!.data, k * T * T));
+  return { mean: { data, dims: [mapLayers.length, T, T] }, layers: [...mapLayers] };
+}
+
+/**
+ * Sequences per pass when none is asked for: short texts gain from padding several into
+ * one pass (the bench: 139 sequences of 28–56 tokens, 183 ms one at a time, 145 ms eight
+ * at a time); long ones do not, and padding would multiply their T×T maps.
+ */
+export function autoBatchSize(lengths: readonly number[]): number {
+  return Math.max(0, ...lengths) <= 256 ? 8 : 1;
+}
+
+/** One sequence's reductions without the zero columns its batch added. */
+function narrow(reduced: ReducedAttention, K: number, R: number): ReducedAttention {
+  const cut = (tensor: Float32Tensor, width: number): Float32Tensor => {
+    const dims = tensor.dims;
+    const from = dims[dims.length - 1] ?? 0;
+    if (from === width) return tensor;
+    const rows = tensor.data.length / from;
+    const data = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) data.set(tensor.data.subarray(r * from, r * from + width), r * width);
+    return { data, dims: [...dims.slice(0, -1), width] };
+  };
+  const result: ReducedAttention = { ...reduced, mass: cut(reduced.mass, K) };
+  if (reduced.rollout) result.rollout = cut(reduced.rollout, R);
+  return result;
+}
