@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeJson } from './io/atomic.js';
-import type { Float32Tensor } from './io/npy.js';
+import { readNpy, type Float32Tensor } from './io/npy.js';
 import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } from './measure/measure-reduced.js';
 import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
 import { traceRecord, type TraceRecord } from './results/trace-file.js';
@@ -22,15 +22,16 @@ export interface MeasuredPass {
 }
 
 /**
- * One way of measuring a checkpoint over planned sequences (as nnsight has one backend
- * interface and several implementations): from full per-head maps, or inside the graph.
- * A blockwise one for long documents fits the same interface.
+ * One way of measuring one model over planned sequences (as nnsight has one backend
+ * interface and several implementations): from full per-head maps of a checkpoint,
+ * inside its graph, or from the maps an earlier run saved. A blockwise one for long
+ * documents fits the same interface.
  */
 export interface Measurer {
   /** What trace.json says was kept. */
   readonly maps: MapsMode;
   readonly mapLayers: readonly number[];
-  measure(checkpoint: Checkpoint, planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass>;
+  measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass>;
 }
 
 /** How passes are run: batches, threads, device, the trace cache. */
@@ -42,11 +43,11 @@ export interface PassOptions extends SessionOptions {
 }
 
 /** Every measure from each sequence's full `[layers, heads, T, T]` maps, which are kept. */
-export function fullMapMeasurer(measure: MeasureOptions, options: PassOptions = {}): Measurer {
+export function fullMapMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, options: PassOptions = {}): Measurer {
   return {
     maps: 'full',
     mapLayers: [],
-    async *measure(checkpoint, planned) {
+    async *measure(planned) {
       const ids = planned.map((p) => p.aligned.ids);
       for await (const { index, attention, cached } of traceAttentionCached(checkpoint, ids, { ...options, batchSize: options.batchSize ?? 1 })) {
         yield { index, measures: measureSequence(attention, planned[index]!.aligned.spans, measure), maps: { full: attention }, cached };
@@ -60,11 +61,11 @@ export function fullMapMeasurer(measure: MeasureOptions, options: PassOptions = 
  * materialised; the head-averaged maps of `mapLayers` are kept for the report. Each
  * pass is kept in the trace cache, so that an interrupted run resumes.
  */
-export function inGraphMeasurer(measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}): Measurer {
+export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}): Measurer {
   return {
     maps: mapLayers.length > 0 ? 'mean' : 'none',
     mapLayers,
-    async *measure(checkpoint, planned) {
+    async *measure(planned) {
       const batchSize = options.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
       // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
       const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
@@ -99,6 +100,20 @@ export function inGraphMeasurer(measure: MeasureOptions, mapLayers: readonly num
   };
 }
 
+/** Every measure from the per-head maps an earlier `--maps full` run saved in a trace folder: no model runs. */
+export function savedMapsMeasurer(traceFolder: string, measure: MeasureOptions): Measurer {
+  return {
+    maps: 'full',
+    mapLayers: [],
+    async *measure(planned) {
+      for (const [index, p] of planned.entries()) {
+        const attention = await readNpy(path.join(traceFolder, p.dir, 'attentions.npy'));
+        yield { index, measures: measureSequence(attention, p.aligned.spans, measure), maps: { full: attention }, cached: true };
+      }
+    },
+  };
+}
+
 /** What measuring one checkpoint gave: its trace.json and each sequence's measures, in plan order. */
 export interface CheckpointMeasures {
   record: TraceRecord;
@@ -121,7 +136,7 @@ export async function measureCheckpoint(
   const measures = new Array<SequenceMeasures>(planned.length);
   let computed = 0;
   let fromCache = 0;
-  for await (const pass of measurer.measure(checkpoint, planned)) {
+  for await (const pass of measurer.measure(planned)) {
     if (pass.cached) fromCache++;
     else computed++;
     measures[pass.index] = pass.measures;

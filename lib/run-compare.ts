@@ -10,11 +10,10 @@ import { badInput } from './errors.js';
 import { writeFileWhole, writeOutputFolder } from './io/atomic.js';
 import { readTokensFile } from './results/tokens-file.js';
 import { readTraceIndex, writeTraceIndex, type IndexedModel } from './results/trace-index.js';
-import { readNpy } from './io/npy.js';
 import type { SinkMode } from './measure/attention-share.js';
 import { DEFINITIONS } from './measure/definitions.js';
-import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
-import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, type Measurer, type PassOptions } from './measurers.js';
+import type { MeasureOptions, SequenceMeasures } from './measure/measure-sequence.js';
+import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, savedMapsMeasurer, type Measurer, type PassOptions } from './measurers.js';
 import { checkDevice, type Device } from './trace/session.js';
 import type { QuerySetKind } from './measure/query-set.js';
 import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
@@ -222,13 +221,13 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
 }
 
 /** How every model of a compare is measured: one measurer, with the same batches, threads and device. */
-function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare): Measurer {
+function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare, checkpoint: Checkpoint): Measurer {
   const options: PassOptions = {
     ...(request.batchSize ? { batchSize: request.batchSize } : {}),
     ...(request.threads ? { threads: request.threads } : {}),
     ...(request.device ? { device: request.device } : {}),
   };
-  return maps === 'full' ? fullMapMeasurer(analysis.measure, options) : inGraphMeasurer(analysis.measure, mapLayers, options);
+  return maps === 'full' ? fullMapMeasurer(checkpoint, analysis.measure, options) : inGraphMeasurer(checkpoint, analysis.measure, mapLayers, options);
 }
 
 /** Runs a compare plan into a staging folder that then replaces `request.out` whole. */
@@ -244,14 +243,13 @@ export async function runPreparedCompare(prepared: PreparedCompare): Promise<Com
  */
 async function compareInto(prepared: PreparedCompare, out: string): Promise<CompareSummary> {
   const { request, checkpoints, planned } = prepared;
-  const measurer = measurerOf(prepared);
   const index: IndexedModel[] = [];
   const models: ModelMeasures[] = [];
   let computed = 0;
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
     const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
-    const result = await measureCheckpoint(checkpoint, planned, measurer, folder, {
+    const result = await measureCheckpoint(checkpoint, planned, measurerOf(prepared, checkpoint), folder, {
       chatTemplate: request.chatTemplate ?? false,
       onProgress: (done, total) => request.onProgress?.(stage, done, total),
     });
@@ -300,23 +298,27 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     if (!same) throw badInput(`traces of ${name} and ${names[0]} list different sequences; trace every model on the same concepts.`);
   }
 
-  // The saved maps, measured as compare measures the maps it traces.
-  const models: ModelMeasures[] = records.map(({ name, record }) => ({ name, record, measures: [] }));
-  const paraphrases: Array<string | undefined> = [];
-  for (const [k, item] of sequenceList.entries()) {
-    let ids: number[] | undefined;
-    for (const [m, { folder }] of records.entries()) {
-      const tokens = await readTokensFile(path.join(folder, item.dir, 'tokens.json'));
-      if (ids && JSON.stringify(ids) !== JSON.stringify(tokens.ids)) {
-        throw badInput(`${path.join(folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
-      }
-      ids = tokens.ids;
-      paraphrases[k] = tokens.paraphraseOf;
-      models[m]!.measures[k] = measureSequence(await readNpy(path.join(folder, item.dir, 'attentions.npy')), tokens.spans, analysis.measure);
-    }
-    options.onProgress?.('measuring', k + 1, sequenceList.length);
+  // The plan of the saved traces: the sequences as the first model's tokens.json files give them, the same ids for every model.
+  const planned: PlannedSequence[] = [];
+  for (const item of sequenceList) {
+    const [first, ...others] = await Promise.all(records.map(({ folder }) => readTokensFile(path.join(folder, item.dir, 'tokens.json'))));
+    others.forEach((tokens, k) => {
+      if (JSON.stringify(tokens.ids) !== JSON.stringify(first!.ids)) throw badInput(`${path.join(records[k + 1]!.folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
+    });
+    const aligned = { text: first!.text ?? '', ids: BigInt64Array.from(first!.ids, BigInt), tokens: first!.tokens ?? [], offsets: first!.offsets ?? [], spans: first!.spans };
+    planned.push({ dir: item.dir, aligned, ...(first!.paraphraseOf ? { paraphraseOf: first!.paraphraseOf } : {}) });
   }
-  const measured = measuredSequences(models, paraphrases);
+  // The saved maps, measured through the same interface as compare's passes.
+  const models: ModelMeasures[] = [];
+  for (const { name, folder, record } of records) {
+    const measures: SequenceMeasures[] = [];
+    for await (const pass of savedMapsMeasurer(folder, analysis.measure).measure(planned)) {
+      measures[pass.index] = pass.measures;
+      options.onProgress?.(`measuring ${name}`, pass.index + 1, planned.length);
+    }
+    models.push({ name, record, measures });
+  }
+  const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
   if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);

@@ -11,8 +11,8 @@ describe('measurers, one interface', () => {
     const checkpoint = await openCheckpoint(modelDir('base'));
     const planned = await planSequences({ model: checkpoint, concepts: path.join(ROOT, 'concepts', 'hearsay.yaml'), out: '' }, checkpoint);
     const root = await temporaryFolder();
-    const full = await measureCheckpoint(checkpoint, planned, fullMapMeasurer(DEFAULT_MEASURE_OPTIONS), path.join(root, 'full'), { chatTemplate: false });
-    const inGraph = await measureCheckpoint(checkpoint, planned, inGraphMeasurer(DEFAULT_MEASURE_OPTIONS, [5]), path.join(root, 'in-graph'), { chatTemplate: false });
+    const full = await measureCheckpoint(checkpoint, planned, fullMapMeasurer(checkpoint, DEFAULT_MEASURE_OPTIONS), path.join(root, 'full'), { chatTemplate: false });
+    const inGraph = await measureCheckpoint(checkpoint, planned, inGraphMeasurer(checkpoint, DEFAULT_MEASURE_OPTIONS, [5]), path.join(root, 'in-graph'), { chatTemplate: false });
     assert.equal(full.measures.length, planned.length);
     full.measures.forEach((expected, s) => {
       const actual = inGraph.measures[s]!;
