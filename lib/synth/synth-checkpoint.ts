@@ -22,6 +22,11 @@ export interface SynthOptions {
   /** Attention as one com.microsoft GroupQueryAttention node: a graph legal-attn must refuse. */
   fusedAttention?: boolean;
   seed?: number;
+  /**
+   * A change planted on some tokens only: their embedding rows get seeded noise of this
+   * size added, every other weight as the same seed gives it (for calibration studies).
+   */
+  plant?: { tokens: readonly number[]; scale: number; seed: number };
 }
 
 
@@ -56,12 +61,13 @@ class GraphBuilder {
     return name;
   }
 
-  /** A weight in the external data file. */
-  weight(dims: number[], scale: number, fill?: number): string {
+  /** A weight in the external data file; `edit` may change its values once drawn. */
+  weight(dims: number[], scale: number, fill?: number, edit?: (values: Float32Array) => void): string {
     const name = this.name('weight');
     const size = dims.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
     for (let k = 0; k < size; k++) values[k] = fill ?? (this.random() * 2 - 1) * scale;
+    edit?.(values);
     const bytes = Buffer.from(values.buffer);
     this.initializers.push({
       name,
@@ -85,7 +91,7 @@ class GraphBuilder {
 }
 
 
-function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { slidingWindow?: number }, random: () => number): { model: Uint8Array; data: Buffer } {
+function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plant'>> & Pick<SynthOptions, 'slidingWindow' | 'plant'>, random: () => number): { model: Uint8Array; data: Buffer } {
   const g = new GraphBuilder(random);
   const { layers, heads, kvHeads, hidden, vocab, intermediate, maxPositions } = options;
   const headSize = hidden / heads;
@@ -123,7 +129,14 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow'>> & { s
   };
   const splitHeads = (x: string, n: number): string => g.node('Transpose', [g.node('Reshape', [x, g.constant([0, 0, n, headSize], [4], 'int64')])], [intsAttribute('perm', [0, 2, 1, 3])]);
 
-  let x = g.node('Gather', [g.weight([vocab, hidden], 0.5), 'input_ids'], [intAttribute('axis', 0)]);
+  const plant = options.plant;
+  const planted = plant
+    ? (table: Float32Array): void => {
+        const noise = randomLcg(plant.seed);
+        for (const token of plant.tokens) for (let d = 0; d < hidden; d++) table[token * hidden + d]! += (noise() * 2 - 1) * plant.scale;
+      }
+    : undefined;
+  let x = g.node('Gather', [g.weight([vocab, hidden], 0.5, undefined, planted), 'input_ids'], [intAttribute('axis', 0)]);
   for (let l = 0; l < layers; l++) {
     const h = rmsNorm(x);
     const q = rotate(splitHeads(g.node('MatMul', [h, g.weight([hidden, heads * headSize], scale)]), heads));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { openCheckpoint } from '../../lib/trace/checkpoint.js';
@@ -43,6 +44,17 @@ describe('measures computed inside the graph', () => {
 });
 
 describe('legal-attn synth', () => {
+  it('plants a change on the embedding rows of the given tokens only, every other weight as the same seed gives it', async () => {
+    const root = await temporaryFolder();
+    const shape = { layers: 2, heads: 4, kvHeads: 2, hidden: 32, vocab: 4096 };
+    const plain = await synthCheckpoint(path.join(root, 'plain'), shape);
+    const planted = await synthCheckpoint(path.join(root, 'planted'), { ...shape, plant: { tokens: [7, 4000], scale: 0.5, seed: 3 } });
+    const [a, b] = await Promise.all([plain, planted].map(async (dir) => new Float32Array((await readFile(path.join(dir, 'model.onnx_data'))).buffer.slice(0))));
+    const changedRows = new Set<number>();
+    for (let k = 0; k < a!.length; k++) if (a![k] !== b![k]) changedRows.add(k < 4096 * 32 ? Math.floor(k / 32) : -1);
+    assert.deepEqual([...changedRows].sort((x, y) => x - y), [7, 4000]);
+  });
+
   it('writes a Mistral-shaped checkpoint whose attention legal-attn finds, and a fused one it refuses', async () => {
     const root = await temporaryFolder();
     const dir = await synthCheckpoint(path.join(root, 'gqa'), { layers: 4, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096 });
