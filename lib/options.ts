@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { badInput } from './errors.js';
 import { SINK_MODES } from './measure/attention-share.js';
 import { QUERY_SETS } from './measure/query-set.js';
 import { MAPS_MODES } from './run-trace.js';
@@ -93,4 +94,12 @@ export function parseOptionArgument(name: OptionName, text: string): { value: un
   const unknown = spec.item ? items.find((item) => !spec.item!.names.includes(item)) : undefined;
   if (spec.item && unknown !== undefined) return { problem: `"${unknown}" is not ${spec.item.what}; choose from ${spec.item.names.join(', ')}` };
   return { problem: `--${spec.key} must ${spec.expect ?? 'be valid'}; got ${text}` };
+}
+
+/** A value given through the library (not the command line): the option's default when absent, refused in one sentence when out of range. */
+export function optionValue<T>(name: OptionName, value: T | undefined): T {
+  const spec: OptionSpec = OPTIONS[name];
+  const v = value ?? (spec.default as T);
+  if (!spec.schema.safeParse(v).success) throw badInput(`--${spec.key} must ${spec.expect ?? 'be valid'}; got ${String(v)}.`);
+  return v;
 }

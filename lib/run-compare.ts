@@ -13,6 +13,7 @@ import { readTraceIndex, writeTraceIndex, type IndexedModel } from './results/tr
 import type { SinkMode } from './measure/attention-share.js';
 import { DEFINITIONS } from './measure/definitions.js';
 import type { MeasureOptions, SequenceMeasures } from './measure/measure-sequence.js';
+import { optionValue } from './options.js';
 import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, savedMapsMeasurer, type Measurer, type PassOptions } from './measurers.js';
 import { checkDevice, type Device } from './trace/session.js';
 import type { QuerySetKind } from './measure/query-set.js';
@@ -79,11 +80,6 @@ export interface CompareSummary {
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-const integerIn = (value: number | undefined, fallback: number, min: number, max: number, flag: string): number => {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < min || v > max) throw badInput(`${flag} must be a whole number from ${min} to ${max}; got ${v}.`);
-  return v;
-};
 
 interface ResolvedAnalysis {
   measure: MeasureOptions;
@@ -93,11 +89,11 @@ interface ResolvedAnalysis {
 }
 
 function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
-  const seed = integerIn(options.seed, 1, 0, 2 ** 32 - 1, '--seed');
-  const controls = integerIn(options.controls, 200, 1, 100_000, '--controls');
-  const permutations = integerIn(options.permutations, 10_000, 10, 1_000_000, '--permutations');
-  const alpha = options.alpha ?? 0.05;
-  if (!(alpha > 0 && alpha < 1)) throw badInput(`--alpha must lie between 0 and 1; got ${alpha}.`);
+  // The ranges and defaults of the option table, for library callers as for the command line.
+  const seed = optionValue('seed', options.seed);
+  const controls = optionValue('controls', options.controls);
+  const permutations = optionValue('permutations', options.permutations);
+  const alpha = optionValue('alpha', options.alpha);
   const querySets = options.querySets && options.querySets.length > 0 ? [...new Set(options.querySets)] : (['all'] as QuerySetKind[]);
   const sinks: SinkMode[] = options.sink === 'exclude' ? ['include', 'exclude'] : ['include'];
   return { measure: { querySets, sinks, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };

@@ -5,7 +5,7 @@ import { runCli } from '../bin/cli.js';
 import { loadManifest } from '../lib/batch/manifest.js';
 import { CONFIG_FILE_OPTIONS, loadConfig } from '../lib/config.js';
 import { LegalAttnError } from '../lib/errors.js';
-import { OPTIONS, optionFields, parseOptionArgument, type OptionName } from '../lib/options.js';
+import { OPTIONS, optionFields, optionValue, parseOptionArgument, type OptionName } from '../lib/options.js';
 import { captureIo, temporaryFolder } from './helpers.js';
 
 describe('options, declared once', () => {
@@ -26,6 +26,12 @@ describe('options, declared once', () => {
     assert.deepEqual(parseOptionArgument('alpha', '1.5'), { problem: '--alpha must lie between 0 and 1; got 1.5' });
     assert.deepEqual(parseOptionArgument('querySets', 'all,before'), { problem: '"before" is not a query set; choose from all, after, outside' });
     assert.equal(optionFields(['alpha']).alpha!.safeParse(1.5).success, false);
+  });
+
+  it('give library callers the same defaults and the same refusals (optionValue)', () => {
+    assert.equal(optionValue('alpha', undefined), 0.05);
+    assert.equal(optionValue('controls', 50), 50);
+    assert.throws(() => optionValue('seed', -1), (e: unknown) => e instanceof LegalAttnError && e.message === '--seed must be a whole number from 0 to 4294967295; got -1.');
   });
 
   it('have one name as flag, config key and manifest key: alpha 1.5 is refused by all three', async () => {
