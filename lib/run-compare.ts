@@ -20,7 +20,6 @@ import type { QuerySetKind } from './measure/query-set.js';
 import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
 import { checkMapSize, planSequences, type MapsMode, type PlannedSequence } from './run-trace.js';
 import { checkLengthFits } from './trace/fit.js';
-
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
@@ -77,9 +76,7 @@ export interface CompareSummary {
   computed: number;
 }
 
-
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 
 interface ResolvedAnalysis {
   measure: MeasureOptions;
@@ -113,12 +110,10 @@ function checkModelNames(models: readonly NamedModel[]): void {
   }
 }
 
-/** Models of one comparison must read text alike and have the same attention layout. */
-async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, texts: readonly string[], template: { chatTemplate: boolean; chatTemplateFrom?: string }): Promise<void> {
+/** Models of one comparison must read text alike (the first model's tokens are `planned`) and have the same attention layout. */
+async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, planned: readonly PlannedSequence[], template: { chatTemplate: boolean; chatTemplateFrom?: string }): Promise<void> {
   const [first, ...others] = checkpoints;
   if (!first) return;
-  const firstTokenizer = await loadTokenizer(first.checkpoint.dir, template);
-  const reference = await Promise.all(texts.map((t) => firstTokenizer.encode(t)));
   for (const other of others) {
     const layersA = first.checkpoint.graph.attention.length;
     const layersB = other.checkpoint.graph.attention.length;
@@ -131,11 +126,13 @@ async function checkComparable(checkpoints: ReadonlyArray<{ name: string; checkp
       throw badInput(`models ${first.name} and ${other.name} differ in attention heads (${headsA} and ${headsB}); compare needs checkpoints of one lineage with the same shape.`);
     }
     const tokenizer = await loadTokenizer(other.checkpoint.dir, template);
-    for (const [k, text] of texts.entries()) {
-      const ids = (await tokenizer.encode(text)).ids;
-      const expected = reference[k]!.ids;
+    for (const { aligned } of planned) {
+      const ids = (await tokenizer.encode(aligned.text)).ids;
+      const expected = aligned.ids;
       if (ids.length !== expected.length || ids.some((id, i) => id !== expected[i])) {
-        throw badInput(`models ${first.name} and ${other.name} tokenize "${text.slice(0, 40)}…" differently (${tokenizer.file} differs from ${firstTokenizer.file}); concept tokens would not correspond, so compare needs one tokenizer.`);
+        throw badInput(
+          `models ${first.name} and ${other.name} tokenize "${aligned.text.slice(0, 40)}…" differently (${tokenizer.file} differs from ${path.join(first.checkpoint.dir, 'tokenizer.json')}); concept tokens would not correspond, so compare needs one tokenizer.`,
+        );
       }
     }
   }
@@ -148,7 +145,6 @@ function resolveMapLayers(request: CompareRequest, checkpoints: PreparedCompare[
   return mapLayers;
 }
 
-/** A compare request whose every input has been checked: nothing is loaded yet. */
 /**
  * The resolved plan of a compare: every input checked and every option resolved, the
  * sequences tokenized once (the models share one tokenizer, which is checked). Runners
@@ -193,12 +189,12 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
     if (!chatTemplateFrom) throw badInput('--chat-template: none of the models has a chat_template in its tokenizer_config.json; drop --chat-template.');
   }
   const template = { chatTemplate: request.chatTemplate ?? false, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
-  await checkComparable(checkpoints, concepts.flatMap((c) => c.sequences.map((s) => s.text)), template);
+  // One tokenization for every model, by the first model's tokenizer; checkComparable shows that the others read the texts alike.
+  const planned = await planSequences({ model: checkpoints[0]!.checkpoint, concepts: request.concepts, out: '', ...template }, checkpoints[0]!.checkpoint, concepts);
+  await checkComparable(checkpoints, planned, template);
   const maps = request.maps ?? 'mean';
   const mapLayers = maps === 'mean' ? resolveMapLayers(request, checkpoints) : [];
   if (request.device) checkDevice(request.device);
-  // One tokenization for every model: checkComparable has shown that they read the texts alike.
-  const planned = await planSequences({ model: checkpoints[0]!.checkpoint, concepts: request.concepts, out: '', ...template }, checkpoints[0]!.checkpoint, concepts);
   for (const { checkpoint } of checkpoints) {
     for (const p of planned) checkLengthFits(checkpoint, p.aligned.ids.length, p.dir);
     checkMapSize({ maps, ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}) }, checkpoint, planned);
@@ -255,7 +251,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   }
   await writeTraceIndex(out, index);
   const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
-  return { ...(await writeComparison(measured, models, prepared.analysis, request, out)), computed };
+  return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, out)), computed };
 }
 
 /** Each sequence measured under every model, by model name, in the order of the first model's trace. */
@@ -276,7 +272,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   const analysis = resolveAnalysis(options);
   const index = await readTraceIndex(resultsDir);
   const names = index.map((m) => m.name);
-  resolvePairs(options.pairs, names); // a bad --pairs is refused before any trace is read
+  const pairs = resolvePairs(options.pairs, names); // a bad --pairs is refused before any trace is read
   const records: Array<{ name: string; folder: string; record: TraceRecord }> = [];
   for (const model of index) {
     const folder = model.traceFolder;
@@ -318,7 +314,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
   if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);
-  return { ...(await writeComparison(measured, records, analysis, options, out)) };
+  return { ...(await writeComparison(measured, records, pairs, analysis, out)) };
 }
 
 /** A model's trace record and the measures of its sequences, in the record's order. */
@@ -332,12 +328,11 @@ interface ModelMeasures {
 async function writeComparison(
   measured: MeasuredSequence[],
   records: ReadonlyArray<{ name: string; record: TraceRecord }>,
+  pairs: ModelPair[],
   analysis: ResolvedAnalysis,
-  options: AnalysisOptions,
   out: string,
 ): Promise<Omit<CompareSummary, 'computed'>> {
   const names = records.map((r) => r.name);
-  const pairs = resolvePairs(options.pairs, names);
   const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
   if (shapes.size > 1) throw badInput(`the traces have different attention shapes (${[...shapes].join(', ')} layers × heads); compare needs checkpoints of one shape.`);
 

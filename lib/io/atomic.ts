@@ -14,6 +14,9 @@ const WHY: Readonly<Record<string, string>> = {
   ENOSPC: 'no space left on the disk',
 };
 
+/** `named` cannot be a folder because `at`, on its path, is a file. */
+const fileInTheWay = (named: string, at: string): Error => badInput(`${named}: cannot create this folder, ${at} is a file; choose another output folder.`);
+
 /**
  * Creates a folder and its missing parents one level at a time, so that every failure
  * is one clear line (Node's recursive mkdir never returns for some paths, such as
@@ -24,7 +27,7 @@ export async function makeFolder(dir: string, named = dir): Promise<void> {
   for (let at = path.resolve(dir); ; at = path.dirname(at)) {
     const info = await stat(at).catch(() => undefined);
     if (info?.isDirectory()) break;
-    if (info) throw badInput(`${named}: cannot create this folder, ${at} is a file; choose another output folder.`);
+    if (info) throw fileInTheWay(named, at);
     missing.unshift(at);
     if (path.dirname(at) === at) break;
   }
@@ -94,7 +97,7 @@ const OUTPUT_MARKERS = ['summary.json', 'trace.json', 'batch-summary.json'];
  */
 export async function writeOutputFolder<T>(target: string, options: { force?: boolean }, fill: (stagingDir: string) => Promise<T>): Promise<T> {
   const info = await stat(target).catch(() => undefined);
-  if (info && !info.isDirectory()) throw badInput(`${target}: cannot create this folder, ${target} is a file; choose another output folder.`);
+  if (info && !info.isDirectory()) throw fileInTheWay(target, target);
   const entries = info ? await readdir(target) : [];
   const ours = OUTPUT_MARKERS.some((marker) => entries.includes(marker));
   if (entries.length > 0 && !ours && !options.force) {

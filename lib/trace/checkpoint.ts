@@ -194,13 +194,10 @@ export async function attentionGraph(checkpoint: Checkpoint): Promise<Uint8Array
   const { attention, attentionSource } = checkpoint.graph;
   if (attentionSource === 'outputs' && attention.every((site) => site.type === 'float32')) return readFile(checkpoint.graphFile);
   return rewrittenGraph(checkpoint, ATTENTION_GRAPH, (original) => {
-    const graph = decodeModel(original).graph ?? {};
-    const producerIndex = new Map((graph.node ?? []).flatMap((n, k) => (n.output ?? []).map((o) => [o, k] as const)));
     const after = new Map<number, NodeProto[]>();
     for (const site of attention.filter((s) => s.type !== 'float32')) {
       const cast: NodeProto = { opType: 'Cast', input: [site.output], output: [attentionOutputName(site)], name: `legal_attn/cast_${site.layer}`, attribute: [{ name: 'to', i: FLOAT32, type: 2 }] };
-      const k = producerIndex.get(site.output) ?? -1;
-      after.set(k, [...(after.get(k) ?? []), cast]);
+      after.set(site.position, [...(after.get(site.position) ?? []), cast]);
     }
     const outputs = attention.filter((site) => attentionSource === 'softmax' || site.type !== 'float32').map((site) => ({ name: attentionOutputName(site) }));
     return editGraph(original, { after, outputs });

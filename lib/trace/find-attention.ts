@@ -12,6 +12,8 @@ export interface AttentionSite {
   node: string;
   /** The tensor holding `[batch, heads, query, key]` probabilities. */
   output: string;
+  /** Index in `graph.node` of the node that produces `output` (where a rewrite places what reads it). */
+  position: number;
   /** The output of the query·key product the Softmax's scores come from (found by structure). */
   product?: string;
   /** Element type of the probabilities (`float32`, `float16`, `bfloat16`), where the graph tells. */
@@ -138,7 +140,7 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
   const index = indexGraph(graph);
   const types = elementTypes(graph);
   const sites: AttentionSite[] = [];
-  for (const node of graph.node ?? []) {
+  for (const [position, node] of (graph.node ?? []).entries()) {
     const input = node.input?.[0];
     const output = node.output?.[0];
     if (node.opType !== 'Softmax' || !input || !output || !softmaxOverLastAxis(node)) continue;
@@ -146,18 +148,19 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
     if (!product || !multipliedWithValues(output, index)) continue;
     const layer = sites.length;
     const type = ELEMENT_TYPES[types.get(output) ?? 1] ?? 'float32';
-    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output, type, ...(product.output?.[0] ? { product: product.output[0] } : {}) });
+    sites.push({ layer, label: labelFor(node.name || output, layer), node: node.name ?? '', output, position, type, ...(product.output?.[0] ? { product: product.output[0] } : {}) });
   }
   return sites;
 }
 
 /** Graph outputs that already carry attentions (`attentions.0`, `attentions.1`, …), ordered by layer. */
 export function findAttentionOutputs(graph: GraphProto): AttentionSite[] {
+  const producers = new Map((graph.node ?? []).flatMap((n, k) => (n.output ?? []).map((o) => [o, k] as const)));
   return (graph.output ?? [])
     .map((o) => ({ name: o.name ?? '', match: ATTENTION_OUTPUT.exec(o.name ?? ''), type: ELEMENT_TYPES[o.type?.tensorType?.elemType ?? 1] ?? 'float32' }))
     .filter((o): o is { name: string; match: RegExpExecArray; type: string } => o.match !== null)
     .sort((a, b) => Number(a.match[1]) - Number(b.match[1]))
-    .map((o, layer) => ({ layer, label: `layers.${o.match[1]}`, node: '', output: o.name, type: o.type }));
+    .map((o, layer) => ({ layer, label: `layers.${o.match[1]}`, node: '', output: o.name, position: producers.get(o.name) ?? -1, type: o.type }));
 }
 
 /** Softmax nodes inside the subgraphs of If, Loop and Scan nodes, at any depth. */

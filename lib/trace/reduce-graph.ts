@@ -81,7 +81,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     }
     if (plan.meanLayers.includes(l)) emitted(headMean(nodes, p));
     outputs.push(...layerOutputs);
-    reductions.set(position.get(softmax)!, nodes.nodes);
+    reductions.set(site.position, nodes.nodes);
     // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed.
     const fed = (site.product ? producer.get(site.product) : undefined) ?? softmax;
     scheduled.push({ outputs: layerOutputs, fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
