@@ -1,67 +1,134 @@
 // npm run calibrate: is "beats chance" calibrated? Two measurements where the answer is known:
 // - null: two unrelated random checkpoints (synth, two seeds). Nothing concept-specific
 //   differs, so a calibrated test flags about alpha of the concept × head tests;
-// - planted: a checkpoint against a copy whose embedding rows of the tokens of some
-//   concepts only were changed. The planted concepts' tests should be flagged (power).
-// Each is one compare over the shipped concepts (query set all, sink included).
+// - planted: a checkpoint against a copy whose embedding rows were changed for tokens
+//   that occur only inside the spans of some concepts. Those concepts should be found.
+// Each is one compare over the shipped concepts, under every query set and sink mode.
 import os from 'node:os';
 import path from 'node:path';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
+import type { Concept } from '../lib/concepts/concept.js';
 import { writeJson } from '../lib/io/atomic.js';
 import { compareCheckpoints, type CompareSummary } from '../lib/run-compare.js';
 import { synthCheckpoint, type SynthOptions } from '../lib/synth/synth-checkpoint.js';
-import { loadTokenizer, tokenizeSequence } from '../lib/tokenize/tokenizer.js';
+import { loadTokenizer, tokenizeSequence, type CheckpointTokenizer } from '../lib/tokenize/tokenizer.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 
 const WORK = path.join(os.tmpdir(), 'legal-attn-calibration');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
 const SHAPE: SynthOptions = { layers: 4, heads: 8, kvHeads: 4, hidden: 128, vocab: 4096 };
 const ALPHA = 0.05;
+/** Each null pair is seed s against seed s + 1. */
+const NULL_SEEDS = process.env.NULL_SEEDS ? process.env.NULL_SEEDS.split(",").map(Number) : [11, 13, 15];
 
-/** p < alpha among the concept-level tests (each concept × head), split by whether the concept was planted. */
-function rates(summary: CompareSummary, planted: ReadonlySet<string>): { planted: number; others: number; tests: number } {
-  const counts = { planted: [0, 0], others: [0, 0] };
-  for (const scope of summary.comparison.scopes) {
-    if (scope.scope === '*' || scope.variant.target !== 'concept' || scope.variant.querySet !== 'all' || scope.variant.sink !== 'include') continue;
-    const p = scope.pairs[0]?.pValue;
-    if (!p) continue;
-    const into = planted.has(scope.scope) ? counts.planted : counts.others;
-    for (const value of p) {
-      if (Number.isNaN(value)) continue;
-      into[0]! += value < ALPHA ? 1 : 0;
-      into[1]! += 1;
+interface Rates {
+  /** Share of concept × head tests with p < alpha. */
+  heads: number;
+  /** Share of scopes (concepts, or sequences) whose count of heads beating chance has p < alpha. */
+  concepts: number;
+  /** Share of concept × head tests with BH q < alpha and with family-wise p < alpha. */
+  q: number;
+  family: number;
+  tests: number;
+}
+
+type Variant = `${string}/${string}`;
+
+type Level = 'concept' | 'sequence';
+
+/** Rates among the tests of one level and one query set and sink mode, over runs, for the concepts `chosen` picks. */
+function rates(summaries: readonly CompareSummary[], level: Level, variant: Variant, chosen: (concept: string) => boolean): Rates {
+  let tests = 0;
+  let heads = 0;
+  let q = 0;
+  let family = 0;
+  let scopesTested = 0;
+  let found = 0;
+  const scopes = summaries.flatMap((s) => (level === 'concept' ? s.comparison.scopes : s.comparison.sequences));
+  for (const scope of scopes) {
+    if (scope.scope === '*' || !chosen(scope.scope) || scope.variant.target !== 'concept' || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
+    const chance = scope.pairs[0]?.chance;
+    if (!chance) continue;
+    scopesTested++;
+    found += chance.countPValue < ALPHA ? 1 : 0;
+    chance.pValue.forEach((p, k) => {
+      if (Number.isNaN(p)) return;
+      tests++;
+      heads += p < ALPHA ? 1 : 0;
+      q += chance.qValue[k]! < ALPHA ? 1 : 0;
+      family += chance.familyPValue[k]! < ALPHA ? 1 : 0;
+    });
+  }
+  const share = (n: number, of: number): number => Number((n / (of || 1)).toFixed(3));
+  return { heads: share(heads, tests), concepts: share(found, scopesTested), q: share(q, tests), family: share(family, tests), tests };
+}
+
+/**
+ * Token ids that occur only inside the concept spans of the chosen concepts, in every
+ * sequence of every concept, and the chosen concepts that hold at least one of them
+ * (a concept whose term is made of tokens found elsewhere too cannot be planted alone).
+ */
+async function exclusiveTokens(tokenizer: CheckpointTokenizer, concepts: readonly Concept[], chosen: ReadonlySet<string>): Promise<{ tokens: number[]; planted: Set<string> }> {
+  const inside = new Map<number, Set<string>>();
+  const elsewhere = new Set<number>();
+  for (const concept of concepts) {
+    for (const sequence of concept.sequences) {
+      const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id);
+      const spanned = new Set(aligned.spans.flatMap((s) => s.tokens));
+      aligned.ids.forEach((value, t) => {
+        const id = Number(value);
+        if (chosen.has(concept.id) && spanned.has(t)) inside.set(id, (inside.get(id) ?? new Set()).add(concept.id));
+        else elsewhere.add(id);
+      });
     }
   }
-  return { planted: counts.planted[0]! / (counts.planted[1]! || 1), others: counts.others[0]! / (counts.others[1]! || 1), tests: counts.planted[1]! + counts.others[1]! };
+  const tokens = [...inside.keys()].filter((id) => !elsewhere.has(id)).sort((a, b) => a - b);
+  return { tokens, planted: new Set(tokens.flatMap((id) => [...inside.get(id)!])) };
 }
 
 async function main(): Promise<void> {
   const concepts = await loadConcepts(CONCEPTS);
-  // Every third concept gets the planted change on its concept tokens.
-  const plantedConcepts = new Set(concepts.filter((_, k) => k % 3 === 0).map((c) => c.id));
+  // Every third concept is chosen for the planted change on its concept tokens.
+  const chosen = new Set(concepts.filter((_, k) => k % 3 === 0).map((c) => c.id));
   const tokenizer = await loadTokenizer(path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base'));
-  const tokens = new Set<number>();
-  for (const concept of concepts.filter((c) => plantedConcepts.has(c.id))) {
-    for (const sequence of concept.sequences) {
-      const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id);
-      for (const span of aligned.spans) for (const t of span.tokens) tokens.add(Number(aligned.ids[t]));
-    }
-  }
-  const a = await synthCheckpoint(path.join(WORK, 'seed-1'), { ...SHAPE, seed: 1 });
-  const b = await synthCheckpoint(path.join(WORK, 'seed-2'), { ...SHAPE, seed: 2 });
-  const changed = await synthCheckpoint(path.join(WORK, 'seed-1-planted'), { ...SHAPE, seed: 1, plant: { tokens: [...tokens], scale: 0.5, seed: 7 } });
+  const { tokens, planted } = await exclusiveTokens(tokenizer, concepts, chosen);
+  const synth = (seed: number): Promise<string> => synthCheckpoint(path.join(WORK, `seed-${seed}`), { ...SHAPE, seed });
+  const a = await synth(1);
+  const changed = await synthCheckpoint(path.join(WORK, 'seed-1-planted'), { ...SHAPE, seed: 1, plant: { tokens, scale: 0.5, seed: 7 } });
   const run = (after: string, before: string, out: string): Promise<CompareSummary> =>
-    compareCheckpoints({ models: [{ name: 'before', dir: before }, { name: 'after', dir: after }], concepts: CONCEPTS, out: path.join(WORK, out), force: true, cacheDir: path.join(WORK, 'cache') });
-  const nullRates = rates(await run(b, a, 'null'), new Set());
-  const plantedRates = rates(await run(changed, a, 'planted'), plantedConcepts);
-  const rows = [
-    ['design', 'null pair: p < 0.05', 'planted pair: planted concepts', 'planted pair: other concepts', 'tests'],
-    ['width-matched controls in the same sequence (today)', nullRates.others.toFixed(3), plantedRates.planted.toFixed(3), plantedRates.others.toFixed(3), String(nullRates.tests)],
-  ];
-  for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`);
-  process.stdout.write(`\nalpha ${ALPHA}; ${plantedConcepts.size} of ${concepts.length} concepts planted (${tokens.size} tokens); a calibrated test flags about ${ALPHA} of the null tests.\n`);
+    compareCheckpoints({
+      models: [{ name: 'before', dir: before }, { name: 'after', dir: after }],
+      concepts: CONCEPTS,
+      out: path.join(WORK, out),
+      force: true,
+      cacheDir: path.join(WORK, 'cache'),
+      querySets: ['all', 'after', 'outside'],
+      sink: 'exclude',
+    });
+  // Three null pairs: six unrelated checkpoints, so that one pair's luck does not make the figure.
+  const nullPairs: CompareSummary[] = [];
+  for (const seed of NULL_SEEDS) nullPairs.push(await run(await synth(seed + 1), await synth(seed), `null-${seed}`));
+  const plantedPair = [await run(changed, a, 'planted')];
+  const variants: Variant[] = ['all/include', 'all/exclude', 'after/include', 'outside/include'];
+  const levels: Level[] = ['concept', 'sequence'];
+  const table = levels.flatMap((level) =>
+    variants.map((variant) => ({
+      level,
+      variant,
+      null: rates(nullPairs, level, variant, () => true),
+      planted: rates(plantedPair, level, variant, (c) => planted.has(c)),
+      others: rates(plantedPair, level, variant, (c) => !chosen.has(c)),
+    })),
+  );
+  const header = ['level', 'query set / sink', 'null: heads p < α', 'null: BH q < α', 'null: max-T p < α', 'null: count p < α', 'planted: heads p < α', 'planted: count p < α', 'planted pair, other concepts: heads p < α', 'null tests'];
+  process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
+  for (const r of table) {
+    const row = [r.level, r.variant, r.null.heads, r.null.q, r.null.family, r.null.concepts, r.planted.heads, r.planted.concepts, r.others.heads, r.null.tests];
+    process.stdout.write(`| ${row.join(' | ')} |\n`);
+  }
+  process.stdout.write(`\nalpha ${ALPHA}; ${NULL_SEEDS.length} null pairs; ${planted.size} of ${concepts.length} concepts planted (${tokens.length} tokens found only in their spans; ${chosen.size - planted.size} more chosen had none); a calibrated test flags about ${ALPHA} of the null tests.\n`);
   const file = path.join(PACKAGE_ROOT, 'reports', 'calibration.json');
-  await writeJson(file, { alpha: ALPHA, shape: SHAPE, planted: [...plantedConcepts], null: nullRates, plantedPair: plantedRates });
+  await writeJson(file, { alpha: ALPHA, shape: SHAPE, planted: [...planted], plantedTokens: tokens.length, table });
   process.stdout.write(`wrote ${file}\n`);
 }
 

@@ -1,3 +1,4 @@
+import type { SpanRule } from '../lib/tokenize/align-spans.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import path from 'node:path';
@@ -135,6 +136,7 @@ interface AnalysisFlags {
   querySets: QuerySetKind[];
   querySet?: QuerySetKind[];
   sink: SinkMode;
+  spanTokens: SpanRule[];
   seed: number;
   controls: number;
   permutations: number;
@@ -149,6 +151,7 @@ function withAnalysisOptions(command: Command): Command {
     // the flag's earlier name, still read
     .addOption(new Option('--query-set <list>').hideHelp().argParser(parserOf('querySets')))
     .addOption(optionOf('sink'))
+    .addOption(optionOf('spanTokens'))
     .addOption(optionOf('seed'))
     .addOption(optionOf('controls'))
     .addOption(optionOf('permutations'))
@@ -160,6 +163,7 @@ const analysisOptions = (flags: AnalysisFlags) => ({
   ...(flags.pairs !== undefined ? { pairs: flags.pairs } : {}),
   querySets: flags.querySet ?? flags.querySets,
   sink: flags.sink,
+  spanTokens: flags.spanTokens,
   seed: flags.seed,
   controls: flags.controls,
   permutations: flags.permutations,
@@ -179,8 +183,10 @@ function overallLines(summary: Pick<CompareSummary, 'comparison'>): string {
     const skipped = scope.skipped.length > 0 ? `; ${scope.skipped.length} sequence(s) with no query in ${scope.variant.querySet} left out` : '';
     for (const change of scope.pairs) {
       const d = change.distribution;
-      const beat = change.headsBeatingChance === undefined ? 'no chance baseline' : `${change.headsBeatingChance}/${d.n} heads beat chance`;
-      lines.push(`  ${change.pair.padEnd(12)} ${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${skipped}`);
+      const c = change.chance;
+      const beat = c === undefined ? 'no chance baseline' : `${c.headsBeatingChance}/${d.n} heads beat chance (expected ${c.expectedByChance.toFixed(1)}, count p ${c.countPValue.toPrecision(2)})`;
+      const target = scope.variant.target === 'concept' ? '' : `${scope.variant.target} `;
+      lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${skipped}`);
     }
   }
   return lines.join('\n');
@@ -202,7 +208,8 @@ function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out' | 'fil
           meanDelta: c.distribution.mean,
           skewness: c.distribution.skewness,
           fractionRose: c.distribution.fractionRose,
-          headsBeatingChance: c.headsBeatingChance ?? null,
+          headsBeatingChance: c.chance?.headsBeatingChance ?? null,
+          countPValue: c.chance?.countPValue ?? null,
           heads: c.distribution.n,
         })),
       ),

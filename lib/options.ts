@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { badInput } from './errors.js';
 import { SINK_MODES } from './measure/attention-share.js';
 import { QUERY_SETS } from './measure/query-set.js';
+import { SPAN_RULES } from './tokenize/align-spans.js';
 import { MAPS_MODES } from './run-trace.js';
 import { DEVICES } from './trace/session.js';
 
@@ -48,6 +49,15 @@ export const OPTIONS = {
     default: 'include',
     choices: SINK_MODES,
   },
+  spanTokens: {
+    key: 'span-tokens',
+    value: 'list',
+    help: `which tokens a span covers, comma-separated: ${SPAN_RULES.join(', ')} (overlap: any token sharing a character, the target "concept"; majority: tokens with most of their characters in the span, the target "concept@majority"); several are measured side by side`,
+    schema: z.array(z.enum(SPAN_RULES as [string, ...string[]])).min(1),
+    form: 'strings',
+    default: ['overlap'],
+    item: { what: 'a span rule', names: SPAN_RULES },
+  },
   seed: { key: 'seed', value: 'n', help: 'seed of control-span samples and chance draws', schema: whole(0, 2 ** 32 - 1), form: 'number', default: 1, expect: `be a whole number from 0 to ${2 ** 32 - 1}` },
   controls: { key: 'controls', value: 'n', help: 'control spans per sequence at most (all of them when fewer)', schema: whole(1, 100_000), form: 'number', default: 200, expect: 'be a whole number from 1 to 100000' },
   permutations: { key: 'permutations', value: 'n', help: 'chance draws for a p-value (all combinations when fewer)', schema: whole(10, 1_000_000), form: 'number', default: 10_000, expect: 'be a whole number from 10 to 1000000' },
@@ -77,7 +87,7 @@ export const OPTIONS = {
 export type OptionName = keyof typeof OPTIONS;
 
 /** The options of an analysis (what is measured and tested): compare, measure, config files and manifests. */
-export const ANALYSIS_OPTIONS: readonly OptionName[] = ['querySets', 'sink', 'seed', 'controls', 'permutations', 'alpha'];
+export const ANALYSIS_OPTIONS: readonly OptionName[] = ['querySets', 'sink', 'spanTokens', 'seed', 'controls', 'permutations', 'alpha'];
 
 /** Zod fields `{ key: schema.optional() }` of some options, for a config file or a manifest. */
 export function optionFields(names: readonly OptionName[]): Record<string, z.ZodOptional<z.ZodType>> {

@@ -3,7 +3,8 @@ import { stringify } from 'csv-stringify/sync';
 import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
 import { defaultPairs, pairName, parsePairs, type ModelPair } from './compare/pairs.js';
 import { scopeSummary, changeRows, layerRows, shareRows, statRows, structureRows, wordingRows } from './compare/results.js';
-import { compareStructure, compareWording } from './compare/structure-results.js';
+import { robustnessOf } from './compare/robustness.js';
+import { compareStructure, compareWording, testStructures, type StructuredConcept } from './compare/structure-results.js';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
@@ -22,6 +23,7 @@ import { checkMapSize, planSequences, type MapsMode, type PlannedSequence } from
 import { checkLengthFits } from './trace/fit.js';
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
+import type { SpanRule } from './tokenize/align-spans.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { TOOL_VERSION } from './version.js';
 
@@ -37,6 +39,8 @@ export interface AnalysisOptions {
   querySets?: QuerySetKind[];
   /** `exclude` reports shares without the sink beside those with it. */
   sink?: SinkMode;
+  /** Span rules the concept is measured under, side by side (default: overlap). */
+  spanTokens?: SpanRule[];
   seed?: number;
   controls?: number;
   permutations?: number;
@@ -93,7 +97,8 @@ function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
   const alpha = optionValue('alpha', options.alpha);
   const querySets = options.querySets && options.querySets.length > 0 ? [...new Set(options.querySets)] : (['all'] as QuerySetKind[]);
   const sinks: SinkMode[] = options.sink === 'exclude' ? ['include', 'exclude'] : ['include'];
-  return { measure: { querySets, sinks, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };
+  const spanRules = [...new Set(optionValue<SpanRule[]>('spanTokens', options.spanTokens))];
+  return { measure: { querySets, sinks, spanRules, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };
 }
 
 function resolvePairs(text: string | undefined, names: readonly string[]): ModelPair[] {
@@ -345,12 +350,15 @@ async function writeComparison(
     const share = scope?.models.find((m) => m.model === model)?.share;
     return share ? share.reduce((a, b) => a + b, 0) / share.length : Number.NaN;
   };
+  const structured = conceptIds.flatMap((id): StructuredConcept[] => {
+    const info = conceptInfo.get(id);
+    return info?.components && info.structure ? [{ id, sequences: measured.filter((m) => m.concept === id && !m.paraphraseOf), structure: { components: info.components, edges: info.structure } }] : [];
+  });
+  const structureTests = testStructures(structured, names, pairs, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
   const structures = new Map(
-    conceptIds.flatMap((id) => {
-      const info = conceptInfo.get(id);
-      if (!info?.components || !info.structure) return [];
-      const result = compareStructure(measured.filter((m) => m.concept === id && !m.paraphraseOf), { components: info.components, edges: info.structure }, names, pairs, analysis.seed);
-      return result ? [[id, result] as const] : [];
+    structured.flatMap((c) => {
+      const result = compareStructure(c.sequences, c.structure, names, pairs, (value) => structureTests.perConcept.get(c.id)?.get(value));
+      return result ? [[c.id, result] as const] : [];
     }),
   );
   const wording = new Map(
@@ -369,6 +377,7 @@ async function writeComparison(
     definitions: DEFINITIONS,
     options: {
       querySets: analysis.measure.querySets,
+      spanTokens: analysis.measure.spanRules,
       sinks: analysis.measure.sinks,
       pairs: pairs.map(pairName),
       seed: analysis.seed,
@@ -389,9 +398,13 @@ async function writeComparison(
       controlSequences: measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => m.sequence),
       results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
       structure: structures.get(id) ?? null,
+      robustness: robustnessOf(comparison, id, analysis.alpha),
       wording: wording.get(id) ?? [],
     })),
     overall: comparison.scopes.filter((s) => s.scope === '*').map((s) => scopeSummary(s, comparison, analysis.alpha)),
+    overallRobustness: robustnessOf(comparison, '*', analysis.alpha),
+    // The distance-matched structure test pooled over every concept that declares a structure.
+    structure: structured.length > 0 ? { concepts: structured.map((c) => c.id), tests: structureTests.pooled } : null,
   };
   const files: Array<[string, string]> = [
     ['shares.csv', stringify(shareRows(comparison))],

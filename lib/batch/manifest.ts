@@ -1,3 +1,4 @@
+import type { SpanRule } from '../tokenize/align-spans.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -39,6 +40,7 @@ const manifestSchema = z
 export type RunAnalysis = {
   querySets?: QuerySetKind[];
   sink?: SinkMode;
+  spanTokens?: SpanRule[];
   seed?: number;
   controls?: number;
   permutations?: number;

@@ -112,6 +112,7 @@ function compareRequestOf(run: BatchRun, root: string, request: BatchRequest): C
     ...(run.pairs ? { pairs: run.pairs } : {}),
     ...(run.querySets ? { querySets: run.querySets } : {}),
     ...(run.sink ? { sink: run.sink } : {}),
+    ...(run.spanTokens ? { spanTokens: run.spanTokens } : {}),
     ...(run.seed !== undefined ? { seed: run.seed } : {}),
     ...(run.controls !== undefined ? { controls: run.controls } : {}),
     ...(run.permutations !== undefined ? { permutations: run.permutations } : {}),

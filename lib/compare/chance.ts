@@ -1,75 +1,94 @@
 import { randomLcg } from 'd3-random';
+import { benjaminiHochberg, countPValue, maxTPValues, permutationPValues, type ChanceDraws } from './multiplicity.js';
+import type { StandardisedChanges } from './position-matched.js';
 
-/** One sequence's control deltas: `controls × heads` values, Δ of each control span per head. */
-export interface ControlDeltas {
-  values: Float64Array;
-  controls: number;
-  /** The sequence's own Δ per head: what it contributes when it has no room for a control. */
-  observed: Float64Array;
+export interface ChanceOptions {
+  /** Chance draws when the combinations of controls are more than this. */
+  draws: number;
+  seed: number;
+  alpha: number;
+}
+
+/** A target's change tested against position-matched controls, per head, with the multiplicity over heads. */
+export interface ChanceTest {
+  /** Position-matched effect size per head: the mean over sequences of (Δ − mean Δ of the nearest controls) / their sd. */
+  effect: Float64Array;
+  /** Two-sided permutation p per head. */
+  pValue: Float64Array;
+  /** Benjamini–Hochberg q over the heads. */
+  qValue: Float64Array;
+  /** Family-wise p over the heads (Westfall–Young max-T from the same draws). */
+  familyPValue: Float64Array;
+  headsBeatingChance: number;
+  /** Mean number of heads with p < alpha in the chance draws (about alpha × heads). */
+  expectedByChance: number;
+  /** p for the number of heads beating chance, against its distribution over the draws. */
+  countPValue: number;
+  draws: number;
 }
 
 /**
- * The chance distribution of a mean change: the same mean (over the concepts of a
- * group, of the mean over each concept's sequences) computed with one control span
- * in place of the concept in every sequence. Every combination when there are at
- * most `draws`, else `draws` combinations drawn with the seed. A sequence with no room
- * for a control keeps its observed Δ in every draw: its contribution is fixed, which
- * can move p either way. Returns `[combinations × heads]`, or undefined when no
- * sequence has a control.
+ * The statistic per head: over groups (concepts), the mean of each group's sum of
+ * standardised changes divided by `scale(n)`. Observed, a group's sequences are
+ * averaged (scale n); in a chance draw they are scaled by √n, because a concept's
+ * sequences share its term and are not independent replicates: a token's change
+ * between two checkpoints recurs in each sequence that holds it, while controls drawn
+ * from different positions carry different tokens. Scaling by √n gives the chance mean
+ * of a group the spread of one span, which is what the observed mean has when its
+ * sequences move together.
  */
-export function chanceMeans(groups: ReadonlyArray<readonly ControlDeltas[]>, heads: number, draws: number, seed: number): { values: Float64Array; count: number } | undefined {
+function groupedMean(rows: ReadonlyArray<readonly Float64Array[]>, heads: number, scale: (n: number) => number, into: Float64Array): void {
+  into.fill(0);
+  for (const group of rows) {
+    const s = scale(group.length);
+    for (const row of group) for (let h = 0; h < heads; h++) into[h]! += row[h]! / s / rows.length;
+  }
+}
+
+/** Draws one control per sequence (every combination when few enough, else seeded draws) and returns the chance statistic of each. */
+function chanceDraws(groups: ReadonlyArray<readonly StandardisedChanges[]>, heads: number, options: ChanceOptions): ChanceDraws {
   const sequences = groups.flat();
-  if (sequences.every((s) => s.controls === 0)) return undefined;
-  const combinations = sequences.reduce((n, s) => n * Math.max(1, s.controls), 1);
-  const exhaustive = combinations <= draws;
-  const count = exhaustive ? combinations : draws;
-  const random = randomLcg(seed);
+  const combinations = sequences.reduce((n, s) => n * s.controlCount, 1);
+  const exhaustive = combinations <= options.draws;
+  const count = exhaustive ? combinations : options.draws;
+  const random = randomLcg(options.seed);
   const values = new Float64Array(count * heads);
   const choice = new Array<number>(sequences.length).fill(0);
   for (let d = 0; d < count; d++) {
-    if (exhaustive) {
-      // mixed-radix counter over the sequences' control counts
-      let rest = d;
-      sequences.forEach((s, k) => {
-        const n = Math.max(1, s.controls);
-        choice[k] = rest % n;
-        rest = Math.floor(rest / n);
-      });
-    } else {
-      sequences.forEach((s, k) => {
-        choice[k] = Math.floor(random() * s.controls);
-      });
-    }
-    const out = values.subarray(d * heads, (d + 1) * heads);
+    let rest = d;
+    sequences.forEach((s, k) => {
+      // a mixed-radix counter over the sequences' control counts, or a seeded draw
+      choice[k] = exhaustive ? rest % s.controlCount : Math.floor(random() * s.controlCount);
+      rest = Math.floor(rest / s.controlCount);
+    });
     let k = 0;
-    for (const group of groups) {
-      for (const s of group) {
-        const row = s.controls === 0 ? s.observed : s.values.subarray(choice[k]! * heads, (choice[k]! + 1) * heads);
-        for (let h = 0; h < heads; h++) out[h]! += row[h]! / group.length / groups.length;
-        k++;
-      }
-    }
+    const rows = groups.map((group) => group.map((s) => s.controls.subarray(choice[k]! * heads, (choice[k++]! + 1) * heads)));
+    groupedMean(rows, heads, Math.sqrt, values.subarray(d * heads, (d + 1) * heads));
   }
   return { values, count };
 }
 
 /**
- * Two-sided permutation p-value per head: p = (1 + #{|chance| ≥ |observed|}) / (1 + N),
- * which is never 0 and is 1 when every chance value is at least as large.
+ * Tests a target's change against chance: the observed statistic beside the same
+ * statistic with one control span in place of the target in every sequence.
+ * Undefined when no sequence has enough controls.
  */
-export function permutationPValues(observed: Float64Array, chance: { values: Float64Array; count: number }): Float64Array {
-  const heads = observed.length;
-  const p = new Float64Array(heads);
-  for (let h = 0; h < heads; h++) {
-    const size = Math.abs(observed[h]!);
-    // An unmeasured head (NaN) gets no p-value: a NaN compares false with everything and would look like the smallest p.
-    if (Number.isNaN(size)) {
-      p[h] = Number.NaN;
-      continue;
-    }
-    let asLarge = 0;
-    for (let d = 0; d < chance.count; d++) if (Math.abs(chance.values[d * heads + h]!) >= size - 1e-12) asLarge++;
-    p[h] = (1 + asLarge) / (1 + chance.count);
-  }
-  return p;
+export function chanceTest(groups: ReadonlyArray<readonly StandardisedChanges[]>, heads: number, options: ChanceOptions): ChanceTest | undefined {
+  const kept = groups.filter((g) => g.length > 0);
+  if (kept.length === 0) return undefined;
+  const effect = new Float64Array(heads);
+  groupedMean(kept.map((g) => g.map((s) => s.observed)), heads, (n) => n, effect);
+  const draws = chanceDraws(kept, heads, options);
+  const pValue = permutationPValues(effect, draws);
+  const count = countPValue(pValue, draws, options.alpha);
+  return {
+    effect,
+    pValue,
+    qValue: benjaminiHochberg(pValue),
+    familyPValue: maxTPValues(effect, draws),
+    headsBeatingChance: count.observed,
+    expectedByChance: count.expected,
+    countPValue: count.pValue,
+    draws: draws.count,
+  };
 }

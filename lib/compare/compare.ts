@@ -1,8 +1,10 @@
 import type { SinkMode } from '../measure/attention-share.js';
 import { describeDistribution, type Distribution } from '../measure/distribution.js';
-import type { SequenceMeasures, TargetMeasures } from '../measure/measure-sequence.js';
+import { isConceptTarget, type SequenceMeasures, type TargetMeasures } from '../measure/measure-sequence.js';
 import type { QuerySetKind } from '../measure/query-set.js';
-import { chanceMeans, permutationPValues, type ControlDeltas } from './chance.js';
+import { chanceTest, type ChanceTest } from './chance.js';
+import { replicate, type Replication } from './replication.js';
+import { standardiseByPosition, type SequenceChanges } from './position-matched.js';
 import { pairName, type ModelPair } from './pairs.js';
 
 /** One sequence measured under every model, by model name. */
@@ -46,11 +48,11 @@ export interface PairChanges {
   relative: Float64Array;
   entropyDelta: Float64Array;
   rolloutDelta: Float64Array;
-  /** Undefined when no sequence has room for a control span, or nothing is measurable. */
-  pValue?: Float64Array;
-  chanceDraws: number;
+  /** The test against position-matched controls; undefined when no sequence has enough controls, or nothing is measurable. */
+  chance?: ChanceTest;
+  /** Bootstrap intervals and a sign-flip test over sequences (a concept) or concepts (overall); undefined for one sequence. */
+  replication?: Replication;
   distribution: Distribution;
-  headsBeatingChance?: number;
 }
 
 /** A scope is one concept (its id) or all concepts (`*`, the concept target only). */
@@ -92,10 +94,22 @@ function nestedMean(groups: ReadonlyArray<readonly Float64Array[]>): Float64Arra
 
 const subtract = (a: Float64Array, b: Float64Array): Float64Array => a.map((v, k) => v - b[k]!);
 
+/** Mean share of the controls that were measured (a control with no query in the query set has none). */
 function meanOverControls(m: TargetMeasures, heads: number): Float64Array {
   const out = new Float64Array(heads);
-  for (let c = 0; c < m.controls; c++) for (let k = 0; k < heads; k++) out[k]! += m.controlShare[c * heads + k]! / m.controls;
-  return m.controls > 0 ? out : out.fill(Number.NaN);
+  for (let k = 0; k < heads; k++) {
+    let sum = 0;
+    let n = 0;
+    for (let c = 0; c < m.controls; c++) {
+      const v = m.controlShare[c * heads + k]!;
+      if (!Number.isNaN(v)) {
+        sum += v;
+        n++;
+      }
+    }
+    out[k] = n > 0 ? sum / n : Number.NaN;
+  }
+  return out;
 }
 
 /**
@@ -112,6 +126,8 @@ function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<
   if (groups.length === 0) return unmeasurableScope(scope, variant, skipped, options, headCount);
   const measuresOf = (model: string): TargetMeasures[][] => groups.map((group) => group.map((s) => measureOf(s, model, variant)!));
   const byModel = new Map(options.models.map((model) => [model, measuresOf(model)]));
+  // rollout is per layer
+  const layerCount = byModel.get(first)![0]![0]!.rollout.length;
   const models = options.models.map((model): ModelShares => {
     const m = byModel.get(model)!;
     return {
@@ -129,26 +145,52 @@ function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<
     const delta = subtract(after.share, before.share);
     const a = byModel.get(pair.after)!;
     const b = byModel.get(pair.before)!;
-    const controlDeltas: ControlDeltas[][] = a.map((group, g) =>
-      group.map((m, s) => ({ values: subtract(m.controlShare, b[g]![s]!.controlShare), controls: m.controls, observed: subtract(m.share, b[g]![s]!.share) })),
+    const standardised = groups.map((group, g) =>
+      group.flatMap((sequence, s) => {
+        const changes = sequenceChanges(sequence, first, variant, a[g]![s]!, b[g]![s]!);
+        const z = standardiseByPosition(changes, headCount);
+        return z ? [z] : [];
+      }),
     );
-    const chance = chanceMeans(controlDeltas, headCount, options.permutations, options.seed);
     const changes: PairChanges = {
       pair: pairName(pair),
       delta,
       relative: delta.map((d, k) => d / before.share[k]!),
       entropyDelta: subtract(after.entropy, before.entropy),
       rolloutDelta: subtract(after.rollout, before.rollout),
-      chanceDraws: chance?.count ?? 0,
       distribution: describeDistribution(delta),
     };
-    if (chance) {
-      changes.pValue = permutationPValues(delta, chance);
-      changes.headsBeatingChance = changes.pValue.filter((p) => p < options.alpha).length;
-    }
+    const chance = chanceTest(standardised, headCount, { draws: options.permutations, seed: options.seed, alpha: options.alpha });
+    if (chance) changes.chance = chance;
+    const replication = replicationOf(a, b, layerCount, options);
+    if (replication) changes.replication = replication;
     return changes;
   });
   return { scope, variant, sequences: groups.flat().map((s) => `${s.concept}/${s.sequence}`), skipped, models, pairs };
+}
+
+/** The target's and its controls' changes in one sequence, with where each sits. */
+function sequenceChanges(sequence: MeasuredSequence, model: string, variant: Variant, after: TargetMeasures, before: TargetMeasures): SequenceChanges {
+  const measured = sequence.byModel[model]!;
+  const target = measured.targets.find((t) => t.name === variant.target)!;
+  return {
+    observed: subtract(after.share, before.share),
+    controls: subtract(after.controlShare, before.controlShare),
+    target: target.tokens,
+    controlSpans: measured.controlSpans[variant.target] ?? [],
+  };
+}
+
+/** Resamples for the bootstrap intervals: enough for 95 % percentile ends, cheap at thousands of heads. */
+const BOOTSTRAP_RESAMPLES = 1000;
+
+/** Replication over a concept's sequences, or over the concepts when there are several groups. */
+function replicationOf(after: TargetMeasures[][], before: TargetMeasures[][], layers: number, options: CompareOptions): Replication | undefined {
+  const perSequence = after.map((group, g) => group.map((m, s) => subtract(m.share, before[g]![s]!.share)));
+  const settings = { resamples: BOOTSTRAP_RESAMPLES, seed: options.seed, alpha: options.alpha };
+  if (perSequence.length > 1) return replicate('concept', perSequence.map((group) => nestedMean([group])), layers, settings);
+  const sequences = perSequence[0] ?? [];
+  return sequences.length > 1 ? replicate('sequence', sequences, layers, settings) : undefined;
 }
 
 /** A scope none of whose sequences has a query in the query set: empty values, no p-value, the reason said. */
@@ -162,7 +204,7 @@ function unmeasurableScope(scope: string, variant: Variant, skipped: string[], o
     skipped,
     unmeasurable: `no query in the ${variant.querySet} query set of ${variant.target} in any sequence (${skipped.join(', ')})`,
     models: options.models.map((model) => ({ model, share: empty(), entropy: empty(), rollout: layers(), controlShare: empty() })),
-    pairs: options.pairs.map((pair) => ({ pair: pairName(pair), delta: empty(), relative: empty(), entropyDelta: empty(), rolloutDelta: layers(), chanceDraws: 0, distribution: describeDistribution([]) })),
+    pairs: options.pairs.map((pair) => ({ pair: pairName(pair), delta: empty(), relative: empty(), entropyDelta: empty(), rolloutDelta: layers(), distribution: describeDistribution([]) })),
   };
 }
 
@@ -192,7 +234,7 @@ export function compareModels(sequences: readonly MeasuredSequence[], options: C
     }
   }
   const overallVariants = new Map<string, Variant>();
-  for (const s of legal) for (const v of variantsOf(s)) if (v.target === 'concept') overallVariants.set(variantKey(v), v);
+  for (const s of legal) for (const v of variantsOf(s)) if (isConceptTarget(v.target)) overallVariants.set(variantKey(v), v);
   for (const variant of overallVariants.values()) {
     scopes.push(compareScope('*', variant, concepts.map((c) => legal.filter((s) => s.concept === c && measureOf(s, options.models[0]!, variant))), options, headCount));
   }

@@ -1,5 +1,8 @@
+import type { ChanceTest } from './chance.js';
+import type { Replication } from './replication.js';
 import type { Comparison, ModelShares, PairChanges, ScopeComparison } from './compare.js';
 import type { StructureResult, WordingContrast } from './structure-results.js';
+import type { StructureTest } from './structure-test.js';
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const meanOf = (values: ArrayLike<number>): number => {
@@ -26,7 +29,9 @@ export interface HeadRef {
   head: number;
   delta: number | null;
   relative: number | null;
+  effect: number | null;
   pValue: number | null;
+  qValue: number | null;
 }
 
 /** The heads whose share moved most, largest |Δ| first. */
@@ -40,7 +45,9 @@ export function headsMovedMost(change: PairChanges, heads: number, count = 5): H
       head: k % heads,
       delta: finite(change.delta[k]!),
       relative: finite(change.relative[k]!),
-      pValue: change.pValue ? finite(change.pValue[k]!) : null,
+      effect: change.chance ? finite(change.chance.effect[k]!) : null,
+      pValue: change.chance ? finite(change.chance.pValue[k]!) : null,
+      qValue: change.chance ? finite(change.chance.qValue[k]!) : null,
     }));
 }
 
@@ -58,9 +65,11 @@ function modelSummary(m: ModelShares, layers: number) {
   };
 }
 
+const countBelow = (values: Float64Array | undefined, alpha: number): number | null => (values ? values.filter((v) => v < alpha).length : null);
+
 function changeSummary(c: PairChanges, layers: number, heads: number, alpha: number) {
   const d = c.distribution;
-  const tested = c.pValue ? c.pValue.length : 0;
+  const chance = c.chance;
   return {
     heads: d.n,
     meanDelta: finite(d.mean),
@@ -72,9 +81,14 @@ function changeSummary(c: PairChanges, layers: number, heads: number, alpha: num
     kurtosisAdjusted: finite(d.kurtosisAdjusted),
     fractionRose: finite(d.fractionRose),
     meanRelative: finite(meanOf(c.relative)),
-    headsBeatingChance: c.headsBeatingChance ?? null,
-    expectedByChance: tested > 0 ? Number((alpha * tested).toPrecision(12)) : null,
-    chanceDraws: c.chanceDraws,
+    meanEffect: chance ? finite(meanOf(chance.effect)) : null,
+    headsBeatingChance: chance?.headsBeatingChance ?? null,
+    expectedByChance: chance ? Number(chance.expectedByChance.toPrecision(3)) : null,
+    countPValue: chance ? finite(chance.countPValue) : null,
+    headsBelowQ: countBelow(chance?.qValue, alpha),
+    headsBelowFamilyP: countBelow(chance?.familyPValue, alpha),
+    chanceDraws: chance?.draws ?? 0,
+    replication: c.replication ?? null,
     entropyDelta: finite(meanOf(c.entropyDelta)),
     rolloutDelta: finite(c.rolloutDelta[layers - 1] ?? Number.NaN),
     deltaPerLayer: perLayer(c.delta, layers).map(finite),
@@ -119,16 +133,19 @@ export function shareRows(comparison: Comparison): Cell[][] {
   return rows;
 }
 
+const chanceCells = (chance: ChanceTest | undefined, k: number): Cell[] =>
+  chance ? [cell(chance.effect[k]!), cell(chance.pValue[k]!), cell(chance.qValue[k]!), cell(chance.familyPValue[k]!)] : [null, null, null, null];
+
 /** changes.csv: per head, for each sequence, each concept (sequence `*`) and overall (concept `*`). */
 export function changeRows(comparison: Comparison): Cell[][] {
   const { layers, heads } = comparison;
-  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'pair', 'layer', 'head', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta', 'p_value']];
+  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'pair', 'layer', 'head', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta', 'effect', 'p_value', 'q_value', 'family_p_value']];
   const emit = (scope: ScopeComparison, sequence: string) => {
     const shares = new Map(scope.models.map((m) => [m.model, m.share]));
     for (const c of scope.pairs) {
       const [after = '', before = ''] = c.pair.split(':');
       for (let k = 0; k < layers * heads; k++) {
-        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), c.pValue ? cell(c.pValue[k]!) : null]);
+        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), ...chanceCells(c.chance, k)]);
       }
     }
   };
@@ -137,14 +154,17 @@ export function changeRows(comparison: Comparison): Cell[][] {
   return rows;
 }
 
+const replicationCells = (r: Replication | undefined): Cell[] =>
+  r ? [r.unit, r.units, r.meanDelta.low, r.meanDelta.high, r.skewness.low, r.skewness.high, r.signFlip.pValue] : [null, null, null, null, null, null, null];
+
 /** stats.csv: the distribution of Δ over heads, per concept (and `*` overall), target, query set, sink and pair. */
 export function statRows(comparison: Comparison, alpha: number): Cell[][] {
-  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'heads_beating_chance', 'expected_by_chance', 'chance_draws', 'entropy_delta', 'rollout_delta'];
+  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'mean_effect', 'heads_beating_chance', 'expected_by_chance', 'count_p_value', 'heads_below_q', 'heads_below_family_p', 'chance_draws', 'replication_unit', 'units', 'mean_low', 'mean_high', 'skewness_low', 'skewness_high', 'sign_flip_p', 'entropy_delta', 'rollout_delta'];
   const rows: Cell[][] = [header];
   for (const scope of comparison.scopes) {
     for (const c of scope.pairs) {
       const s = changeSummary(c, comparison.layers, comparison.heads, alpha);
-      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.headsBeatingChance, s.expectedByChance, s.chanceDraws, s.entropyDelta, s.rolloutDelta]);
+      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.meanEffect, s.headsBeatingChance, s.expectedByChance, s.countPValue, s.headsBelowQ, s.headsBelowFamilyP, s.chanceDraws, ...replicationCells(c.replication), s.entropyDelta, s.rolloutDelta]);
     }
   }
   return rows;
@@ -165,13 +185,14 @@ export function layerRows(comparison: Comparison): Cell[][] {
 
 /** structure.csv: structure alignment per concept with declared components, model and pair. */
 export function structureRows(structures: ReadonlyMap<string, StructureResult>, models: readonly string[], pairs: readonly string[]): Cell[][] {
-  const rows: Cell[][] = [['concept', 'model', 'pair', 'components', 'edges', 'alignment', 'declared', 'undeclared', 'p_value', 'permutations', 'alignment_delta']];
+  const rows: Cell[][] = [['concept', 'model', 'pair', 'components', 'edges', 'alignment', 'declared', 'undeclared', 'alignment_delta', 'adjusted_alignment', 'p_value', 'smallest_p', 'draws']];
+  const test = (t: StructureTest | null | undefined): Cell[] => (t ? [cell(t.statistic), t.pValue, t.smallestPossible, t.draws] : [null, null, null, null]);
   for (const [concept, s] of structures) {
     for (const model of models) {
       const m = s.models[model]!;
-      rows.push([concept, model, '', s.components.join(' '), s.edges.map((e) => e.join('-')).join(' '), m.alignment, m.declared, m.undeclared, m.pValue, m.permutations, null]);
+      rows.push([concept, model, '', s.components.join(' '), s.edges.map((e) => e.join('-')).join(' '), m.alignment, m.declared, m.undeclared, null, ...test(m.test)]);
     }
-    for (const pair of pairs) rows.push([concept, '', pair, s.components.join(' '), s.edges.map((e) => e.join('-')).join(' '), null, null, null, null, null, s.changes[pair]?.alignmentDelta ?? null]);
+    for (const pair of pairs) rows.push([concept, '', pair, s.components.join(' '), s.edges.map((e) => e.join('-')).join(' '), null, null, null, s.changes[pair]?.alignmentDelta ?? null, ...test(s.changes[pair]?.test)]);
   }
   return rows;
 }

@@ -30,7 +30,7 @@ export interface ReductionLayout {
 }
 
 export function reductionLayout(tokens: number, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS): ReductionLayout {
-  const targets = targetsOf(spans);
+  const targets = targetsOf(spans, options.spanRules);
   const controls: Record<string, number[][]> = {};
   const controlColumns: Record<string, number> = {};
   const columns: number[][] = [Array.from({ length: tokens }, (_, j) => j), [0], ...targets.map((t) => t.tokens)];

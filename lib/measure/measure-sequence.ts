@@ -1,6 +1,6 @@
 import type { Float32Tensor } from '../io/npy.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
-import { conceptTokens } from '../tokenize/align-spans.js';
+import { conceptTokens, tokensByRule, type SpanRule } from '../tokenize/align-spans.js';
 import { attentionShare, type SinkMode } from './attention-share.js';
 import { controlSpans, type ControlOptions } from './controls.js';
 import { componentAttentionOfRows, componentTokens } from './component-attention.js';
@@ -15,6 +15,8 @@ export interface MeasureOptions {
   controls: ControlOptions;
   /** Weight of the residual identity in rollout (Abnar & Zuidema use 0.5). */
   rolloutResidual: number;
+  /** Span rules to measure the concept under: `concept` is by overlap, `concept@majority` by majority of characters. */
+  spanRules?: readonly SpanRule[];
 }
 
 export const DEFAULT_MEASURE_OPTIONS: MeasureOptions = {
@@ -63,9 +65,18 @@ export interface SequenceMeasures {
   measures: TargetMeasures[];
 }
 
-/** The concept (union of spans) and, where spans carry labels, each labelled component. */
-export function targetsOf(spans: readonly TokenSpan[]): Target[] {
-  const targets: Target[] = [{ name: 'concept', tokens: conceptTokens(spans) }];
+/** The name of the concept target under a span rule: one name, one rule. */
+export const conceptTarget = (rule: SpanRule): string => (rule === 'overlap' ? 'concept' : `concept@${rule}`);
+
+/** Whether a target is the concept (under any span rule) rather than a component. */
+export const isConceptTarget = (name: string): boolean => name === 'concept' || name.startsWith('concept@');
+
+/**
+ * The concept (union of spans) under each span rule asked for, and, where spans carry
+ * labels, each labelled component (by overlap).
+ */
+export function targetsOf(spans: readonly TokenSpan[], rules: readonly SpanRule[] = ['overlap']): Target[] {
+  const targets: Target[] = rules.map((rule) => ({ name: conceptTarget(rule), tokens: [...new Set(spans.flatMap((s) => tokensByRule(s, rule)))].sort((a, b) => a - b) }));
   const labels = [...new Set(spans.flatMap((s) => (s.label ? [s.label] : [])))].sort();
   for (const label of labels) targets.push({ name: `component:${label}`, tokens: conceptTokens(spans.filter((s) => s.label === label)) });
   return targets;
@@ -142,7 +153,7 @@ export function measureSequence(attention: Float32Tensor, spans: readonly TokenS
   const [layers = 0, heads = 0, tokens = 0] = attention.dims;
   const size = tokens * tokens;
   const headMap = (l: number, h: number): Float32Array => attention.data.subarray((l * heads + h) * size, (l * heads + h + 1) * size);
-  const targets = targetsOf(spans);
+  const targets = targetsOf(spans, options.spanRules);
   const controls = Object.fromEntries(targets.map((t) => [t.name, controlSpans(tokens, t.tokens, options.controls)]));
   const masses = targets.map((t) => rolloutConceptMass(attention, t.tokens, options.rolloutResidual));
   const measures = measureVariants(

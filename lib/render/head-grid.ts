@@ -39,18 +39,26 @@ export function headGridSvg(grid: HeadValues, title: string, domain: [number, nu
  * Change grid: layers × heads of Δ for one model pair on a diverging scale centred on
  * zero and symmetric (±`maxAbs`); heads whose change beats chance are outlined.
  */
-export function changeGridSvg(delta: HeadValues, pValue: Float64Array | undefined, alpha: number, title: string, maxAbs: number): string {
+/** Each head's p-value against chance and its Benjamini–Hochberg q over the heads. */
+export interface HeadChance {
+  p: Float64Array;
+  q: Float64Array;
+}
+
+export function changeGridSvg(delta: HeadValues, chance: HeadChance | undefined, alpha: number, title: string, maxAbs: number): string {
   const scale = divergingScale(maxAbs);
+  const at = (l: number, h: number): number => l * delta.heads + h;
   return heatmapSvg({
     ...gridSpec(delta),
     title,
     scale,
     legendLabel: 'Δ share (purple: rose, orange: fell)',
     tooltip: (l, h, v) => {
-      const p = pValue?.[l * delta.heads + h];
-      return `L${l} H${h}: Δ ${exact(v)}${p === undefined ? '' : `, p ${exact(p)}${p < alpha ? ' *' : ''}`}`;
+      if (!chance) return `L${l} H${h}: Δ ${exact(v)}`;
+      const q = chance.q[at(l, h)]!;
+      return `L${l} H${h}: Δ ${exact(v)}, p ${exact(chance.p[at(l, h)]!)}, q ${exact(q)}${q < alpha ? ' *' : ''}`;
     },
-    marked: pValue ? (l, h) => pValue[l * delta.heads + h]! < alpha : undefined,
-    markLabel: pValue ? `outlined: p < ${alpha} against control spans` : 'no chance baseline (no room for control spans)',
+    marked: chance ? (l, h) => chance.q[at(l, h)]! < alpha : undefined,
+    markLabel: chance ? `outlined: q < ${alpha} (Benjamini–Hochberg over the heads) against position-matched controls` : 'no chance baseline (too few control spans)',
   });
 }

@@ -6,14 +6,14 @@ import { componentAttention, componentTokens } from '../measure/component-attent
 import type { Distribution } from '../measure/distribution.js';
 import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
-import { changeGridSvg, headGridSvg, type HeadValues } from '../render/head-grid.js';
+import { changeGridSvg, headGridSvg, type HeadChance, type HeadValues } from '../render/head-grid.js';
 import { distributionSvg } from '../render/histogram.js';
 import { layerCurvesSvg } from '../render/layer-curves.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { escapeHtml, figure, numberCell, page } from './html.js';
 import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceIndex, traceIndexFile } from '../results/trace-index.js';
-import { readResults, type ChangeSummary, type Results, type Row, type ScopeResult } from './read-results.js';
+import { readResults, type ChangeSummary, type Results, type Row, type RobustnessSummary, type ScopeResult, type StructureTestSummary, type Summary } from './read-results.js';
 
 export interface ReportOptions {
   /** Layer of the attention and difference maps (default: the last). */
@@ -84,19 +84,85 @@ const slug = (text: string): string => text.replace(/[^A-Za-z0-9_-]+/g, '-');
 
 type ConceptEntry = Results['summary']['concepts'][number];
 
-/** Structure alignment per model (with its p-value) and its change per pair. */
-function structureTable(concepts: readonly ConceptEntry[], models: readonly string[], pairs: readonly string[], linked: boolean): string {
+/** Heads beating chance, starred when their number is itself beyond chance. */
+function beatChanceCell(c: ChangeSummary | undefined, alpha: number): string {
+  if (!c || c.headsBeatingChance === null) return '<td data-value="">n/a</td>';
+  const beyond = c.countPValue !== null && c.countPValue !== undefined && c.countPValue < alpha;
+  const title = `${c.headsBeatingChance} of ${c.heads} heads at p < ${alpha}; about ${c.expectedByChance ?? 'n/a'} by chance; count p ${c.countPValue ?? 'n/a'}`;
+  return `<td data-value="${c.headsBeatingChance}" title="${escapeHtml(title)}">${c.headsBeatingChance}${beyond ? ' <strong>*</strong>' : ''}</td>`;
+}
+
+/** A bootstrap interval, or n/a with too few units. */
+function intervalCell(interval: { low: number | null; high: number | null } | undefined): string {
+  if (!interval || interval.low === null || interval.high === null) return '<td data-value="">n/a</td>';
+  return `<td data-value="${interval.low}">[${interval.low.toExponential(1)}, ${interval.high.toExponential(1)}]</td>`;
+}
+
+/** One concept's mean Δ and finding under each choice measured, per pair. */
+function conceptChoices(robustness: readonly RobustnessSummary[], pairs: readonly string[]): string {
+  const choices = robustness[0]?.choices ?? [];
+  if (choices.length < 2) return '';
+  const rows = choices.map((choice, k) => {
+    const cells = pairs.map((pair) => {
+      const c = robustness.find((r) => r.pair === pair)?.choices[k];
+      return `${numberCell(c?.meanDelta, 4, true)}<td>${c?.found === null || c?.found === undefined ? 'n/a' : c.found ? 'beyond chance' : '—'}</td>`;
+    });
+    return `<tr><td class="text">${escapeHtml(`${choice.target} ${choice.querySet}/${choice.sink}`)}</td>${cells.join('')}</tr>`;
+  });
+  const verdicts = pairs.map((pair) => {
+    const r = robustness.find((x) => x.pair === pair);
+    return `<td class="text">${escapeHtml(r?.direction ?? 'n/a')}</td><td class="text">${escapeHtml(r?.beyondChance ?? 'n/a')}</td>`;
+  });
+  return `<h3>Under each choice</h3><table><thead><tr><th>span rule, query set / sink</th>${pairs.map((p) => `<th>mean Δ ${escapeHtml(p)}</th><th>${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}<tr><td class="text"><strong>holds?</strong></td>${verdicts.join('')}</tr></tbody></table>`;
+}
+
+/** Per pair: over the concepts, how many keep the direction of mean Δ and the count test under every choice measured. */
+function robustnessTable(summary: Summary, pairs: readonly string[]): string {
+  const choices = summary.overallRobustness?.[0]?.choices ?? [];
+  if (choices.length < 2) return '<p class="muted">One span rule, query set and sink were measured; run with several (<code>--span-tokens overlap,majority --query-sets all,after --sink exclude</code>) to see which conclusions hold under all of them.</p>';
+  const rows = pairs.map((pair) => {
+    const verdicts = summary.concepts.flatMap((c) => c.robustness?.filter((r) => r.pair === pair) ?? []);
+    const count = (test: (r: RobustnessSummary) => boolean): number => verdicts.filter(test).length;
+    const overall = summary.overallRobustness?.find((r) => r.pair === pair);
+    return `<tr><td>${escapeHtml(pair)}</td><td class="text">${escapeHtml(overall?.direction ?? 'n/a')}</td><td>${count((r) => r.direction === 'fell')}</td><td>${count((r) => r.direction === 'rose')}</td><td>${count((r) => r.direction === 'mixed')}</td><td>${count((r) => r.beyondChance === 'every')}</td><td>${count((r) => r.beyondChance === 'some')}</td></tr>`;
+  });
+  const list = choices.map((c) => `${c.target} ${c.querySet}/${c.sink}`).join('; ');
+  return `<p class="muted">Each concept measured under ${choices.length} choices (${escapeHtml(list)}). A direction holds when mean Δ has the same sign under all of them; a finding holds when the count of heads beats chance under all of them.</p>
+<table><thead><tr><th>pair</th><th>all concepts</th><th>fell under every choice</th><th>rose under every choice</th><th>direction depends on the choice</th><th>beyond chance under every choice</th><th>beyond chance under some only</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** A value with its structure test's p beneath, or why there is none: with few components no relabelling can reach alpha. */
+function structureCell(value: number | null | undefined, test: StructureTestSummary | null | undefined): string {
+  const cell = numberCell(value, 4, true);
+  const p = !test
+    ? ''
+    : test.pValue === null
+      ? `<br><small class="muted" title="${test.draws} relabellings: the smallest p possible is ${test.smallestPossible.toPrecision(2)}, not below alpha">p ≥ ${test.smallestPossible.toPrecision(2)}</small>`
+      : `<br><small>p ${test.pValue.toPrecision(2)}</small>`;
+  return cell.replace('</td>', `${p}</td>`);
+}
+
+/** Structure alignment per model (with its distance-matched p-value) and its change per pair; the pooled test first. */
+function structureTable(concepts: readonly ConceptEntry[], models: readonly string[], pairs: readonly string[], linked: boolean, pooled?: Summary['structure']): string {
+  const pooledRow = pooled
+    ? [
+        `<tr class="pooled"><td>all ${pooled.concepts.length} (pooled)</td><td class="text"></td><td class="text"></td>${models
+          .map((m) => structureCell(pooled.tests[m]?.statistic, pooled.tests[m]))
+          .join('')}${pairs.map((p) => structureCell(pooled.tests[p]?.statistic, pooled.tests[p])).join('')}</tr>`,
+      ]
+    : [];
   const rows = concepts
     .filter((c) => c.structure)
     .map((c) => {
       const s = c.structure!;
       const name = linked ? `<a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a>` : escapeHtml(c.name);
       return `<tr><td>${name}</td><td class="text">${escapeHtml(s.components.join(', '))}</td><td class="text">${escapeHtml(s.edges.map((e) => e.join('→')).join(', '))}</td>${models
-        .map((m) => `${numberCell(s.models[m]?.alignment, 4, true)}${numberCell(s.models[m]?.pValue, 3)}`)
-        .join('')}${pairs.map((p) => numberCell(s.changes[p]?.alignmentDelta, 4, true)).join('')}</tr>`;
+        .map((m) => structureCell(s.models[m]?.alignment, s.models[m]?.test))
+        .join('')}${pairs.map((p) => structureCell(s.changes[p]?.alignmentDelta, s.changes[p]?.test)).join('')}</tr>`;
     });
+  rows.unshift(...(rows.length > 0 ? pooledRow : []));
   if (rows.length === 0) return '<p class="muted">No concept here declares components and their structure.</p>';
-  return `<table class="sortable structure"><thead><tr><th>concept</th><th>components</th><th>declared relations</th>${models.map((m) => `<th>alignment ${escapeHtml(m)}</th><th>p ${escapeHtml(m)}</th>`).join('')}${pairs.map((p) => `<th>Δ alignment ${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table class="sortable structure"><thead><tr><th>concept</th><th>components</th><th>declared relations</th>${models.map((m) => `<th>alignment ${escapeHtml(m)}</th>`).join('')}${pairs.map((p) => `<th>Δ alignment ${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table><p class="muted">p under each value: attention between declared components against what token distance and component size predict (a regression pooled over the concepts), with each concept's components relabelled; p = (1 + #relabellings as aligned) / (1 + N). p ≥ x: with three or four components a concept alone cannot reach alpha, x is its smallest possible p; the pooled row can reach it. The pooled row's alignment columns give the distance-adjusted statistic.</p>`;
 }
 
 /** Share on legal wording, on its plain paraphrase, and their contrast per model; its change per pair. */
@@ -147,11 +213,12 @@ class ReportBuilder {
     });
   }
 
-  changeGrids(concept: string): Array<{ pair: string; delta: Float64Array; p: Float64Array | undefined }> {
+  changeGrids(concept: string): Array<{ pair: string; delta: Float64Array; chance: HeadChance | undefined }> {
     return this.pairs.map((pair) => {
       const rows = this.results.changes.filter((r) => matches(r, this.variant, { concept, sequence: '*', pair }));
       const p = gridOf(rows, 'p_value', this.layers, this.heads);
-      return { pair, delta: gridOf(rows, 'delta', this.layers, this.heads), p: p.some(Number.isFinite) ? p : undefined };
+      const chance = p.some(Number.isFinite) ? { p, q: gridOf(rows, 'q_value', this.layers, this.heads) } : undefined;
+      return { pair, delta: gridOf(rows, 'delta', this.layers, this.heads), chance };
     });
   }
 
@@ -178,7 +245,7 @@ class ReportBuilder {
     const headGrids = grids.map((g, k) => add(`share-${slug(this.models[k]!)}`, headGridSvg(this.headValues(g), `${label}: share by head, ${this.models[k]}`, domain), `Concept share per layer and head of ${this.models[k]} (one scale for all models).`));
     const changes = this.changeGrids(scope);
     const extent = maxAbs(changes.map((c) => c.delta));
-    const changeGrids = changes.map((c) => add(`change-${slug(c.pair)}`, changeGridSvg(this.headValues(c.delta), c.p, this.alpha, `${label}: Δ share, ${c.pair}`, extent), `Change of share ${c.pair} per head; outlined heads beat chance (p < ${this.alpha}).`));
+    const changeGrids = changes.map((c) => add(`change-${slug(c.pair)}`, changeGridSvg(this.headValues(c.delta), c.chance, this.alpha, `${label}: Δ share, ${c.pair}`, extent), `Change of share ${c.pair} per head; outlined heads beat chance after Benjamini–Hochberg over the heads (q < ${this.alpha}); each head's p and q are in its tooltip and in changes.csv.`));
     const distributions = result
       ? add(
           'distribution',
@@ -308,17 +375,19 @@ class ReportBuilder {
     const rows = this.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${numberCell(result?.models[model]?.entropy, 3)}${numberCell(result?.models[model]?.rollout)}</tr>`);
     const pairRows = this.pairs.map((pair) => {
       const c = result?.changes[pair];
-      return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'})</td></tr>`;
+      return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'}; count p ${c?.countPValue?.toPrecision(2) ?? 'n/a'})</td>${intervalCell(c?.replication?.meanDelta)}</tr>`;
     });
+    const choiceTable = conceptChoices(concept.robustness ?? [], this.pairs);
     const html = page(
       `${concept.name} · legal-attn`,
       `<nav><a href="index.html">← all concepts</a></nav>
 <h1>${escapeHtml(concept.name)}</h1>
 <p class="muted">${escapeHtml(concept.area ?? '')}${concept.source ? ` · sources: ${escapeHtml(concept.source)}` : ''}<br>sequences: ${concept.sequences.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included</p>
 <table><thead><tr><th>model</th><th>share</th><th>lift over controls</th><th>entropy</th><th>rollout share</th></tr></thead><tbody>${rows.join('')}</tbody></table>
-<table><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
+<table><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th><th>mean Δ, 95 % bootstrap over sequences</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
+${choiceTable}
 <h2>Structure and wording</h2>
-<p class="muted">Structure alignment: attention between declared component pairs minus between the others (p over relabellings of the components). Contrast: concept share on the legal term minus on its plain paraphrase.</p>
+<p class="muted">Structure alignment: attention between declared component pairs minus between the others (p matched on token distance and component size). Contrast: concept share on the legal term minus on its plain paraphrase.</p>
 ${structureTable([concept], this.models, this.pairs, false)}
 ${wordingTable([concept], this.models, this.pairs, false)}
 ${views.html}
@@ -340,14 +409,14 @@ ${componentHtml}`,
     const views = this.summaryViews('*', overall, 'All concepts', 'overall');
     const modelRows = summary.models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td class="text"><code title="${escapeHtml(m.contentHash)}">${escapeHtml(m.contentHash.slice(0, 16))}</code></td><td class="text">${escapeHtml(m.dir)}</td><td>${m.layers} × ${m.heads}</td></tr>`);
     const head = `<tr><th>concept</th><th>area</th><th>sequences</th>${this.models.map((m) => `<th>share ${escapeHtml(m)}</th>`).join('')}${this.pairs.map((p) => `<th>mean Δ ${escapeHtml(p)}</th><th>skew ${escapeHtml(p)}</th><th>beat chance ${escapeHtml(p)}</th>`).join('')}</tr>`;
+    const o = summary.options;
     const conceptRows = summary.concepts.map((c) => {
       const r = c.results.find((x) => x.target === CONCEPT && x.querySet === this.variant.querySet && x.sink === this.variant.sink);
       return `<tr><td><a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a></td><td class="text">${escapeHtml(c.area ?? '')}</td><td>${c.sequences.length}</td>${this.models.map((m) => numberCell(r?.models[m]?.share)).join('')}${this.pairs
-        .map((p) => `${numberCell(r?.changes[p]?.meanDelta, 4, true)}${numberCell(r?.changes[p]?.skewness, 2)}<td data-value="${r?.changes[p]?.headsBeatingChance ?? ''}">${r?.changes[p]?.headsBeatingChance ?? 'n/a'}</td>`)
+        .map((p) => `${numberCell(r?.changes[p]?.meanDelta, 4, true)}${numberCell(r?.changes[p]?.skewness, 2)}${beatChanceCell(r?.changes[p], o.alpha)}`)
         .join('')}</tr>`;
     });
     const definitions = Object.entries(summary.definitions).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`);
-    const o = summary.options;
     const html = page(
       'legal-attn report',
       `<h1>Attention on legal concepts</h1>
@@ -356,11 +425,13 @@ ${componentHtml}`,
 <table><thead><tr><th>model</th><th>content hash</th><th>folder</th><th>layers × heads</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>
 <details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>
 <h2>Concepts</h2>
-<p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against control spans; about ${(o.alpha * this.layers * this.heads).toFixed(1)} would by chance alone.</p>
+<p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against position-matched control spans; about ${(o.alpha * this.layers * this.heads).toFixed(1)} would by chance alone. <strong>*</strong>: more heads than chance gives (count p &lt; ${o.alpha}, from the same draws, so the dependence between heads is kept).</p>
 <table class="sortable" id="concepts"><thead>${head}</thead><tbody>${conceptRows.join('')}</tbody></table>
+<h2>Which conclusions hold under every choice?</h2>
+${robustnessTable(summary, this.pairs)}
 <h2>Does attention follow the structure of a concept?</h2>
-<p class="muted">For concepts with declared components: structure alignment per model (mean attention between declared component pairs minus between undeclared pairs, head- and layer-averaged) with its permutation p-value over component labels, and its change per pair.</p>
-${structureTable(summary.concepts, this.models, this.pairs, true)}
+<p class="muted">For concepts with declared components: structure alignment per model (mean attention between declared component pairs minus between undeclared pairs, head- and layer-averaged) and its change per pair, each with a p-value matched on token distance and component size.</p>
+${structureTable(summary.concepts, this.models, this.pairs, true, summary.structure)}
 <h2>Legal wording vs plain wording</h2>
 <p class="muted">Concept share (mean over heads) on the legal term and on its plain paraphrase in the control sequence, their contrast (legal − plain) per model, and its change per pair.</p>
 ${wordingTable(summary.concepts, this.models, this.pairs, true)}

@@ -19,15 +19,34 @@ export interface Summary {
     results: ScopeResult[];
     structure?: StructureSummary | null;
     wording?: WordingSummary[];
+    robustness?: RobustnessSummary[];
   }>;
   overall: ScopeResult[];
+  structure?: { concepts: string[]; tests: Record<string, StructureTestSummary | null> } | null;
+  overallRobustness?: RobustnessSummary[];
+}
+
+/** Whether a scope's conclusions for one pair hold under every span rule, query set and sink measured. */
+export interface RobustnessSummary {
+  pair: string;
+  choices: Array<{ target: string; querySet: string; sink: string; meanDelta: number | null; found: boolean | null }>;
+  direction: 'fell' | 'rose' | 'mixed' | 'unmeasured';
+  beyondChance: 'every' | 'some' | 'none' | 'untested';
+}
+
+/** The distance-matched structure test: p is null when alpha is out of reach. */
+export interface StructureTestSummary {
+  statistic: number | null;
+  pValue: number | null;
+  smallestPossible: number;
+  draws: number;
 }
 
 export interface StructureSummary {
   components: string[];
   edges: Array<[string, string]>;
-  models: Record<string, { alignment: number | null; pValue: number | null; permutations: number }>;
-  changes: Record<string, { alignmentDelta: number | null }>;
+  models: Record<string, { alignment: number | null; test: StructureTestSummary | null }>;
+  changes: Record<string, { alignmentDelta: number | null; test: StructureTestSummary | null }>;
 }
 
 export interface WordingSummary {
@@ -48,6 +67,8 @@ export interface ChangeSummary {
   fractionRose: number | null;
   headsBeatingChance: number | null;
   expectedByChance: number | null;
+  countPValue?: number | null;
+  replication?: { meanDelta: { low: number | null; high: number | null } } | null;
   sd: number | null;
 }
 

@@ -5,7 +5,7 @@ import { fieldProblem } from '../io/field-problem.js';
 import { conceptTokens } from '../tokenize/align-spans.js';
 import type { AlignedSequence } from '../tokenize/tokenizer.js';
 
-const spanSchema = z.object({ start: z.number(), end: z.number(), tokens: z.array(z.number().int()), label: z.string().optional() });
+const spanSchema = z.object({ start: z.number(), end: z.number(), tokens: z.array(z.number().int()), majority: z.array(z.number().int()).optional(), label: z.string().optional() });
 
 /** tokens.json of one traced sequence: what Python users load beside the maps. */
 const tokensFileSchema = z.object({

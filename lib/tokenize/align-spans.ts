@@ -5,8 +5,15 @@ export type Offset = readonly [number, number];
 
 /** A concept span together with the indices of the tokens it covers. */
 export interface TokenSpan extends ConceptSpan {
+  /** Tokens that overlap the span by at least one character (the default rule). */
   tokens: number[];
+  /** Tokens with more than half of their characters in the span (`--span-tokens majority`). */
+  majority?: number[];
 }
+
+/** How a span's tokens are chosen: any overlap, or a majority of each token's characters. */
+export type SpanRule = 'overlap' | 'majority';
+export const SPAN_RULES: readonly SpanRule[] = ['overlap', 'majority'];
 
 /**
  * Indices of the tokens whose character range overlaps `[span.start, span.end)`.
@@ -20,6 +27,22 @@ export function spanTokens(offsets: readonly Offset[], span: ConceptSpan): numbe
   });
   return covered;
 }
+
+/**
+ * Indices of the tokens more than half of whose characters lie in the span: "asserts"
+ * does not pull in a token `s,`. Where no token qualifies (a span inside one long
+ * token), the token that overlaps it most.
+ */
+export function majorityTokens(offsets: readonly Offset[], span: ConceptSpan): number[] {
+  const inside = offsets.map(([start, end]) => Math.max(0, Math.min(end, span.end) - Math.max(start, span.start)));
+  const covered = offsets.flatMap(([start, end], index) => (end > start && inside[index]! * 2 > end - start ? [index] : []));
+  if (covered.length > 0) return covered;
+  const most = inside.reduce((best, v, index) => (v > inside[best]! ? index : best), 0);
+  return inside[most]! > 0 ? [most] : [];
+}
+
+/** The tokens of a span under a rule (spans read from older trace files have no majority tokens: overlap then). */
+export const tokensByRule = (span: TokenSpan, rule: SpanRule): number[] => (rule === 'majority' ? (span.majority ?? span.tokens) : span.tokens);
 
 /** The concept tokens C: the sorted union of the tokens of the given spans. */
 export function conceptTokens(spans: readonly Pick<TokenSpan, 'tokens'>[]): number[] {

@@ -4,7 +4,7 @@ import { Tokenizer } from 'tokenizers';
 import { badInput } from '../errors.js';
 import { codePointLength, type ConceptSpan } from '../concepts/concept.js';
 import { loadChatTemplate } from './chat-template.js';
-import { spanTokens, type Offset, type TokenSpan } from './align-spans.js';
+import { majorityTokens, spanTokens, type Offset, type TokenSpan } from './align-spans.js';
 
 /** A text as the model reads it: ids with their strings and character offsets. */
 export interface Tokenization {
@@ -101,7 +101,7 @@ export async function tokenizeSequence(
     if (tokens.length === 0) {
       throw badInput(`${where}: the span [${span.start}, ${span.end}) covers no token of ${tokenizer.file}; widen it to whole words.`);
     }
-    return { ...span, tokens };
+    return { ...span, tokens, majority: majorityTokens(tokenization.offsets, span) };
   });
   return { ...tokenization, spans: aligned };
 }

@@ -135,7 +135,8 @@ describe('legal-attn compare on the tiny family', () => {
     assert.equal(summary.concepts.length, 4);
     const change = summary.concepts[0]!.results[0]!.changes['cpt:base']!;
     assert.equal(typeof change.headsBeatingChance, 'number');
-    assert.equal(change.expectedByChance, 2.4);
+    // heads with p < alpha in the chance draws: about alpha × 48 = 2.4, less where the draws are few and p moves in steps
+    assert.ok(change.expectedByChance! > 1 && change.expectedByChance! <= 2.4, String(change.expectedByChance));
     assert.equal(summary.overall.length, 1);
   });
 

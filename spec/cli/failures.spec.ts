@@ -171,7 +171,7 @@ describe('unmeasurable is not significant', () => {
     const out = path.join(await temporaryFolder(), 'out');
     const result = await run('compare', '--model', `base=${modelDir('base')}`, '--model', `cpt=${modelDir('cpt')}`, '--concepts', path.join(ROOT, 'concepts', 'consideration.yaml'), '--query-set', 'outside', '--out', out, '--no-report');
     assert.equal(result.code, 0, result.err);
-    assert.match(result.out, /cpt:base +outside\/include: mean Δ [-\d.e+]+, skewness [-\d.]+, \d+% of heads rose, (\d+)\/48 heads beat chance; 1 sequence\(s\) with no query in outside left out/);
+    assert.match(result.out, /cpt:base +outside\/include: mean Δ [-\d.e+]+, skewness [-\d.]+, \d+% of heads rose, (\d+)\/48 heads beat chance \(expected [\d.]+, count p [\d.e-]+\); 1 sequence\(s\) with no query in outside left out/);
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as {
       concepts: Array<{ id: string; results: Array<{ querySet: string; sequences: string[]; skipped: string[]; changes: Record<string, { meanDelta: number | null; headsBeatingChance: number | null }> }> }>;
     };
@@ -182,6 +182,7 @@ describe('unmeasurable is not significant', () => {
     // the left-out sequence on its own: empty cells, no p-value
     const rows = (await readFile(path.join(out, 'changes.csv'), 'utf8')).split('\n').filter((r) => r.startsWith('consideration,plain,concept,outside,'));
     assert.equal(rows.length, 48);
-    for (const row of rows) assert.match(row, /,,,,,$/);
+    // share before and after, Δ, relative, entropy Δ, effect, p, q, family-wise p: all empty
+    for (const row of rows) assert.match(row, /,\d+,\d+,,,,,,,,,$/);
   });
 });

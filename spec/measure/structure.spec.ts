@@ -29,11 +29,6 @@ describe('structureAlignment', () => {
     assert.ok(Math.abs(s.undeclared - 0.2) < 1e-12);
     assert.ok(Math.abs(s.alignment - 0.3) < 1e-12);
   });
-  it('has a p-value over every relabelling of the components', () => {
-    // 3! = 6 relabellings; the declared pair gets 0.5 in 2 of them (x–y or y–x), the largest alignment
-    assert.equal(s.permutations, 6);
-    assert.equal(s.pValue, 2 / 6);
-  });
   it('ignores the direction of a declared relation', () => {
     assert.equal(structureAlignment(M, { components: ['x', 'y', 'z'], edges: [['y', 'x']] }).alignment, s.alignment);
   });

@@ -30,7 +30,9 @@ describe('headGridSvg', () => {
 describe('changeGridSvg', () => {
   const delta = Float64Array.of(-0.2, 0, 0.1, 0.05, -0.05, 0.2);
   const p = Float64Array.of(0.01, 1, 0.2, 0.5, 0.04, 0.001);
-  const doc = parseSvg(changeGridSvg({ values: delta, layers: 2, heads: 3 }, p, 0.05, 'Δ share, cpt:base', 0.2));
+  // Benjamini–Hochberg over six heads: R's p.adjust(p, "BH")
+  const q = Float64Array.of(0.03, 1, 0.3, 0.6, 0.08, 0.006);
+  const doc = parseSvg(changeGridSvg({ values: delta, layers: 2, heads: 3 }, { p, q }, 0.05, 'Δ share, cpt:base', 0.2));
 
   it('centres the diverging scale on zero, symmetric', () => {
     assert.deepEqual(texts(doc, 'g.legend text').slice(0, 3), ['-0.200', '0.000', '0.200']);
@@ -38,8 +40,9 @@ describe('changeGridSvg', () => {
     assert.equal(fills[1], d3.color(d3.interpolatePuOr(0.5))!.formatHex());
     assert.equal(fills[5], d3.color(d3.interpolatePuOr(0))!.formatHex());
   });
-  it('outlines the heads that beat chance and says so in their tooltip', () => {
-    assert.equal(doc.querySelectorAll('rect.marked').length, 3);
-    assert.match(texts(doc, 'g.cells rect title')[0]!, /^L0 H0: Δ -0\.2, p 0\.01 \*$/);
+  it('outlines the heads whose q is below alpha (p < alpha alone is not enough) and gives p and q in their tooltip', () => {
+    assert.equal(doc.querySelectorAll('rect.marked').length, 2);
+    assert.match(texts(doc, 'g.cells rect title')[0]!, /^L0 H0: Δ -0\.2, p 0\.01, q 0\.03 \*$/);
+    assert.match(texts(doc, 'g.cells rect title')[4]!, /^L1 H1: Δ -0\.05, p 0\.04, q 0\.08$/);
   });
 });

@@ -1,0 +1,61 @@
+import { isConceptTarget } from '../measure/measure-sequence.js';
+import type { Comparison, ScopeComparison } from './compare.js';
+
+/** One choice of analysis (span rule, query set, sink) and what it concluded for one scope and pair. */
+export interface ChoiceResult {
+  target: string;
+  querySet: string;
+  sink: string;
+  meanDelta: number | null;
+  /** Whether more heads beat chance than chance gives (count p < alpha); null without a baseline. */
+  found: boolean | null;
+}
+
+/** Whether a scope's conclusions for one pair hold under every choice computed in the run. */
+export interface Robustness {
+  pair: string;
+  choices: ChoiceResult[];
+  /** `fell` or `rose` when mean Δ has that sign under every choice, else `mixed`. */
+  direction: 'fell' | 'rose' | 'mixed' | 'unmeasured';
+  /** `every` or `none` when the count test agrees under every choice, else `some`. */
+  beyondChance: 'every' | 'some' | 'none' | 'untested';
+}
+
+const meanOf = (values: Float64Array): number => {
+  const finite = Array.from(values).filter(Number.isFinite);
+  return finite.length > 0 ? finite.reduce((a, b) => a + b, 0) / finite.length : Number.NaN;
+};
+
+function choiceOf(scope: ScopeComparison, pair: string, alpha: number): ChoiceResult {
+  const change = scope.pairs.find((c) => c.pair === pair);
+  const mean = change ? meanOf(change.delta) : Number.NaN;
+  return {
+    target: scope.variant.target,
+    querySet: scope.variant.querySet,
+    sink: scope.variant.sink,
+    meanDelta: Number.isFinite(mean) ? mean : null,
+    found: change?.chance ? change.chance.countPValue < alpha : null,
+  };
+}
+
+function verdict(pair: string, choices: ChoiceResult[]): Robustness {
+  const signs = new Set(choices.flatMap((c) => (c.meanDelta === null ? [] : [Math.sign(c.meanDelta)])));
+  const found = new Set(choices.flatMap((c) => (c.found === null ? [] : [c.found])));
+  return {
+    pair,
+    choices,
+    direction: signs.size === 0 ? 'unmeasured' : signs.size > 1 ? 'mixed' : signs.has(-1) ? 'fell' : 'rose',
+    beyondChance: found.size === 0 ? 'untested' : found.size > 1 ? 'some' : found.has(true) ? 'every' : 'none',
+  };
+}
+
+/**
+ * Side by side, per concept (and `*` overall) and pair: the concept's mean Δ and the
+ * count test under each span rule, query set and sink mode the run measured, and
+ * whether the direction and the finding hold under all of them.
+ */
+export function robustnessOf(comparison: Comparison, scope: string, alpha: number): Robustness[] {
+  const scopes = comparison.scopes.filter((s) => s.scope === scope && isConceptTarget(s.variant.target) && !s.unmeasurable);
+  const pairs = [...new Set(scopes.flatMap((s) => s.pairs.map((c) => c.pair)))];
+  return pairs.map((pair) => verdict(pair, scopes.map((s) => choiceOf(s, pair, alpha))));
+}

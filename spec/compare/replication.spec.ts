@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { replicate } from '../../lib/compare/replication.js';
+
+// Units of two layers × one head whose mean over heads is the given value.
+const units = (...means: number[]): Float64Array[] => means.map((m) => Float64Array.of(m - 0.5, m + 0.5));
+const options = { resamples: 1000, seed: 1, alpha: 0.05 };
+
+describe('replicate', () => {
+  it('sign-flips every pattern of signs: |sum of six ±1| ≥ 4 in 14 of 64', () => {
+    const r = replicate('sequence', units(1, 1, 1, 1, 1, -1), 2, options);
+    assert.equal(r.signFlip.draws, 64);
+    assert.equal(r.signFlip.pValue, 14 / 64);
+  });
+
+  it('gives 2 / 2^n when every unit moved the same way', () => {
+    assert.equal(replicate('concept', units(1, 2, 3, 4, 5, 6), 2, options).signFlip.pValue, 2 / 64);
+  });
+
+  it('says when alpha is out of reach instead of printing a p: three sequences can give no less than 0.25', () => {
+    const r = replicate('sequence', units(1, 2, 3), 2, options);
+    assert.equal(r.signFlip.pValue, null);
+    assert.equal(r.signFlip.smallestPossible, 0.25);
+  });
+
+  it('bootstraps intervals inside the range of the units, a point when they agree', () => {
+    const r = replicate('sequence', units(-0.2, 0.1, 0.4, 0.7), 2, options);
+    assert.ok(r.meanDelta.low! >= -0.2 && r.meanDelta.high! <= 0.7 && r.meanDelta.low! < r.meanDelta.high!);
+    // layer 0 holds m − 0.5 of each unit
+    assert.ok(r.deltaPerLayer[0]!.low! >= -0.7 && r.deltaPerLayer[0]!.high! <= 0.2);
+    const same = replicate('sequence', units(0.3, 0.3, 0.3), 2, options);
+    assert.ok(Math.abs(same.meanDelta.low! - 0.3) < 1e-12 && Math.abs(same.meanDelta.high! - 0.3) < 1e-12);
+  });
+
+  it('has no interval for a single unit', () => {
+    assert.deepEqual(replicate('sequence', units(0.3), 2, options).meanDelta, { low: null, high: null });
+  });
+});
