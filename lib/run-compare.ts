@@ -3,7 +3,7 @@ import { stringify } from 'csv-stringify/sync';
 import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
 import { defaultPairs, pairName, parsePairs, type ModelPair } from './compare/pairs.js';
 import { scopeSummary, changeRows, layerRows, shareRows, statRows, structureRows, wordingRows } from './compare/results.js';
-import { robustnessOf } from './compare/robustness.js';
+import { robustnessOf, widthCorrelation } from './compare/robustness.js';
 import { compareStructure, compareWording, testStructures, type StructuredConcept } from './compare/structure-results.js';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
@@ -330,6 +330,16 @@ interface ModelMeasures {
 }
 
 /** Compares measured sequences and writes summary.json and the CSV files into `out`. */
+/** Each concept's width in tokens (by overlap), the mean over its sequences of legal wording. */
+function conceptWidths(measured: readonly MeasuredSequence[]): Map<string, number> {
+  const widths = new Map<string, number[]>();
+  for (const m of measured.filter((x) => !x.paraphraseOf)) {
+    const concept = Object.values(m.byModel)[0]?.targets.find((t) => t.name === 'concept');
+    if (concept) widths.set(m.concept, [...(widths.get(m.concept) ?? []), concept.tokens.length]);
+  }
+  return new Map([...widths].map(([id, list]) => [id, list.reduce((a, b) => a + b, 0) / list.length]));
+}
+
 async function writeComparison(
   measured: MeasuredSequence[],
   records: ReadonlyArray<{ name: string; record: TraceRecord }>,
@@ -398,11 +408,14 @@ async function writeComparison(
       controlSequences: measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => m.sequence),
       results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
       structure: structures.get(id) ?? null,
+      widthTokens: conceptWidths(measured).get(id) ?? null,
       robustness: robustnessOf(comparison, id, analysis.alpha),
       wording: wording.get(id) ?? [],
     })),
     overall: comparison.scopes.filter((s) => s.scope === '*').map((s) => scopeSummary(s, comparison, analysis.alpha)),
     overallRobustness: robustnessOf(comparison, '*', analysis.alpha),
+    // Does the change depend on how many tokens the concept spans? Spearman's ρ over concepts, per pair.
+    widthCorrelation: widthCorrelation(comparison, conceptWidths(measured)),
     // The distance-matched structure test pooled over every concept that declares a structure.
     structure: structured.length > 0 ? { concepts: structured.map((c) => c.id), tests: structureTests.pooled } : null,
   };

@@ -1,3 +1,4 @@
+import { sampleRankCorrelation } from 'simple-statistics';
 import { isConceptTarget } from '../measure/measure-sequence.js';
 import type { Comparison, ScopeComparison } from './compare.js';
 
@@ -58,4 +59,27 @@ export function robustnessOf(comparison: Comparison, scope: string, alpha: numbe
   const scopes = comparison.scopes.filter((s) => s.scope === scope && isConceptTarget(s.variant.target) && !s.unmeasurable);
   const pairs = [...new Set(scopes.flatMap((s) => s.pairs.map((c) => c.pair)))];
   return pairs.map((pair) => verdict(pair, scopes.map((s) => choiceOf(s, pair, alpha))));
+}
+
+/**
+ * Span width against change: Spearman's ρ over concepts between the concept's width in
+ * tokens (mean over its sequences) and its mean Δ, per pair, under the first choice
+ * (span rule, query set, sink include); null with fewer than three concepts.
+ */
+export function widthCorrelation(comparison: Comparison, widths: ReadonlyMap<string, number>): Record<string, number | null> {
+  const first = comparison.scopes.find((s) => s.scope !== '*' && isConceptTarget(s.variant.target));
+  const scopes = comparison.scopes.filter((s) => s.scope !== '*' && first && s.variant.target === first.variant.target && s.variant.querySet === first.variant.querySet && s.variant.sink === first.variant.sink);
+  const pairs = [...new Set(scopes.flatMap((s) => s.pairs.map((c) => c.pair)))];
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const points = scopes.flatMap((s) => {
+        const change = s.pairs.find((c) => c.pair === pair);
+        const mean = change ? meanOf(change.delta) : Number.NaN;
+        const width = widths.get(s.scope);
+        return Number.isFinite(mean) && width !== undefined ? [[width, mean] as const] : [];
+      });
+      const rho = points.length >= 3 ? sampleRankCorrelation(points.map((p) => p[0]), points.map((p) => p[1])) : Number.NaN;
+      return [pair, Number.isFinite(rho) ? rho : null];
+    }),
+  );
 }

@@ -29,13 +29,20 @@ export function spanTokens(offsets: readonly Offset[], span: ConceptSpan): numbe
 }
 
 /**
- * Indices of the tokens more than half of whose characters lie in the span: "asserts"
- * does not pull in a token `s,`. Where no token qualifies (a span inside one long
- * token), the token that overlaps it most.
+ * Indices of the tokens more than half of whose characters lie in the span, counting
+ * only characters that are not white space (a SentencePiece token `▁h` covers the
+ * space before the word): "asserts" does not pull in a token `s,`. Where no token
+ * qualifies (a span inside one long token), the token that overlaps it most.
+ * `characters` is the text as code points, the unit of offsets.
  */
-export function majorityTokens(offsets: readonly Offset[], span: ConceptSpan): number[] {
-  const inside = offsets.map(([start, end]) => Math.max(0, Math.min(end, span.end) - Math.max(start, span.start)));
-  const covered = offsets.flatMap(([start, end], index) => (end > start && inside[index]! * 2 > end - start ? [index] : []));
+export function majorityTokens(characters: readonly string[], offsets: readonly Offset[], span: ConceptSpan): number[] {
+  const visible = (from: number, to: number): number => {
+    let n = 0;
+    for (let k = from; k < to; k++) if (!/\s/u.test(characters[k] ?? '')) n++;
+    return n;
+  };
+  const inside = offsets.map(([start, end]) => visible(Math.max(start, span.start), Math.min(end, span.end)));
+  const covered = offsets.flatMap(([start, end], index) => (end > start && inside[index]! * 2 > visible(start, end) ? [index] : []));
   if (covered.length > 0) return covered;
   const most = inside.reduce((best, v, index) => (v > inside[best]! ? index : best), 0);
   return inside[most]! > 0 ? [most] : [];

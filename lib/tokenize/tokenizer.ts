@@ -96,12 +96,13 @@ export async function tokenizeSequence(
   where: string,
 ): Promise<AlignedSequence> {
   const tokenization = await tokenizer.encode(text);
+  const characters = Array.from(text);
   const aligned = spans.map((span): TokenSpan => {
     const tokens = spanTokens(tokenization.offsets, span);
     if (tokens.length === 0) {
       throw badInput(`${where}: the span [${span.start}, ${span.end}) covers no token of ${tokenizer.file}; widen it to whole words.`);
     }
-    return { ...span, tokens, majority: majorityTokens(tokenization.offsets, span) };
+    return { ...span, tokens, majority: majorityTokens(characters, tokenization.offsets, span) };
   });
   return { ...tokenization, spans: aligned };
 }

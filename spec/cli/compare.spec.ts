@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { runCli } from '../../bin/cli.js';
 import { writeNpy } from '../../lib/io/npy.js';
-import { captureIo, listFiles, modelDir, referenceAttention, referenceIndex, temporaryFolder, type ReferenceProbe } from '../helpers.js';
+import { captureIo, listFiles, modelDir, referenceAttention, referenceIndex, ROOT, temporaryFolder, type ReferenceProbe } from '../helpers.js';
 import { alteredCheckpoint } from './checkpoints.js';
 
 const run = async (...argv: string[]) => {
@@ -224,5 +224,29 @@ describe('legal-attn compare on the tiny family', () => {
     const { code, err } = await run('measure', results);
     assert.equal(code, 2);
     assert.match(err, /different attention shapes \(2×1, 3×1 layers × heads\)/);
+  });
+});
+
+describe('compare under several span rules, side by side', () => {
+  it('measures the concept by majority beside by overlap, leaves the overlap numbers as they were, and says what holds under every choice', async () => {
+    const hearsay = path.join(ROOT, 'concepts', 'hearsay.yaml');
+    const models = MODELS.flatMap((m) => ['--model', `${m}=${modelDir(m)}`]);
+    const plain = path.join(await temporaryFolder(), 'overlap');
+    const both = path.join(await temporaryFolder(), 'both');
+    assert.equal((await run('--quiet', 'compare', ...models, '--concepts', hearsay, '--out', plain, '--no-report')).code, 0);
+    const result = await run('--quiet', 'compare', ...models, '--concepts', hearsay, '--out', both, '--no-report', '--span-tokens', 'overlap,majority', '--query-sets', 'all,after');
+    assert.equal(result.code, 0, result.err);
+    const rows = (await readCsv(path.join(both, 'stats.csv'))).filter((r) => r.concept === 'hearsay' && r.pair === 'cpt:base');
+    const mean = (target: string): number => Number(rows.find((r) => r.target === target && r.query_set === 'all')!.mean);
+    const before = (await readCsv(path.join(plain, 'stats.csv'))).find((r) => r.concept === 'hearsay' && r.pair === 'cpt:base' && r.target === 'concept')!;
+    assert.equal(mean('concept'), Number(before.mean));
+    // "what it asserts" drops the token `s,` by majority: another concept, another mean
+    assert.notEqual(mean('concept@majority'), mean('concept'));
+    const summary = JSON.parse(await readFile(path.join(both, 'summary.json'), 'utf8')) as { concepts: Array<{ id: string; widthTokens: number; robustness: Array<{ pair: string; choices: Array<{ target: string; querySet: string; meanDelta: number }>; direction: string }> }> };
+    const robust = summary.concepts[0]!.robustness.find((r) => r.pair === 'cpt:base')!;
+    assert.deepEqual(robust.choices.map((c) => `${c.target} ${c.querySet}`), ['concept all', 'concept after', 'concept@majority all', 'concept@majority after']);
+    const signs = new Set(robust.choices.map((c) => Math.sign(c.meanDelta)));
+    assert.equal(robust.direction, signs.size > 1 ? 'mixed' : signs.has(1) ? 'rose' : 'fell');
+    assert.ok(summary.concepts[0]!.widthTokens > 1);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { conceptTokens, spanTokens, type Offset } from '../../lib/tokenize/align-spans.js';
+import { conceptTokens, majorityTokens, spanTokens, type Offset } from '../../lib/tokenize/align-spans.js';
 
 // "<s>" "▁A" "▁prom" "ise" "▁by" "▁consider" "ation," of "A promise by consideration,"
 const offsets: Offset[] = [
@@ -37,5 +37,28 @@ describe('conceptTokens', () => {
     const b = conceptTokens([{ tokens: [2, 5] }, { tokens: [5, 6] }]);
     assert.deepEqual(a, [2, 5, 6]);
     assert.deepEqual(b, a);
+  });
+});
+
+describe('majorityTokens', () => {
+  // "He asserts, then" split as "He", " assert", "s,", " then"
+  const text = Array.from('He asserts, then');
+  const offsets: Offset[] = [[0, 2], [2, 9], [9, 11], [11, 16]];
+  const asserts = { start: 3, end: 10 };
+
+  it('keeps the tokens with more than half of their characters in the span: "asserts" does not pull in "s,"', () => {
+    assert.deepEqual(spanTokens(offsets, asserts), [1, 2]);
+    assert.deepEqual(majorityTokens(text, offsets, asserts), [1]);
+  });
+
+  it('does not count the space a SentencePiece token carries before its word: "▁h" of "hostile" stays', () => {
+    // " h", "ost", "ile" of "a hostile act"
+    const hostile = Array.from('a hostile act');
+    assert.deepEqual(majorityTokens(hostile, [[0, 1], [1, 3], [3, 6], [6, 9], [9, 13]], { start: 2, end: 9 }), [1, 2, 3]);
+  });
+
+  it('falls back to the token that overlaps most when no token is mostly inside', () => {
+    assert.deepEqual(majorityTokens(text, offsets, { start: 9, end: 10 }), [2]);
+    assert.deepEqual(majorityTokens(Array.from('abcdefghij'), [[0, 10]], { start: 2, end: 4 }), [0]);
   });
 });
