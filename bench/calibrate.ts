@@ -38,29 +38,24 @@ type Level = 'concept' | 'sequence';
 
 /** Rates among the tests of one level and one query set and sink mode, over runs, for the concepts `chosen` picks. */
 function rates(summaries: readonly CompareSummary[], level: Level, variant: Variant, chosen: (concept: string) => boolean): Rates {
-  let tests = 0;
-  let heads = 0;
-  let q = 0;
-  let family = 0;
-  let scopesTested = 0;
-  let found = 0;
+  const n = { tests: 0, heads: 0, q: 0, family: 0, scopes: 0, found: 0 };
   const scopes = summaries.flatMap((s) => (level === 'concept' ? s.comparison.scopes : s.comparison.sequences));
   for (const scope of scopes) {
     if (scope.scope === '*' || !chosen(scope.scope) || scope.variant.target !== 'concept' || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
     const chance = scope.pairs[0]?.chance;
     if (!chance) continue;
-    scopesTested++;
-    found += chance.countPValue < ALPHA ? 1 : 0;
+    n.scopes++;
+    n.found += chance.countPValue < ALPHA ? 1 : 0;
     chance.pValue.forEach((p, k) => {
       if (Number.isNaN(p)) return;
-      tests++;
-      heads += p < ALPHA ? 1 : 0;
-      q += chance.qValue[k]! < ALPHA ? 1 : 0;
-      family += chance.familyPValue[k]! < ALPHA ? 1 : 0;
+      n.tests++;
+      n.heads += p < ALPHA ? 1 : 0;
+      n.q += chance.qValue[k]! < ALPHA ? 1 : 0;
+      n.family += chance.familyPValue[k]! < ALPHA ? 1 : 0;
     });
   }
   const share = (n: number, of: number): number => Number((n / (of || 1)).toFixed(3));
-  return { heads: share(heads, tests), concepts: share(found, scopesTested), q: share(q, tests), family: share(family, tests), tests };
+  return { heads: share(n.heads, n.tests), concepts: share(n.found, n.scopes), q: share(n.q, n.tests), family: share(n.family, n.tests), tests: n.tests };
 }
 
 /**
