@@ -16,7 +16,7 @@ import { compareCheckpoints, measureResults, type CompareSummary, type NamedMode
 import { traceToFolder, type MapsMode } from '../lib/run-trace.js';
 import { cacheRoot } from '../lib/trace/cache-folder.js';
 import { clearTraceCache, findCachedModel, listTraceCache } from '../lib/trace/trace-cache.js';
-import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
+import { ATTENTION_FORMS, synthCheckpoint, type AttentionForm } from '../lib/synth/synth-checkpoint.js';
 import type { Device } from '../lib/trace/session.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 
@@ -461,9 +461,14 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--hidden <n>', 'hidden size (heads × head size)', positiveInteger('--hidden'), 256)
     .option('--vocab <n>', 'vocabulary size (at least 4096, the shipped tokenizer)', positiveInteger('--vocab'), 4096)
     .option('--sliding-window <n>', 'attend to at most this many previous tokens, as Mistral-7B v0.1 does', positiveInteger('--sliding-window'))
-    .option('--fused-attention', 'write attention as com.microsoft GroupQueryAttention nodes (a graph legal-attn refuses: for testing that error)')
+    .addOption(
+      new Option('--attention <form>', 'how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime\'s model builder writes it); gqa-rotary-outside; gqa-unpacked. The same seed gives the same weights in every form')
+        .choices([...ATTENTION_FORMS])
+        .default('decomposed'),
+    )
+    .option('--max-positions <n>', 'positions of the rotary tables (the longest text the model takes)', positiveInteger('--max-positions'), 8192)
     .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
-    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; fusedAttention?: boolean; seed: number }) => {
+    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; attention: AttentionForm; maxPositions: number; seed: number }) => {
       const dir = await synthCheckpoint(options.out, {
         layers: options.layers,
         heads: options.heads,
@@ -471,11 +476,12 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         hidden: options.hidden,
         vocab: options.vocab,
         seed: options.seed,
-        fusedAttention: Boolean(options.fusedAttention),
+        attention: options.attention,
+        maxPositions: options.maxPositions,
         ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
       });
       const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${options.vocab}`;
-      emit({ ...options, out: dir, fusedAttention: Boolean(options.fusedAttention) }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}${options.fusedAttention ? ', fused attention' : ''} to ${dir}\n`);
+      emit({ ...options, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);
     });
 
   const cache = program.command('cache').description('the trace cache: what it holds, and clearing it');

@@ -10,6 +10,9 @@ import { PACKAGE_ROOT } from '../version.js';
 
 const { onnx: schema } = onnxProto;
 
+export type AttentionForm = 'decomposed' | 'gqa' | 'gqa-rotary-outside' | 'gqa-unpacked';
+export const ATTENTION_FORMS: readonly AttentionForm[] = ['decomposed', 'gqa', 'gqa-rotary-outside', 'gqa-unpacked'];
+
 export interface SynthOptions {
   layers: number;
   heads: number;
@@ -19,8 +22,15 @@ export interface SynthOptions {
   intermediate?: number;
   maxPositions?: number;
   slidingWindow?: number;
-  /** Attention as one com.microsoft GroupQueryAttention node: a graph legal-attn must refuse. */
-  fusedAttention?: boolean;
+  /**
+   * How attention is written: `decomposed` (MatMul → Softmax → MatMul, as PyTorch
+   * exports it), or one com.microsoft GroupQueryAttention node per layer as
+   * onnxruntime's model builder writes it (`gqa`: rotary inside the node, query, key and
+   * value packed in one MatMul), or with rotary applied before it (`gqa-rotary-outside`),
+   * or with separate query, key and value (`gqa-unpacked`). The same seed gives the
+   * same weights in every form.
+   */
+  attention?: AttentionForm;
   seed?: number;
   /**
    * A change planted on some tokens only: their embedding rows get seeded noise of this
@@ -99,24 +109,36 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
   const scale = 1 / Math.sqrt(hidden);
 
   // Positions 0..T-1 and the causal, padding (and sliding-window) mask, built once.
+  // Built on first use: a fused graph keeps neither the mask nor the full-width rotary tables, so onnxruntime has nothing unused to prune.
+  const once = <T>(make: () => T): (() => T) => {
+    let value: T | undefined;
+    return () => (value ??= make());
+  };
   const seq = g.node('Gather', [g.node('Shape', ['input_ids']), g.constant([1], [], 'int64')], [intAttribute('axis', 0)]);
-  const positions = g.node('Range', [g.constant([0], [], 'int64'), seq, g.constant([1], [], 'int64')]);
-  const rows = g.node('Unsqueeze', [positions, g.constant([1], [1], 'int64')]);
-  const cols = g.node('Unsqueeze', [positions, g.constant([0], [1], 'int64')]);
-  let allowed = g.node('LessOrEqual', [cols, rows]);
-  if (options.slidingWindow) {
-    const window = g.node('Greater', [cols, g.node('Sub', [rows, g.constant([options.slidingWindow], [], 'int64')])]);
-    allowed = g.node('And', [allowed, window]);
-  }
-  const padding = g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [intAttribute('to', 9)]);
-  const mask = g.node('Where', [g.node('And', [allowed, padding]), g.constant([0], [], 'float'), g.constant([-3.4028234663852886e38], [], 'float')]);
+  const positions = once(() => g.node('Range', [g.constant([0], [], 'int64'), seq, g.constant([1], [], 'int64')]));
+  const mask = once(() => {
+    const rows = g.node('Unsqueeze', [positions(), g.constant([1], [1], 'int64')]);
+    const cols = g.node('Unsqueeze', [positions(), g.constant([0], [1], 'int64')]);
+    let allowed = g.node('LessOrEqual', [cols, rows]);
+    if (options.slidingWindow) {
+      const window = g.node('Greater', [cols, g.node('Sub', [rows, g.constant([options.slidingWindow], [], 'int64')])]);
+      allowed = g.node('And', [allowed, window]);
+    }
+    const padding = g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [intAttribute('to', 9)]);
+    return g.node('Where', [g.node('And', [allowed, padding]), g.constant([0], [], 'float'), g.constant([-3.4028234663852886e38], [], 'float')]);
+  });
 
   // Rotary tables, sliced to the sequence.
   const inv = Array.from({ length: half }, (_, k) => 1 / 10000 ** ((2 * k) / headSize));
-  const angles = Array.from({ length: maxPositions }, (_, p) => [...inv, ...inv].map((f) => p * f)).flat();
-  const cos = g.node('Gather', [g.constant(angles.map(Math.cos), [maxPositions, headSize], 'float'), positions], [intAttribute('axis', 0)]);
-  const sin = g.node('Gather', [g.constant(angles.map(Math.sin), [maxPositions, headSize], 'float'), positions], [intAttribute('axis', 0)]);
+  const tables = once(() => {
+    const angles = Array.from({ length: maxPositions }, (_, p) => [...inv, ...inv].map((f) => p * f)).flat();
+    return {
+      cos: g.node('Gather', [g.constant(angles.map(Math.cos), [maxPositions, headSize], 'float'), positions()], [intAttribute('axis', 0)]),
+      sin: g.node('Gather', [g.constant(angles.map(Math.sin), [maxPositions, headSize], 'float'), positions()], [intAttribute('axis', 0)]),
+    };
+  });
   const rotate = (x: string): string => {
+    const { cos, sin } = tables();
     const first = g.node('Slice', [x, g.constant([0], [1], 'int64'), g.constant([half], [1], 'int64'), g.constant([3], [1], 'int64')]);
     const second = g.node('Slice', [x, g.constant([half], [1], 'int64'), g.constant([headSize], [1], 'int64'), g.constant([3], [1], 'int64')]);
     const turned = g.node('Concat', [g.node('Neg', [second]), first], [intAttribute('axis', 3)]);
@@ -137,23 +159,49 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
       }
     : undefined;
   let x = g.node('Gather', [g.weight([vocab, hidden], 0.5, undefined, planted), 'input_ids'], [intAttribute('axis', 0)]);
+  const fused = options.attention !== 'decomposed';
+  // What GroupQueryAttention reads besides q, k, v: the last real position of each sequence, the length, and half-width rotary tables.
+  const seqlensK = fused ? g.node('Cast', [g.node('Sub', [g.node('ReduceSum', ['attention_mask', g.constant([1], [1], 'int64')], [intAttribute('keepdims', 0)]), g.constant([1], [], 'int64')])], [intAttribute('to', 6)]) : '';
+  const totalLength = fused ? g.node('Cast', [seq], [intAttribute('to', 6)]) : '';
+  const halfAngles = Array.from({ length: maxPositions }, (_, p) => inv.map((f) => p * f)).flat();
+  const caches = once(() => [g.constant(halfAngles.map(Math.cos), [maxPositions, half], 'float'), g.constant(halfAngles.map(Math.sin), [maxPositions, half], 'float')]);
+  const mergeHeads = (t: string, n: number): string => g.node('Reshape', [g.node('Transpose', [t], [intsAttribute('perm', [0, 2, 1, 3])]), g.constant([0, 0, n * headSize], [3], 'int64')]);
   for (let l = 0; l < layers; l++) {
     const h = rmsNorm(x);
-    const q = rotate(splitHeads(g.node('MatMul', [h, g.weight([hidden, heads * headSize], scale)]), heads));
-    const k = rotate(splitHeads(g.node('MatMul', [h, g.weight([hidden, kvHeads * headSize], scale)]), kvHeads));
-    const v = splitHeads(g.node('MatMul', [h, g.weight([hidden, kvHeads * headSize], scale)]), kvHeads);
-    let context: string;
-    if (options.fusedAttention) {
-      context = g.node('GroupQueryAttention', [q, k, v], [intAttribute('num_heads', heads), intAttribute('kv_num_heads', kvHeads)], 'com.microsoft', `/model/layers.${l}/self_attn/GroupQueryAttention`);
-    } else {
+    const wq = g.weight([hidden, heads * headSize], scale);
+    const wk = g.weight([hidden, kvHeads * headSize], scale);
+    const wv = g.weight([hidden, kvHeads * headSize], scale);
+    let merged: string;
+    if (!fused) {
+      const q = rotate(splitHeads(g.node('MatMul', [h, wq]), heads));
+      const k = rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads));
+      const v = splitHeads(g.node('MatMul', [h, wv]), kvHeads);
       const repeat = (t: string): string =>
         g.node('Reshape', [g.node('Tile', [g.node('Unsqueeze', [t, g.constant([2], [1], 'int64')]), g.constant([1, 1, heads / kvHeads, 1, 1], [5], 'int64')]), g.constant([0, heads, -1, headSize], [4], 'int64')]);
       const keys = g.node('Transpose', [repeat(k)], [intsAttribute('perm', [0, 1, 3, 2])]);
-      const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]), mask]);
+      const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]), mask()]);
       const probabilities = g.node('Softmax', [scores], [intAttribute('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
-      context = g.node('MatMul', [probabilities, repeat(v)]);
+      merged = mergeHeads(g.node('MatMul', [probabilities, repeat(v)]), heads);
+    } else {
+      const rotaryInside = options.attention !== 'gqa-rotary-outside';
+      let qkv: string[];
+      if (options.attention === 'gqa') {
+        qkv = [g.node('MatMul', [h, g.node('Concat', [wq, wk, wv], [intAttribute('axis', 1)])]), '', ''];
+      } else if (rotaryInside) {
+        qkv = [g.node('MatMul', [h, wq]), g.node('MatMul', [h, wk]), g.node('MatMul', [h, wv])];
+      } else {
+        qkv = [mergeHeads(rotate(splitHeads(g.node('MatMul', [h, wq]), heads)), heads), mergeHeads(rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads)), kvHeads), g.node('MatMul', [h, wv])];
+      }
+      const attributes = [
+        intAttribute('num_heads', heads),
+        intAttribute('kv_num_heads', kvHeads),
+        intAttribute('do_rotary', rotaryInside ? 1 : 0),
+        // onnxruntime's window, like Hugging Face's sliding_window, counts the query itself: key j is seen from i when i − j < W
+        ...(options.slidingWindow ? [intAttribute('local_window_size', options.slidingWindow)] : []),
+      ];
+      const inputs = [...qkv, '', '', seqlensK, totalLength, ...(rotaryInside ? caches() : [])];
+      merged = g.node('GroupQueryAttention', inputs, attributes, 'com.microsoft', `/model/layers.${l}/attn/GroupQueryAttention`);
     }
-    const merged = g.node('Reshape', [g.node('Transpose', [context], [intsAttribute('perm', [0, 2, 1, 3])]), g.constant([0, 0, heads * headSize], [3], 'int64')]);
     x = g.node('Add', [x, g.node('MatMul', [merged, g.weight([heads * headSize, hidden], scale)])]);
     const h2 = rmsNorm(x);
     const gate = g.node('MatMul', [h2, g.weight([hidden, intermediate], scale)]);
@@ -171,7 +219,7 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
   const model: onnx.IModelProto = {
     irVersion: 8,
     producerName: 'legal-attn synth',
-    opsetImport: [{ domain: '', version: 17 }, ...(options.fusedAttention ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: 17 }, ...(options.attention !== 'decomposed' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     graph: {
       name: 'synthetic-mistral',
       node: g.nodes,
@@ -189,7 +237,7 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
  * 7B-shaped attention without 7B weights.
  */
 export async function synthCheckpoint(out: string, options: SynthOptions): Promise<string> {
-  const full = { intermediate: options.hidden * 3, maxPositions: 8192, fusedAttention: false, seed: 1, ...options };
+  const full = { intermediate: options.hidden * 3, maxPositions: 8192, attention: 'decomposed' as AttentionForm, seed: 1, ...options };
   if (full.hidden % full.heads !== 0 || (full.hidden / full.heads) % 2 !== 0) throw badInput(`--hidden ${full.hidden} must split into ${full.heads} heads of an even size.`);
   if (full.heads % full.kvHeads !== 0) throw badInput(`--heads ${full.heads} must be a multiple of --kv-heads ${full.kvHeads}.`);
   if (full.vocab < 4096) throw badInput(`--vocab ${full.vocab}: the synthetic model uses the shipped tokenizer, whose ids reach 4095; use --vocab 4096 or more.`);
@@ -212,7 +260,7 @@ export async function synthCheckpoint(out: string, options: SynthOptions): Promi
       max_position_embeddings: full.maxPositions,
       vocab_size: full.vocab,
       sliding_window: full.slidingWindow ?? null,
-      legal_attn_synth: { seed: full.seed, fused_attention: full.fusedAttention },
+      legal_attn_synth: { seed: full.seed, attention: full.attention },
     });
   });
   return target;

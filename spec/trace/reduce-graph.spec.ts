@@ -62,7 +62,7 @@ describe('legal-attn synth', () => {
     assert.equal(checkpoint.graph.attention.length, 4);
     assert.deepEqual([checkpoint.shape.heads, checkpoint.shape.kvHeads, checkpoint.shape.headSize], [8, 2, 8]);
     assert.deepEqual(checkpoint.graph.externalData, ['model.onnx_data']);
-    await synthCheckpoint(path.join(root, 'fused'), { layers: 2, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096, fusedAttention: true });
+    await synthCheckpoint(path.join(root, 'fused'), { layers: 2, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096, attention: 'gqa' });
     await assert.rejects(openCheckpoint(path.join(root, 'fused')), /attention is fused into GroupQueryAttention nodes/);
   });
 
