@@ -76,6 +76,16 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
+/** What kind of attention a layer has: decomposed (its own Softmax), the model's output, or a fused kernel and how it is read. */
+export function attentionKind(site: InspectReport['layers'][number]): string {
+  const f = site.fused;
+  if (!f) return site.node ? 'decomposed' : 'output';
+  const parts = [f.key === '' ? 'packed q/k/v' : 'separate q/k/v', f.rotary ? `rotary inside${f.rotary.interleaved ? ' (interleaved)' : ''}` : 'rotary outside'];
+  if (f.window > 0) parts.push(`window ${f.window}`);
+  if (f.softcap > 0) parts.push(`softcap ${f.softcap}`);
+  return `${f.op} (${parts.join(', ')})`;
+}
+
 /** The human-readable form of an inspect report. */
 export function formatInspectReport(report: InspectReport): string {
   const dims = (d: Array<number | string>): string => `[${d.join(', ')}]`;
@@ -90,13 +100,17 @@ export function formatInspectReport(report: InspectReport): string {
     `inputs         ${report.inputs.map((i) => `${i.name} ${i.type}${dims(i.dims)}`).join(', ')}`,
     `outputs        ${report.outputs.join(', ')}`,
     `attention      ${report.layers.length} layers × ${report.heads} heads, ${report.kvHeads ?? '?'} key/value heads, head size ${report.headSize ?? '?'}; ${
-      report.attentionSource === 'softmax' ? 'found by graph structure (Softmax between Q·K and ·V)' : 'read from the attention outputs of the model'
+      {
+        softmax: 'found by graph structure (Softmax between Q·K and ·V)',
+        outputs: 'read from the attention outputs of the model',
+        fused: 'fused kernels; P computed beside each from its queries, keys and mask rule',
+      }[report.attentionSource]
     }`,
     `max positions  ${report.maxPositions ?? 'unknown'}`,
     `full map       ${formatBytes(report.fullMap.bytes)} for one sequence of ${report.fullMap.length} tokens (${formatBytes(report.fullMap.bytesPerLayer)} a layer)`,
     '',
-    'layer  label      node → output',
-    ...report.layers.map((site) => `${String(site.layer).padStart(5)}  ${site.label.padEnd(9)}  ${site.node || '(output)'} → ${site.output}`),
+    'layer  label      kind  node → output',
+    ...report.layers.map((site) => `${String(site.layer).padStart(5)}  ${site.label.padEnd(9)}  ${attentionKind(site)}  ${site.node || '(output)'} → ${site.output}`),
   ];
   return `${lines.join('\n')}\n`;
 }

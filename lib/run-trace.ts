@@ -168,7 +168,7 @@ async function* tracesFor(request: TraceRequest, checkpoint: Checkpoint, ids: Bi
     for (let index = 0; index < ids.length; index++) yield { index, sequenceMaps: {}, cached: false };
     return;
   }
-  if (maps === 'mean' && checkpoint.graph.attentionSource === 'softmax') {
+  if (maps === 'mean' && checkpoint.graph.attentionSource !== 'outputs') {
     for await (const { index, mean, cached } of traceHeadMeansCached(checkpoint, ids, request)) yield { index, sequenceMaps: { mean }, cached };
     return;
   }

@@ -6,6 +6,7 @@ import { cacheRoot, contentHash, fileHash, rememberModelFolder } from './cache-f
 import { analyseGraph, type AttentionSite, type GraphAnalysis } from './find-attention.js';
 import { decodeModel, EXTERNAL_DATA_LOCATION, FLOAT32, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
+import { probabilityNodes } from './fused-attention.js';
 
 /** What `config.json` says of the shapes legal-attn cares about. */
 export interface ModelShape {
@@ -40,7 +41,7 @@ export interface OpenOptions {
 }
 
 const FUSED_ADVICE =
-  're-export with explicit attention (for example `optimum-cli export onnx --model ID --task text-generation --no-post-process OUT`, without `--optimize`, from a model loaded with attn_implementation="eager"), so that the Softmax of each layer is a node of the graph';
+  'export with onnxruntime\'s model builder (GroupQueryAttention), or re-export with explicit attention (for example `optimum-cli export onnx --model ID --task text-generation --no-post-process OUT`, without `--optimize`, from a model loaded with attn_implementation="eager"), so that the Softmax of each layer is a node of the graph';
 
 async function readJsonIfPresent(file: string): Promise<Record<string, unknown> | undefined> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
@@ -134,10 +135,10 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
       throw badInput(`${dataFile}: truncated (${size} bytes, where ${graphFile} reads ${needed}); copy or download it again.`);
     }
   }
-  if (graph.fusedAttention.length > 0 && graph.attentionSource === 'softmax') {
-    const fused = graph.fusedAttention[0];
+  const unread = graph.fusedAttention.find((f) => f.unread);
+  if (unread && graph.attentionSource !== 'outputs') {
     throw badInput(
-      `${graphFile}: attention is fused into ${fused?.op} nodes (${graph.fusedAttention.length}, first ${fused?.node}), which never expose attention probabilities; ${FUSED_ADVICE}.`,
+      `${graphFile}: attention is fused into ${unread.op} nodes (${graph.fusedAttention.length}, first ${unread.node}) whose probabilities legal-attn cannot compute (${unread.unread}); ${FUSED_ADVICE}.`,
     );
   }
   if (graph.attention.length === 0) {
@@ -164,7 +165,7 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
 }
 
 /** The cached full-map graph's name: bump its version whenever `attentionGraph` changes what it writes. */
-export const ATTENTION_GRAPH = 'attention-v2.onnx';
+export const ATTENTION_GRAPH = 'attention-v3.onnx';
 // A rewritten graph whose weights are inline is as large as the model: rebuilt each time rather than cached.
 const LARGEST_CACHED_GRAPH = 64 * 1024 * 1024;
 
@@ -195,11 +196,14 @@ export async function attentionGraph(checkpoint: Checkpoint): Promise<Uint8Array
   if (attentionSource === 'outputs' && attention.every((site) => site.type === 'float32')) return readFile(checkpoint.graphFile);
   return rewrittenGraph(checkpoint, ATTENTION_GRAPH, (original) => {
     const after = new Map<number, NodeProto[]>();
-    for (const site of attention.filter((s) => s.type !== 'float32')) {
-      const cast: NodeProto = { opType: 'Cast', input: [site.output], output: [attentionOutputName(site)], name: `legal_attn/cast_${site.layer}`, attribute: [{ name: 'to', i: FLOAT32, type: 2 }] };
-      after.set(site.position, [...(after.get(site.position) ?? []), cast]);
+    const place = (position: number, nodes: NodeProto[]): void => void after.set(position, [...(after.get(position) ?? []), ...nodes]);
+    for (const site of attention) {
+      if (site.fused) place(site.position, probabilityNodes(site.fused, site.layer, site.output));
+      else if (site.type !== 'float32') {
+        place(site.position, [{ opType: 'Cast', input: [site.output], output: [attentionOutputName(site)], name: `legal_attn/cast_${site.layer}`, attribute: [{ name: 'to', i: FLOAT32, type: 2 }] }]);
+      }
     }
-    const outputs = attention.filter((site) => attentionSource === 'softmax' || site.type !== 'float32').map((site) => ({ name: attentionOutputName(site) }));
+    const outputs = attention.filter((site) => attentionSource !== 'outputs' || site.type !== 'float32').map((site) => ({ name: attentionOutputName(site) }));
     return editGraph(original, { after, outputs });
   });
 }

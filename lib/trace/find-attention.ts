@@ -1,4 +1,5 @@
 import { elementTypes } from './element-types.js';
+import { fusedNodes, READ_FUSED, readGroupQueryAttention, type FusedAttention } from './fused-attention.js';
 import { describeExport, type ExportFormat } from './export-format.js';
 import { EXTERNAL_DATA_LOCATION, ELEMENT_TYPES, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 
@@ -18,6 +19,8 @@ export interface AttentionSite {
   product?: string;
   /** Element type of the probabilities (`float32`, `float16`, `bfloat16`), where the graph tells. */
   type: string;
+  /** Set when attention is fused into one kernel: `output` is then P as legal-attn computes it beside the node. */
+  fused?: FusedAttention;
 }
 
 export interface GraphInput {
@@ -33,11 +36,11 @@ export interface GraphAnalysis {
   nodeCount: number;
   inputs: GraphInput[];
   outputs: string[];
-  /** `softmax`: found by structure and exposed by patching; `outputs`: the model outputs attentions already. */
-  attentionSource: 'softmax' | 'outputs';
+  /** `softmax`: found by structure and exposed by patching; `outputs`: the model outputs attentions already; `fused`: computed from fused kernels' queries and keys. */
+  attentionSource: 'softmax' | 'outputs' | 'fused';
   attention: AttentionSite[];
-  /** Fused attention operators, which hide the probabilities inside one kernel. */
-  fusedAttention: Array<{ node: string; op: string }>;
+  /** Fused attention operators, which hide the probabilities inside one kernel; `unread` says why legal-attn cannot compute them. */
+  fusedAttention: Array<{ node: string; op: string; unread?: string }>;
   /** External data files named by the initializers, relative to the graph's folder. */
   externalData: string[];
   /** Rows of the token embedding table, when it can be read off the graph. */
@@ -153,6 +156,23 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
   return sites;
 }
 
+/** Each layer's fused attention kernel, read for the queries, keys and mask rule its probabilities come from. */
+export function findFusedAttention(graph: GraphProto): { sites: AttentionSite[]; unread: Map<string, string> } {
+  const types = elementTypes(graph);
+  const sites: AttentionSite[] = [];
+  const unread = new Map<string, string>();
+  for (const { position, node } of fusedNodes(graph)) {
+    const read = readGroupQueryAttention(node, ELEMENT_TYPES[types.get(node.input?.[0] ?? '') ?? 1] ?? 'float32');
+    if (typeof read === 'string') {
+      unread.set(node.name ?? '', read);
+      continue;
+    }
+    const layer = sites.length;
+    sites.push({ layer, label: labelFor(node.name || node.output?.[0] || '', layer), node: node.name ?? '', output: `legal_attn.fused_probabilities.${layer}`, position, type: 'float32', fused: read });
+  }
+  return { sites, unread };
+}
+
 /** Graph outputs that already carry attentions (`attentions.0`, `attentions.1`, …), ordered by layer. */
 export function findAttentionOutputs(graph: GraphProto): AttentionSite[] {
   const producers = new Map((graph.node ?? []).flatMap((n, k) => (n.output ?? []).map((o) => [o, k] as const)));
@@ -217,7 +237,11 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
     if (location) externalData.add(location);
   }
-  const attention = outputSites.length > 0 ? outputSites : findAttentionSoftmax(graph);
+  const softmaxSites = outputSites.length > 0 ? [] : findAttentionSoftmax(graph);
+  const fused = findFusedAttention(graph);
+  // Fused kernels are read only where no layer exposes its probabilities otherwise.
+  const attention = outputSites.length > 0 ? outputSites : softmaxSites.length > 0 ? softmaxSites : fused.sites;
+  const attentionSource = outputSites.length > 0 ? 'outputs' : softmaxSites.length > 0 || fused.sites.length === 0 ? 'softmax' : 'fused';
   const analysis: GraphAnalysis = {
     irVersion: Number(model.irVersion ?? 0),
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
@@ -225,11 +249,14 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     nodeCount: graph.node?.length ?? 0,
     inputs: graphInputs(graph),
     outputs: (graph.output ?? []).map((o) => o.name ?? ''),
-    attentionSource: outputSites.length > 0 ? 'outputs' : 'softmax',
+    attentionSource,
     attention,
     fusedAttention: (graph.node ?? [])
       .filter((node) => FUSED_ATTENTION.has(node.opType ?? ''))
-      .map((node) => ({ node: node.name ?? '', op: node.opType ?? '' })),
+      .map((node) => {
+        const why = !READ_FUSED.has(node.opType ?? '') ? 'legal-attn reads GroupQueryAttention only' : node.domain !== 'com.microsoft' ? 'not of the com.microsoft domain' : fused.unread.get(node.name ?? '');
+        return { node: node.name ?? '', op: node.opType ?? '', ...(why ? { unread: why } : {}) };
+      }),
     externalData: [...externalData].sort(),
     format: describeExport(graph, attention, [...externalData]),
     subgraphSoftmax: softmaxInSubgraphs(graph),

@@ -3,6 +3,7 @@ import type { AttentionSite } from './find-attention.js';
 import { intAttribute, type NodeProto } from './onnx-build.js';
 import { decodeModel, FLOAT32 } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
+import { probabilityNodes } from './fused-attention.js';
 import { affineScores, hasNegativeInfinity } from './reductions/affine-scores.js';
 import { columnSums } from './reductions/column-sums.js';
 import { entropy, entropyOfProbabilities } from './reductions/entropy.js';
@@ -15,7 +16,7 @@ import { LayerNodes, sharedTensors } from './reductions/shared.js';
 export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 4;
+export const REDUCTION_FORMAT = 5;
 
 export interface ReductionPlan {
   /** Row entropy per query and head. */
@@ -57,14 +58,16 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   let rollout = shared.rolloutStart;
 
   sites.forEach((site, l) => {
-    const softmax = producer.get(site.output)!;
+    // A fused kernel's P is computed beside it first; its Softmax then stands for the graph's own.
+    const computed = site.fused ? probabilityNodes(site.fused, l, site.output) : [];
+    const softmax = computed.find((n) => n.opType === 'Softmax') ?? producer.get(site.output)!;
     const nodes = new LayerNodes(shared, l);
     const layerOutputs: string[] = [];
     const emitted = (output: string): void => void layerOutputs.push(output);
     // Every reduction in float32, whatever the export's precision.
     const halfPrecision = site.type !== 'float32';
     const p = halfPrecision ? nodes.add('Cast', [site.output], nodes.name('probabilities_f32'), [intAttribute('to', FLOAT32)]) : site.output;
-    const affine = plan.entropy && !plan.readScores && !halfPrecision ? affineScores(graph, producer, softmax) : undefined;
+    const affine = plan.entropy && !plan.readScores && !halfPrecision && !site.fused ? affineScores(graph, producer, softmax) : undefined;
     const masses = keySetProduct(nodes, p, { ...(plan.rolloutResidual !== undefined ? { rollout } : {}), ...(affine ? { keys: affine.keys } : {}) });
     emitted(masses.mass);
     if (plan.columnSums) emitted(columnSums(nodes, p, plan.columnSums, masses));
@@ -81,9 +84,10 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     }
     if (plan.meanLayers.includes(l)) emitted(headMean(nodes, p));
     outputs.push(...layerOutputs);
-    reductions.set(site.position, nodes.nodes);
-    // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed.
-    const fed = (site.product ? producer.get(site.product) : undefined) ?? softmax;
+    reductions.set(site.position, [...computed, ...nodes.nodes]);
+    // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed; for a fused
+    // kernel, the node that makes its queries: the kernel infers its output's width from the static shape of its query.
+    const fed = site.fused ? (producer.get(site.fused.query) ?? graph.node[site.position]!) : ((site.product ? producer.get(site.product) : undefined) ?? softmax);
     scheduled.push({ outputs: layerOutputs, fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
   });
 

@@ -186,7 +186,7 @@ export interface ReducedSession {
  * `[heads, T, T]` maps.
  */
 export async function openReducedSession(checkpoint: Checkpoint, plan: ReductionPlan, options: SessionOptions = {}): Promise<ReducedSession> {
-  if (checkpoint.graph.attentionSource !== 'softmax') {
+  if (checkpoint.graph.attentionSource === 'outputs') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
   const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}.onnx`;

@@ -46,7 +46,7 @@ describe('legal-attn inspect', () => {
     assert.match(out, /attention +6 layers × 8 heads, 2 key\/value heads, head size 16/);
     assert.match(out, /producer +pytorch 2\.11\.0, IR version 8, opset ai\.onnx 17/);
     assert.match(out, /inputs +input_ids int64\[batch, seq\], attention_mask int64\[batch, seq\]/);
-    assert.match(out, /3 +layers\.3 +\/m\/model\/layers\.3\/self_attn\/Softmax → /);
+    assert.match(out, /3 +layers\.3 +decomposed +\/m\/model\/layers\.3\/self_attn\/Softmax → /);
     // 6 layers × 8 heads × 1024² × 4 bytes
     assert.match(out, /full map +192\.0 MiB for one sequence of 1024 tokens \(32\.0 MiB a layer\)/);
   });
@@ -156,7 +156,7 @@ describe('legal-attn trace', () => {
     it('a missing checkpoint folder', refuses(async () => traceText('/no/such/checkpoint'), /^legal-attn: \/no\/such\/checkpoint: no such checkpoint folder/));
     it('a folder without model.onnx', refuses(async () => traceText(await alteredCheckpoint({ omit: ['model.onnx'] })), /model\.onnx: not found; a checkpoint folder needs/));
     it('a missing external data file', refuses(async () => traceText(await alteredCheckpoint({ omit: ['model.onnx_data'] })), /model\.onnx_data: external data file named by .*model\.onnx is missing/));
-    it('fused attention', refuses(async () => traceText(await alteredCheckpoint({ graph: fusedAttentionGraph() })), /attention is fused into GroupQueryAttention nodes .*re-export with explicit attention/));
+    it('fused attention', refuses(async () => traceText(await alteredCheckpoint({ graph: fusedAttentionGraph() })), /attention is fused into MultiHeadAttention nodes .*\(legal-attn reads GroupQueryAttention only\); export with onnxruntime's model builder/));
     it(
       'a tokenizer larger than the embedding',
       refuses(

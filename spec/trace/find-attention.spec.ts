@@ -80,10 +80,13 @@ describe('analyseGraph', () => {
     }
   });
 
-  it('reports fused attention nodes', () => {
-    const model = { graph: { node: [node('GroupQueryAttention', ['q', 'k', 'v'], ['o'], 'gqa_0')] } };
+  it('reports fused attention nodes, and why it cannot read those it does not', () => {
+    const model = { graph: { node: [node('MultiHeadAttention', ['q', 'k', 'v'], ['o'], 'mha_0'), node('GroupQueryAttention', ['q', 'k', 'v'], ['o2'], 'gqa_0')] } };
     const analysis = analyseGraph(model);
-    assert.deepEqual(analysis.fusedAttention, [{ node: 'gqa_0', op: 'GroupQueryAttention' }]);
+    assert.deepEqual(analysis.fusedAttention, [
+      { node: 'mha_0', op: 'MultiHeadAttention', unread: 'legal-attn reads GroupQueryAttention only' },
+      { node: 'gqa_0', op: 'GroupQueryAttention', unread: 'not of the com.microsoft domain' },
+    ]);
     assert.deepEqual(analysis.attention, []);
   });
 });

@@ -55,15 +55,20 @@ describe('legal-attn synth', () => {
     assert.deepEqual([...changedRows].sort((x, y) => x - y), [7, 4000]);
   });
 
-  it('writes a Mistral-shaped checkpoint whose attention legal-attn finds, and a fused one it refuses', async () => {
+  it('writes a Mistral-shaped checkpoint whose attention legal-attn finds, decomposed or fused', async () => {
     const root = await temporaryFolder();
     const dir = await synthCheckpoint(path.join(root, 'gqa'), { layers: 4, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096 });
     const checkpoint = await openCheckpoint(dir);
     assert.equal(checkpoint.graph.attention.length, 4);
     assert.deepEqual([checkpoint.shape.heads, checkpoint.shape.kvHeads, checkpoint.shape.headSize], [8, 2, 8]);
     assert.deepEqual(checkpoint.graph.externalData, ['model.onnx_data']);
-    await synthCheckpoint(path.join(root, 'fused'), { layers: 2, heads: 8, kvHeads: 2, hidden: 64, vocab: 4096, attention: 'gqa' });
-    await assert.rejects(openCheckpoint(path.join(root, 'fused')), /attention is fused into GroupQueryAttention nodes/);
+    assert.equal(checkpoint.graph.attentionSource, 'softmax');
+    const fused = await openCheckpoint(await synthCheckpoint(path.join(root, 'fused'), { layers: 2, heads: 8, kvHeads: 2, hidden: 128, vocab: 4096, attention: 'gqa' }));
+    assert.equal(fused.graph.attentionSource, 'fused');
+    assert.deepEqual(fused.graph.attention.map((site) => [site.label, site.fused?.op, site.fused?.key, site.fused?.heads, site.fused?.kvHeads]), [
+      ['layers.0', 'GroupQueryAttention', '', 8, 2],
+      ['layers.1', 'GroupQueryAttention', '', 8, 2],
+    ]);
   });
 
   it('is a command: legal-attn synth writes the checkpoint, and refuses heads that do not share key/value heads evenly', async () => {

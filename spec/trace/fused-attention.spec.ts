@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { runCli } from '../../bin/cli.js';
+import { attentionKind, inspectCheckpoint } from '../../lib/inspect.js';
+import { synthCheckpoint, type AttentionForm } from '../../lib/synth/synth-checkpoint.js';
+import { captureIo, ROOT, temporaryFolder } from '../helpers.js';
+
+type Row = Record<string, string>;
+const readCsv = async (file: string): Promise<Row[]> => parse<Row>(await readFile(file, 'utf8'), { columns: true });
+
+// Head size 16: onnxruntime's rotary inside GroupQueryAttention takes multiples of 16.
+const SHAPE = { layers: 2, heads: 8, kvHeads: 2, hidden: 128, vocab: 4096, slidingWindow: 6 };
+// The measures; the chance statistics built on them (effect, p) are ratios and ranks that amplify float rounding.
+const NUMBERS = ['share', 'entropy', 'control_share', 'lift', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta'];
+
+/** A pair of synthetic checkpoints (seeds 1 and 2) written in one attention form, compared on hearsay. */
+async function compareForm(form: AttentionForm, maps: 'mean' | 'full', window = true): Promise<{ shares: Row[]; changes: Row[] }> {
+  const root = await temporaryFolder();
+  const shape = window ? SHAPE : { ...SHAPE, slidingWindow: undefined };
+  const [a, b] = await Promise.all([1, 2].map((seed) => synthCheckpoint(path.join(root, `seed-${seed}`), { ...shape, seed, attention: form })));
+  const out = path.join(root, 'out');
+  const io = captureIo();
+  const argv = ['--quiet', 'compare', '--model', `a=${a}`, '--model', `b=${b}`, '--concepts', path.join(ROOT, 'concepts', 'hearsay.yaml'), '--query-sets', 'all,after', '--sink', 'exclude', '--maps', maps, '--out', out, '--no-report'];
+  assert.equal(await runCli(argv, io), 0, io.err);
+  return { shares: await readCsv(path.join(out, 'shares.csv')), changes: await readCsv(path.join(out, 'changes.csv')) };
+}
+
+/** The largest difference between two tables of the same rows, over their numeric columns. */
+function largestDifference(a: Row[], b: Row[]): number {
+  assert.equal(a.length, b.length);
+  let largest = 0;
+  a.forEach((row, k) => {
+    for (const column of NUMBERS) {
+      if (!(column in row) || row[column] === '') continue;
+      largest = Math.max(largest, Math.abs(Number(row[column]) - Number(b[k]![column])));
+    }
+  });
+  return largest;
+}
+
+describe('fused GroupQueryAttention checkpoints', function () {
+  this.timeout(600_000);
+  let decomposed: { shares: Row[]; changes: Row[] };
+  before(async () => {
+    decomposed = await compareForm('decomposed', 'full');
+  });
+
+  for (const form of ['gqa', 'gqa-rotary-outside', 'gqa-unpacked'] as const) {
+    for (const maps of ['mean', 'full'] as const) {
+      it(`${form}, measured ${maps === 'mean' ? 'inside the graph' : 'from full maps'}, equals its decomposed twin (1e-5), sliding window and padding included`, async () => {
+        const fused = await compareForm(form, maps);
+        assert.ok(largestDifference(fused.shares, decomposed.shares) < 1e-5);
+        assert.ok(largestDifference(fused.changes, decomposed.changes) < 1e-5);
+      });
+    }
+  }
+
+  it('without a window too', async () => {
+    const [twin, fused] = await Promise.all([compareForm('decomposed', 'mean', false), compareForm('gqa', 'mean', false)]);
+    assert.ok(largestDifference(fused.shares, twin.shares) < 1e-5);
+    // and the window mattered: these are other numbers than with it
+    assert.ok(largestDifference(twin.shares, decomposed.shares) > 1e-3);
+  });
+
+  it('inspect names the attention kind of each layer', async () => {
+    const dir = await synthCheckpoint(path.join(await temporaryFolder(), 'gqa'), { ...SHAPE, attention: 'gqa' });
+    const report = await inspectCheckpoint(dir);
+    assert.equal(report.attentionSource, 'fused');
+    assert.deepEqual(report.layers.map(attentionKind), ['GroupQueryAttention (packed q/k/v, rotary inside, window 6)', 'GroupQueryAttention (packed q/k/v, rotary inside, window 6)']);
+    const twin = await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), 'decomposed'), SHAPE));
+    assert.deepEqual(twin.layers.map(attentionKind), ['decomposed', 'decomposed']);
+  });
+});
