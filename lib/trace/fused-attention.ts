@@ -35,7 +35,8 @@ export const READ_FUSED = new Set(['GroupQueryAttention']);
 const attribute = (node: NodeProto, name: string): number | undefined => {
   const a = node.attribute?.find((x) => x.name === name);
   if (!a) return undefined;
-  return a.f !== undefined && a.f !== null && a.type === 1 ? Number(a.f) : Number(a.i ?? 0);
+  // a float attribute (scale, softcap) carries f, an int one i; the other field is absent or 0
+  return a.f ? Number(a.f) : Number(a.i ?? 0);
 };
 
 /** Reads a GroupQueryAttention node (com.microsoft): what P needs, or why it cannot be read. */
