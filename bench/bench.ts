@@ -20,14 +20,20 @@ import { loadTokenizer, tokenizeSequence } from '../lib/tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from '../lib/trace/checkpoint.js';
 import { fullMapBytes } from '../lib/trace/fit.js';
 import { openAttentionSession, openReducedSession } from '../lib/trace/session.js';
+import { blockRowsFor, DEFAULT_ATTENTION_BYTES } from '../lib/measurers.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 
 const TINY = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
 const WORK = path.join(os.tmpdir(), 'legal-attn-bench');
-const SYNTH = path.join(WORK, 'synth-32x32-kv8-h256');
-const SYNTH_SHAPE = { layers: 32, heads: 32, kvHeads: 8, hidden: 256, vocab: 4096 };
-const LENGTHS = [512, 2048, 4096];
+const SYNTH = path.join(WORK, 'synth-32x32-kv8-h256-p16k');
+const SYNTH_SHAPE = { layers: 32, heads: 32, kvHeads: 8, hidden: 256, vocab: 4096, maxPositions: 16384 };
+const LENGTHS = [512, 2048, 4096, 8192, 16384];
+// Beyond this the unmodified graph's own [32, T, T] float32 scores take 8 GiB and more a tensor: not run on a 24 GB machine.
+const PLAIN_LIMIT = 4096;
+/** A few layers of Mistral-7B's shape: hidden 4096, 32 heads, 8 key/value heads, MLP 14336. */
+const LAYER_7B = path.join(WORK, 'synth-7b-layers');
+const LAYER_7B_SHAPE = { layers: 2, heads: 32, kvHeads: 8, hidden: 4096, intermediate: 14336, vocab: 4096 };
 // Full maps are only taken where they stay under this (the CLI's default --max-map-gb).
 const FULL_MAP_LIMIT = 4 * 1024 ** 3;
 // Formats users bring, written from tiny-legal-base by spec/fixtures/exports/make-exports.py where Python has onnx.
@@ -108,7 +114,11 @@ async function plain(checkpoint: Checkpoint, inputs: Input[], repeats: number): 
 /** What compare runs: the graph with every measure reduced inside it, then the measures. */
 async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number): Promise<Measurement> {
   const layers = checkpoint.graph.attention.length;
-  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1] };
+  const longest = Math.max(...inputs.map((i) => i.ids.length));
+  // As compare chooses: whole layers while they fit the default budget, else blocks of queries.
+  const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batch, DEFAULT_ATTENTION_BYTES);
+  // The report's head-averaged map of the last layer is T × T: kept up to 4,096 tokens, as --map-layers would.
+  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: longest <= 4096 ? [layers - 1] : [], ...(blockRows ? { blockRows } : {}) };
   const session = await openReducedSession(checkpoint, plan);
   const loadMb = rssMb();
   const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, DEFAULT_MEASURE_OPTIONS));
@@ -137,7 +147,7 @@ async function fullMaps(checkpoint: Checkpoint, inputs: Input[], repeats: number
   return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-const modelFolder = (model: string): string => (model === 'tiny' ? TINY : model === 'synth' ? SYNTH : path.join(EXPORTS, model));
+const modelFolder = (model: string): string => (model === 'tiny' ? TINY : model === 'synth' ? SYNTH : model === '7b-layers' ? LAYER_7B : path.join(EXPORTS, model));
 
 /** The export formats, written once into the bench folder; none where no Python has onnx. */
 function makeExports(): string[] {
@@ -157,7 +167,7 @@ function makeExports(): string[] {
 async function child(model: string, length: string, step: Step, batch: string): Promise<void> {
   const checkpoint = await openCheckpoint(modelFolder(model), { cacheDir: path.join(WORK, 'cache') });
   const inputs = length === 'shipped' ? await shippedInputs() : [await longInput(Number(length))];
-  const repeats = length === 'shipped' ? 5 : 2;
+  const repeats = length === 'shipped' ? 5 : Number(length) >= 8192 ? 1 : 2;
   const result = step === 'plain' ? await plain(checkpoint, inputs, repeats) : step === 'full' ? await fullMaps(checkpoint, inputs, repeats) : await inGraph(checkpoint, inputs, repeats, Number(batch));
   process.stdout.write(JSON.stringify(result));
 }
@@ -170,9 +180,9 @@ function inChild(model: string, length: string, step: Step, batch = 1): Measurem
 interface Row {
   model: string;
   tokens: string;
-  plain: Measurement;
+  plain: Measurement | { refused: string };
   inGraph: Measurement;
-  ratio: number;
+  ratio?: number;
   full: Measurement | { refused: string };
 }
 
@@ -198,11 +208,18 @@ async function main(): Promise<void> {
   }
   for (const length of LENGTHS) {
     say(`synthetic 32 × 32, ${length} tokens …\n`);
-    const synthPlain = inChild('synth', String(length), 'plain');
+    const synthPlain = length <= PLAIN_LIMIT ? inChild('synth', String(length), 'plain') : { refused: `[32, ${length}, ${length}] scores ${((32 * length * length * 4) / 1024 ** 3).toFixed(0)} GiB a tensor` };
     const synthInGraph = inChild('synth', String(length), 'in-graph');
     const bytes = fullMapBytes(SYNTH_SHAPE.layers, SYNTH_SHAPE.heads, length);
     const full = bytes <= FULL_MAP_LIMIT ? inChild('synth', String(length), 'full') : { refused: `${(bytes / 1024 ** 3).toFixed(0)} GiB of maps` };
-    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: String(length), plain: synthPlain, inGraph: synthInGraph, ratio: synthInGraph.ms / synthPlain.ms, full });
+    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: String(length), plain: synthPlain, inGraph: synthInGraph, ...('ms' in synthPlain ? { ratio: synthInGraph.ms / synthPlain.ms } : {}), full });
+  }
+  if (!existsSync(path.join(LAYER_7B, 'model.onnx'))) await synthCheckpoint(LAYER_7B, LAYER_7B_SHAPE);
+  for (const length of [2048]) {
+    say(`two layers of the 7B shape, ${length} tokens …\n`);
+    const layerPlain = inChild('7b-layers', String(length), 'plain');
+    const layerInGraph = inChild('7b-layers', String(length), 'in-graph');
+    rows.push({ model: '2 layers of 7B shape (4096, 32/8 heads, MLP 14336)', tokens: String(length), plain: layerPlain, inGraph: layerInGraph, ratio: layerInGraph.ms / layerPlain.ms, full: { refused: 'not run' } });
   }
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version, onnxruntime: ort.env.versions.common };
   const table = [
@@ -210,10 +227,10 @@ async function main(): Promise<void> {
     ...rows.map((r) => [
       r.model,
       r.tokens,
-      `${r.plain.ms.toFixed(0)} ms`,
+      'refused' in r.plain ? `not run: ${r.plain.refused}` : `${r.plain.ms.toFixed(0)} ms`,
       `${r.inGraph.ms.toFixed(0)} ms`,
-      `${r.ratio.toFixed(2)}×`,
-      mb(r.plain),
+      r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
+      'refused' in r.plain ? '' : mb(r.plain),
       mb(r.inGraph),
       'refused' in r.full ? `not taken: ${r.full.refused}` : `${r.full.ms.toFixed(0)} ms, ${mb(r.full)}`,
     ]),

@@ -345,8 +345,9 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .addOption(optionOf('maps', { default: 'mean' }))
       .addOption(optionOf('mapLayers'))
       .option('--max-map-gb <gb>', 'with --maps full, refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
+      .option('--max-memory-gb <gb>', "memory one layer's attention may take in a pass measured in the graph; beyond it, each layer runs as a loop over blocks of queries, so no [heads, T, T] tensor exists", positiveNumber('--max-memory-gb'), 2)
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
-  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; report: boolean }) => {
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; maxMemoryGb: number; report: boolean }) => {
     if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');
     const bar = progress();
     try {
@@ -358,6 +359,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         chatTemplate: Boolean(options.chatTemplate),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         maxMapBytes: options.maxMapGb * 1024 ** 3,
+        maxMemoryBytes: options.maxMemoryGb * 1024 ** 3,
         maps: options.maps,
         device: options.device,
         ...(options.mapLayers ? { mapLayers: options.mapLayers } : {}),

@@ -31,6 +31,8 @@ export interface Measurer {
   /** What trace.json says was kept. */
   readonly maps: MapsMode;
   readonly mapLayers: readonly number[];
+  /** Queries per block where attention ran in blocks (known once `measure` has run); undefined: whole layers. */
+  readonly blockRows?: number | undefined;
   measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass>;
 }
 
@@ -40,6 +42,23 @@ export interface PassOptions extends SessionOptions {
   batchSize?: number;
   /** Read and fill the trace cache (default true). */
   useCache?: boolean;
+  /** Memory a layer's attention may take in one pass; beyond it, attention runs in blocks of queries. */
+  maxMemoryBytes?: number;
+}
+
+/** Default budget for one layer's attention in a pass: whole layers up to it, blocks of queries beyond. */
+export const DEFAULT_ATTENTION_BYTES = 2 * 1024 ** 3;
+
+/**
+ * Queries per block for the longest pass: none (whole layers) when a layer's scores,
+ * masked scores and probabilities, `3 × batch × heads × T² × 4` bytes, fit the budget;
+ * else as many rows as keep `8 × batch × heads × B × T × 4` bytes within it (the block's scores, mask, P
+ * and their copies in the loop, measured), a multiple of 16.
+ */
+export function blockRowsFor(heads: number, longest: number, batchSize: number, budget: number): number | undefined {
+  const row = batchSize * heads * longest * 4;
+  if (3 * row * longest <= budget) return undefined;
+  return Math.max(16, Math.floor(budget / (8 * row) / 16) * 16);
 }
 
 /** Every measure from each sequence's full `[layers, heads, T, T]` maps, which are kept. */
@@ -62,14 +81,23 @@ export function fullMapMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
  * pass is kept in the trace cache, so that an interrupted run resumes.
  */
 export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}): Measurer {
+  let chosenRows: number | undefined;
   return {
     maps: mapLayers.length > 0 ? 'mean' : 'none',
     mapLayers,
+    get blockRows() {
+      return chosenRows;
+    },
     async *measure(planned) {
       const batchSize = options.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
       // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
       const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
       const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers] };
+      const longest = Math.max(0, ...planned.map((p) => p.aligned.ids.length));
+      const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batchSize, options.maxMemoryBytes ?? DEFAULT_ATTENTION_BYTES);
+      // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
+      const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
+      chosenRows = blockRows;
       const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure));
       let session: ReducedSession | undefined;
       try {
@@ -78,7 +106,7 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
           planned.map((p) => p.aligned.ids),
           { batchSize, ...(options.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!) },
           async (indices) => {
-            session ??= await openReducedSession(checkpoint, plan, options);
+            session ??= await openReducedSession(checkpoint, sessionPlan, options);
             const K = Math.max(...indices.map((k) => layouts[k]!.keySetCount));
             const R = Math.max(...indices.map((k) => layouts[k]!.rolloutCount));
             const results = await session.run(
@@ -146,6 +174,7 @@ export async function measureCheckpoint(
   const record = traceRecord(checkpoint, planned, {
     maps: measurer.maps,
     ...(measurer.maps === 'mean' ? { mapLayers: [...measurer.mapLayers] } : {}),
+    ...(measurer.blockRows ? { blockRows: measurer.blockRows } : {}),
     chatTemplate: options.chatTemplate,
     inputsDigest: inputsDigest(planned),
   });

@@ -61,6 +61,8 @@ export interface CompareRequest extends AnalysisOptions {
   device?: Device;
   cacheDir?: string;
   maxMapBytes?: number;
+  /** Memory one layer's attention may take in a pass; beyond it, attention runs in blocks of queries (default 2 GiB). */
+  maxMemoryBytes?: number;
   /**
    * `mean` (default): every measure computed inside the graph, head-averaged maps kept
    * of `mapLayers` for the report; `none`: no maps; `full`: per-head maps traced to
@@ -223,6 +225,7 @@ function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare, che
     ...(request.batchSize ? { batchSize: request.batchSize } : {}),
     ...(request.threads ? { threads: request.threads } : {}),
     ...(request.device ? { device: request.device } : {}),
+    ...(request.maxMemoryBytes ? { maxMemoryBytes: request.maxMemoryBytes } : {}),
   };
   return maps === 'full' ? fullMapMeasurer(checkpoint, analysis.measure, options) : inGraphMeasurer(checkpoint, analysis.measure, mapLayers, options);
 }
@@ -397,6 +400,8 @@ async function writeComparison(
       rolloutResidual: analysis.measure.rolloutResidual,
       chatTemplate: records.some(({ record }) => record.chatTemplate),
       maps: records[0]?.record.maps ?? 'full',
+      // Per model: queries per block where attention ran in blocks to stay within --max-memory-gb; null: whole layers.
+      attentionBlockRows: Object.fromEntries(records.map(({ name, record }) => [name, record.blockRows ?? null])),
     },
     models: records.map(({ name, record }) => ({ name, dir: record.model.dir, contentHash: record.model.contentHash, layers: comparison.layers, heads: comparison.heads })),
     concepts: conceptIds.map((id) => ({

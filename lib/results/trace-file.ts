@@ -14,6 +14,8 @@ export interface TraceRecord {
   maps: MapsMode;
   /** With maps computed inside the graph: the layers whose head-averaged maps were kept. */
   mapLayers?: number[];
+  /** Queries per block where attention ran as a loop over blocks of queries (long texts); absent: whole layers. */
+  blockRows?: number;
   chatTemplate: boolean;
   inputsDigest: string;
   /** The traced concepts (empty for --text). */
@@ -22,7 +24,7 @@ export interface TraceRecord {
 }
 
 /** trace.json of a checkpoint run over every planned sequence, listed in plan order. */
-export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'chatTemplate' | 'inputsDigest'>): TraceRecord {
+export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'blockRows' | 'chatTemplate' | 'inputsDigest'>): TraceRecord {
   return {
     tool: { name: 'legal-attn', version: TOOL_VERSION },
     model: {

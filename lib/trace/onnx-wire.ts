@@ -73,6 +73,8 @@ export interface GraphEdit {
   /** Nodes placed right before, and right after, the node of that index. */
   before?: ReadonlyMap<number, readonly NodeProto[]>;
   after?: ReadonlyMap<number, readonly NodeProto[]>;
+  /** Nodes left out (their `before` and `after` nodes are still placed). */
+  removed?: ReadonlySet<number>;
   /** New names for some inputs of some nodes: node index → input position → name. */
   renamedInputs?: ReadonlyMap<number, ReadonlyMap<number, string>>;
   initializers?: readonly TensorProto[];
@@ -116,7 +118,7 @@ export function editGraph(modelBytes: Uint8Array, edit: GraphEdit): Uint8Array {
     }
     parts.push(...encodedNodes(edit.before?.get(index)));
     const renamed = edit.renamedInputs?.get(index);
-    parts.push(renamed ? delimited(GRAPH_NODE, renameNodeInputs(payloadOf(graph, f), renamed)) : graph.subarray(f.start, f.end));
+    if (!edit.removed?.has(index)) parts.push(renamed ? delimited(GRAPH_NODE, renameNodeInputs(payloadOf(graph, f), renamed)) : graph.subarray(f.start, f.end));
     parts.push(...encodedNodes(edit.after?.get(index)));
     index++;
   }

@@ -3,6 +3,8 @@ import type { AttentionSite } from './find-attention.js';
 import { intAttribute, type NodeProto } from './onnx-build.js';
 import { decodeModel, FLOAT32 } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
+import { blockedLayer } from './reductions/blocked-layer.js';
+import { staticRank } from './static-rank.js';
 import { probabilityNodes } from './fused-attention.js';
 import { affineScores, hasNegativeInfinity } from './reductions/affine-scores.js';
 import { columnSums } from './reductions/column-sums.js';
@@ -33,7 +35,16 @@ export interface ReductionPlan {
   readScores?: boolean;
   /** Residual weight of attention rollout, computed layer by layer inside the graph; none when absent. */
   rolloutResidual?: number;
+  /**
+   * Queries per block: each layer's attention runs as a loop over blocks of this many
+   * queries, so that no `[heads, T, T]` tensor exists (layers that cannot be blocked, and
+   * fused kernels, run whole); absent: whole layers.
+   */
+  blockRows?: number;
 }
+
+/** A node's inputs, and those of the nodes of its subgraphs (a blocked layer's loop body reads the shared constants). */
+const inputsAtAnyDepth = (node: NodeProto): string[] => [...(node.input ?? []), ...(node.attribute ?? []).flatMap((a) => (a.g?.node ?? []).flatMap(inputsAtAnyDepth))];
 
 /**
  * The checkpoint's graph with each layer's attention P `[batch, heads, T, T]` reduced
@@ -57,7 +68,18 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const outputs: string[] = [];
   let rollout = shared.rolloutStart;
 
+  const rankOf = staticRank(graph);
+  const removed = new Set<number>();
+  const blockedAfter = new Map<number, NodeProto[]>();
   sites.forEach((site, l) => {
+    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout) : undefined;
+    if (blocked) {
+      blocked.removed.forEach((k) => removed.add(k));
+      blockedAfter.set(blocked.after, blocked.nodes);
+      outputs.push(...blocked.outputs);
+      if (blocked.rollout) rollout = blocked.rollout;
+      return;
+    }
     // A fused kernel's P is computed beside it first; its Softmax then stands for the graph's own.
     const computed = site.fused ? probabilityNodes(site.fused, l, site.output) : [];
     const softmax = computed.find((n) => n.opType === 'Softmax') ?? producer.get(site.output)!;
@@ -91,11 +113,13 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     scheduled.push({ outputs: layerOutputs, fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
   });
 
+  // Blocked layers finish their reductions inside their loop: only whole layers are scheduled.
   const schedule = scheduleEarly(scheduled, shared.scalarZero);
-  const after = new Map([...reductions].map(([k, nodes], l) => [k, [...nodes, ...(schedule.after[l] ?? [])]]));
+  const after = new Map([...[...reductions].map(([k, nodes], l): [number, NodeProto[]] => [k, [...nodes, ...(schedule.after[l] ?? [])]]), ...blockedAfter]);
   // Only the constants this plan uses, so that onnxruntime has none to prune.
-  const used = new Set([...shared.prologue.nodes, ...after.values(), ...schedule.before.values()].flat().flatMap((n) => n.input ?? []));
+  const used = new Set([...shared.prologue.nodes, ...after.values(), ...schedule.before.values()].flat().flatMap(inputsAtAnyDepth));
   return editGraph(modelBytes, {
+    removed,
     prologue: shared.prologue.nodes,
     before: schedule.before,
     after,

@@ -38,6 +38,8 @@ export interface Shared {
   rolloutStart: string;
   /** `[1, 1, T, 1]`: 0 … T−1, each query's own key. */
   diagonalIndex: string;
+  /** T, the padded length, an int64 scalar. */
+  length: string;
 }
 
 /** The graph inputs and constants of a plan, and the prologue that shapes them. */
@@ -100,6 +102,7 @@ export function sharedTensors(plan: ReductionPlan, opset: number): Shared {
     laterQueries,
     rolloutStart,
     diagonalIndex,
+    length,
   };
 }
 

@@ -1,0 +1,96 @@
+import { attentionStretch, blockedLoop, type BlockBody, type BlockOutput } from '../blocked-attention.js';
+import type { NodeProto } from '../onnx-build.js';
+import type { GraphProto } from '../onnx-model.js';
+import type { ReductionPlan } from '../reduce-graph.js';
+import { columnSums } from './column-sums.js';
+import { entropy } from './entropy.js';
+import { headMean } from './head-mean.js';
+import { keySetProduct } from './key-set-product.js';
+import { rolloutStep } from './rollout-step.js';
+import { columnSumsOutput, entropyOutput, LayerNodes, massOutput, meanOutput, rolloutOutput, type Shared } from './shared.js';
+
+/** A blocked layer: the nodes placed after its product with the values, the positions it leaves out, and its outputs. */
+export interface BlockedLayer {
+  after: number;
+  nodes: NodeProto[];
+  removed: number[];
+  outputs: string[];
+  rollout?: string;
+}
+
+/**
+ * A node of the stretch run on the block: its flowing input replaced; its other inputs
+ * cut to the block's rows on the score path (a mask), kept whole by the products (keys, values).
+ */
+function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: string, k: number, rankOf: (tensor: string) => number | undefined, cut = true): string {
+  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !cut ? name : body.rowsOf(name, `operand${k}_${i}`, rankOf(name))));
+  const output = node.output![0]!;
+  body.nodes.nodes.push({ ...node, input: inputs, output: [output], name: `${node.name ?? output}@block` });
+  return output;
+}
+
+/**
+ * Layer `l` as a loop over blocks of `plan.blockRows` queries (see `blocked-attention.ts`),
+ * with the same reductions as the unblocked layer, each on the block's rows; undefined
+ * where the layer's stretch is not a plain float32 MatMul chain.
+ */
+export function blockedLayer(
+  graph: GraphProto,
+  rankOf: (tensor: string) => number | undefined,
+  softmax: NodeProto,
+  product: string | undefined,
+  shared: Shared,
+  plan: ReductionPlan,
+  l: number,
+  previousRollout: string,
+): BlockedLayer | undefined {
+  const stretch = attentionStretch(graph, softmax, product);
+  if (!stretch || !plan.blockRows) return undefined;
+  const outputs: string[] = [];
+  let rollout: string | undefined;
+  const loop = blockedLoop(l, shared.length, plan.blockRows, (body) => {
+    // the model's own stretch, on the block's queries
+    const queries = stretch.product.input![0]!;
+    const q = body.rowsOf(queries, 'queries', rankOf(queries));
+    let flowing = onBlock(body, stretch.product, 0, q, 0, rankOf, false);
+    stretch.scorePath.forEach(({ node, flowing: at }, k) => (flowing = onBlock(body, node, at, flowing, k + 1, rankOf)));
+    const scores = flowing;
+    let p = onBlock(body, stretch.softmax, 0, scores, 90, rankOf);
+    const probabilities = p;
+    stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rankOf)));
+    const context = onBlock(body, stretch.values, 0, p, 200, rankOf, false);
+    // the reductions of the block's rows: query-indexed tensors cut to them, repeated rows weighed 0
+    const nodes = new LayerNodes(blockView(body, shared), l);
+    const returned: BlockOutput[] = [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4 }];
+    const masses = keySetProduct(nodes, probabilities, plan.rolloutResidual !== undefined ? { rollout: previousRollout } : {});
+    returned.push({ inner: masses.mass, outer: massOutput(l), rows: 2, rank: 4 });
+    if (plan.columnSums) {
+      const realRows = plan.columnSums === 'plain' ? nodes.add('Mul', [probabilities, body.valid], nodes.name('real_rows')) : probabilities;
+      returned.push({ inner: columnSums(nodes, realRows, plan.columnSums, masses), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
+    }
+    if (plan.rolloutResidual !== undefined) {
+      rollout = rolloutOutput(l);
+      returned.push({ inner: rolloutStep(nodes, body.rowsOf(previousRollout, 'rollout', 4), masses), outer: rollout, rows: 2, rank: 4 });
+    }
+    if (plan.entropy) {
+      returned.push({ inner: entropy(nodes, { p: probabilities, scores, infiniteMasks: true, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }), outer: entropyOutput(l), rows: 2, rank: 3 });
+    }
+    if (plan.meanLayers.includes(l)) returned.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
+    body.nodes.nodes.push(...nodes.nodes);
+    outputs.push(...returned.slice(1).map((o) => o.outer));
+    return returned;
+  });
+  return { after: stretch.positions[stretch.positions.length - 1]!, nodes: loop.nodes, removed: stretch.positions, outputs, ...(rollout ? { rollout } : {}) };
+}
+
+/** The shared tensors as a block sees them: the query-indexed ones cut to its rows, repeated rows weighed 0. */
+function blockView(body: BlockBody, shared: Shared): Shared {
+  const weighed = (tensor: string, what: string): string => (tensor ? body.nodes.add('Mul', [body.rowsOf(tensor, what, 4), body.valid], `legal_attn.block_view.${what}`) : tensor);
+  const asColumn = body.nodes.add('Constant', [], 'legal_attn.block_view.as_column', [{ name: 'value', t: { dims: [4], dataType: 7, int64Data: [1, 1, -1, 1] }, type: 4 }]);
+  return {
+    ...shared,
+    realQueries: weighed(shared.realQueries, 'real_queries'),
+    laterQueries: weighed(shared.laterQueries, 'later_queries'),
+    diagonalIndex: body.nodes.add('Reshape', [body.rows, asColumn], 'legal_attn.block_view.diagonal_index'),
+  };
+}
