@@ -24,8 +24,8 @@ export interface MeasuredPass {
 /**
  * One way of measuring one model over planned sequences (as nnsight has one backend
  * interface and several implementations): from full per-head maps of a checkpoint,
- * inside its graph, or from the maps an earlier run saved. A blockwise one for long
- * documents fits the same interface.
+ * inside its graph (whole layers, or each layer as a loop over blocks of queries for
+ * long texts), or from the maps an earlier run saved.
  */
 export interface Measurer {
   /** What trace.json says was kept. */
