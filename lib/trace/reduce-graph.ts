@@ -18,7 +18,7 @@ import { LayerNodes, sharedTensors } from './reductions/shared.js';
 export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 5;
+export const REDUCTION_FORMAT = 6;
 
 export interface ReductionPlan {
   /** Row entropy per query and head. */
@@ -72,7 +72,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const removed = new Set<number>();
   const blockedAfter = new Map<number, NodeProto[]>();
   sites.forEach((site, l) => {
-    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout) : undefined;
+    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks) : undefined;
     if (blocked) {
       blocked.removed.forEach((k) => removed.add(k));
       blockedAfter.set(blocked.after, blocked.nodes);

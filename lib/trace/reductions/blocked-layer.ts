@@ -43,6 +43,7 @@ export function blockedLayer(
   plan: ReductionPlan,
   l: number,
   previousRollout: string,
+  infiniteMasks: boolean,
 ): BlockedLayer | undefined {
   const stretch = attentionStretch(graph, softmax, product);
   if (!stretch || !plan.blockRows) return undefined;
@@ -73,7 +74,7 @@ export function blockedLayer(
       returned.push({ inner: rolloutStep(nodes, body.rowsOf(previousRollout, 'rollout', 4), masses), outer: rollout, rows: 2, rank: 4 });
     }
     if (plan.entropy) {
-      returned.push({ inner: entropy(nodes, { p: probabilities, scores, infiniteMasks: true, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }), outer: entropyOutput(l), rows: 2, rank: 3 });
+      returned.push({ inner: entropy(nodes, { p: probabilities, scores, infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }), outer: entropyOutput(l), rows: 2, rank: 3 });
     }
     if (plan.meanLayers.includes(l)) returned.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
     body.nodes.nodes.push(...nodes.nodes);
