@@ -23,7 +23,8 @@ export function permutationPValues(observed: Float64Array, chance: ChanceDraws):
       continue;
     }
     let asLarge = 0;
-    for (let d = 0; d < chance.count; d++) if (Math.abs(chance.values[d * heads + h]!) >= size - TIE) asLarge++;
+    // a draw that could not be measured (NaN) counts as at least as large: it must not make the observation look rare
+    for (let d = 0; d < chance.count; d++) if (!(Math.abs(chance.values[d * heads + h]!) < size - TIE)) asLarge++;
     p[h] = (1 + asLarge) / (1 + chance.count);
   }
   return p;
@@ -55,13 +56,14 @@ export function maxTPValues(observed: Float64Array, chance: ChanceDraws): Float6
   const maxima = new Float64Array(chance.count);
   for (let d = 0; d < chance.count; d++) {
     let max = 0;
-    for (let h = 0; h < heads; h++) max = Math.max(max, Math.abs(chance.values[d * heads + h]!));
+    // heads not measured (NaN) take no part in the family
+    for (let h = 0; h < heads; h++) if (!Number.isNaN(observed[h]!)) max = Math.max(max, Math.abs(chance.values[d * heads + h]!));
     maxima[d] = max;
   }
   return observed.map((v) => {
     if (Number.isNaN(v)) return Number.NaN;
     let asLarge = 0;
-    for (const m of maxima) if (m >= Math.abs(v) - TIE) asLarge++;
+    for (const m of maxima) if (!(m < Math.abs(v) - TIE)) asLarge++;
     return (1 + asLarge) / (1 + chance.count);
   });
 }
@@ -81,7 +83,8 @@ export function countPValue(p: Float64Array, chance: ChanceDraws, alpha: number)
     for (let d = 0; d < chance.count; d++) sizes[d] = Math.abs(chance.values[d * heads + h]!);
     const sorted = Float64Array.from(sizes).sort();
     for (let d = 0; d < chance.count; d++) {
-      // draws at least as large as this one, itself included
+      if (Number.isNaN(sizes[d]!)) continue;
+      // draws at least as large as this one, itself included (NaN sorts last: it counts as large)
       const asLarge = chance.count - lowerBound(sorted, sizes[d]! - TIE);
       if (asLarge / (1 + chance.count) < alpha) counts[d]!++;
     }

@@ -118,9 +118,11 @@ export function standardiseByPosition(changes: SequenceChanges, heads: number): 
     .filter((x) => x.neighbours.length >= MIN_NEIGHBOURS)
     .slice(0, CHANCE_POOL);
   if (pool.length < MIN_NEIGHBOURS) return undefined;
-  const offsets = (from: readonly number[], to: readonly number[]): number[] => to.map((k) => Math.log(centre(spans[k]!) / centre(from)));
+  // positions counted from 1, so that a span at token 0 has a logarithm too
+  const offsets = (from: readonly number[], to: readonly number[]): number[] => to.map((k) => Math.log((1 + centre(spans[k]!)) / (1 + centre(from))));
   const observed = new Float64Array(heads);
   standardise(changes.observed, measured.values, ofTarget, offsets(changes.target, ofTarget), heads, observed);
+  if (observed.some(Number.isNaN)) return undefined;
   const controls = new Float64Array(pool.length * heads);
   pool.forEach(({ c, neighbours }, row) => {
     const own = measured.values.subarray(c * heads, (c + 1) * heads);

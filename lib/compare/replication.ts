@@ -79,7 +79,8 @@ function bootstrap(units: readonly Float64Array[], layers: number, options: Repl
 
 /** Sign-flip test on the units' mean Δ over heads. */
 function signFlip(units: readonly Float64Array[], options: ReplicationOptions): Replication['signFlip'] {
-  const values = units.map(meanOf);
+  // a unit with no measured head is no unit: it would make every flipped mean NaN
+  const values = units.map(meanOf).filter(Number.isFinite);
   const n = values.length;
   const smallestPossible = n === 0 ? 1 : Math.max(2 / 2 ** n, 1 / (1 + options.resamples));
   const observed = Math.abs(meanOf(values));

@@ -40,7 +40,8 @@ function choiceOf(scope: ScopeComparison, pair: string, alpha: number): ChoiceRe
 }
 
 function verdict(pair: string, choices: ChoiceResult[]): Robustness {
-  const signs = new Set(choices.flatMap((c) => (c.meanDelta === null ? [] : [Math.sign(c.meanDelta)])));
+  // a mean Δ of exactly 0 moves neither way: it neither sets nor breaks a direction
+  const signs = new Set(choices.flatMap((c) => (c.meanDelta === null || c.meanDelta === 0 ? [] : [Math.sign(c.meanDelta)])));
   const found = new Set(choices.flatMap((c) => (c.found === null ? [] : [c.found])));
   return {
     pair,

@@ -129,7 +129,7 @@ export function structureTest(concepts: readonly ConceptPairs[], options: Struct
         rest = Math.floor(rest / list.length);
         return order;
       });
-      if (statistic(finitePairs, r, orders) >= observed - 1e-12) asLarge++;
+      if (!(statistic(finitePairs, r, orders) < observed - 1e-12)) asLarge++;
     }
   } else {
     const random = randomLcg(options.seed);
@@ -137,7 +137,7 @@ export function structureTest(concepts: readonly ConceptPairs[], options: Struct
     asLarge = 1;
     for (let d = 0; d < draws; d++) {
       const orders = identity.map((order) => shuffle([...order], random));
-      if (statistic(finitePairs, r, orders) >= observed - 1e-12) asLarge++;
+      if (!(statistic(finitePairs, r, orders) < observed - 1e-12)) asLarge++;
     }
   }
   // Exhaustively the identity is one of the N, so #/N is (1 + #others)/(1 + N − 1).

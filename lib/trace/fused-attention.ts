@@ -90,8 +90,8 @@ export function probabilityNodes(fused: FusedAttention, layer: number, output: s
   const length = nodes.add('Gather', [nodes.add('Shape', [q], name('length_dims')), constant('one', [1], [], 'int64')], name('length'), [intAttribute('axis', 0)]);
   const positions = nodes.add('Range', [constant('zero', [0], [], 'int64'), length, constant('step', [1], [], 'int64')], name('positions'));
   if (fused.rotary) {
-    q = rotate(nodes, fused.rotary, q, positions, name, constant, 'q');
-    k = rotate(nodes, fused.rotary, k, positions, name, constant, 'k');
+    q = rotate(nodes, fused.rotary, q, positions, name, constant, 'q', asFloat);
+    k = rotate(nodes, fused.rotary, k, positions, name, constant, 'k', asFloat);
   }
   // scores `[batch, kv, group, T, T]`: each group of query heads against its one key head
   const grouped = nodes.add('Transpose', [nodes.add('Reshape', [q, constant('group_shape', [0, 0, kvHeads, group, -1], [5], 'int64')], name('q_grouped'))], name('q_bkgtd'), [intsAttribute('perm', [0, 2, 3, 1, 4])]);
@@ -121,7 +121,11 @@ export function probabilityNodes(fused: FusedAttention, layer: number, output: s
   return nodes.nodes;
 }
 
-/** Rotary as the kernel applies it, on `[batch, T, n, d]`, from its half-width `[positions, d/2]` tables. */
+/**
+ * Rotary as the kernel applies it, on `[batch, T, n, d]`, from its `[positions, r/2]`
+ * tables: the first r channels are rotated (r = d, or less for partial rotary), the
+ * rest pass through. Tables of a half-precision export are cast to float32 like q and k.
+ */
 function rotate(
   nodes: NodeList,
   rotary: NonNullable<FusedAttention['rotary']>,
@@ -130,30 +134,40 @@ function rotate(
   name: (what: string) => string,
   constant: (what: string, values: number[], dims: number[], type: 'float' | 'int64') => string,
   what: string,
+  asFloat: (tensor: string, what: string) => string,
 ): string {
   const table = (t: string, which: string): string =>
-    nodes.add('Unsqueeze', [nodes.add('Gather', [t, positions], name(`${what}_${which}_rows`), [intAttribute('axis', 0)]), constant(`${what}_${which}_axes`, rotary.interleaved ? [0, 2, 4] : [0, 2], rotary.interleaved ? [3] : [2], 'int64')], name(`${what}_${which}`));
+    nodes.add('Unsqueeze', [nodes.add('Gather', [asFloat(t, `${what}_${which}_f32`), positions], name(`${what}_${which}_rows`), [intAttribute('axis', 0)]), constant(`${what}_${which}_axes`, rotary.interleaved ? [0, 2, 4] : [0, 2], rotary.interleaved ? [3] : [2], 'int64')], name(`${what}_${which}`));
   const cos = table(rotary.cos, 'cos');
   const sin = table(rotary.sin, 'sin');
+  // r/2 from the table's width, r = 2 · r/2
+  const half = nodes.add('Slice', [nodes.add('Shape', [rotary.cos], name(`${what}_table_dims`)), constant(`${what}_one_a`, [1], [1], 'int64'), constant(`${what}_two_a`, [2], [1], 'int64')], name(`${what}_half`));
+  const width = nodes.add('Mul', [half, constant(`${what}_two_b`, [2], [1], 'int64')], name(`${what}_width`));
+  const channels = (from: string, to: string, which: string): string => nodes.add('Slice', [x, from, to, constant(`${what}_${which}_axis`, [3], [1], 'int64')], name(`${what}_${which}`));
+  const start = constant(`${what}_start`, [0], [1], 'int64');
+  const end = constant(`${what}_end`, [2 ** 53], [1], 'int64');
+  const part = channels(start, width, 'rotated_in');
+  const rest = channels(width, end, 'passed');
+  let rotated: string;
   if (rotary.interleaved) {
-    // pairs (x0, x1), (x2, x3), …: `[batch, T, n, d/2, 2]`
-    const pairs = nodes.add('Reshape', [x, constant(`${what}_pairs_shape`, [0, 0, 0, -1, 2], [5], 'int64')], name(`${what}_pairs`));
-    const part = (k: number): string => nodes.add('Slice', [pairs, constant(`${what}_p${k}_from`, [k], [1], 'int64'), constant(`${what}_p${k}_to`, [k + 1], [1], 'int64'), constant(`${what}_p${k}_axis`, [4], [1], 'int64')], name(`${what}_p${k}`));
-    const [a, b] = [part(0), part(1)];
+    // pairs (x0, x1), (x2, x3), …: `[batch, T, n, r/2, 2]`
+    const pairs = nodes.add('Reshape', [part, constant(`${what}_pairs_shape`, [0, 0, 0, -1, 2], [5], 'int64')], name(`${what}_pairs`));
+    const element = (k: number): string => nodes.add('Slice', [pairs, constant(`${what}_p${k}_from`, [k], [1], 'int64'), constant(`${what}_p${k}_to`, [k + 1], [1], 'int64'), constant(`${what}_p${k}_axis`, [4], [1], 'int64')], name(`${what}_p${k}`));
+    const [a, b] = [element(0), element(1)];
     const first = nodes.add('Sub', [nodes.add('Mul', [a, cos], name(`${what}_ac`)), nodes.add('Mul', [b, sin], name(`${what}_bs`))], name(`${what}_r0`));
     const second = nodes.add('Add', [nodes.add('Mul', [b, cos], name(`${what}_bc`)), nodes.add('Mul', [a, sin], name(`${what}_as`))], name(`${what}_r1`));
     const joined = nodes.add('Concat', [first, second], name(`${what}_rpairs`), [intAttribute('axis', 4)]);
-    return nodes.add('Reshape', [joined, constant(`${what}_flat_shape`, [0, 0, 0, -1], [4], 'int64')], name(`${what}_rotated`));
+    rotated = nodes.add('Reshape', [joined, constant(`${what}_flat_shape`, [0, 0, 0, -1], [4], 'int64')], name(`${what}_rotated_pairs`));
+  } else {
+    // halves: (x1, x2) ↦ (x1·cos − x2·sin, x2·cos + x1·sin)
+    const inPart = (from: string, to: string, which: string): string => nodes.add('Slice', [part, from, to, constant(`${what}_${which}_axis`, [3], [1], 'int64')], name(`${what}_${which}`));
+    const x1 = inPart(start, half, 'x1');
+    const x2 = inPart(half, end, 'x2');
+    const first = nodes.add('Sub', [nodes.add('Mul', [x1, cos], name(`${what}_x1c`)), nodes.add('Mul', [x2, sin], name(`${what}_x2s`))], name(`${what}_y1`));
+    const second = nodes.add('Add', [nodes.add('Mul', [x2, cos], name(`${what}_x2c`)), nodes.add('Mul', [x1, sin], name(`${what}_x1s`))], name(`${what}_y2`));
+    rotated = nodes.add('Concat', [first, second], name(`${what}_rotated_halves`), [intAttribute('axis', 3)]);
   }
-  // halves: (x1, x2) ↦ (x1·cos − x2·sin, x2·cos + x1·sin)
-  const half = nodes.add('Div', [nodes.add('Gather', [nodes.add('Shape', [x], name(`${what}_dims`)), constant(`${what}_last`, [3], [], 'int64')], name(`${what}_d`), [intAttribute('axis', 0)]), constant(`${what}_two`, [2], [], 'int64')], name(`${what}_half`));
-  const unsqueezed = nodes.add('Unsqueeze', [half, constant(`${what}_half_axis`, [0], [1], 'int64')], name(`${what}_half_1d`));
-  const at = (from: string, to: string, which: string): string => nodes.add('Slice', [x, from, to, constant(`${what}_${which}_axis`, [3], [1], 'int64')], name(`${what}_${which}`));
-  const x1 = at(constant(`${what}_start`, [0], [1], 'int64'), unsqueezed, 'x1');
-  const x2 = at(unsqueezed, constant(`${what}_end`, [2 ** 53], [1], 'int64'), 'x2');
-  const first = nodes.add('Sub', [nodes.add('Mul', [x1, cos], name(`${what}_x1c`)), nodes.add('Mul', [x2, sin], name(`${what}_x2s`))], name(`${what}_y1`));
-  const second = nodes.add('Add', [nodes.add('Mul', [x2, cos], name(`${what}_x2c`)), nodes.add('Mul', [x1, sin], name(`${what}_x1s`))], name(`${what}_y2`));
-  return nodes.add('Concat', [first, second], name(`${what}_rotated`), [intAttribute('axis', 3)]);
+  return nodes.add('Concat', [rotated, rest], name(`${what}_rotated`), [intAttribute('axis', 3)]);
 }
 
 /** The fused nodes of a graph that legal-attn reads, with their layer order. */

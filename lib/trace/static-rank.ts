@@ -55,7 +55,8 @@ export function staticRank(graph: GraphProto): (tensor: string) => number | unde
         result = r !== undefined && i !== undefined ? r - 1 + i : undefined;
       } else if (op === 'MatMul') {
         const [a, b] = [of(0), of(1)];
-        result = a !== undefined && b !== undefined ? Math.max(a, b) : undefined;
+        // a 1-D operand drops an axis: only say the rank where both have at least 2
+        result = a !== undefined && b !== undefined && a >= 2 && b >= 2 ? Math.max(a, b) : undefined;
       }
     }
     known.set(tensor, result);

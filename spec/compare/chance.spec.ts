@@ -23,6 +23,11 @@ describe('standardiseByPosition', () => {
     assert.ok(plainZ(trend(1), Array.from(controls.subarray(0, 16))) > 1.5);
   });
 
+  it('measures a one-token target at token 0 too (positions counted from 1)', () => {
+    const z = standardiseByPosition({ observed: Float64Array.of(12), controls, target: [0], controlSpans: positions.map((t) => [t]) }, 1)!;
+    assert.ok(Number.isFinite(z.observed[0]));
+  });
+
   it('is unchanged when every change is scaled and shifted alike', () => {
     const z = standardiseByPosition(atStart(13), 1)!;
     const scaled = standardiseByPosition({ ...atStart(13 * 0.01 + 2), controls: controls.map((v) => v * 0.01 + 2) }, 1)!;

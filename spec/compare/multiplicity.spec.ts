@@ -11,6 +11,10 @@ describe('permutationPValues', () => {
     assert.deepEqual(Array.from(permutationPValues(Float64Array.of(0), chance)), [1]);
   });
 
+  it('counts a chance draw that could not be measured as at least as large: NaN never makes an observation rare', () => {
+    assert.deepEqual(Array.from(permutationPValues(Float64Array.of(0.5), { values: Float64Array.of(Number.NaN, Number.NaN, 0.1), count: 3 })), [3 / 4]);
+  });
+
   it('gives no p-value to a head that was not measured', () => {
     assert.ok(Number.isNaN(permutationPValues(Float64Array.of(Number.NaN), { values: Float64Array.of(1), count: 1 })[0]));
   });
@@ -36,6 +40,16 @@ describe('maxTPValues', () => {
     // two heads, three draws with maxima 0.5, 2, 1
     const chance = { values: Float64Array.of(0.5, -0.2, 0.1, -2, 1, 0.3), count: 3 };
     assert.deepEqual(round(maxTPValues(Float64Array.of(1.5, 0.4), chance)), round([2 / 4, 4 / 4]));
+  });
+});
+
+describe('maxTPValues with a head not measured', () => {
+  it('leaves the unmeasured head out of the family, so its NaN draws do not shrink the others\' p', () => {
+    // head 1 is NaN observed and in every draw; head 0 against draws 3, 4, 5, 6
+    const chance = { values: Float64Array.of(3, Number.NaN, 4, Number.NaN, 5, Number.NaN, 6, Number.NaN), count: 4 };
+    const p = maxTPValues(Float64Array.of(0.1, Number.NaN), chance);
+    assert.equal(p[0], 1);
+    assert.ok(Number.isNaN(p[1]));
   });
 });
 

@@ -16,6 +16,12 @@ describe('replicate', () => {
     assert.equal(replicate('concept', units(1, 2, 3, 4, 5, 6), 2, options).signFlip.pValue, 2 / 64);
   });
 
+  it('leaves a unit with no measured head out of the sign flips, instead of letting its NaN make p 0', () => {
+    const nan = Float64Array.of(Number.NaN, Number.NaN);
+    const r = replicate('concept', [...units(1, 2, 3, 4, 5, 6), nan], 2, options);
+    assert.equal(r.signFlip.pValue, 2 / 64);
+  });
+
   it('says when alpha is out of reach instead of printing a p: three sequences can give no less than 0.25', () => {
     const r = replicate('sequence', units(1, 2, 3), 2, options);
     assert.equal(r.signFlip.pValue, null);

@@ -35,6 +35,15 @@ describe('robustnessOf', () => {
   });
 });
 
+describe('robustnessOf with no change', () => {
+  it('lets a mean Δ of exactly 0 neither set nor break a direction', () => {
+    const [r] = robustnessOf(comparison([scope('a', 'concept', 'all', [0.1, -0.1], 0.5), scope('a', 'concept', 'after', [0.2, 0.1], 0.5)]), 'a', 0.05);
+    assert.equal(r!.direction, 'rose');
+    const [none] = robustnessOf(comparison([scope('b', 'concept', 'all', [0, 0], 0.5)]), 'b', 0.05);
+    assert.equal(none!.direction, 'unmeasured');
+  });
+});
+
 describe('widthCorrelation', () => {
   it('is Spearman\'s ρ over concepts between width and mean Δ', () => {
     const scopes = [scope('a', 'concept', 'all', [0.1, 0.1], 1), scope('b', 'concept', 'all', [0.2, 0.2], 1), scope('c', 'concept', 'all', [0.3, 0.3], 1)];

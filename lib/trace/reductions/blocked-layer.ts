@@ -23,7 +23,9 @@ export interface BlockedLayer {
  * cut to the block's rows on the score path (a mask), kept whole by the products (keys, values).
  */
 function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: string, k: number, rankOf: (tensor: string) => number | undefined, cut = true): string {
-  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !cut ? name : body.rowsOf(name, `operand${k}_${i}`, rankOf(name))));
+  // Clip's bounds and Dropout's ratio and mode must stay scalars; so must any input the graph says is one
+  const scalarInput = (i: number, name: string): boolean => (['Clip', 'Dropout'].includes(node.opType ?? '') && i > 0) || rankOf(name) === 0;
+  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !cut || scalarInput(i, name) ? name : body.rowsOf(name, `operand${k}_${i}`, rankOf(name))));
   const output = node.output![0]!;
   body.nodes.nodes.push({ ...node, input: inputs, output: [output], name: `${node.name ?? output}@block` });
   return output;
