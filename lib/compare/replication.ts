@@ -1,6 +1,6 @@
 import { randomLcg } from 'd3-random';
 import { quantile } from 'simple-statistics';
-import { describeDistribution } from '../measure/distribution.js';
+import { describeDistribution, finiteMean } from '../measure/distribution.js';
 
 /** A 95 % percentile interval; null ends when there are too few units to resample. */
 export interface Interval {
@@ -34,18 +34,6 @@ export interface ReplicationOptions {
   alpha: number;
 }
 
-const meanOf = (values: ArrayLike<number>): number => {
-  let sum = 0;
-  let n = 0;
-  for (let k = 0; k < values.length; k++) {
-    if (Number.isFinite(values[k]!)) {
-      sum += values[k]!;
-      n++;
-    }
-  }
-  return n > 0 ? sum / n : Number.NaN;
-};
-
 /** Mean over the chosen units, per head. */
 function meanOfUnits(units: readonly Float64Array[], chosen: readonly number[]): Float64Array {
   const out = new Float64Array(units[0]!.length);
@@ -70,9 +58,9 @@ function bootstrap(units: readonly Float64Array[], layers: number, options: Repl
   for (let r = 0; r < options.resamples; r++) {
     const chosen = units.map(() => Math.floor(random() * units.length));
     const delta = meanOfUnits(units, chosen);
-    means.push(meanOf(delta));
+    means.push(finiteMean(delta));
     skews.push(describeDistribution(delta).skewness);
-    for (let l = 0; l < layers; l++) perLayer[l]!.push(meanOf(delta.subarray(l * heads, (l + 1) * heads)));
+    for (let l = 0; l < layers; l++) perLayer[l]!.push(finiteMean(delta.subarray(l * heads, (l + 1) * heads)));
   }
   return { meanDelta: interval(means), skewness: interval(skews), deltaPerLayer: perLayer.map(interval) };
 }
@@ -80,10 +68,10 @@ function bootstrap(units: readonly Float64Array[], layers: number, options: Repl
 /** Sign-flip test on the units' mean Δ over heads. */
 function signFlip(units: readonly Float64Array[], options: ReplicationOptions): Replication['signFlip'] {
   // a unit with no measured head is no unit: it would make every flipped mean NaN
-  const values = units.map(meanOf).filter(Number.isFinite);
+  const values = units.map(finiteMean).filter(Number.isFinite);
   const n = values.length;
   const smallestPossible = n === 0 ? 1 : Math.max(2 / 2 ** n, 1 / (1 + options.resamples));
-  const observed = Math.abs(meanOf(values));
+  const observed = Math.abs(finiteMean(values));
   const exhaustive = 2 ** n <= options.resamples;
   const draws = exhaustive ? 2 ** n : options.resamples;
   const random = randomLcg(options.seed + 1);

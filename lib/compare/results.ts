@@ -1,3 +1,4 @@
+import { finiteMean } from '../measure/distribution.js';
 import type { ChanceTest } from './chance.js';
 import type { Replication } from './replication.js';
 import type { Comparison, ModelShares, PairChanges, ScopeComparison } from './compare.js';
@@ -5,23 +6,11 @@ import type { StructureResult, WordingContrast } from './structure-results.js';
 import type { StructureTest } from './structure-test.js';
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
-const meanOf = (values: ArrayLike<number>): number => {
-  let sum = 0;
-  let n = 0;
-  for (let k = 0; k < values.length; k++) {
-    const v = values[k]!;
-    if (Number.isFinite(v)) {
-      sum += v;
-      n++;
-    }
-  }
-  return n > 0 ? sum / n : Number.NaN;
-};
 
 /** Mean over the heads of each layer of a `[layer × heads + head]` array. */
 export function perLayer(values: Float64Array, layers: number): number[] {
   const heads = values.length / Math.max(layers, 1);
-  return Array.from({ length: layers }, (_, l) => meanOf(values.subarray(l * heads, (l + 1) * heads)));
+  return Array.from({ length: layers }, (_, l) => finiteMean(values.subarray(l * heads, (l + 1) * heads)));
 }
 
 export interface HeadRef {
@@ -52,14 +41,14 @@ export function headsMovedMost(change: PairChanges, heads: number, count = 5): H
 }
 
 function modelSummary(m: ModelShares, layers: number) {
-  const share = meanOf(m.share);
-  const control = meanOf(m.controlShare);
+  const share = finiteMean(m.share);
+  const control = finiteMean(m.controlShare);
   return {
     share: finite(share),
     sharePerLayer: perLayer(m.share, layers).map(finite),
     controlShare: finite(control),
     lift: finite(share / control),
-    entropy: finite(meanOf(m.entropy)),
+    entropy: finite(finiteMean(m.entropy)),
     rollout: finite(m.rollout[layers - 1] ?? Number.NaN),
     rolloutPerLayer: Array.from(m.rollout, finite),
   };
@@ -80,8 +69,8 @@ function changeSummary(c: PairChanges, layers: number, heads: number, alpha: num
     kurtosis: finite(d.kurtosis),
     kurtosisAdjusted: finite(d.kurtosisAdjusted),
     fractionRose: finite(d.fractionRose),
-    meanRelative: finite(meanOf(c.relative)),
-    meanEffect: chance ? finite(meanOf(chance.effect)) : null,
+    meanRelative: finite(finiteMean(c.relative)),
+    meanEffect: chance ? finite(finiteMean(chance.effect)) : null,
     headsBeatingChance: chance?.headsBeatingChance ?? null,
     expectedByChance: chance ? Number(chance.expectedByChance.toPrecision(3)) : null,
     countPValue: chance ? finite(chance.countPValue) : null,
@@ -89,7 +78,7 @@ function changeSummary(c: PairChanges, layers: number, heads: number, alpha: num
     headsBelowFamilyP: countBelow(chance?.familyPValue, alpha),
     chanceDraws: chance?.draws ?? 0,
     replication: c.replication ?? null,
-    entropyDelta: finite(meanOf(c.entropyDelta)),
+    entropyDelta: finite(finiteMean(c.entropyDelta)),
     rolloutDelta: finite(c.rolloutDelta[layers - 1] ?? Number.NaN),
     deltaPerLayer: perLayer(c.delta, layers).map(finite),
     movedMost: headsMovedMost(c, heads),

@@ -1,4 +1,5 @@
 import { sampleRankCorrelation } from 'simple-statistics';
+import { finiteMean } from '../measure/distribution.js';
 import { isConceptTarget } from '../measure/measure-sequence.js';
 import type { Comparison, ScopeComparison } from './compare.js';
 
@@ -22,14 +23,9 @@ export interface Robustness {
   beyondChance: 'every' | 'some' | 'none' | 'untested';
 }
 
-const meanOf = (values: Float64Array): number => {
-  const finite = Array.from(values).filter(Number.isFinite);
-  return finite.length > 0 ? finite.reduce((a, b) => a + b, 0) / finite.length : Number.NaN;
-};
-
 function choiceOf(scope: ScopeComparison, pair: string, alpha: number): ChoiceResult {
   const change = scope.pairs.find((c) => c.pair === pair);
-  const mean = change ? meanOf(change.delta) : Number.NaN;
+  const mean = change ? finiteMean(change.delta) : Number.NaN;
   return {
     target: scope.variant.target,
     querySet: scope.variant.querySet,
@@ -75,7 +71,7 @@ export function widthCorrelation(comparison: Comparison, widths: ReadonlyMap<str
     pairs.map((pair) => {
       const points = scopes.flatMap((s) => {
         const change = s.pairs.find((c) => c.pair === pair);
-        const mean = change ? meanOf(change.delta) : Number.NaN;
+        const mean = change ? finiteMean(change.delta) : Number.NaN;
         const width = widths.get(s.scope);
         return Number.isFinite(mean) && width !== undefined ? [[width, mean] as const] : [];
       });

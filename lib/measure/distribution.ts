@@ -39,3 +39,17 @@ export function describeDistribution(values: ArrayLike<number>): Distribution {
     fractionRose: n > 0 ? x.filter((v) => v > 0).length / n : nan,
   };
 }
+
+/** Mean of the finite values (heads not measured are NaN), NaN when there are none. */
+export function finiteMean(values: ArrayLike<number>): number {
+  let sum = 0;
+  let n = 0;
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k]!;
+    if (Number.isFinite(v)) {
+      sum += v;
+      n++;
+    }
+  }
+  return n > 0 ? sum / n : Number.NaN;
+}
