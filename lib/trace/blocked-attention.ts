@@ -110,8 +110,7 @@ const scalarInfo = (name: string, elemType: number): ValueInfoProto => ({ name, 
 export function blockedLoop(layer: number, length: string, blockRows: number, emit: (body: BlockBody) => BlockOutput[]): { nodes: NodeProto[] } {
   const prefix = `legal_attn.block.${layer}`;
   const outer = new NodeList(`${prefix}/`);
-  const constant = (list: NodeList, what: string, values: number[], dims: number[], type: 'float' | 'int64'): string =>
-    list.add('Constant', [], `${prefix}.c_${what}`, [{ name: 'value', t: type === 'float' ? { dims, dataType: 1, floatData: values } : { dims, dataType: INT64, int64Data: values }, type: 4 }]);
+  const constant = (list: NodeList, what: string, values: number[], dims: number[], type: 'float' | 'int64'): string => list.constant(`${prefix}.c_${what}`, values, dims, type);
   const b = constant(outer, 'rows', [blockRows], [], 'int64');
   // ⌈T / B⌉ blocks
   const trips = outer.add('Div', [outer.add('Add', [length, outer.add('Sub', [b, constant(outer, 'one', [1], [], 'int64')], `${prefix}.b_minus_1`)], `${prefix}.padded`), b], `${prefix}.trips`);

@@ -68,8 +68,7 @@ export function readGroupQueryAttention(node: NodeProto, type: string): FusedAtt
 export function probabilityNodes(fused: FusedAttention, layer: number, output: string): NodeProto[] {
   const nodes = new NodeList(`legal_attn/fused.${layer}/`);
   const name = (what: string): string => `legal_attn.fused.${what}.${layer}`;
-  const constant = (what: string, values: number[], dims: number[], type: 'float' | 'int64'): string =>
-    nodes.add('Constant', [], name(`c_${what}`), [type === 'float' ? { name: 'value', t: { dims, dataType: 1, floatData: values }, type: 4 } : { name: 'value', t: { dims, dataType: 7, int64Data: values }, type: 4 }]);
+  const constant = (what: string, values: number[], dims: number[], type: 'float' | 'int64'): string => nodes.constant(name(`c_${what}`), values, dims, type);
   const { heads, kvHeads } = fused;
   const group = heads / kvHeads;
   const asFloat = (tensor: string, what: string): string => (fused.type === 'float32' ? tensor : nodes.add('Cast', [tensor], name(what), [intAttribute('to', FLOAT32)]));

@@ -28,6 +28,11 @@ export class NodeList {
 
   constructor(private readonly prefix = 'legal_attn/') {}
 
+  /** Adds a Constant node writing `output` (a constant the graph computes with inside a subgraph, where initializers are not added). */
+  constant(output: string, values: number[], dims: number[], type: 'float' | 'int64'): string {
+    return this.add('Constant', [], output, [{ name: 'value', t: constantTensor('', values, dims, type), type: schema.AttributeProto.AttributeType.TENSOR }]);
+  }
+
   /** Adds `op(inputs)` writing `output`, and returns the output's name. */
   add(op: string, inputs: string[], output: string, attributes: AttributeProto[] = [], domain = ''): string {
     this.nodes.push({ opType: op, input: inputs, output: [output], attribute: attributes, name: `${this.prefix}${output}`, ...(domain ? { domain } : {}) });

@@ -89,7 +89,7 @@ export function blockedLayer(
 /** The shared tensors as a block sees them: the query-indexed ones cut to its rows, repeated rows weighed 0. */
 function blockView(body: BlockBody, shared: Shared): Shared {
   const weighed = (tensor: string, what: string): string => (tensor ? body.nodes.add('Mul', [body.rowsOf(tensor, what, 4), body.valid], `legal_attn.block_view.${what}`) : tensor);
-  const asColumn = body.nodes.add('Constant', [], 'legal_attn.block_view.as_column', [{ name: 'value', t: { dims: [4], dataType: 7, int64Data: [1, 1, -1, 1] }, type: 4 }]);
+  const asColumn = body.nodes.constant('legal_attn.block_view.as_column', [1, 1, -1, 1], [4], 'int64');
   return {
     ...shared,
     realQueries: weighed(shared.realQueries, 'real_queries'),
