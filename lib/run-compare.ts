@@ -332,7 +332,6 @@ interface ModelMeasures {
   measures: SequenceMeasures[];
 }
 
-/** Compares measured sequences and writes summary.json and the CSV files into `out`. */
 /** Each concept's width in tokens (by overlap), the mean over its sequences of legal wording. */
 function conceptWidths(measured: readonly MeasuredSequence[]): Map<string, number> {
   const widths = new Map<string, number[]>();
@@ -343,6 +342,7 @@ function conceptWidths(measured: readonly MeasuredSequence[]): Map<string, numbe
   return new Map([...widths].map(([id, list]) => [id, list.reduce((a, b) => a + b, 0) / list.length]));
 }
 
+/** Compares measured sequences and writes summary.json and the CSV files into `out`. */
 async function writeComparison(
   measured: MeasuredSequence[],
   records: ReadonlyArray<{ name: string; record: TraceRecord }>,
@@ -363,6 +363,7 @@ async function writeComparison(
     const share = scope?.models.find((m) => m.model === model)?.share;
     return share ? share.reduce((a, b) => a + b, 0) / share.length : Number.NaN;
   };
+  const widths = conceptWidths(measured);
   const structured = conceptIds.flatMap((id): StructuredConcept[] => {
     const info = conceptInfo.get(id);
     return info?.components && info.structure ? [{ id, sequences: measured.filter((m) => m.concept === id && !m.paraphraseOf), structure: { components: info.components, edges: info.structure } }] : [];
@@ -413,14 +414,14 @@ async function writeComparison(
       controlSequences: measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => m.sequence),
       results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
       structure: structures.get(id) ?? null,
-      widthTokens: conceptWidths(measured).get(id) ?? null,
+      widthTokens: widths.get(id) ?? null,
       robustness: robustnessOf(comparison, id, analysis.alpha),
       wording: wording.get(id) ?? [],
     })),
     overall: comparison.scopes.filter((s) => s.scope === '*').map((s) => scopeSummary(s, comparison, analysis.alpha)),
     overallRobustness: robustnessOf(comparison, '*', analysis.alpha),
     // Does the change depend on how many tokens the concept spans? Spearman's ρ over concepts, per pair.
-    widthCorrelation: widthCorrelation(comparison, conceptWidths(measured)),
+    widthCorrelation: widthCorrelation(comparison, widths),
     // The distance-matched structure test pooled over every concept that declares a structure.
     structure: structured.length > 0 ? { concepts: structured.map((c) => c.id), tests: structureTests.pooled } : null,
   };

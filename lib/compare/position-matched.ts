@@ -37,14 +37,15 @@ export const CHANCE_POOL = 40;
 /** Below this many neighbours a span has no position-matched baseline. */
 export const MIN_NEIGHBOURS = 4;
 
-const centre = (tokens: readonly number[]): number => tokens.reduce((sum, t) => sum + t, 0) / tokens.length;
+/** Mean token position of a span. */
+export const centre = (tokens: readonly number[]): number => tokens.reduce((sum, t) => sum + t, 0) / tokens.length;
 
-/** Indices of the `count` controls nearest to `span` that share none of its tokens. */
-function nearest(controls: ReadonlyArray<readonly number[]>, span: readonly number[], count: number): number[] {
+/** Indices of the `count` controls nearest to `span` that share none of its tokens (`centres`: each control's, computed once). */
+function nearest(controls: ReadonlyArray<readonly number[]>, centres: readonly number[], span: readonly number[], count: number): number[] {
   const own = new Set(span);
   const at = centre(span);
   return controls
-    .map((c, k) => ({ k, d: Math.abs(centre(c) - at), disjoint: c.every((t) => !own.has(t)) }))
+    .map((c, k) => ({ k, d: Math.abs(centres[k]! - at), disjoint: c.every((t) => !own.has(t)) }))
     .filter((x) => x.disjoint)
     .sort((a, b) => a.d - b.d || a.k - b.k)
     .slice(0, count)
@@ -109,17 +110,20 @@ function measuredControls(changes: SequenceChanges, heads: number): { spans: Arr
 export function standardiseByPosition(changes: SequenceChanges, heads: number): StandardisedChanges | undefined {
   const measured = measuredControls(changes, heads);
   const spans = measured.spans;
-  const ofTarget = nearest(spans, changes.target, POSITION_NEIGHBOURS);
+  const centres = spans.map(centre);
+  const ofTarget = nearest(spans, centres, changes.target, POSITION_NEIGHBOURS);
   if (ofTarget.length < MIN_NEIGHBOURS) return undefined;
   // The chance draws are the controls nearest the target, each measured the way the target is;
   // a control with too few disjoint neighbours of its own cannot be, and is passed over.
-  const pool = nearest(spans, changes.target, spans.length)
-    .map((c) => ({ c, neighbours: nearest(spans, spans[c]!, POSITION_NEIGHBOURS) }))
-    .filter((x) => x.neighbours.length >= MIN_NEIGHBOURS)
-    .slice(0, CHANCE_POOL);
+  const pool: Array<{ c: number; neighbours: number[] }> = [];
+  for (const c of nearest(spans, centres, changes.target, spans.length)) {
+    if (pool.length === CHANCE_POOL) break;
+    const neighbours = nearest(spans, centres, spans[c]!, POSITION_NEIGHBOURS);
+    if (neighbours.length >= MIN_NEIGHBOURS) pool.push({ c, neighbours });
+  }
   if (pool.length < MIN_NEIGHBOURS) return undefined;
   // positions counted from 1, so that a span at token 0 has a logarithm too
-  const offsets = (from: readonly number[], to: readonly number[]): number[] => to.map((k) => Math.log((1 + centre(spans[k]!)) / (1 + centre(from))));
+  const offsets = (from: readonly number[], to: readonly number[]): number[] => to.map((k) => Math.log((1 + centres[k]!) / (1 + centre(from))));
   const observed = new Float64Array(heads);
   standardise(changes.observed, measured.values, ofTarget, offsets(changes.target, ofTarget), heads, observed);
   if (observed.some(Number.isNaN)) return undefined;

@@ -2,6 +2,7 @@ import type { ModelPair } from './pairs.js';
 import { pairName } from './pairs.js';
 import type { MeasuredSequence } from './compare.js';
 import { declaredPairs, structureAlignment, type ConceptStructure } from '../measure/structure.js';
+import { centre } from './position-matched.js';
 import { structureTest, type ComponentPair, type ConceptPairs, type StructureTest, type StructureTestOptions } from './structure-test.js';
 
 export interface ModelStructure {
@@ -72,8 +73,6 @@ export const changeValue =
   (pair: ModelPair): PairValue =>
   (sequence, a, b) =>
     modelValue(pair.after)(sequence, a, b) - modelValue(pair.before)(sequence, a, b);
-
-const centre = (tokens: readonly number[]): number => tokens.reduce((s, t) => s + t, 0) / tokens.length;
 
 /** Every pair of components in each sequence of a concept, with its distance, sizes and value. */
 export function structurePairs(concept: string, sequences: readonly MeasuredSequence[], structure: ConceptStructure, value: PairValue): ConceptPairs {
