@@ -464,7 +464,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--vocab <n>', 'vocabulary size (at least 4096, the shipped tokenizer)', positiveInteger('--vocab'), 4096)
     .option('--sliding-window <n>', 'attend to at most this many previous tokens, as Mistral-7B v0.1 does', positiveInteger('--sliding-window'))
     .addOption(
-      new Option('--attention <form>', 'how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime\'s model builder writes it); gqa-rotary-outside; gqa-unpacked. The same seed gives the same weights in every form')
+      new Option('--attention <form>', 'how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime\'s model builder writes it); gqa-rotary-outside; gqa-unpacked; mha (com.microsoft MultiHeadAttention, as onnxruntime\'s optimizer fuses it); onnx-attention (ONNX Attention, opset 23, as PyTorch exports scaled_dot_product_attention). The same seed gives the same weights in every form')
         .choices([...ATTENTION_FORMS])
         .default('decomposed'),
     )

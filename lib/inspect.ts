@@ -80,9 +80,14 @@ export function formatBytes(bytes: number): string {
 export function attentionKind(site: InspectReport['layers'][number]): string {
   const f = site.fused;
   if (!f) return site.node ? 'decomposed' : 'output';
-  const parts = [f.key === '' ? 'packed q/k/v' : 'separate q/k/v', f.rotary ? `rotary inside${f.rotary.interleaved ? ' (interleaved)' : ''}` : 'rotary outside'];
+  const inputs = f.key === '' ? 'packed q/k/v' : f.queryLayout === 'heads' ? 'separate q/k/v by head' : 'separate q/k/v';
+  const parts = [inputs, f.rotary ? `rotary inside${f.rotary.interleaved ? ' (interleaved)' : ''}` : 'rotary outside'];
+  if (f.op !== 'GroupQueryAttention') parts.push(f.causal ? 'causal' : 'not causal');
   if (f.window > 0) parts.push(`window ${f.window}`);
   if (f.softcap > 0) parts.push(`softcap ${f.softcap}`);
+  if (f.keyPadding || f.realKeys) parts.push('padding by key');
+  if (f.bias) parts.push('additive mask');
+  if (f.allowed) parts.push('boolean mask');
   return `${f.op} (${parts.join(', ')})`;
 }
 

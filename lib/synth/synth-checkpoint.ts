@@ -10,8 +10,8 @@ import { PACKAGE_ROOT } from '../version.js';
 
 const { onnx: schema } = onnxProto;
 
-export type AttentionForm = 'decomposed' | 'gqa' | 'gqa-rotary-outside' | 'gqa-unpacked';
-export const ATTENTION_FORMS: readonly AttentionForm[] = ['decomposed', 'gqa', 'gqa-rotary-outside', 'gqa-unpacked'];
+export type AttentionForm = 'decomposed' | 'gqa' | 'gqa-rotary-outside' | 'gqa-unpacked' | 'mha' | 'onnx-attention';
+export const ATTENTION_FORMS: readonly AttentionForm[] = ['decomposed', 'gqa', 'gqa-rotary-outside', 'gqa-unpacked', 'mha', 'onnx-attention'];
 
 export interface SynthOptions {
   layers: number;
@@ -27,8 +27,13 @@ export interface SynthOptions {
    * exports it), or one com.microsoft GroupQueryAttention node per layer as
    * onnxruntime's model builder writes it (`gqa`: rotary inside the node, query, key and
    * value packed in one MatMul), or with rotary applied before it (`gqa-rotary-outside`),
-   * or with separate query, key and value (`gqa-unpacked`). The same seed gives the
-   * same weights in every form.
+   * or with separate query, key and value (`gqa-unpacked`); or one com.microsoft
+   * MultiHeadAttention node per layer as onnxruntime's optimizer fuses it (`mha`: keys
+   * and values repeated to every head, causal by `unidirectional`, padding by
+   * `key_padding_mask`, the window by an additive `attention_bias`); or ONNX's own
+   * `Attention` (opset 23) as PyTorch exports scaled_dot_product_attention (`onnx-attention`:
+   * `[batch, heads, T, d]` inputs, fewer key heads, `is_causal`, padding and window by a
+   * boolean `attn_mask`). The same seed gives the same weights in every form.
    */
   attention?: AttentionForm;
   seed?: number;
@@ -107,6 +112,7 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
   const headSize = hidden / heads;
   const half = headSize / 2;
   const scale = 1 / Math.sqrt(hidden);
+  const opset = options.attention === 'onnx-attention' ? 23 : 17;
 
   // Positions 0..T-1 and the causal, padding (and sliding-window) mask, built once.
   // Built on first use: a fused graph keeps neither the mask nor the full-width rotary tables, so onnxruntime has nothing unused to prune.
@@ -116,16 +122,17 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
   };
   const seq = g.node('Gather', [g.node('Shape', ['input_ids']), g.constant([1], [], 'int64')], [intAttribute('axis', 0)]);
   const positions = once(() => g.node('Range', [g.constant([0], [], 'int64'), seq, g.constant([1], [], 'int64')]));
+  const rows = once(() => g.node('Unsqueeze', [positions(), g.constant([1], [1], 'int64')]));
+  const cols = once(() => g.node('Unsqueeze', [positions(), g.constant([0], [1], 'int64')]));
+  // `[T, T]`: key j within the window of query i
+  const inWindow = once(() => g.node('Greater', [cols(), g.node('Sub', [rows(), g.constant([options.slidingWindow ?? 0], [], 'int64')])]));
+  // `[batch, 1, 1, T]`: real keys
+  const padding = once(() => g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [intAttribute('to', 9)]));
+  const additive = (allowed: string): string => g.node('Where', [allowed, g.constant([0], [], 'float'), g.constant([-3.4028234663852886e38], [], 'float')]);
   const mask = once(() => {
-    const rows = g.node('Unsqueeze', [positions(), g.constant([1], [1], 'int64')]);
-    const cols = g.node('Unsqueeze', [positions(), g.constant([0], [1], 'int64')]);
-    let allowed = g.node('LessOrEqual', [cols, rows]);
-    if (options.slidingWindow) {
-      const window = g.node('Greater', [cols, g.node('Sub', [rows, g.constant([options.slidingWindow], [], 'int64')])]);
-      allowed = g.node('And', [allowed, window]);
-    }
-    const padding = g.node('Cast', [g.node('Unsqueeze', ['attention_mask', g.constant([1, 2], [2], 'int64')])], [intAttribute('to', 9)]);
-    return g.node('Where', [g.node('And', [allowed, padding]), g.constant([0], [], 'float'), g.constant([-3.4028234663852886e38], [], 'float')]);
+    let allowed = g.node('LessOrEqual', [cols(), rows()]);
+    if (options.slidingWindow) allowed = g.node('And', [allowed, inWindow()]);
+    return additive(g.node('And', [allowed, padding()]));
   });
 
   // Rotary tables, sliced to the sequence.
@@ -145,7 +152,9 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
     return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [turned, sin])]);
   };
   const rmsNorm = (x: string): string => {
-    const variance = g.node('ReduceMean', [g.node('Mul', [x, x])], [intsAttribute('axes', [-1]), intAttribute('keepdims', 1)]);
+    // ReduceMean takes its axes as an attribute up to opset 17, as an input from opset 18
+    const squares = g.node('Mul', [x, x]);
+    const variance = opset >= 18 ? g.node('ReduceMean', [squares, g.constant([-1], [1], 'int64')], [intAttribute('keepdims', 1)]) : g.node('ReduceMean', [squares], [intsAttribute('axes', [-1]), intAttribute('keepdims', 1)]);
     const normed = g.node('Div', [x, g.node('Sqrt', [g.node('Add', [variance, g.constant([1e-5], [], 'float')])])]);
     return g.node('Mul', [normed, g.weight([hidden], 0, 1)]);
   };
@@ -159,25 +168,41 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
       }
     : undefined;
   let x = g.node('Gather', [g.weight([vocab, hidden], 0.5, undefined, planted), 'input_ids'], [intAttribute('axis', 0)]);
-  const fused = options.attention !== 'decomposed';
+  const fused = options.attention.startsWith('gqa');
   // What GroupQueryAttention reads besides q, k, v: the last real position of each sequence, the length, and half-width rotary tables.
   const seqlensK = fused ? g.node('Cast', [g.node('Sub', [g.node('ReduceSum', ['attention_mask', g.constant([1], [1], 'int64')], [intAttribute('keepdims', 0)]), g.constant([1], [], 'int64')])], [intAttribute('to', 6)]) : '';
   const totalLength = fused ? g.node('Cast', [seq], [intAttribute('to', 6)]) : '';
   const halfAngles = Array.from({ length: maxPositions }, (_, p) => inv.map((f) => p * f)).flat();
   const caches = once(() => [g.constant(halfAngles.map(Math.cos), [maxPositions, half], 'float'), g.constant(halfAngles.map(Math.sin), [maxPositions, half], 'float')]);
   const mergeHeads = (t: string, n: number): string => g.node('Reshape', [g.node('Transpose', [t], [intsAttribute('perm', [0, 2, 1, 3])]), g.constant([0, 0, n * headSize], [3], 'int64')]);
+  // `[batch, kv, T, d]` → `[batch, heads, T, d]`: each key/value head repeated for its group
+  const repeat = (t: string): string =>
+    g.node('Reshape', [g.node('Tile', [g.node('Unsqueeze', [t, g.constant([2], [1], 'int64')]), g.constant([1, 1, heads / kvHeads, 1, 1], [5], 'int64')]), g.constant([0, heads, -1, headSize], [4], 'int64')]);
   for (let l = 0; l < layers; l++) {
     const h = rmsNorm(x);
     const wq = g.weight([hidden, heads * headSize], scale);
     const wk = g.weight([hidden, kvHeads * headSize], scale);
     const wv = g.weight([hidden, kvHeads * headSize], scale);
     let merged: string;
-    if (!fused) {
+    if (options.attention === 'mha') {
+      const q = mergeHeads(rotate(splitHeads(g.node('MatMul', [h, wq]), heads)), heads);
+      const k = mergeHeads(repeat(rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads))), heads);
+      const v = mergeHeads(repeat(splitHeads(g.node('MatMul', [h, wv]), kvHeads)), heads);
+      const keyPadding = g.node('Cast', ['attention_mask'], [intAttribute('to', 6)]);
+      const bias = options.slidingWindow ? g.node('Unsqueeze', [additive(inWindow()), g.constant([0, 1], [2], 'int64')]) : '';
+      const attributes = [intAttribute('num_heads', heads), intAttribute('unidirectional', 1)];
+      merged = g.node('MultiHeadAttention', [q, k, v, '', keyPadding, ...(bias ? [bias] : [])], attributes, 'com.microsoft', `/model/layers.${l}/attn/MultiHeadAttention`);
+    } else if (options.attention === 'onnx-attention') {
       const q = rotate(splitHeads(g.node('MatMul', [h, wq]), heads));
       const k = rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads));
       const v = splitHeads(g.node('MatMul', [h, wv]), kvHeads);
-      const repeat = (t: string): string =>
-        g.node('Reshape', [g.node('Tile', [g.node('Unsqueeze', [t, g.constant([2], [1], 'int64')]), g.constant([1, 1, heads / kvHeads, 1, 1], [5], 'int64')]), g.constant([0, heads, -1, headSize], [4], 'int64')]);
+      // onnxruntime wants the mask's query axis whole: `[batch, 1, T, T]`, not `[batch, 1, 1, T]`
+      const allowed = g.node('And', [padding(), options.slidingWindow ? inWindow() : g.node('GreaterOrEqual', [rows(), g.constant([0], [], 'int64')])]);
+      merged = mergeHeads(g.node('Attention', [q, k, v, allowed], [intAttribute('is_causal', 1)], '', `/model/layers.${l}/self_attn/Attention`), heads);
+    } else if (!fused) {
+      const q = rotate(splitHeads(g.node('MatMul', [h, wq]), heads));
+      const k = rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads));
+      const v = splitHeads(g.node('MatMul', [h, wv]), kvHeads);
       const keys = g.node('Transpose', [repeat(k)], [intsAttribute('perm', [0, 1, 3, 2])]);
       const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]), mask()]);
       const probabilities = g.node('Softmax', [scores], [intAttribute('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
@@ -217,9 +242,10 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
     type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
   });
   const model: onnx.IModelProto = {
-    irVersion: 8,
+    // ONNX's Attention operator came with opset 23, which needs IR version 11
+    irVersion: options.attention === 'onnx-attention' ? 11 : 8,
     producerName: 'legal-attn synth',
-    opsetImport: [{ domain: '', version: 17 }, ...(options.attention !== 'decomposed' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: opset }, ...(fused || options.attention === 'mha' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     graph: {
       name: 'synthetic-mistral',
       node: g.nodes,

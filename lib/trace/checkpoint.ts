@@ -6,7 +6,7 @@ import { cacheRoot, contentHash, fileHash, rememberModelFolder } from './cache-f
 import { analyseGraph, type AttentionSite, type GraphAnalysis } from './find-attention.js';
 import { decodeModel, EXTERNAL_DATA_LOCATION, FLOAT32, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
-import { probabilityNodes } from './fused-attention.js';
+import { probabilityNodes } from './fused-probabilities.js';
 
 /** What `config.json` says of the shapes legal-attn cares about. */
 export interface ModelShape {

@@ -1,5 +1,6 @@
 import { elementTypes } from './element-types.js';
-import { fusedNodes, READ_FUSED, readGroupQueryAttention, type FusedAttention } from './fused-attention.js';
+import { fusedNodes, unreadReason, type FusedAttention, type GraphFacts } from './fused-attention.js';
+import { staticRank } from './static-rank.js';
 import { describeExport, type ExportFormat } from './export-format.js';
 import { EXTERNAL_DATA_LOCATION, ELEMENT_TYPES, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
 
@@ -157,12 +158,10 @@ export function findAttentionSoftmax(graph: GraphProto): AttentionSite[] {
 }
 
 /** Each layer's fused attention kernel, read for the queries, keys and mask rule its probabilities come from. */
-export function findFusedAttention(graph: GraphProto): { sites: AttentionSite[]; unread: Map<string, string> } {
-  const types = elementTypes(graph);
+export function findFusedAttention(graph: GraphProto, facts: GraphFacts): { sites: AttentionSite[]; unread: Map<string, string> } {
   const sites: AttentionSite[] = [];
   const unread = new Map<string, string>();
-  for (const { position, node } of fusedNodes(graph)) {
-    const read = readGroupQueryAttention(node, ELEMENT_TYPES[types.get(node.input?.[0] ?? '') ?? 1] ?? 'float32');
+  for (const { position, node, read } of fusedNodes(graph, facts)) {
     if (typeof read === 'string') {
       unread.set(node.name ?? '', read);
       continue;
@@ -238,7 +237,9 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     if (location) externalData.add(location);
   }
   const softmaxSites = outputSites.length > 0 ? [] : findAttentionSoftmax(graph);
-  const fused = findFusedAttention(graph);
+  const types = elementTypes(graph);
+  const facts: GraphFacts = { typeOf: (tensor) => ELEMENT_TYPES[types.get(tensor) ?? 0], rankOf: staticRank(graph) };
+  const fused = findFusedAttention(graph, facts);
   // Fused kernels are read only where no layer exposes its probabilities otherwise.
   const attention = outputSites.length > 0 ? outputSites : softmaxSites.length > 0 ? softmaxSites : fused.sites;
   const attentionSource = outputSites.length > 0 ? 'outputs' : softmaxSites.length > 0 || fused.sites.length === 0 ? 'softmax' : 'fused';
@@ -254,7 +255,7 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     fusedAttention: (graph.node ?? [])
       .filter((node) => FUSED_ATTENTION.has(node.opType ?? ''))
       .map((node) => {
-        const why = !READ_FUSED.has(node.opType ?? '') ? 'legal-attn reads GroupQueryAttention only' : node.domain !== 'com.microsoft' ? 'not of the com.microsoft domain' : fused.unread.get(node.name ?? '');
+        const why = fused.unread.get(node.name ?? '') ?? unreadReason(node, facts);
         return { node: node.name ?? '', op: node.opType ?? '', ...(why ? { unread: why } : {}) };
       }),
     externalData: [...externalData].sort(),

@@ -5,7 +5,7 @@ import { decodeModel, FLOAT32 } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
 import { blockedLayer } from './reductions/blocked-layer.js';
 import { staticRank } from './static-rank.js';
-import { probabilityNodes } from './fused-attention.js';
+import { probabilityNodes } from './fused-probabilities.js';
 import { affineScores, hasNegativeInfinity } from './reductions/affine-scores.js';
 import { columnSums } from './reductions/column-sums.js';
 import { entropy, entropyOfProbabilities } from './reductions/entropy.js';

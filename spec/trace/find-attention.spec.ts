@@ -81,11 +81,27 @@ describe('analyseGraph', () => {
   });
 
   it('reports fused attention nodes, and why it cannot read those it does not', () => {
-    const model = { graph: { node: [node('MultiHeadAttention', ['q', 'k', 'v'], ['o'], 'mha_0'), node('GroupQueryAttention', ['q', 'k', 'v'], ['o2'], 'gqa_0')] } };
+    const ms = (n: ReturnType<typeof node>) => ({ ...n, domain: 'com.microsoft' });
+    const softcap = { name: 'softcap', f: 30, type: 1 };
+    const model = {
+      graph: {
+        node: [
+          ms(node('MultiHeadAttention', ['q', 'k', 'v', 'qkv_bias'], ['o1'], 'mha_bias')),
+          ms(node('MultiHeadAttention', ['q', 'k', 'v', '', '', '', 'past_k', 'past_v'], ['o2'], 'mha_past')),
+          node('GroupQueryAttention', ['q', 'k', 'v'], ['o3'], 'gqa_onnx_domain'),
+          { ...node('Attention', ['q', 'k', 'v'], ['o4'], 'onnx_softcap'), attribute: [softcap, { name: 'is_causal', i: 1, type: 2 }] },
+          ms(node('Attention', ['hidden', 'w', 'b'], ['o5'], 'ms_attention')),
+        ],
+      },
+    };
     const analysis = analyseGraph(model);
+    const reads = 'legal-attn reads GroupQueryAttention and MultiHeadAttention (com.microsoft) and ONNX Attention';
     assert.deepEqual(analysis.fusedAttention, [
-      { node: 'mha_0', op: 'MultiHeadAttention', unread: 'legal-attn reads GroupQueryAttention only' },
-      { node: 'gqa_0', op: 'GroupQueryAttention', unread: 'not of the com.microsoft domain' },
+      { node: 'mha_bias', op: 'MultiHeadAttention', unread: 'a projection bias input, added to q, k and v inside the kernel' },
+      { node: 'mha_past', op: 'MultiHeadAttention', unread: 'past key and value inputs (legal-attn reads whole sequences in one pass)' },
+      { node: 'gqa_onnx_domain', op: 'GroupQueryAttention', unread: `ai.onnx GroupQueryAttention; ${reads}` },
+      { node: 'onnx_softcap', op: 'Attention', unread: "softcap after the mask (ONNX's order lets masked keys through)" },
+      { node: 'ms_attention', op: 'Attention', unread: `com.microsoft Attention projects q, k and v inside the kernel; ${reads}` },
     ]);
     assert.deepEqual(analysis.attention, []);
   });

@@ -40,14 +40,14 @@ function largestDifference(a: Row[], b: Row[]): number {
   return largest;
 }
 
-describe('fused GroupQueryAttention checkpoints', function () {
+describe('fused attention checkpoints', function () {
   this.timeout(600_000);
   let decomposed: { shares: Row[]; changes: Row[] };
   before(async () => {
     decomposed = await compareForm('decomposed', 'full');
   });
 
-  for (const form of ['gqa', 'gqa-rotary-outside', 'gqa-unpacked'] as const) {
+  for (const form of ['gqa', 'gqa-rotary-outside', 'gqa-unpacked', 'mha', 'onnx-attention'] as const) {
     for (const maps of ['mean', 'full'] as const) {
       it(`${form}, measured ${maps === 'mean' ? 'inside the graph' : 'from full maps'}, equals its decomposed twin (1e-5), sliding window and padding included`, async () => {
         const fused = await compareForm(form, maps);
@@ -58,8 +58,8 @@ describe('fused GroupQueryAttention checkpoints', function () {
   }
 
   it('without a window too', async () => {
-    const [twin, fused] = await Promise.all([compareForm('decomposed', 'mean', false), compareForm('gqa', 'mean', false)]);
-    assert.ok(largestDifference(fused.shares, twin.shares) < 1e-5);
+    const [twin, ...fused] = await Promise.all([compareForm('decomposed', 'mean', false), compareForm('gqa', 'mean', false), compareForm('mha', 'mean', false), compareForm('onnx-attention', 'mean', false)]);
+    for (const form of fused) assert.ok(largestDifference(form.shares, twin.shares) < 1e-5);
     // and the window mattered: these are other numbers than with it
     assert.ok(largestDifference(twin.shares, decomposed.shares) > 1e-3);
   });
@@ -68,7 +68,10 @@ describe('fused GroupQueryAttention checkpoints', function () {
     const dir = await synthCheckpoint(path.join(await temporaryFolder(), 'gqa'), { ...SHAPE, attention: 'gqa' });
     const report = await inspectCheckpoint(dir);
     assert.equal(report.attentionSource, 'fused');
-    assert.deepEqual(report.layers.map(attentionKind), ['GroupQueryAttention (packed q/k/v, rotary inside, window 6)', 'GroupQueryAttention (packed q/k/v, rotary inside, window 6)']);
+    assert.deepEqual(report.layers.map(attentionKind), ['GroupQueryAttention (packed q/k/v, rotary inside, window 6, padding by key)', 'GroupQueryAttention (packed q/k/v, rotary inside, window 6, padding by key)']);
+    const kindOf = async (form: AttentionForm): Promise<string | undefined> => attentionKind((await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), form), { ...SHAPE, attention: form }))).layers[0]!);
+    assert.equal(await kindOf('mha'), 'MultiHeadAttention (separate q/k/v, rotary outside, causal, padding by key, additive mask)');
+    assert.equal(await kindOf('onnx-attention'), 'Attention (separate q/k/v by head, rotary outside, causal, boolean mask)');
     const twin = await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), 'decomposed'), SHAPE));
     assert.deepEqual(twin.layers.map(attentionKind), ['decomposed', 'decomposed']);
   });

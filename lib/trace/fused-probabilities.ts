@@ -1,0 +1,143 @@
+import { intAttribute, intsAttribute, NodeList, type NodeProto } from './onnx-build.js';
+import type { FusedAttention } from './fused-attention.js';
+import { FLOAT32 } from './onnx-model.js';
+
+type Constant = (what: string, values: number[], dims: number[], type: 'float' | 'int64') => string;
+type AsFloat = (tensor: string, what: string) => string;
+const BOOL = 9;
+const LOWEST = -3.4028234663852886e38;
+
+/**
+ * The nodes that compute layer `layer`'s P into `output` from a fused node's queries
+ * and keys, with its rotary, scale, soft-cap and mask rule (causal, window, padding,
+ * additive or boolean masks). Grouped heads are kept apart as `[batch, kv, group, T, d]`
+ * so that no key is repeated; head counts come from the tensors where the layout carries them.
+ */
+export function probabilityNodes(fused: FusedAttention, layer: number, output: string): NodeProto[] {
+  const nodes = new NodeList(`legal_attn/fused.${layer}/`);
+  const name = (what: string): string => `legal_attn.fused.${what}.${layer}`;
+  const constant: Constant = (what, values, dims, type) => nodes.constant(name(`c_${what}`), values, dims, type);
+  const asFloat: AsFloat = (tensor, what) => (fused.type === 'float32' ? tensor : nodes.add('Cast', [tensor], name(what), [intAttribute('to', FLOAT32)]));
+  const axis = (k: number, what: string): string => constant(what, [k], [1], 'int64');
+  const dims = (tensor: string, from: number, to: number, what: string): string => nodes.add('Slice', [nodes.add('Shape', [tensor], name(`${what}_shape`)), axis(from, `${what}_from`), axis(to, `${what}_to`)], name(what));
+
+  // q `[batch, T, heads, d]` and k `[batch, T, kv, d]`
+  let { q, k } = queriesAndKeys(nodes, fused, name, constant, asFloat);
+  const length = nodes.add('Gather', [nodes.add('Shape', [q], name('length_dims')), constant('one', [1], [], 'int64')], name('length'), [intAttribute('axis', 0)]);
+  const positions = nodes.add('Range', [constant('zero', [0], [], 'int64'), length, constant('step', [1], [], 'int64')], name('positions'));
+  if (fused.rotary) {
+    q = rotate(nodes, fused.rotary, q, positions, name, constant, 'q', asFloat);
+    k = rotate(nodes, fused.rotary, k, positions, name, constant, 'k', asFloat);
+  }
+  // scores `[batch, kv, group, T, T]`: each group of query heads against its one key head
+  const byHeadQ = nodes.add('Transpose', [q], name('q_bntd'), [intsAttribute('perm', [0, 2, 1, 3])]);
+  const groupShape = nodes.add('Concat', [dims(byHeadQ, 0, 1, 'batch'), dims(k, 2, 3, 'kv'), constant('rest', [-1], [1], 'int64'), dims(byHeadQ, 2, 4, 'td')], name('group_shape'), [intAttribute('axis', 0)]);
+  const grouped = nodes.add('Reshape', [byHeadQ, groupShape], name('q_grouped'));
+  const keys = nodes.add('Unsqueeze', [nodes.add('Transpose', [k], name('k_bkdt'), [intsAttribute('perm', [0, 2, 3, 1])]), axis(2, 'group_axis')], name('k_bk1dt'));
+  const product = nodes.add('MatMul', [grouped, keys], name('qk'));
+  // `[batch, heads, T, T]`, as P is read
+  const squareShape = nodes.add('Concat', [dims(byHeadQ, 0, 1, 'batch_again'), constant('heads', [-1], [1], 'int64'), dims(byHeadQ, 2, 3, 'query_length'), dims(k, 1, 2, 'key_length')], name('square_shape'), [intAttribute('axis', 0)]);
+  let scores = nodes.add('Reshape', [product, squareShape], name('qk_by_head'));
+  const d = nodes.add('Cast', [nodes.add('Gather', [nodes.add('Shape', [q], name('q_dims')), constant('last', [3], [], 'int64')], name('head_size'), [intAttribute('axis', 0)])], name('head_size_f32'), [intAttribute('to', FLOAT32)]);
+  const scale = fused.scale > 0 ? constant('scale', [fused.scale], [], 'float') : nodes.add('Reciprocal', [nodes.add('Sqrt', [d], name('sqrt_d'))], name('scale'));
+  scores = nodes.add('Mul', [scores, scale], name('scaled'));
+  if (fused.bias) scores = nodes.add('Add', [scores, asFloat(fused.bias, 'bias_f32')], name('biased'));
+  if (fused.softcap > 0) {
+    const cap = constant('softcap', [fused.softcap], [], 'float');
+    scores = nodes.add('Mul', [nodes.add('Tanh', [nodes.add('Div', [scores, cap], name('capped_in'))], name('capped_tanh')), cap], name('capped'));
+  }
+  const allowed = allowedKeys(nodes, fused, positions, name, constant, axis);
+  const masked = allowed ? nodes.add('Where', [allowed, scores, constant('lowest', [LOWEST], [], 'float')], name('masked')) : scores;
+  nodes.add('Softmax', [masked], output, [intAttribute('axis', -1)]);
+  return nodes.nodes;
+}
+
+/** q `[batch, T, heads, d]` and k `[batch, T, kv, d]` in float32, from whichever layout or packing the node takes. */
+function queriesAndKeys(nodes: NodeList, fused: FusedAttention, name: (what: string) => string, constant: Constant, asFloat: AsFloat): { q: string; k: string } {
+  const { heads, kvHeads } = fused;
+  const axis = (k: number, what: string): string => constant(what, [k], [1], 'int64');
+  const slice = (all: string, from: number, to: number, along: number, what: string): string => nodes.add('Slice', [all, axis(from, `${what}_from`), axis(to, `${what}_to`), axis(along, `${what}_axis`)], name(what));
+  if (fused.key === '' && fused.op === 'MultiHeadAttention') {
+    // `[batch, T, heads, 3, d]`
+    const all = asFloat(fused.query, 'qkv_f32');
+    const part = (k: number, what: string): string => nodes.add('Squeeze', [slice(all, k, k + 1, 3, `${what}_packed`), axis(3, `${what}_squeeze_axis`)], name(what));
+    return { q: part(0, 'q'), k: part(1, 'k') };
+  }
+  if (fused.key === '') {
+    const all = nodes.add('Reshape', [asFloat(fused.query, 'qkv_f32'), constant('packed_shape', [0, 0, heads + 2 * kvHeads, -1], [4], 'int64')], name('qkv'));
+    return { q: slice(all, 0, heads, 2, 'q'), k: slice(all, heads, heads + kvHeads, 2, 'k') };
+  }
+  const bySequence = (tensor: string, layout: FusedAttention['queryLayout'], n: number, what: string): string =>
+    layout === 'heads'
+      ? nodes.add('Transpose', [asFloat(tensor, `${what}_f32`)], name(what), [intsAttribute('perm', [0, 2, 1, 3])])
+      : nodes.add('Reshape', [asFloat(tensor, `${what}_f32`), constant(`${what}_shape`, [0, 0, n, -1], [4], 'int64')], name(what));
+  return { q: bySequence(fused.query, fused.queryLayout, heads, 'q'), k: bySequence(fused.key, fused.keyLayout, kvHeads, 'k') };
+}
+
+/** The boolean rule of which keys each query sees, broadcast to `[batch, heads, T, T]`; undefined when every key is seen. */
+function allowedKeys(nodes: NodeList, fused: FusedAttention, positions: string, name: (what: string) => string, constant: Constant, axis: (k: number, what: string) => string): string | undefined {
+  const rows = nodes.add('Unsqueeze', [positions, axis(1, 'row_axis')], name('rows'));
+  const cols = nodes.add('Unsqueeze', [positions, axis(0, 'col_axis')], name('cols'));
+  const rules: string[] = [];
+  if (fused.causal) rules.push(nodes.add('LessOrEqual', [cols, rows], name('causal')));
+  if (fused.window > 0) rules.push(nodes.add('Greater', [cols, nodes.add('Sub', [rows, constant('window', [fused.window], [], 'int64')], name('reach'))], name('in_window')));
+  if (fused.realKeys) {
+    const bound = nodes.add('Reshape', [nodes.add('Cast', [fused.realKeys.tensor], name('real_i64'), [intAttribute('to', 7)]), constant('real_shape', [-1, 1, 1, 1], [4], 'int64')], name('real_bound'));
+    rules.push(nodes.add(fused.realKeys.as === 'last' ? 'LessOrEqual' : 'Less', [cols, bound], name('real_keys')));
+  }
+  if (fused.keyPadding) {
+    const padding = nodes.add('Unsqueeze', [fused.keyPadding, constant('padding_axes', [1, 2], [2], 'int64')], name('padding_b11t'));
+    rules.push(nodes.add('Cast', [padding], name('padding'), [intAttribute('to', BOOL)]));
+  }
+  if (fused.allowed) rules.push(fused.allowed);
+  return rules.reduce<string | undefined>((all, rule, k) => (all ? nodes.add('And', [all, rule], name(`allowed_${k}`)) : rule), undefined);
+}
+
+/**
+ * Rotary as the kernel applies it, on `[batch, T, n, d]`, from its `[positions, r/2]`
+ * tables: the first r channels are rotated (r = d, or less for partial rotary), the
+ * rest pass through. Tables of a half-precision export are cast to float32 like q and k.
+ */
+function rotate(
+  nodes: NodeList,
+  rotary: NonNullable<FusedAttention['rotary']>,
+  x: string,
+  positions: string,
+  name: (what: string) => string,
+  constant: Constant,
+  what: string,
+  asFloat: AsFloat,
+): string {
+  const table = (t: string, which: string): string =>
+    nodes.add('Unsqueeze', [nodes.add('Gather', [asFloat(t, `${what}_${which}_f32`), positions], name(`${what}_${which}_rows`), [intAttribute('axis', 0)]), constant(`${what}_${which}_axes`, rotary.interleaved ? [0, 2, 4] : [0, 2], rotary.interleaved ? [3] : [2], 'int64')], name(`${what}_${which}`));
+  const cos = table(rotary.cos, 'cos');
+  const sin = table(rotary.sin, 'sin');
+  // r/2 from the table's width, r = 2 · r/2
+  const half = nodes.add('Slice', [nodes.add('Shape', [rotary.cos], name(`${what}_table_dims`)), constant(`${what}_one_a`, [1], [1], 'int64'), constant(`${what}_two_a`, [2], [1], 'int64')], name(`${what}_half`));
+  const width = nodes.add('Mul', [half, constant(`${what}_two_b`, [2], [1], 'int64')], name(`${what}_width`));
+  const channels = (from: string, to: string, which: string): string => nodes.add('Slice', [x, from, to, constant(`${what}_${which}_axis`, [3], [1], 'int64')], name(`${what}_${which}`));
+  const start = constant(`${what}_start`, [0], [1], 'int64');
+  const end = constant(`${what}_end`, [2 ** 53], [1], 'int64');
+  const part = channels(start, width, 'rotated_in');
+  const rest = channels(width, end, 'passed');
+  let rotated: string;
+  if (rotary.interleaved) {
+    // pairs (x0, x1), (x2, x3), …: `[batch, T, n, r/2, 2]`
+    const pairs = nodes.add('Reshape', [part, constant(`${what}_pairs_shape`, [0, 0, 0, -1, 2], [5], 'int64')], name(`${what}_pairs`));
+    const element = (k: number): string => nodes.add('Slice', [pairs, constant(`${what}_p${k}_from`, [k], [1], 'int64'), constant(`${what}_p${k}_to`, [k + 1], [1], 'int64'), constant(`${what}_p${k}_axis`, [4], [1], 'int64')], name(`${what}_p${k}`));
+    const [a, b] = [element(0), element(1)];
+    const first = nodes.add('Sub', [nodes.add('Mul', [a, cos], name(`${what}_ac`)), nodes.add('Mul', [b, sin], name(`${what}_bs`))], name(`${what}_r0`));
+    const second = nodes.add('Add', [nodes.add('Mul', [b, cos], name(`${what}_bc`)), nodes.add('Mul', [a, sin], name(`${what}_as`))], name(`${what}_r1`));
+    const joined = nodes.add('Concat', [first, second], name(`${what}_rpairs`), [intAttribute('axis', 4)]);
+    rotated = nodes.add('Reshape', [joined, constant(`${what}_flat_shape`, [0, 0, 0, -1], [4], 'int64')], name(`${what}_rotated_pairs`));
+  } else {
+    // halves: (x1, x2) ↦ (x1·cos − x2·sin, x2·cos + x1·sin)
+    const inPart = (from: string, to: string, which: string): string => nodes.add('Slice', [part, from, to, constant(`${what}_${which}_axis`, [3], [1], 'int64')], name(`${what}_${which}`));
+    const x1 = inPart(start, half, 'x1');
+    const x2 = inPart(half, end, 'x2');
+    const first = nodes.add('Sub', [nodes.add('Mul', [x1, cos], name(`${what}_x1c`)), nodes.add('Mul', [x2, sin], name(`${what}_x2s`))], name(`${what}_y1`));
+    const second = nodes.add('Add', [nodes.add('Mul', [x2, cos], name(`${what}_x2c`)), nodes.add('Mul', [x1, sin], name(`${what}_x1s`))], name(`${what}_y2`));
+    rotated = nodes.add('Concat', [first, second], name(`${what}_rotated_halves`), [intAttribute('axis', 3)]);
+  }
+  return nodes.add('Concat', [rotated, rest], name(`${what}_rotated`), [intAttribute('axis', 3)]);
+}
