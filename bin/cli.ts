@@ -346,8 +346,9 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .addOption(optionOf('mapLayers'))
       .option('--max-map-gb <gb>', 'with --maps full, refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
       .option('--max-memory-gb <gb>', "memory one layer's attention may take in a pass measured in the graph; beyond it, each layer runs as a loop over blocks of queries, so no [heads, T, T] tensor exists", positiveNumber('--max-memory-gb'), 2)
+      .option('--no-representations', "do not capture the residual stream (representation change, CKA and probes in representations.csv); saves one forward pass per sequence and model")
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
-  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; maxMemoryGb: number; report: boolean }) => {
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; maxMemoryGb: number; representations: boolean; report: boolean }) => {
     if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');
     const bar = progress();
     try {
@@ -362,6 +363,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         maxMemoryBytes: options.maxMemoryGb * 1024 ** 3,
         maps: options.maps,
         device: options.device,
+        representations: options.representations,
         ...(options.mapLayers ? { mapLayers: options.mapLayers } : {}),
         ...(options.threads ? { threads: options.threads } : {}),
         ...analysisOptions(options),
@@ -369,6 +371,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         onProgress: bar.stage,
       });
       bar.stop();
+      if (summary.representations && 'skipped' in summary.representations && !globals().quiet) io.stderr(`representations not measured: ${summary.representations.skipped}\n`);
       const report = options.report ? await writeReport(summary.out) : undefined;
       emit(compareResult(summary, report), `${overallLines(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n${report ? reportLine(report) : ''}`);
     } finally {

@@ -81,6 +81,7 @@ export const OPTIONS = {
     choices: MAPS_MODES,
   },
   mapLayers: { key: 'map-layers', value: 'list', help: 'layers whose head-averaged maps --maps mean keeps, comma-separated (default: the last)', schema: z.array(whole(0)).min(1), form: 'numbers', expect: 'be layer numbers from 0, comma-separated' },
+  representations: { key: 'representations', help: 'also capture each layer\'s residual stream at concept, component, control and sampled tokens and measure representation change, CKA and probes (representations.csv)', schema: z.boolean(), form: 'switch' },
   report: { key: 'report', help: 'write the HTML report (OUT/report/index.html)', schema: z.boolean(), form: 'switch' },
 } satisfies Record<string, OptionSpec>;
 

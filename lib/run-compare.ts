@@ -16,7 +16,7 @@ import { DEFINITIONS } from './measure/definitions.js';
 import type { MeasureOptions, SequenceMeasures } from './measure/measure-sequence.js';
 import { optionValue } from './options.js';
 import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, savedMapsMeasurer, type Measurer, type PassOptions } from './measurers.js';
-import { checkDevice, type Device } from './trace/session.js';
+import { checkDevice, type Device, type SessionOptions } from './trace/session.js';
 import type { QuerySetKind } from './measure/query-set.js';
 import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
 import { checkMapSize, planSequences, type MapsMode, type PlannedSequence } from './run-trace.js';
@@ -26,6 +26,10 @@ import { loadTokenizer } from './tokenize/tokenizer.js';
 import type { SpanRule } from './tokenize/align-spans.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { TOOL_VERSION } from './version.js';
+import { captureStates } from './represent/capture.js';
+import { residualStreams, stateSequences } from './represent/plan.js';
+import { measureRepresentations, type RepresentationResults } from './represent/representations.js';
+import { representationRows, REPRESENTATION_DEFINITIONS } from './represent/results.js';
 
 export interface NamedModel {
   name: string;
@@ -71,7 +75,12 @@ export interface CompareRequest extends AnalysisOptions {
   maps?: MapsMode;
   /** Layers whose head-averaged maps are kept with `--maps mean` (default: the last). */
   mapLayers?: number[];
+  /** Capture residual states and measure representations beside attention (default true). */
+  representations?: boolean;
 }
+
+/** The representation measures, or why they were not taken. */
+export type RepresentationOutcome = RepresentationResults | { skipped: string };
 
 export interface CompareSummary {
   out: string;
@@ -80,6 +89,7 @@ export interface CompareSummary {
   pairs: ModelPair[];
   /** Sequences run through a model (the others came from the trace cache or an earlier trace). */
   computed: number;
+  representations?: RepresentationOutcome;
 }
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -219,12 +229,14 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
   return runPreparedCompare(await prepareCompare(request));
 }
 
+/** Threads and device of every session of a compare. */
+const sessionOptions = (request: CompareRequest): SessionOptions => ({ ...(request.threads ? { threads: request.threads } : {}), ...(request.device ? { device: request.device } : {}) });
+
 /** How every model of a compare is measured: one measurer, with the same batches, threads and device. */
 function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare, checkpoint: Checkpoint): Measurer {
   const options: PassOptions = {
     ...(request.batchSize ? { batchSize: request.batchSize } : {}),
-    ...(request.threads ? { threads: request.threads } : {}),
-    ...(request.device ? { device: request.device } : {}),
+    ...sessionOptions(request),
     ...(request.maxMemoryBytes ? { maxMemoryBytes: request.maxMemoryBytes } : {}),
   };
   return maps === 'full' ? fullMapMeasurer(checkpoint, analysis.measure, options) : inGraphMeasurer(checkpoint, analysis.measure, mapLayers, options);
@@ -246,6 +258,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const index: IndexedModel[] = [];
   const models: ModelMeasures[] = [];
   let computed = 0;
+  const streams = request.representations === false ? undefined : await residualStreams(checkpoints);
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
     const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
@@ -254,12 +267,28 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
       onProgress: (done, total) => request.onProgress?.(stage, done, total),
     });
     computed += result.computed;
+    const stream = typeof streams === 'object' ? streams.get(name) : undefined;
+    if (stream) {
+      await captureStates(checkpoint, stream, planned, folder, {
+        ...sessionOptions(request),
+        controls: prepared.analysis.measure.controls,
+        onProgress: (done, total) => request.onProgress?.(`representations of ${name}`, done, total),
+      });
+    }
     models.push({ name, record: result.record, measures: result.measures });
     index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: folder });
   }
   await writeTraceIndex(out, index);
   const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
-  return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, out)), computed };
+  let representations: RepresentationOutcome | undefined;
+  if (typeof streams === 'string') representations = { skipped: streams };
+  else if (streams) {
+    const names = checkpoints.map((c) => c.name);
+    const facts = prepared.concepts.map((c) => ({ id: c.id, area: c.area, ...(c.structure ? { structure: c.structure } : {}) }));
+    const { analysis } = prepared;
+    representations = await measureRepresentations(stateSequences(planned, path.join(out, 'traces'), names, analysis.measure.controls), names, prepared.pairs, facts, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+  }
+  return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, out, representations)), computed, ...(representations ? { representations } : {}) };
 }
 
 /** Each sequence measured under every model, by model name, in the order of the first model's trace. */
@@ -349,6 +378,7 @@ async function writeComparison(
   pairs: ModelPair[],
   analysis: ResolvedAnalysis,
   out: string,
+  representations?: RepresentationOutcome,
 ): Promise<Omit<CompareSummary, 'computed'>> {
   const names = records.map((r) => r.name);
   const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
@@ -424,6 +454,8 @@ async function writeComparison(
     widthCorrelation: widthCorrelation(comparison, widths),
     // The distance-matched structure test pooled over every concept that declares a structure.
     structure: structured.length > 0 ? { concepts: structured.map((c) => c.id), tests: structureTests.pooled } : null,
+    // Residual-stream measures beside attention; null where not asked for (--no-representations, or measure from saved maps).
+    representations: representations ? ('skipped' in representations ? representations : { definitions: REPRESENTATION_DEFINITIONS, ...representations }) : null,
   };
   const files: Array<[string, string]> = [
     ['shares.csv', stringify(shareRows(comparison))],
@@ -432,6 +464,7 @@ async function writeComparison(
     ['layers.csv', stringify(layerRows(comparison))],
     ['structure.csv', stringify(structureRows(structures, names, pairs.map(pairName)))],
     ['wording.csv', stringify(wordingRows(wording, names, pairs.map(pairName)))],
+    ...(representations && !('skipped' in representations) ? [['representations.csv', stringify(representationRows(representations))] as [string, string]] : []),
     ['summary.json', `${JSON.stringify(summary, null, 2)}\n`],
   ];
   for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);

@@ -50,7 +50,7 @@ export function checkDevice(device: Device): void {
 }
 
 /** One onnxruntime session on a graph whose weights stay in the checkpoint's own folder. */
-async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options: SessionOptions, what: string): Promise<ort.InferenceSession> {
+export async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options: SessionOptions, what: string): Promise<ort.InferenceSession> {
   const device = options.device ?? 'cpu';
   checkDevice(device);
   if (device === 'cpu' && checkpoint.graph.format.precision === 'bfloat16') {
@@ -74,7 +74,7 @@ async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options:
 }
 
 /** One forward pass over a right-padded batch: the model's own inputs, any extra ones, the outputs asked for. */
-async function forward(session: ort.InferenceSession, checkpoint: Checkpoint, padded: PaddedBatch, extra: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
+export async function forward(session: ort.InferenceSession, checkpoint: Checkpoint, padded: PaddedBatch, extra: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
   const feeds: Record<string, ort.Tensor> = { ...extra };
   for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile))) {
     feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
@@ -107,7 +107,7 @@ function unpad(source: Float32Array, b: number, blocks: number, rows: [padded: n
  * quantizes activations with scales taken over the whole pass (dynamic quantization):
  * there a sequence's attention would depend on what else is in its batch.
  */
-async function inPassesOfTheirOwn<I, R>(checkpoint: Checkpoint, sequences: readonly BigInt64Array[], inputs: readonly I[], run: (s: readonly BigInt64Array[], i: readonly I[]) => Promise<R[]>): Promise<R[]> {
+export async function inPassesOfTheirOwn<I, R>(checkpoint: Checkpoint, sequences: readonly BigInt64Array[], inputs: readonly I[], run: (s: readonly BigInt64Array[], i: readonly I[]) => Promise<R[]>): Promise<R[]> {
   if (!checkpoint.graph.format.activationScalesPerPass || sequences.length < 2) return run(sequences, inputs);
   const results: R[] = [];
   for (let k = 0; k < sequences.length; k++) results.push(...(await run(sequences.slice(k, k + 1), inputs.slice(k, k + 1))));

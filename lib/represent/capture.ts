@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { writeJson } from '../io/atomic.js';
+import { readNpy, writeNpy } from '../io/npy.js';
+import type { ControlOptions } from '../measure/controls.js';
+import type { PlannedSequence } from '../run-trace.js';
+import type { Checkpoint } from '../trace/checkpoint.js';
+import type { ResidualStream } from '../trace/residual-stream.js';
+import type { SessionOptions } from '../trace/session.js';
+import { openStatesSession } from '../trace/states.js';
+import { poolMatrix, stateRows, type StateRow } from './span-rows.js';
+
+export const STATES_FILE = 'states.npy';
+export const STATE_ROWS_FILE = 'state-rows.json';
+
+/** One sequence's pooled states, `[states, rows, hidden]`, with what each row pools. */
+export interface SequenceStates {
+  data: Float32Array;
+  states: number;
+  hidden: number;
+  rows: StateRow[];
+}
+
+/** The row-th vector of state layer l. */
+export const rowOffset = (s: SequenceStates, l: number, row: number): number => (l * s.rows.length + row) * s.hidden;
+
+/**
+ * Runs one checkpoint over the planned sequences, one pass each, and writes each
+ * sequence's pooled residual states beside its attention trace (`states.npy`
+ * `[states, rows, hidden]`, `state-rows.json`), streamed: nothing of one sequence is
+ * kept once written. Returns each sequence's folder.
+ */
+export async function captureStates(
+  checkpoint: Checkpoint,
+  stream: ResidualStream,
+  planned: readonly PlannedSequence[],
+  folder: string,
+  options: SessionOptions & { controls: ControlOptions; onProgress?: (done: number, total: number) => void },
+): Promise<string[]> {
+  const session = await openStatesSession(checkpoint, stream, options);
+  const folders: string[] = [];
+  try {
+    for (const [k, p] of planned.entries()) {
+      const rows = stateRows(p.aligned, options.controls);
+      const [data] = await session.run([p.aligned.ids], [poolMatrix(rows, p.aligned.ids.length)]);
+      const dir = path.join(folder, p.dir);
+      await writeNpy(path.join(dir, STATES_FILE), { data: data!, dims: [session.states, rows.length, data!.length / session.states / rows.length] });
+      await writeJson(path.join(dir, STATE_ROWS_FILE), rows);
+      folders.push(dir);
+      options.onProgress?.(k + 1, planned.length);
+    }
+  } finally {
+    await session.release();
+  }
+  return folders;
+}
+
+/** Reads what `captureStates` wrote for one sequence. */
+export async function readStates(dir: string, rows: readonly StateRow[]): Promise<SequenceStates> {
+  const tensor = await readNpy(path.join(dir, STATES_FILE));
+  return { data: tensor.data, states: tensor.dims[0]!, hidden: tensor.dims[2]!, rows: [...rows] };
+}

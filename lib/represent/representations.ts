@@ -1,0 +1,231 @@
+import { chanceTest, type ChanceOptions } from '../compare/chance.js';
+import { pairName, type ModelPair } from '../compare/pairs.js';
+import { standardiseByPosition, type StandardisedChanges } from '../compare/position-matched.js';
+import { finiteMean } from '../measure/distribution.js';
+import { readStates, rowOffset, type SequenceStates } from './capture.js';
+import { centredGram, ckaMatrix, cosineDistance } from './geometry.js';
+import { crossValidatedProbe, type ProbeAccuracy } from './probe.js';
+import type { StateRow } from './span-rows.js';
+
+/** One traced sequence as the representation measures see it. */
+export interface StateSequence {
+  concept: string;
+  sequence: string;
+  /** Set on a plain-wording control: the sequence it restates. */
+  paraphraseOf?: string;
+  rows: StateRow[];
+  /** Per model, the folder its states were written to. */
+  dirs: Record<string, string>;
+}
+
+export interface ConceptFacts {
+  id: string;
+  area: string;
+  structure?: Array<[string, string]>;
+}
+
+/** Representation change of one scope (a concept, or `*` for all) for one pair of models. */
+export interface ChangeResult {
+  scope: string;
+  pair: string;
+  /** Per state layer: mean 1 − cos at the concept's tokens, and at its controls'. */
+  concept: number[];
+  control: number[];
+  /** Position-matched effect and permutation p per state layer, as for attention shares; absent when no sequence has enough controls. */
+  effect?: number[];
+  pValue?: number[];
+  layersBeatingChance?: number;
+  expectedByChance?: number;
+  countPValue?: number;
+}
+
+export interface ModelGeometry {
+  model: string;
+  /** Per state layer: cross-validated probes of the area of law (held out by concept) and of the concept (held out by sequence). */
+  areaProbe: ProbeAccuracy[];
+  conceptProbe: ProbeAccuracy[];
+  /** Per state layer: mean 1 − cos between a legal term and its plain paraphrase; null where no concept has one. */
+  paraphraseDistance: Array<number | null>;
+  /** Per state layer: mean distance between declared related components minus that between unrelated ones (negative: related sit closer); null without structure. */
+  structureGap: Array<number | null>;
+}
+
+export interface PairCka {
+  pair: string;
+  /** `[states × states]` (after's layer i, before's layer j), over each concept occurrence's pooled state. */
+  concepts: Array<Array<number | null>>;
+  /** The same over single tokens, per sequence, averaged over sequences. */
+  tokens: Array<Array<number | null>>;
+}
+
+export interface RepresentationResults {
+  states: number;
+  hidden: number;
+  changes: ChangeResult[];
+  cka: PairCka[];
+  models: ModelGeometry[];
+}
+
+const rowsOf = (s: { rows: readonly StateRow[] }, kind: StateRow['kind']): number[] => s.rows.flatMap((r, k) => (r.kind === kind ? [k] : []));
+const nanFree = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** Every representation measure over the sequences' stored states: per pair, change and CKA; per model, probes and distances. */
+export async function measureRepresentations(sequences: readonly StateSequence[], models: readonly string[], pairs: readonly ModelPair[], concepts: readonly ConceptFacts[], chance: ChanceOptions): Promise<RepresentationResults> {
+  const legal = sequences.filter((s) => !s.paraphraseOf);
+  // What stays in memory: each sequence's concept and component rows per model, `[states, hidden]` each.
+  const kept = new Map<string, Map<string, SequenceStates>>();
+  const change = new Map<string, Array<{ concept: string; sequence: StateSequence; byLayer: Float64Array; controls: Float64Array; standardised?: StandardisedChanges }>>();
+  const tokenCka = new Map<string, Float64Array[]>();
+  let states = 0;
+  let hidden = 0;
+  for (const sequence of sequences) {
+    const byModel = new Map<string, SequenceStates>();
+    for (const model of models) byModel.set(model, await readStates(sequence.dirs[model]!, sequence.rows));
+    const first = byModel.get(models[0]!)!;
+    ({ states, hidden } = first);
+    kept.set(`${sequence.concept}/${sequence.sequence}`, new Map([...byModel].map(([m, s]) => [m, keepConceptRows(s)])));
+    if (sequence.paraphraseOf) continue;
+    for (const pair of pairs) {
+      const [after, before] = [byModel.get(pair.after)!, byModel.get(pair.before)!];
+      const list = change.get(pairName(pair)) ?? [];
+      list.push({ concept: sequence.concept, sequence, ...spanChanges(after, before) });
+      change.set(pairName(pair), list);
+      const tokens = rowsOf(after, 'token');
+      if (tokens.length >= 3) {
+        const cka = ckaMatrix(gramsOf(after, tokens), gramsOf(before, tokens));
+        tokenCka.set(pairName(pair), [...(tokenCka.get(pairName(pair)) ?? []), cka]);
+      }
+    }
+  }
+  const conceptIds = [...new Set(legal.map((s) => s.concept))];
+  const changes = pairs.flatMap((pair) => {
+    const list = change.get(pairName(pair)) ?? [];
+    for (const item of list) {
+      const controls = rowsOf(item.sequence, 'control');
+      const target = item.sequence.rows.find((r) => r.kind === 'concept')?.tokens ?? [];
+      const z = standardiseByPosition({ observed: item.byLayer, controls: item.controls, target, controlSpans: controls.map((k) => item.sequence.rows[k]!.tokens) }, states);
+      if (z) item.standardised = z;
+    }
+    const scopes = [...conceptIds.map((id) => ({ scope: id, groups: [list.filter((x) => x.concept === id)] })), { scope: '*', groups: conceptIds.map((id) => list.filter((x) => x.concept === id)) }];
+    return scopes.map(({ scope, groups }) => changeResult(scope, pairName(pair), groups, states, chance));
+  });
+  const cka = pairs.map((pair): PairCka => {
+    const occurrences = legal.map((s) => kept.get(`${s.concept}/${s.sequence}`)!);
+    const conceptGrams = (model: string): Float64Array[] => Array.from({ length: states }, (_, l) => centredGram(conceptRows(occurrences.map((o) => o.get(model)!), l, hidden)));
+    const perToken = tokenCka.get(pairName(pair)) ?? [];
+    return {
+      pair: pairName(pair),
+      concepts: square(ckaMatrix(conceptGrams(pair.after), conceptGrams(pair.before)), states),
+      tokens: square(Float64Array.from({ length: states * states }, (_, k) => finiteMean(perToken.map((m) => m[k]!))), states),
+    };
+  });
+  const geometry = models.map((model) => modelGeometry(model, legal, sequences, kept, concepts, states, hidden));
+  return { states, hidden, changes, cka, models: geometry };
+}
+
+/** Per state layer, 1 − cos between the two models at the concept row, and at each control row `[controls × states]`. */
+function spanChanges(after: SequenceStates, before: SequenceStates): { byLayer: Float64Array; controls: Float64Array } {
+  const concept = rowsOf(after, 'concept')[0];
+  const controls = rowsOf(after, 'control');
+  const L = after.states;
+  const distance = (l: number, row: number): number => cosineDistance(after.data, before.data, rowOffset(after, l, row), after.hidden, rowOffset(before, l, row));
+  const byLayer = Float64Array.from({ length: L }, (_, l) => (concept === undefined ? Number.NaN : distance(l, concept)));
+  const matrix = new Float64Array(controls.length * L);
+  controls.forEach((row, c) => {
+    for (let l = 0; l < L; l++) matrix[c * L + l] = distance(l, row);
+  });
+  return { byLayer, controls: matrix };
+}
+
+/** Only the concept and component rows of a sequence's states, as the probes and distances need them. */
+function keepConceptRows(s: SequenceStates): SequenceStates {
+  const keep = s.rows.flatMap((r, k) => (r.kind === 'concept' || r.kind === 'component' ? [k] : []));
+  const data = new Float32Array(s.states * keep.length * s.hidden);
+  for (let l = 0; l < s.states; l++) keep.forEach((row, k) => data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + s.hidden), (l * keep.length + k) * s.hidden));
+  return { data, states: s.states, hidden: s.hidden, rows: keep.map((k) => s.rows[k]!) };
+}
+
+const gramsOf = (s: SequenceStates, rows: readonly number[]): Float64Array[] =>
+  Array.from({ length: s.states }, (_, l) => {
+    const data = new Float64Array(rows.length * s.hidden);
+    rows.forEach((row, k) => data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + s.hidden), k * s.hidden));
+    return centredGram({ data, rows: rows.length, width: s.hidden });
+  });
+
+/** The concept row of each sequence at state layer l, stacked `[sequences × hidden]`. */
+function conceptRows(list: readonly SequenceStates[], l: number, hidden: number): { data: Float64Array; rows: number; width: number } {
+  const data = new Float64Array(list.length * hidden);
+  list.forEach((s, k) => {
+    const row = rowsOf(s, 'concept')[0];
+    if (row !== undefined) data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + hidden), k * hidden);
+  });
+  return { data, rows: list.length, width: hidden };
+}
+
+/** Rows of a flat `n × n` matrix; NaN (no spread) is written as null. */
+const square = (flat: Float64Array, n: number): Array<Array<number | null>> => Array.from({ length: n }, (_, i) => Array.from(flat.subarray(i * n, (i + 1) * n), nanFree));
+
+function changeResult(scope: string, pair: string, groups: ReadonlyArray<ReadonlyArray<{ byLayer: Float64Array; controls: Float64Array; standardised?: StandardisedChanges }>>, states: number, chance: ChanceOptions): ChangeResult {
+  const items = groups.flat();
+  const perLayer = (value: (item: (typeof items)[number], l: number) => number): number[] => Array.from({ length: states }, (_, l) => finiteMean(items.map((item) => value(item, l))));
+  const controlMean = (item: (typeof items)[number], l: number): number => finiteMean(Array.from({ length: item.controls.length / states }, (_, c) => item.controls[c * states + l]!));
+  const result: ChangeResult = { scope, pair, concept: perLayer((item, l) => item.byLayer[l]!), control: perLayer(controlMean) };
+  const test = chanceTest(groups.map((g) => g.flatMap((item) => (item.standardised ? [item.standardised] : []))), states, chance);
+  if (test) {
+    result.effect = Array.from(test.effect);
+    result.pValue = Array.from(test.pValue);
+    result.layersBeatingChance = test.headsBeatingChance;
+    result.expectedByChance = test.expectedByChance;
+    result.countPValue = test.countPValue;
+  }
+  return result;
+}
+
+function modelGeometry(model: string, legal: readonly StateSequence[], all: readonly StateSequence[], kept: ReadonlyMap<string, ReadonlyMap<string, SequenceStates>>, concepts: readonly ConceptFacts[], states: number, hidden: number): ModelGeometry {
+  const statesOf = (s: StateSequence): SequenceStates => kept.get(`${s.concept}/${s.sequence}`)!.get(model)!;
+  const withConcept = legal.filter((s) => rowsOf(statesOf(s), 'concept').length > 0);
+  const area = new Map(concepts.map((c) => [c.id, c.area]));
+  const conceptIndex = new Map([...new Set(withConcept.map((s) => s.concept))].map((id, k) => [id, k]));
+  const occurrence = withConcept.map((s) => withConcept.filter((o) => o.concept === s.concept).indexOf(s));
+  const probes = (labels: string[], folds: number[]): ProbeAccuracy[] => Array.from({ length: states }, (_, l) => crossValidatedProbe(conceptRows(withConcept.map(statesOf), l, hidden).data, hidden, labels, folds));
+  const vectorAt = (s: SequenceStates, kind: StateRow['kind'], l: number, label?: string): number | undefined => {
+    const row = s.rows.findIndex((r) => r.kind === kind && (label === undefined || r.label === label));
+    return row < 0 ? undefined : rowOffset(s, l, row);
+  };
+  const paraphraseDistance = Array.from({ length: states }, (_, l) => {
+    const distances = all.flatMap((s) => {
+      if (!s.paraphraseOf) return [];
+      const original = all.find((o) => o.concept === s.concept && o.sequence === s.paraphraseOf);
+      if (!original) return [];
+      const [a, b] = [statesOf(s), statesOf(original)];
+      const [x, y] = [vectorAt(a, 'concept', l), vectorAt(b, 'concept', l)];
+      return x === undefined || y === undefined ? [] : [cosineDistance(a.data, b.data, x, hidden, y)];
+    });
+    return distances.length > 0 ? nanFree(finiteMean(distances)) : null;
+  });
+  const structureGap = Array.from({ length: states }, (_, l) => {
+    const gaps = legal.flatMap((s) => {
+      const edges = concepts.find((c) => c.id === s.concept)?.structure;
+      const st = statesOf(s);
+      const labels = [...new Set(st.rows.filter((r) => r.kind === 'component').map((r) => r.label!))];
+      if (!edges || labels.length < 3) return [];
+      const related = new Set(edges.map(([a, b]) => [a, b].sort().join('|')));
+      const [near, far]: [number[], number[]] = [[], []];
+      for (let i = 0; i < labels.length; i++) {
+        for (let j = i + 1; j < labels.length; j++) {
+          const d = cosineDistance(st.data, st.data, vectorAt(st, 'component', l, labels[i])!, hidden, vectorAt(st, 'component', l, labels[j])!);
+          (related.has([labels[i]!, labels[j]!].sort().join('|')) ? near : far).push(d);
+        }
+      }
+      return near.length > 0 && far.length > 0 ? [finiteMean(near) - finiteMean(far)] : [];
+    });
+    return gaps.length > 0 ? nanFree(finiteMean(gaps)) : null;
+  });
+  return {
+    model,
+    areaProbe: probes(withConcept.map((s) => area.get(s.concept) ?? ''), withConcept.map((s) => conceptIndex.get(s.concept)!)),
+    conceptProbe: probes(withConcept.map((s) => s.concept), occurrence),
+    paraphraseDistance,
+    structureGap,
+  };
+}
