@@ -7,11 +7,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
-import type { Concept } from '../lib/concepts/concept.js';
 import { writeJson } from '../lib/io/atomic.js';
 import { compareCheckpoints, type CompareSummary } from '../lib/run-compare.js';
+import { exclusiveTokens } from '../lib/synth/plant.js';
 import { synthCheckpoint, type SynthOptions } from '../lib/synth/synth-checkpoint.js';
-import { loadTokenizer, tokenizeSequence, type CheckpointTokenizer } from '../lib/tokenize/tokenizer.js';
+import { loadTokenizer } from '../lib/tokenize/tokenizer.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 
 const WORK = path.join(os.tmpdir(), 'legal-attn-calibration');
@@ -56,29 +56,6 @@ function rates(summaries: readonly CompareSummary[], level: Level, variant: Vari
   }
   const share = (n: number, of: number): number => Number((n / (of || 1)).toFixed(3));
   return { heads: share(n.heads, n.tests), concepts: share(n.found, n.scopes), q: share(n.q, n.tests), family: share(n.family, n.tests), tests: n.tests };
-}
-
-/**
- * Token ids that occur only inside the concept spans of the chosen concepts, in every
- * sequence of every concept, and the chosen concepts that hold at least one of them
- * (a concept whose term is made of tokens found elsewhere too cannot be planted alone).
- */
-async function exclusiveTokens(tokenizer: CheckpointTokenizer, concepts: readonly Concept[], chosen: ReadonlySet<string>): Promise<{ tokens: number[]; planted: Set<string> }> {
-  const inside = new Map<number, Set<string>>();
-  const elsewhere = new Set<number>();
-  for (const concept of concepts) {
-    for (const sequence of concept.sequences) {
-      const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id);
-      const spanned = new Set(aligned.spans.flatMap((s) => s.tokens));
-      aligned.ids.forEach((value, t) => {
-        const id = Number(value);
-        if (chosen.has(concept.id) && spanned.has(t)) inside.set(id, (inside.get(id) ?? new Set()).add(concept.id));
-        else elsewhere.add(id);
-      });
-    }
-  }
-  const tokens = [...inside.keys()].filter((id) => !elsewhere.has(id)).sort((a, b) => a - b);
-  return { tokens, planted: new Set(tokens.flatMap((id) => [...inside.get(id)!])) };
 }
 
 async function main(): Promise<void> {

@@ -5,6 +5,9 @@ import { readNpy, type Float32Tensor } from './io/npy.js';
 import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } from './measure/measure-reduced.js';
 import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
 import { traceRecord, type TraceRecord } from './results/trace-file.js';
+import { writeStates } from './represent/capture.js';
+import { poolMatrix, stateRows, type StateRow } from './represent/span-rows.js';
+import type { ResidualStream } from './trace/residual-stream.js';
 import { inputsDigest, writeSequence, type MapsMode, type PlannedSequence, type SequenceMaps } from './run-trace.js';
 import type { Checkpoint } from './trace/checkpoint.js';
 import type { ReductionPlan } from './trace/reduce-graph.js';
@@ -19,6 +22,8 @@ export interface MeasuredPass {
   maps: SequenceMaps;
   /** From the trace cache rather than a forward pass. */
   cached: boolean;
+  /** Residual states pooled over `rows`, `[states, rows, hidden]`, where the measurer captures them. */
+  states?: { tensor: Float32Tensor; rows: StateRow[] };
 }
 
 /**
@@ -80,7 +85,7 @@ export function fullMapMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
  * materialised; the head-averaged maps of `mapLayers` are kept for the report. Each
  * pass is kept in the trace cache, so that an interrupted run resumes.
  */
-export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}): Measurer {
+export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}, stream?: ResidualStream): Measurer {
   let chosenRows: number | undefined;
   return {
     maps: mapLayers.length > 0 ? 'mean' : 'none',
@@ -92,34 +97,39 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
       const batchSize = options.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
       // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
       const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
-      const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers] };
+      const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...(stream ? { states: stream } : {}) };
       const longest = Math.max(0, ...planned.map((p) => p.aligned.ids.length));
       const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batchSize, options.maxMemoryBytes ?? DEFAULT_ATTENTION_BYTES);
       // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
       const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
       chosenRows = blockRows;
       const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure));
+      // The spans whose residual states are kept (representations), and their pooling rows.
+      const stateRowsOf = stream ? planned.map((p) => stateRows(p.aligned, measure.controls)) : [];
+      const pools = stateRowsOf.map((rows, k) => poolMatrix(rows, planned[k]!.aligned.ids.length));
       let session: ReducedSession | undefined;
       try {
         const passes = passesThroughCache(
           checkpoint,
           planned.map((p) => p.aligned.ids),
-          { batchSize, ...(options.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!) },
+          { batchSize, ...(options.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!, pools[k]) },
           async (indices) => {
             session ??= await openReducedSession(checkpoint, sessionPlan, options);
             const K = Math.max(...indices.map((k) => layouts[k]!.keySetCount));
             const R = Math.max(...indices.map((k) => layouts[k]!.rolloutCount));
+            const S = stream ? Math.max(...indices.map((k) => stateRowsOf[k]!.length)) : 0;
             const results = await session.run(
               indices.map((k) => planned[k]!.aligned.ids),
-              indices.map((k) => widenInputs(layouts[k]!, K, R)),
+              indices.map((k) => ({ ...widenInputs(layouts[k]!, K, R), ...(stream ? { pool: withRows(pools[k]!, planned[k]!.aligned.ids.length, S) } : {}) })),
             );
-            // Zero columns added for the batch are cut away, so the cache holds what this sequence alone gives.
-            return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount)));
+            // Zero columns and rows added for the batch are cut away, so the cache holds what this sequence alone gives.
+            return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount, stateRowsOf[indices[b]!]?.length)));
           },
         );
         for await (const { index, parts, cached } of passes) {
           const reduced = fromParts(parts);
-          yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length), cached };
+          const states = reduced.states ? { states: { tensor: reduced.states, rows: stateRowsOf[index]! } } : {};
+          yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length), cached, ...states };
         }
       } finally {
         await session?.release();
@@ -169,6 +179,7 @@ export async function measureCheckpoint(
     else computed++;
     measures[pass.index] = pass.measures;
     await writeSequence(path.join(folder, planned[pass.index]!.dir), planned[pass.index]!, pass.maps);
+    if (pass.states) await writeStates(path.join(folder, planned[pass.index]!.dir), pass.states.tensor, pass.states.rows);
     options.onProgress?.(computed + fromCache, planned.length);
   }
   const record = traceRecord(checkpoint, planned, {
@@ -188,6 +199,7 @@ function toParts(reduced: ReducedAttention): CacheParts {
   if (reduced.rollout) parts.rollout = reduced.rollout;
   if (reduced.entropy) parts.entropy = reduced.entropy;
   for (const [l, mean] of reduced.means) parts[`mean.${l}`] = mean;
+  if (reduced.states) parts.states = reduced.states;
   return parts;
 }
 
@@ -198,12 +210,14 @@ function fromParts(parts: CacheParts): ReducedAttention {
   if (parts.columnSums) reduced.columnSums = parts.columnSums;
   if (parts.rollout) reduced.rollout = parts.rollout;
   if (parts.entropy) reduced.entropy = parts.entropy;
+  if (parts.states) reduced.states = parts.states;
   return reduced;
 }
 
 /** What a cached pass was reduced to: the plan and every column it was reduced on. */
-function variantOf(plan: ReductionPlan, layout: ReductionLayout): string {
+function variantOf(plan: ReductionPlan, layout: ReductionLayout, pool?: Float32Array): string {
   const hash = createHash('sha256').update(JSON.stringify(plan));
+  if (pool) hash.update(new Uint8Array(pool.buffer, pool.byteOffset, pool.byteLength));
   hash.update(new Uint8Array(layout.inputs.keySets.buffer, layout.inputs.keySets.byteOffset, layout.inputs.keySets.byteLength));
   if (layout.inputs.rollout) hash.update(new Uint8Array(layout.inputs.rollout.buffer, layout.inputs.rollout.byteOffset, layout.inputs.rollout.byteLength));
   return `reduced-${hash.digest('hex')}`;
@@ -226,8 +240,16 @@ export function autoBatchSize(lengths: readonly number[]): number {
   return Math.max(0, ...lengths) <= 256 ? 8 : 1;
 }
 
-/** One sequence's reductions without the zero columns its batch added. */
-function narrow(reduced: ReducedAttention, K: number, R: number): ReducedAttention {
+/** `[S × T]` pool rows with zero rows added up to `rows` (a batch shares one S). */
+function withRows(pool: Float32Array, T: number, rows: number): Float32Array {
+  if (pool.length === rows * T) return pool;
+  const wide = new Float32Array(rows * T);
+  wide.set(pool);
+  return wide;
+}
+
+/** One sequence's reductions without the zero columns (and state rows) its batch added. */
+function narrow(reduced: ReducedAttention, K: number, R: number, stateRowCount?: number): ReducedAttention {
   const cut = (tensor: Float32Tensor, width: number): Float32Tensor => {
     const dims = tensor.dims;
     const from = dims[dims.length - 1] ?? 0;
@@ -239,5 +261,11 @@ function narrow(reduced: ReducedAttention, K: number, R: number): ReducedAttenti
   };
   const result: ReducedAttention = { ...reduced, mass: cut(reduced.mass, K) };
   if (reduced.rollout) result.rollout = cut(reduced.rollout, R);
+  if (reduced.states && stateRowCount !== undefined && reduced.states.dims[1] !== stateRowCount) {
+    const [L = 0, S = 0, H = 0] = reduced.states.dims;
+    const data = new Float32Array(L * stateRowCount * H);
+    for (let l = 0; l < L; l++) data.set(reduced.states.data.subarray(l * S * H, (l * S + stateRowCount) * H), l * stateRowCount * H);
+    result.states = { data, dims: [L, stateRowCount, H] };
+  }
   return result;
 }

@@ -28,6 +28,7 @@ import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { TOOL_VERSION } from './version.js';
 import { captureStates } from './represent/capture.js';
 import { residualStreams, stateSequences } from './represent/plan.js';
+import type { ResidualStream } from './trace/residual-stream.js';
 import { measureRepresentations, type RepresentationResults } from './represent/representations.js';
 import { representationRows, REPRESENTATION_DEFINITIONS } from './represent/results.js';
 
@@ -233,13 +234,13 @@ export async function compareCheckpoints(request: CompareRequest): Promise<Compa
 const sessionOptions = (request: CompareRequest): SessionOptions => ({ ...(request.threads ? { threads: request.threads } : {}), ...(request.device ? { device: request.device } : {}) });
 
 /** How every model of a compare is measured: one measurer, with the same batches, threads and device. */
-function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare, checkpoint: Checkpoint): Measurer {
+function measurerOf({ request, analysis, maps, mapLayers }: PreparedCompare, checkpoint: Checkpoint, stream?: ResidualStream): Measurer {
   const options: PassOptions = {
     ...(request.batchSize ? { batchSize: request.batchSize } : {}),
     ...sessionOptions(request),
     ...(request.maxMemoryBytes ? { maxMemoryBytes: request.maxMemoryBytes } : {}),
   };
-  return maps === 'full' ? fullMapMeasurer(checkpoint, analysis.measure, options) : inGraphMeasurer(checkpoint, analysis.measure, mapLayers, options);
+  return maps === 'full' ? fullMapMeasurer(checkpoint, analysis.measure, options) : inGraphMeasurer(checkpoint, analysis.measure, mapLayers, options, stream);
 }
 
 /** Runs a compare plan into a staging folder that then replaces `request.out` whole. */
@@ -262,13 +263,14 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
     const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
-    const result = await measureCheckpoint(checkpoint, planned, measurerOf(prepared, checkpoint), folder, {
+    const stream = typeof streams === 'object' ? streams.get(name) : undefined;
+    const result = await measureCheckpoint(checkpoint, planned, measurerOf(prepared, checkpoint, stream), folder, {
       chatTemplate: request.chatTemplate ?? false,
       onProgress: (done, total) => request.onProgress?.(stage, done, total),
     });
     computed += result.computed;
-    const stream = typeof streams === 'object' ? streams.get(name) : undefined;
-    if (stream) {
+    // Measured in the graph, the states came in the same passes; full maps need a pass of their own.
+    if (stream && prepared.maps === 'full') {
       await captureStates(checkpoint, stream, planned, folder, {
         ...sessionOptions(request),
         controls: prepared.analysis.measure.controls,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { writeJson } from '../io/atomic.js';
-import { readNpy, writeNpy } from '../io/npy.js';
+import { readNpy, writeNpy, type Float32Tensor } from '../io/npy.js';
 import type { ControlOptions } from '../measure/controls.js';
 import type { PlannedSequence } from '../run-trace.js';
 import type { Checkpoint } from '../trace/checkpoint.js';
@@ -27,7 +27,8 @@ export const rowOffset = (s: SequenceStates, l: number, row: number): number => 
  * Runs one checkpoint over the planned sequences, one pass each, and writes each
  * sequence's pooled residual states beside its attention trace (`states.npy`
  * `[states, rows, hidden]`, `state-rows.json`), streamed: nothing of one sequence is
- * kept once written. Returns each sequence's folder.
+ * kept once written. Returns each sequence's folder. For `--maps full`, whose passes
+ * return full maps; measuring in the graph pools the states in the same pass.
  */
 export async function captureStates(
   checkpoint: Checkpoint,
@@ -43,8 +44,7 @@ export async function captureStates(
       const rows = stateRows(p.aligned, options.controls);
       const [data] = await session.run([p.aligned.ids], [poolMatrix(rows, p.aligned.ids.length)]);
       const dir = path.join(folder, p.dir);
-      await writeNpy(path.join(dir, STATES_FILE), { data: data!, dims: [session.states, rows.length, data!.length / session.states / rows.length] });
-      await writeJson(path.join(dir, STATE_ROWS_FILE), rows);
+      await writeStates(dir, { data: data!, dims: [session.states, rows.length, data!.length / session.states / rows.length] }, rows);
       folders.push(dir);
       options.onProgress?.(k + 1, planned.length);
     }
@@ -54,7 +54,13 @@ export async function captureStates(
   return folders;
 }
 
-/** Reads what `captureStates` wrote for one sequence. */
+/** Writes one sequence's pooled states `[states, rows, hidden]` and what each row pools, beside its tokens.json. */
+export async function writeStates(dir: string, states: Float32Tensor, rows: readonly StateRow[]): Promise<void> {
+  await writeNpy(path.join(dir, STATES_FILE), states);
+  await writeJson(path.join(dir, STATE_ROWS_FILE), rows);
+}
+
+/** Reads what `writeStates` wrote for one sequence. */
 export async function readStates(dir: string, rows: readonly StateRow[]): Promise<SequenceStates> {
   const tensor = await readNpy(path.join(dir, STATES_FILE));
   return { data: tensor.data, states: tensor.dims[0]!, hidden: tensor.dims[2]!, rows: [...rows] };

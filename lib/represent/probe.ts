@@ -44,27 +44,39 @@ export function crossValidatedProbe(rows: Float32Array | Float64Array, width: nu
 }
 
 function predict(rows: Float32Array | Float64Array, width: number, labels: readonly string[], train: readonly number[], test: readonly number[], classes: readonly string[]): string[] {
+  const n = train.length;
   const mean = new Float64Array(width);
-  for (const i of train) for (let k = 0; k < width; k++) mean[k]! += rows[i * width + k]! / train.length;
-  const centred = (i: number): Float64Array => Float64Array.from({ length: width }, (_, k) => rows[i * width + k]! - mean[k]!);
-  const x = train.map(centred);
-  const dot = (a: Float64Array, b: Float64Array): number => a.reduce((s, v, k) => s + v * b[k]!, 0);
-  const gram = new Matrix(train.length, train.length);
-  for (let i = 0; i < train.length; i++) for (let j = i; j < train.length; j++) gram.set(i, j, dot(x[i]!, x[j]!)).set(j, i, gram.get(i, j));
-  const ridge = (RIDGE * gram.trace()) / train.length || 1e-12;
-  for (let i = 0; i < train.length; i++) gram.set(i, i, gram.get(i, i) + ridge);
-  const targets = new Matrix(train.length, classes.length);
+  for (const i of train) for (let k = 0; k < width; k++) mean[k]! += rows[i * width + k]! / n;
+  const centred = (list: readonly number[]): Float64Array => {
+    const out = new Float64Array(list.length * width);
+    list.forEach((i, r) => {
+      for (let k = 0; k < width; k++) out[r * width + k] = rows[i * width + k]! - mean[k]!;
+    });
+    return out;
+  };
+  const x = centred(train);
+  const z = centred(test);
+  const dot = (a: Float64Array, i: number, b: Float64Array, j: number): number => {
+    let sum = 0;
+    for (let k = 0; k < width; k++) sum += a[i * width + k]! * b[j * width + k]!;
+    return sum;
+  };
+  const gram = new Matrix(n, n);
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) gram.set(i, j, dot(x, i, x, j)).set(j, i, gram.get(i, j));
+  const ridge = (RIDGE * gram.trace()) / n || 1e-12;
+  for (let i = 0; i < n; i++) gram.set(i, i, gram.get(i, i) + ridge);
   // one-hot labels, centred like the features: the intercept is each class's share of the training rows
-  const prior = classes.map((c) => train.filter((i) => labels[i] === c).length / train.length);
+  const prior = classes.map((c) => train.filter((i) => labels[i] === c).length / n);
+  const targets = new Matrix(n, classes.length);
   train.forEach((i, r) => classes.forEach((c, k) => targets.set(r, k, (labels[i] === c ? 1 : 0) - prior[k]!)));
   const dual = solve(gram, targets);
-  return test.map((i) => {
-    const z = centred(i);
-    const kernel = x.map((xi) => dot(xi, z));
+  return test.map((_, t) => {
+    const kernel = Array.from({ length: n }, (_, r) => dot(x, r, z, t));
     let best = 0;
     let bestScore = -Infinity;
     classes.forEach((_, c) => {
-      const score = prior[c]! + kernel.reduce((s, v, r) => s + v * dual.get(r, c), 0);
+      let score = prior[c]!;
+      for (let r = 0; r < n; r++) score += kernel[r]! * dual.get(r, c);
       if (score > bestScore) [best, bestScore] = [c, score];
     });
     return classes[best]!;

@@ -213,7 +213,7 @@ function modelGeometry(model: string, legal: readonly StateSequence[], all: read
       const [near, far]: [number[], number[]] = [[], []];
       for (let i = 0; i < labels.length; i++) {
         for (let j = i + 1; j < labels.length; j++) {
-          const d = cosineDistance(st.data, st.data, vectorAt(st, 'component', l, labels[i])!, hidden, vectorAt(st, 'component', l, labels[j])!);
+          const d = cosineDistance(st.data, st.data, vectorAt(st, 'component', l, labels[i]), hidden, vectorAt(st, 'component', l, labels[j]));
           (related.has([labels[i]!, labels[j]!].sort().join('|')) ? near : far).push(d);
         }
       }

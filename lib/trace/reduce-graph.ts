@@ -14,11 +14,14 @@ import { keySetProduct } from './reductions/key-set-product.js';
 import { rolloutStep } from './reductions/rollout-step.js';
 import { scheduleEarly, type ScheduledLayer } from './reductions/schedule.js';
 import { LayerNodes, sharedTensors } from './reductions/shared.js';
+import { pooledStateNodes, spanPoolInput, stateOutput } from './reductions/pooled-states.js';
+import type { ResidualStream } from './residual-stream.js';
+import { elementTypes } from './element-types.js';
 
 export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 6;
+export const REDUCTION_FORMAT = 7;
 
 export interface ReductionPlan {
   /** Row entropy per query and head. */
@@ -41,6 +44,8 @@ export interface ReductionPlan {
    * fused kernels, run whole); absent: whole layers.
    */
   blockRows?: number;
+  /** The residual stream, pooled over the spans of the span-pool input after each state (representations); none when absent. */
+  states?: ResidualStream;
 }
 
 /** A node's inputs, and those of the nodes of its subgraphs (a blocked layer's loop body reads the shared constants). */
@@ -110,12 +115,19 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed; for a fused
     // kernel, the node that makes its queries: the kernel infers its output's width from the static shape of its query.
     const fed = site.fused ? (producer.get(site.fused.query) ?? graph.node[site.position]!) : ((site.product ? producer.get(site.product) : undefined) ?? softmax);
-    scheduled.push({ outputs: layerOutputs, fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
+    // The pooled state entering this layer is run early too, so that the stream it reads is not kept to the end.
+    scheduled.push({ outputs: [...layerOutputs, ...(plan.states ? [stateOutput(l)] : [])], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
   });
 
   // Blocked layers finish their reductions inside their loop: only whole layers are scheduled.
   const schedule = scheduleEarly(scheduled, shared.scalarZero);
   const after = new Map([...[...reductions].map(([k, nodes], l): [number, NodeProto[]] => [k, [...nodes, ...(schedule.after[l] ?? [])]]), ...blockedAfter]);
+  if (plan.states) {
+    const types = elementTypes(graph);
+    // before the layer's own reductions: a whole layer's schedule sums its pooled state
+    for (const [k, nodes] of pooledStateNodes(plan.states, (t) => types.get(t))) after.set(k, [...nodes, ...(after.get(k) ?? [])]);
+    outputs.push(...plan.states.states.map((_, l) => stateOutput(l)));
+  }
   // Only the constants this plan uses, so that onnxruntime has none to prune.
   const used = new Set([...shared.prologue.nodes, ...after.values(), ...schedule.before.values()].flat().flatMap(inputsAtAnyDepth));
   return editGraph(modelBytes, {
@@ -125,7 +137,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     after,
     renamedInputs: schedule.renamed,
     initializers: shared.constants.filter((c) => used.has(c.name ?? '')),
-    inputs: shared.inputs,
+    inputs: plan.states ? [...shared.inputs, spanPoolInput()] : shared.inputs,
     outputs: outputs.map((name) => ({ name })),
   });
 }

@@ -26,7 +26,11 @@ export function findResidualStream(graph: GraphProto, layers: number): ResidualS
   const ids = new Set(['input_ids', ...(consumers.get('input_ids') ?? []).filter((c) => c.node.opType === 'Cast').flatMap((c) => c.node.output ?? [])]);
   const embedding = nodes.findIndex((n) => n.opType === 'Gather' && ids.has(n.input?.[1] ?? '') && constants.has(n.input?.[0] ?? ''));
   if (embedding < 0) return 'no token embedding (a Gather of input_ids from a weight table)';
-  const chain = [{ tensor: nodes[embedding]!.output![0]!, position: embedding }];
+  // A quantized table is looked up, then dequantized: the stream starts at the float rows.
+  let start = { tensor: nodes[embedding]!.output![0]!, position: embedding };
+  const dequantized = consumers.get(start.tensor) ?? [];
+  if (dequantized.length === 1 && dequantized[0]!.node.opType === 'DequantizeLinear') start = { tensor: dequantized[0]!.node.output![0]!, position: dequantized[0]!.position };
+  const chain = [start];
   // The stream may pass a Cast (a norm's upcast that the exporter shares with the residual) or an Identity.
   const aliases = (tensor: string, depth = 0): string[] =>
     depth > 2 ? [tensor] : [tensor, ...(consumers.get(tensor) ?? []).filter(({ node }) => node.opType === 'Cast' || node.opType === 'Identity').flatMap(({ node }) => aliases(node.output?.[0] ?? '', depth + 1))];

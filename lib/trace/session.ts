@@ -6,6 +6,7 @@ import { badInput, runtimeFailure } from '../errors.js';
 import type { Float32Tensor } from '../io/npy.js';
 import { attentionGraph, attentionOutputName, rewrittenGraph, type Checkpoint } from './checkpoint.js';
 import { buildFeeds, padBatch, type PaddedBatch } from './feeds.js';
+import { SPAN_POOL_INPUT, stateOutput } from './reductions/pooled-states.js';
 import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, REDUCTION_FORMAT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, type ReductionPlan } from './reduce-graph.js';
 
 export type Device = 'cpu' | 'cuda';
@@ -163,6 +164,8 @@ export interface ReducedAttention {
   entropy?: Float32Tensor;
   /** Head-averaged maps `[T, T]` of the layers asked for. */
   means: Map<number, Float32Tensor>;
+  /** Residual states pooled over the span-pool rows, `[states, S, hidden]`, when the plan has them. */
+  states?: Float32Tensor;
 }
 
 /** Per sequence, the 0/1 columns the reductions are taken on, row-major over the tokens. */
@@ -171,6 +174,8 @@ export interface ReductionInputs {
   keySets: Float32Array;
   /** `[T × R]`: the rollout starting vectors, when the plan has rollout. */
   rollout?: Float32Array;
+  /** `[S × T]`: the span-pool rows, when the plan has states. */
+  pool?: Float32Array;
 }
 
 export interface ReducedSession {
@@ -189,13 +194,15 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   if (checkpoint.graph.attentionSource === 'outputs') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
-  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}${plan.blockRows ? `-b${plan.blockRows}` : ''}.onnx`;
+  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}${plan.blockRows ? `-b${plan.blockRows}` : ''}${plan.states ? '-s' : ''}.onnx`;
   const graph = await rewrittenGraph(checkpoint, key, (original) => reduceAttentionInGraph(original, checkpoint.graph.attention, plan));
   const session = await createSession(graph, checkpoint, options, 'the reduced graph');
   const layers = checkpoint.graph.attention.length;
   const perLayer = (name: (l: number) => string, on: boolean | undefined): string[] => (on ? Array.from({ length: layers }, (_, l) => name(l)) : []);
   const rolloutOn = plan.rolloutResidual !== undefined;
-  const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums !== undefined), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput)];
+  const stateCount = plan.states?.states.length ?? 0;
+  const stateNames = Array.from({ length: stateCount }, (_, l) => stateOutput(l));
+  const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums !== undefined), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput), ...stateNames];
   const runPass = async (sequences: readonly BigInt64Array[], inputs: readonly ReductionInputs[]): Promise<ReducedAttention[]> => {
     const padded = padBatch(sequences, 0n);
     const { batch, length: P } = padded;
@@ -216,6 +223,16 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       const start = new Float32Array(batch * P * R);
       inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
       feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
+    }
+    // every sequence of one call has the same S rows (padded with zero rows by the caller)
+    const S = stateCount > 0 ? (inputs[0]?.pool?.length ?? 0) / (sequences[0]?.length || 1) : 0;
+    if (stateCount > 0) {
+      const pool = new Float32Array(batch * S * P);
+      inputs.forEach((input, b) => {
+        const T = padded.lengths[b]!;
+        for (let r = 0; r < S; r++) pool.set(input.pool!.subarray(r * T, (r + 1) * T), (b * S + r) * P);
+      });
+      feeds[SPAN_POOL_INPUT] = new ort.Tensor('float32', pool, [batch, S, P]);
     }
     const outputs = await forward(session, checkpoint, padded, feeds, fetches);
     const data = (name: string): Float32Array => outputs[name]!.data as Float32Array;
@@ -243,6 +260,12 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };
       if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
       if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
+      if (stateCount > 0) {
+        const hidden = outputs[stateNames[0]!]?.dims[2] ?? 0;
+        const states = new Float32Array(stateCount * S * hidden);
+        stateNames.forEach((name, l) => states.set(data(name).subarray(b * S * hidden, (b + 1) * S * hidden), l * S * hidden));
+        result.states = { data: states, dims: [stateCount, S, hidden] };
+      }
       return result;
     });
     for (const tensor of Object.values(outputs)) tensor.dispose();

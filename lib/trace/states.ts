@@ -3,41 +3,20 @@ import ort from 'onnxruntime-node';
 import { runtimeFailure } from '../errors.js';
 import { rewrittenGraph, type Checkpoint } from './checkpoint.js';
 import { elementTypes } from './element-types.js';
-import { intAttribute, type NodeProto } from './onnx-build.js';
-import { decodeModel, FLOAT32 } from './onnx-model.js';
+import { decodeModel } from './onnx-model.js';
+import { pooledStateNodes, SPAN_POOL_INPUT, spanPoolInput, stateOutput } from './reductions/pooled-states.js';
 import { editGraph } from './onnx-wire.js';
 import { findResidualStream, type ResidualStream } from './residual-stream.js';
 import { createSession, forward, inPassesOfTheirOwn, type SessionOptions } from './session.js';
 import { padBatch } from './feeds.js';
 
-/** `[batch, S, T]`: row s holds the weights of span s's tokens (1/width on its tokens), so one MatMul pools every span. */
-export const SPAN_POOL_INPUT = 'legal_attn.span_pool';
-export const stateOutput = (l: number): string => `legal_attn.pooled_state.${l}`;
 /** Bump whenever `pooledStatesGraph` writes another graph. */
 const STATES_GRAPH = 'states-v1.onnx';
 
-/**
- * The graph with, after each residual state, its mean over each span's tokens
- * `[batch, S, hidden]` in float32 as an output: the measures need span states, not the
- * `[T, hidden]` stream of every layer, which for a 7B model is the size of its attention.
- */
+/** The graph with each residual state pooled over the spans as an output (the full-map path's own pass; in-graph measuring pools in its reduced graph). */
 export function pooledStatesGraph(modelBytes: Uint8Array, stream: ResidualStream): Uint8Array {
-  const graph = decodeModel(modelBytes).graph ?? {};
-  const types = elementTypes(graph);
-  const after = new Map<number, NodeProto[]>();
-  stream.states.forEach((state, l) => {
-    const nodes: NodeProto[] = [];
-    let x = state;
-    if ((types.get(state) ?? 1) !== FLOAT32) {
-      x = `legal_attn.state_f32.${l}`;
-      nodes.push({ opType: 'Cast', input: [state], output: [x], name: `legal_attn/state_cast_${l}`, attribute: [intAttribute('to', FLOAT32)] });
-    }
-    nodes.push({ opType: 'MatMul', input: [SPAN_POOL_INPUT, x], output: [stateOutput(l)], name: `legal_attn/pooled_state_${l}` });
-    const position = stream.positions[l]!;
-    after.set(position, [...(after.get(position) ?? []), ...nodes]);
-  });
-  const pool = { name: SPAN_POOL_INPUT, type: { tensorType: { elemType: FLOAT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'spans' }, { dimParam: 'sequence' }] } } } };
-  return editGraph(modelBytes, { after, inputs: [pool], outputs: stream.states.map((_, l) => ({ name: stateOutput(l) })) });
+  const types = elementTypes(decodeModel(modelBytes).graph ?? {});
+  return editGraph(modelBytes, { after: pooledStateNodes(stream, (t) => types.get(t)), inputs: [spanPoolInput()], outputs: stream.states.map((_, l) => ({ name: stateOutput(l) })) });
 }
 
 /** Where the checkpoint's residual stream is, or why it cannot be read. */

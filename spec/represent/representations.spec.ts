@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { loadConcepts } from '../../lib/concepts/load-concepts.js';
+import { captureStates } from '../../lib/represent/capture.js';
+import { stateSequences } from '../../lib/represent/plan.js';
+import { measureRepresentations } from '../../lib/represent/representations.js';
+import { compareCheckpoints } from '../../lib/run-compare.js';
+import { planSequences } from '../../lib/run-trace.js';
+import { exclusiveTokens } from '../../lib/synth/plant.js';
+import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
+import { openCheckpoint } from '../../lib/trace/checkpoint.js';
+import { residualStreamOf } from '../../lib/trace/states.js';
+import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
+import { modelDir, ROOT, temporaryFolder } from '../helpers.js';
+
+const CONCEPTS = ['hearsay', 'consideration', 'mens-rea', 'easement', 'negligence', 'offer'];
+const CONTROLS = { maxControls: 200, seed: 1 };
+const CHANCE = { draws: 2000, seed: 1, alpha: 0.05 };
+
+/** A folder with a few of the shipped concept files. */
+async function someConcepts(): Promise<string> {
+  const dir = path.join(await temporaryFolder(), 'concepts');
+  await mkdir(dir);
+  for (const id of CONCEPTS) await copyFile(path.join(ROOT, 'concepts', `${id}.yaml`), path.join(dir, `${id}.yaml`));
+  return dir;
+}
+
+describe('representation measures', function () {
+  this.timeout(600_000);
+  let concepts = '';
+  before(async () => {
+    concepts = await someConcepts();
+  });
+
+  it('between a checkpoint and itself: no change anywhere and CKA 1 on the diagonal', async () => {
+    const checkpoint = await openCheckpoint(modelDir('cpt'));
+    const loaded = await loadConcepts(concepts);
+    const planned = await planSequences({ model: checkpoint, concepts, out: '' }, checkpoint, loaded);
+    const stream = await residualStreamOf(checkpoint);
+    assert.ok(typeof stream !== 'string');
+    const traces = path.join(await temporaryFolder(), 'traces');
+    // the same weights captured twice, as two models
+    for (const name of ['before', 'after']) await captureStates(checkpoint, stream, planned, path.join(traces, name), { controls: CONTROLS });
+    const results = await measureRepresentations(stateSequences(planned, traces, ['before', 'after'], CONTROLS), ['before', 'after'], [{ after: 'after', before: 'before' }], loaded.map((c) => ({ id: c.id, area: c.area })), CHANCE);
+    assert.equal(results.states, 7);
+    for (const change of results.changes) for (const value of [...change.concept, ...change.control]) assert.ok(Math.abs(value) < 1e-6, `${change.scope}: ${value}`);
+    const [cka] = results.cka;
+    for (const matrix of [cka!.concepts, cka!.tokens]) matrix.forEach((row, l) => assert.ok(Math.abs(row[l]! - 1) < 1e-6, `layer ${l}: ${row[l]}`));
+    // and states further apart are less alike: embeddings against the last layer
+    assert.ok(cka!.tokens[0]![6]! < 0.9);
+  });
+
+  it('a planted change on some concepts\' own tokens shows at those concepts, well above their controls, and nowhere else', async () => {
+    const root = await temporaryFolder();
+    const loaded = await loadConcepts(concepts);
+    const chosen = new Set(['hearsay', 'easement']);
+    const tokenizer = await loadTokenizer(modelDir('base'));
+    const { tokens, planted } = await exclusiveTokens(tokenizer, loaded, chosen);
+    assert.deepEqual([...planted].sort(), ['easement', 'hearsay']);
+    const shape = { layers: 2, heads: 4, kvHeads: 2, hidden: 64, vocab: 4096, seed: 1 };
+    const before = await synthCheckpoint(path.join(root, 'before'), shape);
+    const after = await synthCheckpoint(path.join(root, 'after'), { ...shape, plant: { tokens, scale: 0.5, seed: 7 } });
+    const out = path.join(root, 'out');
+    const summary = await compareCheckpoints({ models: [{ name: 'before', dir: before }, { name: 'after', dir: after }], concepts, out, cacheDir: path.join(root, 'cache') });
+    const results = summary.representations;
+    assert.ok(results && !('skipped' in results));
+    for (const change of results.changes.filter((c) => c.scope !== '*')) {
+      if (planted.has(change.scope)) {
+        // planted tokens are the concept's own and some of its components' (which a control may cover): its controls change less
+        assert.ok(change.concept[0]! > 0.05, `${change.scope}: ${change.concept[0]}`);
+        // the change then spreads by attention to the tokens after the concept, where many controls sit
+        assert.ok(change.concept[0]! > 5 * change.control[0]!, `${change.scope}: ${change.concept[0]} vs ${change.control[0]}`);
+        change.concept.forEach((value, l) => assert.ok(value > 2 * change.control[l]!, `${change.scope}, state ${l}: ${value} vs ${change.control[l]}`));
+      } else {
+        // texts without a planted token run exactly as before, and nothing beats chance
+        for (const value of [...change.concept, ...change.control]) assert.ok(Math.abs(value) < 1e-6, `${change.scope}: ${value}`);
+        assert.equal(change.layersBeatingChance ?? 0, 0);
+      }
+    }
+    // against position-matched controls, the concept whose planted tokens are all its own stands out at every state
+    const easement = results.changes.find((c) => c.scope === 'easement')!;
+    assert.equal(easement.layersBeatingChance, 3);
+    assert.ok(easement.countPValue! < 0.05);
+    // written where Python reads it
+    const rows = parse<Record<string, string>>(await readFile(path.join(out, 'representations.csv'), 'utf8'), { columns: true });
+    const hearsay = rows.filter((r) => r.measure === 'change' && r.scope === 'hearsay');
+    assert.equal(hearsay.length, 3);
+    assert.equal(Number(hearsay[0]!.value), results.changes.find((c) => c.scope === 'hearsay')!.concept[0]);
+    const json = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { representations: { definitions: Record<string, string>; states: number } };
+    assert.equal(json.representations.states, 3);
+    assert.match(json.representations.definitions.change!, /1 − cos/);
+  });
+
+  it('compare --no-representations writes none, and says so in summary.json', async () => {
+    const root = await temporaryFolder();
+    const out = path.join(root, 'out');
+    const summary = await compareCheckpoints({ models: [{ name: 'base', dir: modelDir('base') }, { name: 'cpt', dir: modelDir('cpt') }], concepts, out, representations: false, cacheDir: path.join(root, 'cache') });
+    assert.equal(summary.representations, undefined);
+    assert.ok(!summary.files.includes('representations.csv'));
+    const json = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { representations: unknown };
+    assert.equal(json.representations, null);
+  });
+});
