@@ -27,7 +27,7 @@ import type { SpanRule } from './tokenize/align-spans.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { TOOL_VERSION } from './version.js';
 import { captureStates } from './represent/capture.js';
-import { residualStreams, stateSequences } from './represent/plan.js';
+import { residualStreams, stateSequences, storedStateSequences } from './represent/plan.js';
 import type { ResidualStream } from './trace/residual-stream.js';
 import { measureRepresentations, type RepresentationResults } from './represent/representations.js';
 import { representationRows, REPRESENTATION_DEFINITIONS } from './represent/results.js';
@@ -350,10 +350,17 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     models.push({ name, record, measures });
   }
   const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
+  // Residual states compare kept beside the traces are measured again under these options.
+  const stored = await storedStateSequences(
+    sequenceList.map((item, k) => ({ dir: item.dir, concept: item.concept ?? '', sequence: item.sequence ?? item.dir, ...(planned[k]!.paraphraseOf ? { paraphraseOf: planned[k]!.paraphraseOf } : {}) })),
+    records,
+  );
+  const facts = (records[0]?.record.concepts ?? []).map((c) => ({ id: c.id, area: c.area ?? '', ...(c.structure ? { structure: c.structure } : {}) }));
+  const representations = stored ? await measureRepresentations(stored, names, pairs, facts, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha }) : undefined;
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
   if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);
-  return { ...(await writeComparison(measured, records, pairs, analysis, out)) };
+  return { ...(await writeComparison(measured, records, pairs, analysis, out, representations)), ...(representations ? { representations } : {}) };
 }
 
 /** A model's trace record and the measures of its sequences, in the record's order. */

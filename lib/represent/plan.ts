@@ -1,10 +1,12 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ControlOptions } from '../measure/controls.js';
 import type { PlannedSequence } from '../run-trace.js';
 import type { Checkpoint } from '../trace/checkpoint.js';
 import type { ResidualStream } from '../trace/residual-stream.js';
 import { residualStreamOf } from '../trace/states.js';
-import { stateRows } from './span-rows.js';
+import { STATE_ROWS_FILE } from './capture.js';
+import { stateRows, type StateRow } from './span-rows.js';
 import type { StateSequence } from './representations.js';
 
 /** Each model's residual stream, or the first reason one model's cannot be read (then no model's states are captured). */
@@ -27,4 +29,20 @@ export function stateSequences(planned: readonly PlannedSequence[], traces: stri
     rows: stateRows(p.aligned, controls),
     dirs: Object.fromEntries(models.map((m) => [m, path.join(traces, m, p.dir)])),
   }));
+}
+
+/**
+ * The states an earlier compare wrote beside its traces, as the representation
+ * measures read them (each sequence's rows as written, whatever the options now), or
+ * undefined when some model has none (compare ran with --no-representations).
+ */
+export async function storedStateSequences(planned: ReadonlyArray<{ dir: string; concept: string; sequence: string; paraphraseOf?: string }>, folders: ReadonlyArray<{ name: string; folder: string }>): Promise<StateSequence[] | undefined> {
+  const sequences: StateSequence[] = [];
+  for (const p of planned) {
+    const dirs = Object.fromEntries(folders.map(({ name, folder }) => [name, path.join(folder, p.dir)]));
+    const rows = await readFile(path.join(folders[0]!.folder, p.dir, STATE_ROWS_FILE), 'utf8').then((text) => JSON.parse(text) as StateRow[], () => undefined);
+    if (!rows) return undefined;
+    sequences.push({ concept: p.concept, sequence: p.sequence, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}), rows, dirs });
+  }
+  return sequences;
 }

@@ -6,7 +6,7 @@ import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import { captureStates } from '../../lib/represent/capture.js';
 import { stateSequences } from '../../lib/represent/plan.js';
 import { measureRepresentations } from '../../lib/represent/representations.js';
-import { compareCheckpoints } from '../../lib/run-compare.js';
+import { compareCheckpoints, measureResults } from '../../lib/run-compare.js';
 import { planSequences } from '../../lib/run-trace.js';
 import { exclusiveTokens } from '../../lib/synth/plant.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
@@ -91,6 +91,32 @@ describe('representation measures', function () {
     const json = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { representations: { definitions: Record<string, string>; states: number } };
     assert.equal(json.representations.states, 3);
     assert.match(json.representations.definitions.change!, /1 − cos/);
+  });
+
+  it('measured in the graph, in whole layers or in blocks of queries, the states are those of a pass of their own (--maps full)', async () => {
+    const root = await temporaryFolder();
+    const models = [{ name: 'base', dir: modelDir('base') }, { name: 'cpt', dir: modelDir('cpt') }];
+    const run = async (out: string, options: { maps: 'mean' | 'full'; maxMemoryBytes?: number }): Promise<Array<Record<string, string>>> => {
+      await compareCheckpoints({ models, concepts, out: path.join(root, out), cacheDir: path.join(root, 'cache'), ...options });
+      return parse<Record<string, string>>(await readFile(path.join(root, out, 'representations.csv'), 'utf8'), { columns: true });
+    };
+    const own = await run('full', { maps: 'full' });
+    // a budget that leaves blocks of 16 queries
+    const variants = [await run('whole', { maps: 'mean' }), await run('blocked', { maps: 'mean', maxMemoryBytes: 64 * 1024 })];
+    for (const rows of variants) {
+      assert.equal(rows.length, own.length);
+      rows.forEach((row, k) => {
+        for (const column of ['value', 'control']) {
+          if (row[column] === '') continue;
+          assert.ok(Math.abs(Number(row[column]) - Number(own[k]![column])) < 1e-5, `${row.measure} ${row.scope} ${row.layer}: ${row[column]} vs ${own[k]![column]}`);
+        }
+      });
+    }
+    const summary = JSON.parse(await readFile(path.join(root, 'blocked', 'summary.json'), 'utf8')) as { options: { attentionBlockRows: Record<string, number | null> } };
+    assert.equal(summary.options.attentionBlockRows.base, 16);
+    // and measure, without the models, takes the states compare kept
+    await measureResults(path.join(root, 'full'), { out: path.join(root, 'measured') });
+    assert.equal(await readFile(path.join(root, 'measured', 'representations.csv'), 'utf8'), await readFile(path.join(root, 'full', 'representations.csv'), 'utf8'));
   });
 
   it('compare --no-representations writes none, and says so in summary.json', async () => {
