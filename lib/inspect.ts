@@ -1,6 +1,7 @@
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { fullMapBytes } from './trace/fit.js';
 import { openAttentionSession } from './trace/session.js';
+import { residualStreamOf } from './trace/states.js';
 
 export interface InspectReport {
   model: string;
@@ -22,6 +23,8 @@ export interface InspectReport {
   format: Checkpoint['graph']['format'];
   /** Memory of one full float32 attention map `[layers, heads, T, T]` at `length` tokens. */
   fullMap: { length: number; bytes: number; bytesPerLayer: number };
+  /** The residual states legal-attn reads for representations (the embeddings, then after each layer), or why it cannot. */
+  residualStream: { states: string[] } | { unread: string };
 }
 
 /** Heads from config.json, or, without one, from a two-token forward pass. */
@@ -42,6 +45,7 @@ export async function inspectCheckpoint(dir: string, options: { length?: number;
   const heads = await countHeads(checkpoint);
   const layers = checkpoint.graph.attention.length;
   const length = options.length ?? Math.min(checkpoint.shape.maxPositions ?? 4096, 4096);
+  const stream = await residualStreamOf(checkpoint);
   const report: InspectReport = {
     model: checkpoint.dir,
     contentHash: checkpoint.contentHash,
@@ -57,6 +61,7 @@ export async function inspectCheckpoint(dir: string, options: { length?: number;
     externalData: checkpoint.graph.externalData,
     format: checkpoint.graph.format,
     fullMap: { length, bytes: fullMapBytes(layers, heads, length), bytesPerLayer: fullMapBytes(1, heads, length) },
+    residualStream: typeof stream === 'string' ? { unread: stream } : { states: stream.states },
   };
   const { kvHeads, headSize, maxPositions } = checkpoint.shape;
   if (kvHeads !== undefined) report.kvHeads = kvHeads;
@@ -112,6 +117,7 @@ export function formatInspectReport(report: InspectReport): string {
       }[report.attentionSource]
     }`,
     `max positions  ${report.maxPositions ?? 'unknown'}`,
+    `residual       ${'states' in report.residualStream ? `${report.residualStream.states.length} states (the embeddings, then after each layer), found by graph structure` : `not readable (${report.residualStream.unread}); compare measures attention only`}`,
     `full map       ${formatBytes(report.fullMap.bytes)} for one sequence of ${report.fullMap.length} tokens (${formatBytes(report.fullMap.bytesPerLayer)} a layer)`,
     '',
     'layer  label      kind  node → output',

@@ -72,6 +72,7 @@ describe('fused attention checkpoints', function () {
     const kindOf = async (form: AttentionForm): Promise<string | undefined> => attentionKind((await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), form), { ...SHAPE, attention: form }))).layers[0]!);
     assert.equal(await kindOf('mha'), 'MultiHeadAttention (separate q/k/v, rotary outside, causal, padding by key, additive mask)');
     assert.equal(await kindOf('onnx-attention'), 'Attention (separate q/k/v by head, rotary outside, causal, boolean mask)');
+    assert.deepEqual(report.residualStream, { states: ['gather_4', 'add_47', 'add_82'] });
     const twin = await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), 'decomposed'), SHAPE));
     assert.deepEqual(twin.layers.map(attentionKind), ['decomposed', 'decomposed']);
   });
