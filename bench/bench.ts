@@ -21,6 +21,8 @@ import { openCheckpoint, type Checkpoint } from '../lib/trace/checkpoint.js';
 import { fullMapBytes } from '../lib/trace/fit.js';
 import { openAttentionSession, openReducedSession } from '../lib/trace/session.js';
 import { blockRowsFor, DEFAULT_ATTENTION_BYTES } from '../lib/measurers.js';
+import { poolMatrix, stateRows } from '../lib/represent/span-rows.js';
+import { residualStreamOf } from '../lib/trace/states.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 
 const TINY = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
@@ -40,7 +42,7 @@ const FULL_MAP_LIMIT = 4 * 1024 ** 3;
 const EXPORTS = path.join(WORK, 'exports');
 const FORMATS = ['fp16', 'fp16-softmax-fp32', 'int8-qdq', 'int8-dynamic', 'int4-nbits'];
 
-type Step = 'plain' | 'in-graph' | 'full';
+type Step = 'plain' | 'in-graph' | 'in-graph-states' | 'full';
 
 interface Input {
   ids: BigInt64Array;
@@ -111,14 +113,17 @@ async function plain(checkpoint: Checkpoint, inputs: Input[], repeats: number): 
   return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-/** What compare runs: the graph with every measure reduced inside it, then the measures. */
-async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number): Promise<Measurement> {
+/** What compare runs: the graph with every measure reduced inside it, then the measures; with `states`, the residual states pooled over the spans too (representations). */
+async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number, states = false): Promise<Measurement> {
   const layers = checkpoint.graph.attention.length;
   const longest = Math.max(...inputs.map((i) => i.ids.length));
   // As compare chooses: whole layers while they fit the default budget, else blocks of queries.
   const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batch, DEFAULT_ATTENTION_BYTES);
   // The report's head-averaged map of the last layer is T × T: kept up to 4,096 tokens, as --map-layers would.
-  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: longest <= 4096 ? [layers - 1] : [], ...(blockRows ? { blockRows } : {}) };
+  const stream = states ? await residualStreamOf(checkpoint) : undefined;
+  if (typeof stream === 'string') throw new Error(stream);
+  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: longest <= 4096 ? [layers - 1] : [], ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}) };
+  const rows = inputs.map((input) => stateRows(input, DEFAULT_MEASURE_OPTIONS.controls));
   const session = await openReducedSession(checkpoint, plan);
   const loadMb = rssMb();
   const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, DEFAULT_MEASURE_OPTIONS));
@@ -128,8 +133,10 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
     const K = Math.max(...group.map((l) => l.keySetCount));
     const R = Math.max(...group.map((l) => l.rolloutCount));
     const ids = inputs.slice(start, start + batch).map((i) => i.ids);
+    const S = Math.max(...rows.slice(start, start + batch).map((r) => r.length));
+    const pools = ids.map((sequence, k) => (stream ? { pool: poolMatrix(rows[start + k]!, sequence.length, S) } : {}));
     ms += await fastest(repeats, async () => {
-      const results = await session.run(ids, group.map((l) => widenInputs(l, K, R)));
+      const results = await session.run(ids, group.map((l, k) => ({ ...widenInputs(l, K, R), ...pools[k] })));
       results.forEach((result, k) => measureReduced(result, group[k]!, DEFAULT_MEASURE_OPTIONS));
     });
   }
@@ -168,7 +175,7 @@ async function child(model: string, length: string, step: Step, batch: string): 
   const checkpoint = await openCheckpoint(modelFolder(model), { cacheDir: path.join(WORK, 'cache') });
   const inputs = length === 'shipped' ? await shippedInputs() : [await longInput(Number(length))];
   const repeats = length === 'shipped' ? 5 : Number(length) >= 8192 ? 1 : 2;
-  const result = step === 'plain' ? await plain(checkpoint, inputs, repeats) : step === 'full' ? await fullMaps(checkpoint, inputs, repeats) : await inGraph(checkpoint, inputs, repeats, Number(batch));
+  const result = step === 'plain' ? await plain(checkpoint, inputs, repeats) : step === 'full' ? await fullMaps(checkpoint, inputs, repeats) : await inGraph(checkpoint, inputs, repeats, Number(batch), step === 'in-graph-states');
   process.stdout.write(JSON.stringify(result));
 }
 
@@ -182,6 +189,8 @@ interface Row {
   tokens: string;
   plain: Measurement | { refused: string };
   inGraph: Measurement;
+  /** In-graph measures with the residual states pooled too (compare's default). */
+  states?: Measurement;
   ratio?: number;
   full: Measurement | { refused: string };
 }
@@ -198,7 +207,7 @@ async function main(): Promise<void> {
   say(`tiny-legal-base, ${inputs.length} shipped sequences …\n`);
   const tinyPlain = inChild('tiny', 'shipped', 'plain');
   const tinyInGraph = inChild('tiny', 'shipped', 'in-graph');
-  rows.push({ model: 'tiny-legal-base', tokens: `${inputs.length} seqs, ${Math.min(...lengths)}–${Math.max(...lengths)}`, plain: tinyPlain, inGraph: tinyInGraph, ratio: tinyInGraph.ms / tinyPlain.ms, full: inChild('tiny', 'shipped', 'full') });
+  rows.push({ model: 'tiny-legal-base', tokens: `${inputs.length} seqs, ${Math.min(...lengths)}–${Math.max(...lengths)}`, plain: tinyPlain, inGraph: tinyInGraph, states: inChild('tiny', 'shipped', 'in-graph-states'), ratio: tinyInGraph.ms / tinyPlain.ms, full: inChild('tiny', 'shipped', 'full') });
   const batching = [1, 4, 8].map((batch) => ({ batch, ...inChild('tiny', 'shipped', 'in-graph', batch) }));
   for (const format of makeExports()) {
     say(`tiny-legal-base as ${format}, ${inputs.length} shipped sequences …\n`);
@@ -212,18 +221,18 @@ async function main(): Promise<void> {
     const synthInGraph = inChild('synth', String(length), 'in-graph');
     const bytes = fullMapBytes(SYNTH_SHAPE.layers, SYNTH_SHAPE.heads, length);
     const full = bytes <= FULL_MAP_LIMIT ? inChild('synth', String(length), 'full') : { refused: `${(bytes / 1024 ** 3).toFixed(0)} GiB of maps` };
-    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: String(length), plain: synthPlain, inGraph: synthInGraph, ...('ms' in synthPlain ? { ratio: synthInGraph.ms / synthPlain.ms } : {}), full });
+    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: String(length), plain: synthPlain, inGraph: synthInGraph, states: inChild('synth', String(length), 'in-graph-states'), ...('ms' in synthPlain ? { ratio: synthInGraph.ms / synthPlain.ms } : {}), full });
   }
   if (!existsSync(path.join(LAYER_7B, 'model.onnx'))) await synthCheckpoint(LAYER_7B, LAYER_7B_SHAPE);
   for (const length of [2048]) {
     say(`two layers of the 7B shape, ${length} tokens …\n`);
     const layerPlain = inChild('7b-layers', String(length), 'plain');
     const layerInGraph = inChild('7b-layers', String(length), 'in-graph');
-    rows.push({ model: '2 layers of 7B shape (4096, 32/8 heads, MLP 14336)', tokens: String(length), plain: layerPlain, inGraph: layerInGraph, ratio: layerInGraph.ms / layerPlain.ms, full: { refused: 'not run' } });
+    rows.push({ model: '2 layers of 7B shape (4096, 32/8 heads, MLP 14336)', tokens: String(length), plain: layerPlain, inGraph: layerInGraph, states: inChild('7b-layers', String(length), 'in-graph-states'), ratio: layerInGraph.ms / layerPlain.ms, full: { refused: 'not run' } });
   }
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version, onnxruntime: ort.env.versions.common };
   const table = [
-    ['model', 'tokens', 'plain forward', 'in-graph measures', 'ratio', 'peak RSS beyond load: plain', 'in-graph', 'full maps'],
+    ['model', 'tokens', 'plain forward', 'in-graph measures', 'ratio', 'peak RSS beyond load: plain', 'in-graph', 'with representations', 'full maps'],
     ...rows.map((r) => [
       r.model,
       r.tokens,
@@ -232,6 +241,7 @@ async function main(): Promise<void> {
       r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
       'refused' in r.plain ? '' : mb(r.plain),
       mb(r.inGraph),
+      r.states ? `${r.states.ms.toFixed(0)} ms, ${mb(r.states)}` : '',
       'refused' in r.full ? `not taken: ${r.full.refused}` : `${r.full.ms.toFixed(0)} ms, ${mb(r.full)}`,
     ]),
   ];

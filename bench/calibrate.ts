@@ -58,6 +58,27 @@ function rates(summaries: readonly CompareSummary[], level: Level, variant: Vari
   return { heads: share(n.heads, n.tests), concepts: share(n.found, n.scopes), q: share(n.q, n.tests), family: share(n.family, n.tests), tests: n.tests };
 }
 
+/** The same rates for representation change: concept × state-layer tests, and concepts whose count of layers beating chance has p < alpha. */
+function representationRates(summaries: readonly CompareSummary[], chosen: (concept: string) => boolean): { layers: number; concepts: number; tests: number } {
+  const n = { tests: 0, layers: 0, scopes: 0, found: 0 };
+  for (const summary of summaries) {
+    const results = summary.representations;
+    if (!results || 'skipped' in results) continue;
+    for (const change of results.changes) {
+      if (change.scope === '*' || !chosen(change.scope) || !change.pValue) continue;
+      n.scopes++;
+      n.found += (change.countPValue ?? 1) < ALPHA ? 1 : 0;
+      for (const p of change.pValue) {
+        if (!Number.isFinite(p)) continue;
+        n.tests++;
+        n.layers += p < ALPHA ? 1 : 0;
+      }
+    }
+  }
+  const share = (k: number, of: number): number => Number((k / (of || 1)).toFixed(3));
+  return { layers: share(n.layers, n.tests), concepts: share(n.found, n.scopes), tests: n.tests };
+}
+
 async function main(): Promise<void> {
   const concepts = await loadConcepts(CONCEPTS);
   // Every third concept is chosen for the planted change on its concept tokens.
@@ -98,9 +119,13 @@ async function main(): Promise<void> {
     const row = [r.level, r.variant, r.null.heads, r.null.q, r.null.family, r.null.concepts, r.planted.heads, r.planted.concepts, r.others.heads, r.null.tests];
     process.stdout.write(`| ${row.join(' | ')} |\n`);
   }
+  const representations = { null: representationRates(nullPairs, () => true), planted: representationRates(plantedPair, (c) => planted.has(c)), others: representationRates(plantedPair, (c) => !chosen.has(c)) };
+  process.stdout.write(
+    `\nrepresentation change, concept × state-layer tests: null ${representations.null.layers} (count p < α: ${representations.null.concepts} of concepts; ${representations.null.tests} tests); planted ${representations.planted.layers} (${representations.planted.concepts} of planted concepts); planted pair, other concepts ${representations.others.layers}\n`,
+  );
   process.stdout.write(`\nalpha ${ALPHA}; ${NULL_SEEDS.length} null pairs; ${planted.size} of ${concepts.length} concepts planted (${tokens.length} tokens found only in their spans; ${chosen.size - planted.size} more chosen had none); a calibrated test flags about ${ALPHA} of the null tests.\n`);
   const file = path.join(PACKAGE_ROOT, 'reports', 'calibration.json');
-  await writeJson(file, { alpha: ALPHA, shape: SHAPE, planted: [...planted], plantedTokens: tokens.length, table });
+  await writeJson(file, { alpha: ALPHA, shape: SHAPE, planted: [...planted], plantedTokens: tokens.length, table, representations });
   process.stdout.write(`wrote ${file}\n`);
 }
 

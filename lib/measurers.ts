@@ -107,6 +107,7 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
       // The spans whose residual states are kept (representations), and their pooling rows.
       const stateRowsOf = stream ? planned.map((p) => stateRows(p.aligned, measure.controls)) : [];
       const pools = stateRowsOf.map((rows, k) => poolMatrix(rows, planned[k]!.aligned.ids.length));
+      const poolOf = (k: number, S: number): Float32Array => (S === stateRowsOf[k]!.length ? pools[k]! : poolMatrix(stateRowsOf[k]!, planned[k]!.aligned.ids.length, S));
       let session: ReducedSession | undefined;
       try {
         const passes = passesThroughCache(
@@ -120,7 +121,7 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
             const S = stream ? Math.max(...indices.map((k) => stateRowsOf[k]!.length)) : 0;
             const results = await session.run(
               indices.map((k) => planned[k]!.aligned.ids),
-              indices.map((k) => ({ ...widenInputs(layouts[k]!, K, R), ...(stream ? { pool: withRows(pools[k]!, planned[k]!.aligned.ids.length, S) } : {}) })),
+              indices.map((k) => ({ ...widenInputs(layouts[k]!, K, R), ...(stream ? { pool: poolOf(k, S) } : {}) })),
             );
             // Zero columns and rows added for the batch are cut away, so the cache holds what this sequence alone gives.
             return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount, stateRowsOf[indices[b]!]?.length)));
@@ -238,14 +239,6 @@ function keptMaps(reduced: ReducedAttention, mapLayers: readonly number[], T: nu
  */
 export function autoBatchSize(lengths: readonly number[]): number {
   return Math.max(0, ...lengths) <= 256 ? 8 : 1;
-}
-
-/** `[S × T]` pool rows with zero rows added up to `rows` (a batch shares one S). */
-function withRows(pool: Float32Array, T: number, rows: number): Float32Array {
-  if (pool.length === rows * T) return pool;
-  const wide = new Float32Array(rows * T);
-  wide.set(pool);
-  return wide;
 }
 
 /** One sequence's reductions without the zero columns (and state rows) its batch added. */

@@ -1,6 +1,8 @@
 import { controlSpans, type ControlOptions } from '../measure/controls.js';
 import type { AlignedSequence } from '../tokenize/tokenizer.js';
 
+type Spanned = Pick<AlignedSequence, 'ids' | 'spans'>;
+
 /** One pooled row of a sequence's states: a span whose tokens' states are averaged. */
 export interface StateRow {
   /** `concept`: the concept's tokens; `component`: a labelled part; `control`: a width-matched run elsewhere; `token`: one token (for CKA over tokens). */
@@ -18,7 +20,7 @@ export const TOKEN_ROWS = 128;
  * giving the same runs) and single tokens. The first token (the sink) is left out of
  * the token rows, as of the controls.
  */
-export function stateRows(aligned: AlignedSequence, controls: ControlOptions): StateRow[] {
+export function stateRows(aligned: Spanned, controls: ControlOptions): StateRow[] {
   const T = aligned.ids.length;
   const concept = [...new Set(aligned.spans.filter((s) => !s.label).flatMap((s) => s.tokens))].sort((a, b) => a - b);
   const rows: StateRow[] = [];
@@ -31,9 +33,12 @@ export function stateRows(aligned: AlignedSequence, controls: ControlOptions): S
   return rows;
 }
 
-/** `[S, T]`: row s weighs each of row s's tokens by 1/width, so that pool · states is each row's mean state. */
-export function poolMatrix(rows: readonly StateRow[], T: number): Float32Array {
-  const pool = new Float32Array(rows.length * T);
+/**
+ * `[S, T]`: row s weighs each of row s's tokens by 1/width, so that pool · states is
+ * each row's mean state; zero rows after them up to `S` (a batch shares one S).
+ */
+export function poolMatrix(rows: readonly StateRow[], T: number, S = rows.length): Float32Array {
+  const pool = new Float32Array(S * T);
   rows.forEach((row, s) => {
     for (const t of row.tokens) pool[s * T + t] = 1 / row.tokens.length;
   });
