@@ -10,9 +10,10 @@ import { changeGridSvg, headGridSvg, type HeadChance, type HeadValues } from '..
 import { distributionSvg } from '../render/histogram.js';
 import { layerCurvesSvg } from '../render/layer-curves.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
-import { escapeHtml, figure, numberCell, page } from './html.js';
+import { escapeHtml, figure, numberCell, page, slug } from './html.js';
 import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceIndex, traceIndexFile } from '../results/trace-index.js';
+import { conceptRepresentations, indexRepresentations } from './representations-section.js';
 import { readResults, type ChangeSummary, type Results, type Row, type RobustnessSummary, type ScopeResult, type StructureTestSummary, type Summary } from './read-results.js';
 
 export interface ReportOptions {
@@ -79,8 +80,6 @@ function asDistribution(c: ChangeSummary): Distribution {
     fractionRose: n(c.fractionRose),
   };
 }
-
-const slug = (text: string): string => text.replace(/[^A-Za-z0-9_-]+/g, '-');
 
 type ConceptEntry = Results['summary']['concepts'][number];
 
@@ -378,6 +377,9 @@ class ReportBuilder {
       return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'}; count p ${c?.countPValue?.toPrecision(2) ?? 'n/a'})</td>${intervalCell(c?.replication?.meanDelta)}</tr>`;
     });
     const choiceTable = conceptChoices(concept.robustness ?? [], this.pairs);
+    // The second lens follows the attention views of the concept.
+    const representations = conceptRepresentations(this.results.summary.representations, concept, this.pairs, this.alpha);
+    svgs.push(...representations.svgs);
     const html = page(
       `${concept.name} · legal-attn`,
       `<nav><a href="index.html">← all concepts</a></nav>
@@ -397,7 +399,8 @@ ${
 <h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>`
     : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
 }
-${componentHtml}`,
+${componentHtml}
+${representations.html}`,
       true,
     );
     return { file: `${slug(concept.id)}.html`, html, svgs };
@@ -407,6 +410,7 @@ ${componentHtml}`,
     const { summary } = this.results;
     const overall = summary.overall.find((r) => r.target === CONCEPT && r.querySet === this.variant.querySet && r.sink === this.variant.sink);
     const views = this.summaryViews('*', overall, 'All concepts', 'overall');
+    const representations = indexRepresentations(summary.representations, this.pairs, this.alpha);
     const modelRows = summary.models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td class="text"><code title="${escapeHtml(m.contentHash)}">${escapeHtml(m.contentHash.slice(0, 16))}</code></td><td class="text">${escapeHtml(m.dir)}</td><td>${m.layers} × ${m.heads}</td></tr>`);
     const head = `<tr><th>concept</th><th>area</th><th>sequences</th>${this.models.map((m) => `<th>share ${escapeHtml(m)}</th>`).join('')}${this.pairs.map((p) => `<th>mean Δ ${escapeHtml(p)}</th><th>skew ${escapeHtml(p)}</th><th>beat chance ${escapeHtml(p)}</th>`).join('')}</tr>`;
     const o = summary.options;
@@ -436,17 +440,19 @@ ${structureTable(summary.concepts, this.models, this.pairs, true, summary.struct
 <p class="muted">Concept share (mean over heads) on the legal term and on its plain paraphrase in the control sequence, their contrast (legal − plain) per model, and its change per pair.</p>
 ${wordingTable(summary.concepts, this.models, this.pairs, true)}
 <h2>All concepts</h2>
-${views.html}`,
+${views.html}
+${representations.html}`,
       true,
     );
-    return { file: 'index.html', html, svgs: views.svgs };
+    return { file: 'index.html', html, svgs: [...views.svgs, ...representations.svgs] };
   }
 }
 
 /**
  * `report`: the HTML report of a compare results folder, one folder that opens from
  * disk: index.html (models, definitions, a sortable table of concepts, the overall
- * views) and a page per concept with every view; each SVG inline and beside it.
+ * views, then the representation measures) and a page per concept with every view,
+ * its representation change last; each SVG inline and beside it.
  */
 export async function writeReport(resultsDir: string, options: ReportOptions = {}): Promise<ReportSummary> {
   const results = await readResults(resultsDir);

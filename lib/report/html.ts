@@ -70,6 +70,9 @@ export function figure(svg: string, file: string, caption: string): string {
   return `<figure class="view" data-view="${escapeHtml(file)}"><object type="image/svg+xml" data="${escapeHtml(file)}" width="${width}" height="${height}" aria-label="${title}"></object><figcaption>${escapeHtml(caption)} · <a href="${escapeHtml(file)}">open SVG</a></figcaption></figure>`;
 }
 
+/** A concept id or pair as a file name: anything but letters, digits, _ and - becomes -. */
+export const slug = (text: string): string => text.replace(/[^A-Za-z0-9_-]+/g, '-');
+
 /** A table cell holding a number, sortable by its exact value. */
 export function numberCell(value: number | null | undefined, digits = 4, signed = false): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '<td data-value="">n/a</td>';

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { z } from 'zod';
 import { badInput } from '../errors.js';
+import { fieldProblem } from '../io/field-problem.js';
 
 /** The parts of summary.json the report reads. */
 export interface Summary {
@@ -24,7 +26,42 @@ export interface Summary {
   overall: ScopeResult[];
   structure?: { concepts: string[]; tests: Record<string, StructureTestSummary | null> } | null;
   overallRobustness?: RobustnessSummary[];
+  /** Absent in folders written before representations were measured. */
+  representations?: RepresentationsSection;
 }
+
+// JSON writes NaN as null: every per-layer value may be missing.
+const layerValues = z.array(z.number().nullable());
+const probeSchema = z.object({ accuracy: z.number().nullable(), chance: z.number().nullable(), rows: z.number(), classes: z.number() });
+
+const skippedSchema = z.object({ skipped: z.string() });
+/** summary.json's measured `representations`: checked, since the report draws every array it holds. */
+const measuredSchema = z.object({
+  definitions: z.record(z.string(), z.string()),
+  states: z.number().int(),
+  hidden: z.number().int(),
+  changes: z.array(
+    z.object({
+      scope: z.string(),
+      pair: z.string(),
+      concept: layerValues,
+      control: layerValues,
+      effect: layerValues.optional(),
+      pValue: layerValues.optional(),
+      layersBeatingChance: z.number().nullable().optional(),
+      expectedByChance: z.number().nullable().optional(),
+      countPValue: z.number().nullable().optional(),
+    }),
+  ),
+  cka: z.array(z.object({ pair: z.string(), concepts: z.array(layerValues), tokens: z.array(layerValues) })),
+  models: z.array(z.object({ model: z.string(), areaProbe: z.array(probeSchema), conceptProbe: z.array(probeSchema), paraphraseDistance: layerValues, structureGap: layerValues.optional() })),
+});
+
+export type RepresentationsSummary = z.infer<typeof measuredSchema>;
+/** The representation measures, why they were not taken (`skipped`), or null when not asked for. */
+export type RepresentationsSection = RepresentationsSummary | z.infer<typeof skippedSchema> | null;
+export type RepresentationChangeSummary = RepresentationsSummary['changes'][number];
+export type ProbeSummary = z.infer<typeof probeSchema>;
 
 /** Whether a scope's conclusions for one pair hold under every span rule, query set and sink measured. */
 export interface RobustnessSummary {
@@ -107,6 +144,17 @@ export async function readResults(dir: string): Promise<Results> {
   } catch (error) {
     if (error instanceof SyntaxError) throw badInput(`${summaryFile}: not valid JSON (${error.message}); run legal-attn compare again.`);
     throw error;
+  }
+  if (summary.representations !== undefined) {
+    // Chosen by form rather than as a union, so that a fault names the field inside.
+    const value: unknown = summary.representations;
+    const schema = value === null ? z.null() : typeof value === 'object' && 'skipped' in value ? skippedSchema : measuredSchema;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw badInput(`${summaryFile}: ${fieldProblem(issue, ['representations', ...(issue?.path ?? [])])}; run legal-attn compare again.`);
+    }
+    summary.representations = parsed.data;
   }
   const csv = async (name: string): Promise<Row[]> => parse<Row>(await readText(path.join(dir, name), hint), { columns: true });
   return { dir, summary, shares: await csv('shares.csv'), changes: await csv('changes.csv'), layers: await csv('layers.csv') };
