@@ -16,7 +16,7 @@ import { compareCheckpoints, measureResults, type CompareSummary, type NamedMode
 import { traceToFolder, type MapsMode } from '../lib/run-trace.js';
 import { cacheRoot } from '../lib/trace/cache-folder.js';
 import { clearTraceCache, findCachedModel, listTraceCache } from '../lib/trace/trace-cache.js';
-import { ATTENTION_FORMS, synthCheckpoint, type AttentionForm } from '../lib/synth/synth-checkpoint.js';
+import { ATTENTION_FORMS, NORM_FORMS, synthCheckpoint, type AttentionForm, type NormForm } from '../lib/synth/synth-checkpoint.js';
 import type { Device } from '../lib/trace/session.js';
 import { PACKAGE_ROOT, TOOL_VERSION } from '../lib/version.js';
 
@@ -471,9 +471,14 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         .choices([...ATTENTION_FORMS])
         .default('decomposed'),
     )
+    .addOption(
+      new Option('--norm <form>', "how RMSNorm and the residual additions are written: decomposed (as PyTorch exports them); fused (SimplifiedLayerNormalization and com.microsoft SkipSimplifiedLayerNormalization, as onnxruntime's model builder writes them). The same seed gives the same weights")
+        .choices([...NORM_FORMS])
+        .default('decomposed'),
+    )
     .option('--max-positions <n>', 'positions of the rotary tables (the longest text the model takes)', positiveInteger('--max-positions'), 8192)
     .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
-    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; attention: AttentionForm; maxPositions: number; seed: number }) => {
+    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; attention: AttentionForm; norm: NormForm; maxPositions: number; seed: number }) => {
       const dir = await synthCheckpoint(options.out, {
         layers: options.layers,
         heads: options.heads,
@@ -482,6 +487,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         vocab: options.vocab,
         seed: options.seed,
         attention: options.attention,
+        norm: options.norm,
         maxPositions: options.maxPositions,
         ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
       });

@@ -12,6 +12,8 @@ const { onnx: schema } = onnxProto;
 
 export type AttentionForm = 'decomposed' | 'gqa' | 'gqa-rotary-outside' | 'gqa-unpacked' | 'mha' | 'onnx-attention';
 export const ATTENTION_FORMS: readonly AttentionForm[] = ['decomposed', 'gqa', 'gqa-rotary-outside', 'gqa-unpacked', 'mha', 'onnx-attention'];
+export type NormForm = 'decomposed' | 'fused';
+export const NORM_FORMS: readonly NormForm[] = ['decomposed', 'fused'];
 
 export interface SynthOptions {
   layers: number;
@@ -36,6 +38,14 @@ export interface SynthOptions {
    * boolean `attn_mask`). The same seed gives the same weights in every form.
    */
   attention?: AttentionForm;
+  /**
+   * How RMSNorm and the residual additions are written: `decomposed` (Pow/ReduceMean/…
+   * and Add, as PyTorch exports them), or `fused` as onnxruntime's model builder writes
+   * them: SimplifiedLayerNormalization on the embeddings, then one com.microsoft
+   * SkipSimplifiedLayerNormalization per residual addition, returning the sum (the last
+   * one, the final norm's, without it).
+   */
+  norm?: NormForm;
   seed?: number;
   /**
    * A change planted on some tokens only: their embedding rows get seeded noise of this
@@ -64,9 +74,14 @@ class GraphBuilder {
   }
 
   node(op: string, inputs: string[], attributes: onnx.IAttributeProto[] = [], domain = '', name = ''): string {
-    const output = this.name(op.toLowerCase());
-    this.nodes.push({ opType: op, input: inputs, output: [output], attribute: attributes, domain, name: name || `${op}_${this.count}` });
-    return output;
+    return this.nodeOutputs(op, inputs, [true], attributes, domain, name)[0]!;
+  }
+
+  /** A node with several outputs, each written where `present` says so, else left out (''). */
+  nodeOutputs(op: string, inputs: string[], present: readonly boolean[], attributes: onnx.IAttributeProto[] = [], domain = '', name = ''): string[] {
+    const outputs = present.map((p) => (p ? this.name(op.toLowerCase()) : ''));
+    this.nodes.push({ opType: op, input: inputs, output: outputs, attribute: attributes, domain, name: name || `${op}_${this.count}` });
+    return outputs;
   }
 
   /** A small constant, inline. */
@@ -178,8 +193,23 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
   // `[batch, kv, T, d]` → `[batch, heads, T, d]`: each key/value head repeated for its group
   const repeat = (t: string): string =>
     g.node('Reshape', [g.node('Tile', [g.node('Unsqueeze', [t, g.constant([2], [1], 'int64')]), g.constant([1, 1, heads / kvHeads, 1, 1], [5], 'int64')]), g.constant([0, heads, -1, headSize], [4], 'int64')]);
+  // The residual stream and each norm: decomposed (norm, then Add), or fused (one kernel adds the pending branch and normalises).
+  const fusedNorm = options.norm === 'fused';
+  const epsilon = { name: 'epsilon', f: 1e-5, type: schema.AttributeProto.AttributeType.FLOAT };
+  let pending = '';
+  /** Adds `branch` to the stream (now, or in the next norm when fused) and returns the stream normalised. */
+  const addThenNorm = (branch: string, keepSum = true): string => {
+    if (!fusedNorm) {
+      if (branch) x = g.node('Add', [x, branch]);
+      return rmsNorm(x);
+    }
+    if (!branch) return g.node('SimplifiedLayerNormalization', [x, g.weight([hidden], 0, 1)], [intAttribute('axis', -1), epsilon]);
+    const [normed, , , sum] = g.nodeOutputs('SkipSimplifiedLayerNormalization', [branch, x, g.weight([hidden], 0, 1)], [true, false, false, keepSum], [epsilon], 'com.microsoft');
+    if (keepSum) x = sum!;
+    return normed!;
+  };
   for (let l = 0; l < layers; l++) {
-    const h = rmsNorm(x);
+    const h = addThenNorm(pending);
     const wq = g.weight([hidden, heads * headSize], scale);
     const wk = g.weight([hidden, kvHeads * headSize], scale);
     const wv = g.weight([hidden, kvHeads * headSize], scale);
@@ -227,14 +257,14 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
       const inputs = [...qkv, '', '', seqlensK, totalLength, ...(rotaryInside ? caches() : [])];
       merged = g.node('GroupQueryAttention', inputs, attributes, 'com.microsoft', `/model/layers.${l}/attn/GroupQueryAttention`);
     }
-    x = g.node('Add', [x, g.node('MatMul', [merged, g.weight([heads * headSize, hidden], scale)])]);
-    const h2 = rmsNorm(x);
+    const h2 = addThenNorm(g.node('MatMul', [merged, g.weight([heads * headSize, hidden], scale)]));
     const gate = g.node('MatMul', [h2, g.weight([hidden, intermediate], scale)]);
     const up = g.node('MatMul', [h2, g.weight([hidden, intermediate], scale)]);
     const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
-    x = g.node('Add', [x, g.node('MatMul', [act, g.weight([intermediate, hidden], 1 / Math.sqrt(intermediate))])]);
+    pending = g.node('MatMul', [act, g.weight([intermediate, hidden], 1 / Math.sqrt(intermediate))]);
   }
-  const logits = g.node('MatMul', [rmsNorm(x), g.weight([hidden, vocab], scale)]);
+  // the final norm's kernel keeps its sum to itself, as nothing after it reads the stream
+  const logits = g.node('MatMul', [addThenNorm(pending, false), g.weight([hidden, vocab], scale)]);
   g.nodes.push({ opType: 'Identity', input: [logits], output: ['logits'], name: 'logits' });
 
   const tensor = (name: string, elemType: number, dims: Array<number | string>): onnx.IValueInfoProto => ({
@@ -245,7 +275,7 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
     // ONNX's Attention operator came with opset 23, which needs IR version 11
     irVersion: options.attention === 'onnx-attention' ? 11 : 8,
     producerName: 'legal-attn synth',
-    opsetImport: [{ domain: '', version: opset }, ...(fused || options.attention === 'mha' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: opset }, ...(fused || options.attention === 'mha' || fusedNorm ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     graph: {
       name: 'synthetic-mistral',
       node: g.nodes,
@@ -263,7 +293,7 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
  * 7B-shaped attention without 7B weights.
  */
 export async function synthCheckpoint(out: string, options: SynthOptions): Promise<string> {
-  const full = { intermediate: options.hidden * 3, maxPositions: 8192, attention: 'decomposed' as AttentionForm, seed: 1, ...options };
+  const full = { intermediate: options.hidden * 3, maxPositions: 8192, attention: 'decomposed' as AttentionForm, norm: 'decomposed' as NormForm, seed: 1, ...options };
   if (full.hidden % full.heads !== 0 || (full.hidden / full.heads) % 2 !== 0) throw badInput(`--hidden ${full.hidden} must split into ${full.heads} heads of an even size.`);
   if (full.heads % full.kvHeads !== 0) throw badInput(`--heads ${full.heads} must be a multiple of --kv-heads ${full.kvHeads}.`);
   if (full.vocab < 4096) throw badInput(`--vocab ${full.vocab}: the synthetic model uses the shipped tokenizer, whose ids reach 4095; use --vocab 4096 or more.`);
@@ -286,7 +316,7 @@ export async function synthCheckpoint(out: string, options: SynthOptions): Promi
       max_position_embeddings: full.maxPositions,
       vocab_size: full.vocab,
       sliding_window: full.slidingWindow ?? null,
-      legal_attn_synth: { seed: full.seed, attention: full.attention },
+      legal_attn_synth: { seed: full.seed, attention: full.attention, norm: full.norm },
     });
   });
   return target;

@@ -16,8 +16,11 @@ export function pooledStateNodes(stream: ResidualStream, typeOf: (tensor: string
   const after = new Map<number, NodeProto[]>();
   stream.states.forEach((state, l) => {
     const nodes: NodeProto[] = [];
+    // a state a fused kernel added up without returning it is added here, beside it
+    const sum = stream.sums[l];
+    if (sum) nodes.push({ opType: 'Add', input: sum, output: [state], name: `legal_attn/residual_sum_${l}` });
     let x = state;
-    if ((typeOf(state) ?? FLOAT32) !== FLOAT32) {
+    if ((typeOf(sum ? sum[0] : state) ?? FLOAT32) !== FLOAT32) {
       x = `legal_attn.state_f32.${l}`;
       nodes.push({ opType: 'Cast', input: [state], output: [x], name: `legal_attn/state_cast_${l}`, attribute: [intAttribute('to', FLOAT32)] });
     }
