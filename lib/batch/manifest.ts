@@ -13,7 +13,7 @@ import type { Device } from '../trace/session.js';
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a name of letters, digits, dots, dashes or underscores');
 
 /** The declared options a run (or the manifest's defaults) may set. */
-const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'chatTemplate', 'report', 'maps', 'mapLayers', 'device'];
+const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'chatTemplate', 'report', 'representations', 'maps', 'mapLayers', 'device'];
 const analysisFields = optionFields(RUN_OPTIONS);
 
 const analysisSchema = z.object(analysisFields).strict();
@@ -47,6 +47,8 @@ export type RunAnalysis = {
   alpha?: number;
   chatTemplate?: boolean;
   report?: boolean;
+  /** Capture the residual stream and measure representations (default true). */
+  representations?: boolean;
   /** How the run measures: inside the graph (`mean`, default; `none` keeps no maps) or from full per-head maps. */
   maps?: MapsMode;
   mapLayers?: number[];

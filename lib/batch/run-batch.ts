@@ -118,6 +118,7 @@ function compareRequestOf(run: BatchRun, root: string, request: BatchRequest): C
     ...(run.permutations !== undefined ? { permutations: run.permutations } : {}),
     ...(run.alpha !== undefined ? { alpha: run.alpha } : {}),
     ...(run.chatTemplate !== undefined ? { chatTemplate: run.chatTemplate } : {}),
+    ...(run.representations !== undefined ? { representations: run.representations } : {}),
     ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}),
     ...(request.threads ? { threads: request.threads } : {}),
     // One sequence per pass unless asked: a padded pass rounds differently in the last

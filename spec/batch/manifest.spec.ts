@@ -31,12 +31,13 @@ const rejects = (text: string, message: RegExp) => async () =>
 
 describe('loadManifest', () => {
   it('resolves model folders and concept paths against the manifest, applying defaults', async () => {
-    const file = await manifestFile(`defaults:\n  seed: 9\n${MANIFEST}`);
+    const file = await manifestFile(`defaults:\n  seed: 9\n  representations: false\n${MANIFEST}`);
     const manifest = await loadManifest(file);
     assert.equal(manifest.runs.length, 2);
     assert.equal(manifest.runs[0]!.models[1]!.dir, path.join(path.dirname(file), 'm/cpt'));
     assert.equal(manifest.runs[1]!.seed, 9);
     assert.equal(manifest.runs[1]!.pairs, 'cpt:base');
+    assert.equal(manifest.runs[0]!.representations, false);
   });
   it('names the line of a run that uses an unknown model', rejects(MANIFEST.replace('models: [base, cpt]\n    concepts: concepts\n    out: out/two', 'models: [base, ift]\n    concepts: concepts\n    out: out/two'), /study\.yaml:10: run two names model ift, which is not under models \(base, cpt\)/));
   it('refuses two runs writing to one folder', rejects(MANIFEST.replace('out/two', 'out/one'), /study\.yaml:\d+: runs one and two both write to out\/one/));
