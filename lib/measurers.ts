@@ -10,7 +10,7 @@ import { poolMatrix, stateRows, type StateRow } from './represent/span-rows.js';
 import type { ResidualStream } from './trace/residual-stream.js';
 import { inputsDigest, writeSequence, type MapsMode, type PlannedSequence, type SequenceMaps } from './run-trace.js';
 import type { Checkpoint } from './trace/checkpoint.js';
-import type { ReductionPlan } from './trace/reduce-graph.js';
+import { REDUCTION_FORMAT, type ReductionPlan } from './trace/reduce-graph.js';
 import { openReducedSession, type ReducedAttention, type ReducedSession, type SessionOptions } from './trace/session.js';
 import type { CacheParts } from './trace/trace-cache.js';
 import { passesThroughCache, traceAttentionCached } from './trace/trace.js';
@@ -217,7 +217,8 @@ function fromParts(parts: CacheParts): ReducedAttention {
 
 /** What a cached pass was reduced to: the plan and every column it was reduced on. */
 function variantOf(plan: ReductionPlan, layout: ReductionLayout, pool?: Float32Array): string {
-  const hash = createHash('sha256').update(JSON.stringify(plan));
+  // the reduced graph's format too: a change to what it computes must not reuse older passes
+  const hash = createHash('sha256').update(JSON.stringify({ format: REDUCTION_FORMAT, plan }));
   if (pool) hash.update(new Uint8Array(pool.buffer, pool.byteOffset, pool.byteLength));
   hash.update(new Uint8Array(layout.inputs.keySets.buffer, layout.inputs.keySets.byteOffset, layout.inputs.keySets.byteLength));
   if (layout.inputs.rollout) hash.update(new Uint8Array(layout.inputs.rollout.buffer, layout.inputs.rollout.byteOffset, layout.inputs.rollout.byteLength));

@@ -78,7 +78,7 @@ function line(x: readonly number[], y: readonly number[]): { at0: number; slope:
  * all its neighbours on one side, where changes are smaller, and a plain mean and sd
  * of them would make it look extreme.
  */
-function standardise(value: Float64Array, controls: Float64Array, neighbours: readonly number[], offsets: readonly number[], heads: number, into: Float64Array): void {
+function standardise(value: Float64Array, controls: Float64Array, neighbours: readonly number[], offsets: readonly number[], heads: number, into: Float64Array, minimumSpread: number): void {
   const y = new Array<number>(neighbours.length);
   for (let h = 0; h < heads; h++) {
     neighbours.forEach((k, i) => (y[i] = controls[k * heads + h]!));
@@ -86,7 +86,7 @@ function standardise(value: Float64Array, controls: Float64Array, neighbours: re
     const residuals = y.map((v, i) => Math.abs(v - level.at0 - level.slope * offsets[i]!));
     const meanResidual = residuals.reduce((a, b) => a + b, 0) / residuals.length;
     // the spread read off its own line, kept within a factor of four of the neighbours' mean
-    const spread = Math.min(4 * meanResidual, Math.max(meanResidual / 4, line(offsets, residuals).at0)) * Math.sqrt(Math.PI / 2);
+    const spread = Math.max(minimumSpread, Math.min(4 * meanResidual, Math.max(meanResidual / 4, line(offsets, residuals).at0)) * Math.sqrt(Math.PI / 2));
     const offset = value[h]! - level.at0;
     into[h] = spread > 0 ? offset / spread / level.leverage : offset === 0 ? 0 : Math.sign(offset) * Number.POSITIVE_INFINITY;
   }
@@ -106,8 +106,10 @@ function measuredControls(changes: SequenceChanges, heads: number): { spans: Arr
 /**
  * Standardises a sequence's target and controls against their nearest controls, or
  * returns undefined when the sequence has too few controls for a baseline.
+ * `minimumSpread`: the smallest spread a baseline is given, the precision of the
+ * measure (0: none; a spread of 0 then makes any other change ±∞).
  */
-export function standardiseByPosition(changes: SequenceChanges, heads: number): StandardisedChanges | undefined {
+export function standardiseByPosition(changes: SequenceChanges, heads: number, minimumSpread = 0): StandardisedChanges | undefined {
   const measured = measuredControls(changes, heads);
   const spans = measured.spans;
   const centres = spans.map(centre);
@@ -125,12 +127,12 @@ export function standardiseByPosition(changes: SequenceChanges, heads: number): 
   // positions counted from 1, so that a span at token 0 has a logarithm too
   const offsets = (from: readonly number[], to: readonly number[]): number[] => to.map((k) => Math.log((1 + centres[k]!) / (1 + centre(from))));
   const observed = new Float64Array(heads);
-  standardise(changes.observed, measured.values, ofTarget, offsets(changes.target, ofTarget), heads, observed);
+  standardise(changes.observed, measured.values, ofTarget, offsets(changes.target, ofTarget), heads, observed, minimumSpread);
   if (observed.some(Number.isNaN)) return undefined;
   const controls = new Float64Array(pool.length * heads);
   pool.forEach(({ c, neighbours }, row) => {
     const own = measured.values.subarray(c * heads, (c + 1) * heads);
-    standardise(own, measured.values, neighbours, offsets(spans[c]!, neighbours), heads, controls.subarray(row * heads, (row + 1) * heads));
+    standardise(own, measured.values, neighbours, offsets(spans[c]!, neighbours), heads, controls.subarray(row * heads, (row + 1) * heads), minimumSpread);
   });
   return { observed, controls, controlCount: pool.length };
 }

@@ -32,7 +32,7 @@ export interface Summary {
 
 // JSON writes NaN as null: every per-layer value may be missing.
 const layerValues = z.array(z.number().nullable());
-const probeSchema = z.object({ accuracy: z.number().nullable(), chance: z.number().nullable(), rows: z.number(), classes: z.number() });
+const probeSchema = z.object({ accuracy: z.number().nullable(), chance: z.number().nullable(), chance95: z.number().nullable().optional(), pValue: z.number().nullable().optional(), rows: z.number(), classes: z.number() });
 
 const skippedSchema = z.object({ skipped: z.string() });
 /** summary.json's measured `representations`: checked, since the report draws every array it holds. */

@@ -72,11 +72,13 @@ function countTable(changes: readonly RepresentationChangeSummary[], states: num
     const concepts = perConcept ? perConcept.filter((x) => x.pair === c.pair) : [];
     const conceptCell = perConcept ? `<td>${concepts.filter((x) => x.countPValue !== undefined && x.countPValue !== null && x.countPValue < alpha).length} of ${concepts.length}</td>` : '';
     if (!tested) return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text" colspan="4">no chance test: no sequence has enough control spans</td>${conceptCell}</tr>`;
-    return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text">${below.length > 0 ? below.join(', ') : 'none'}</td><td data-value="${c.layersBeatingChance}">${c.layersBeatingChance} of ${states}${beyond ? ' <strong>*</strong>' : ''}</td><td>${c.expectedByChance?.toFixed(2) ?? 'n/a'}</td><td>${c.countPValue?.toPrecision(2) ?? 'n/a'}</td>${conceptCell}</tr>`;
+    // two-sided: the sign says whether the concept moved more (↑) or less (↓) than its controls
+    const listed = below.map((l) => `${l} ${(c.effect?.[l] ?? 0) > 0 ? '↑' : '↓'}`);
+    return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text">${listed.length > 0 ? listed.join(', ') : 'none'}</td><td data-value="${c.layersBeatingChance}">${c.layersBeatingChance} of ${states}${beyond ? ' <strong>*</strong>' : ''}</td><td>${c.expectedByChance?.toFixed(2) ?? 'n/a'}</td><td>${c.countPValue?.toPrecision(2) ?? 'n/a'}</td>${conceptCell}</tr>`;
   });
   const conceptHead = perConcept ? `<th>concepts with count p &lt; ${alpha}</th>` : '';
   return `<table class="representation-counts"><thead><tr><th>pair</th><th>states with p &lt; ${alpha}</th><th>states beating chance</th><th>expected by chance</th><th>count p</th>${conceptHead}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="muted"><strong>*</strong>: more states beat chance than chance alone gives (count p &lt; ${alpha}, from the same draws). A change at the concept spreads by attention to the tokens after it, where many controls sit, so at later states the test is conservative.</p>`;
+<p class="muted">↑: the concept moved more than its position-matched controls; ↓: less. <strong>*</strong>: more states beat chance than chance alone gives (count p &lt; ${alpha}, from the same draws). A change at the concept spreads by attention to the tokens after it, where many controls sit, so at later states the test is conservative.</p>`;
 }
 
 const CHANGE_NOTE = 'Representation change between the two checkpoints of a pair: 1 − cos of the mean residual state at the concept’s tokens, against the same at its control spans, per state layer. Tested like attention shares (position-matched effect, the same chance draws), state layers in place of heads.';
@@ -107,14 +109,10 @@ function ckaFigures(add: AddFigure, section: RepresentationsSummary, pairs: read
   });
 }
 
-/** A probe's chance level per model (the same labels and folds give one line for all). */
+/** A probe's chance level: its accuracy on shuffled labels, averaged over models and states (one reference line). */
 function chanceLines(models: readonly ModelGeometrySummary[], probe: (m: ModelGeometrySummary) => ProbeSummary[]): Array<{ label: string; value: number }> {
-  const perModel = models.map((m) => {
-    const chances = probe(m).flatMap((p) => (p.chance === null ? [] : [p.chance]));
-    return { model: m.model, value: chances.length > 0 ? chances.reduce((a, b) => a + b, 0) / chances.length : Number.NaN };
-  });
-  const distinct = [...new Map(perModel.filter((c) => Number.isFinite(c.value)).map((c) => [c.value.toPrecision(6), c])).values()];
-  return distinct.map((c) => ({ label: distinct.length === 1 ? 'chance' : `chance, ${c.model}`, value: c.value }));
+  const chances = models.flatMap((m) => probe(m).flatMap((p) => (p.chance === null ? [] : [p.chance])));
+  return chances.length > 0 ? [{ label: 'chance', value: chances.reduce((a, b) => a + b, 0) / chances.length }] : [];
 }
 
 function probeFigure(add: AddFigure, models: readonly ModelGeometrySummary[], states: number, kind: 'area' | 'concept'): { figure: string; note: string } {
@@ -128,7 +126,7 @@ function probeFigure(add: AddFigure, models: readonly ModelGeometrySummary[], st
   const chanceText = chance.map((c) => `${c.label} ${c.value.toFixed(3)}`).join(', ') || 'chance n/a';
   return {
     figure: add(`probe-${kind}`, svg, `Held-out accuracy per model; dashed: ${chanceText}.`),
-    note: `${what}: ${first?.classes ?? 'n/a'} classes over ${first?.rows ?? 'n/a'} concept occurrences, ${heldOut}; ${chanceText} (always the training folds' commonest label)`,
+    note: `${what}: ${first?.classes ?? 'n/a'} classes over ${first?.rows ?? 'n/a'} concept occurrences, ${heldOut}; ${chanceText} (the mean accuracy of the same probe and folds on labels shuffled ${kind === 'area' ? 'over concepts' : 'over occurrences'}, 100 shuffles)`,
   };
 }
 

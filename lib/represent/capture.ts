@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { badInput } from '../errors.js';
 import { writeJson } from '../io/atomic.js';
 import { readNpy, writeNpy, type Float32Tensor } from '../io/npy.js';
 import type { ControlOptions } from '../measure/controls.js';
@@ -62,6 +63,10 @@ export async function writeStates(dir: string, states: Float32Tensor, rows: read
 
 /** Reads what `writeStates` wrote for one sequence. */
 export async function readStates(dir: string, rows: readonly StateRow[]): Promise<SequenceStates> {
-  const tensor = await readNpy(path.join(dir, STATES_FILE));
+  const file = path.join(dir, STATES_FILE);
+  const tensor = await readNpy(file);
+  if (tensor.dims.length !== 3 || tensor.dims[1] !== rows.length) {
+    throw badInput(`${file}: holds ${JSON.stringify(tensor.dims)} states where ${rows.length} rows are listed; the states were written by another run: run compare again.`);
+  }
   return { data: tensor.data, states: tensor.dims[0]!, hidden: tensor.dims[2]!, rows: [...rows] };
 }

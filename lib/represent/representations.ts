@@ -85,16 +85,15 @@ export async function measureRepresentations(sequences: readonly StateSequence[]
     ({ states, hidden } = first);
     kept.set(`${sequence.concept}/${sequence.sequence}`, new Map([...byModel].map(([m, s]) => [m, keepConceptRows(s)])));
     if (sequence.paraphraseOf) continue;
+    // each model's token Grams once per sequence, whatever the number of pairs it is in
+    const tokens = rowsOf(first, 'token');
+    const grams = tokens.length >= 3 ? new Map(models.map((m) => [m, gramsOf(byModel.get(m)!, tokens)])) : undefined;
     for (const pair of pairs) {
       const [after, before] = [byModel.get(pair.after)!, byModel.get(pair.before)!];
       const list = change.get(pairName(pair)) ?? [];
       list.push({ concept: sequence.concept, sequence, ...spanChanges(after, before) });
       change.set(pairName(pair), list);
-      const tokens = rowsOf(after, 'token');
-      if (tokens.length >= 3) {
-        const cka = ckaMatrix(gramsOf(after, tokens), gramsOf(before, tokens));
-        tokenCka.set(pairName(pair), [...(tokenCka.get(pairName(pair)) ?? []), cka]);
-      }
+      if (grams) tokenCka.set(pairName(pair), [...(tokenCka.get(pairName(pair)) ?? []), ckaMatrix(grams.get(pair.after)!, grams.get(pair.before)!)]);
     }
   }
   const conceptIds = [...new Set(legal.map((s) => s.concept))];
@@ -103,14 +102,14 @@ export async function measureRepresentations(sequences: readonly StateSequence[]
     for (const item of list) {
       const controls = rowsOf(item.sequence, 'control');
       const target = item.sequence.rows.find((r) => r.kind === 'concept')?.tokens ?? [];
-      const z = standardiseByPosition({ observed: item.byLayer, controls: item.controls, target, controlSpans: controls.map((k) => item.sequence.rows[k]!.tokens) }, states);
+      const z = standardiseByPosition({ observed: item.byLayer, controls: item.controls, target, controlSpans: controls.map((k) => item.sequence.rows[k]!.tokens) }, states, COSINE_PRECISION);
       if (z) item.standardised = z;
     }
     const scopes = [...conceptIds.map((id) => ({ scope: id, groups: [list.filter((x) => x.concept === id)] })), { scope: '*', groups: conceptIds.map((id) => list.filter((x) => x.concept === id)) }];
     return scopes.map(({ scope, groups }) => changeResult(scope, pairName(pair), groups, states, chance));
   });
   const cka = pairs.map((pair): PairCka => {
-    const occurrences = legal.map((s) => kept.get(`${s.concept}/${s.sequence}`)!);
+    const occurrences = legal.map((s) => kept.get(`${s.concept}/${s.sequence}`)!).filter((byModel) => rowsOf(byModel.get(pair.after)!, 'concept').length > 0);
     const conceptGrams = (model: string): Float64Array[] => Array.from({ length: states }, (_, l) => centredGram(conceptRows(occurrences.map((o) => o.get(model)!), l, hidden)));
     const perToken = tokenCka.get(pairName(pair)) ?? [];
     return {
@@ -122,6 +121,14 @@ export async function measureRepresentations(sequences: readonly StateSequence[]
   const geometry = models.map((model) => modelGeometry(model, legal, sequences, kept, concepts, states, hidden));
   return { states, hidden, changes, cka, models: geometry };
 }
+
+/**
+ * The smallest spread of a baseline of representation change: 1 − cos of float32
+ * states is exact to about 1e-7, so controls that did not change at all (the
+ * embeddings, where only some rows changed) get this spread instead of none, and a
+ * concept that moved gets a large, finite effect instead of an infinite one.
+ */
+const COSINE_PRECISION = 1e-6;
 
 /** Per state layer, 1 − cos between the two models at the concept row, and at each control row `[controls × states]`. */
 function spanChanges(after: SequenceStates, before: SequenceStates): { byLayer: Float64Array; controls: Float64Array } {
@@ -187,7 +194,7 @@ function modelGeometry(model: string, legal: readonly StateSequence[], all: read
   const area = new Map(concepts.map((c) => [c.id, c.area]));
   const conceptIndex = new Map([...new Set(withConcept.map((s) => s.concept))].map((id, k) => [id, k]));
   const occurrence = withConcept.map((s) => withConcept.filter((o) => o.concept === s.concept).indexOf(s));
-  const probes = (labels: string[], folds: number[]): ProbeAccuracy[] => Array.from({ length: states }, (_, l) => crossValidatedProbe(conceptRows(withConcept.map(statesOf), l, hidden).data, hidden, labels, folds));
+  const probes = (labels: string[], folds: number[], groups?: number[]): ProbeAccuracy[] => Array.from({ length: states }, (_, l) => crossValidatedProbe(conceptRows(withConcept.map(statesOf), l, hidden).data, hidden, labels, folds, groups));
   const vectorAt = (s: SequenceStates, kind: StateRow['kind'], l: number, label?: string): number | undefined => {
     const row = s.rows.findIndex((r) => r.kind === kind && (label === undefined || r.label === label));
     return row < 0 ? undefined : rowOffset(s, l, row);
@@ -223,7 +230,8 @@ function modelGeometry(model: string, legal: readonly StateSequence[], all: read
   });
   return {
     model,
-    areaProbe: probes(withConcept.map((s) => area.get(s.concept) ?? ''), withConcept.map((s) => conceptIndex.get(s.concept)!)),
+    // a concept's area moves with all its rows when labels are shuffled
+    areaProbe: probes(withConcept.map((s) => area.get(s.concept) ?? ''), withConcept.map((s) => conceptIndex.get(s.concept)!), withConcept.map((s) => conceptIndex.get(s.concept)!)),
     conceptProbe: probes(withConcept.map((s) => s.concept), occurrence),
     paraphraseDistance,
     structureGap,

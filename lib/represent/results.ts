@@ -8,10 +8,10 @@ export const REPRESENTATION_DEFINITIONS = {
   states:
     'x_l: the residual stream entering decoder layer l (l = 0 is the token embeddings), and x_L after the last layer, before the final norm; found by graph structure (the chain of residual additions). A span\'s state is the mean of x_l over its tokens (the concept: the union of its unlabelled spans; components; controls as for attention; single tokens, at most 128 per sequence, evenly spaced, the first token left out).',
   change:
-    'Representation change of a span between a pair after:before at state l: 1 − cos(x_l^after, x_l^before) of its mean state. At the concept against its controls, with the same position-matched effect and chance draws as attention shares, state layers standing for heads.',
+    'Representation change of a span between a pair after:before at state l: 1 − cos(x_l^after, x_l^before) of its mean state. At the concept against its controls, with the same position-matched effect and chance draws as attention shares, state layers standing for heads; two-sided (the effect\'s sign says whether the concept moved more or less than its controls). A baseline\'s spread is at least 1e-6, the precision of 1 − cos in float32: where the neighbouring controls did not change at all (the embeddings, when only some rows changed), a concept that moved gets a large, finite effect.',
   cka: 'Linear CKA (Kornblith et al. 2019) between after\'s state i and before\'s state j: ⟨HKH, HLH⟩ / (‖HKH‖ ‖HLH‖), K = XXᵀ and L = YYᵀ over the same rows. concepts: one row per concept occurrence (its mean state), over all sequences of legal wording. tokens: single-token rows of one sequence, averaged over sequences.',
   probe:
-    'A linear probe of the concept\'s mean state per state layer: ridge regression of one-hot labels (ridge 0.1 × the mean squared row norm, features centred on the training rows), the label with the highest score. area: the concept\'s area of law, each concept held out in turn (so the probe must generalise to concepts it did not see). concept: the concept, each sequence index held out in turn. chance: the same held-out scheme always predicting the training folds\' commonest label.',
+    'A linear probe of the concept\'s mean state per state layer: ridge regression of one-hot labels in its dual form (ridge 0.1 × the mean squared centred row norm, features and labels centred on the training rows), the label with the highest score. area: the concept\'s area of law, each concept held out in turn (so the probe must generalise to concepts it did not see). concept: the concept, each sequence index held out in turn. chance: the mean accuracy of the same probe and folds on labels shuffled 100 times (areas over concepts, concepts over occurrences), chance95 its 95th percentile, p = (1 + #{shuffled ≥ accuracy}) / 101.',
   paraphrase: 'Paraphrase distance: 1 − cos between the mean state of a legal term and of its plain paraphrase (the wording control sequence), per model and state layer, averaged over such pairs.',
   structure: 'Structure gap: mean 1 − cos between the states of declared related components minus the mean over undeclared pairs of the same sequence, averaged over sequences with at least 3 components (negative: related components sit closer).',
 } as const;
@@ -28,8 +28,8 @@ export function representationRows(results: RepresentationResults): Cell[][] {
     }
   }
   for (const m of results.models) {
-    m.areaProbe.forEach((p, l) => rows.push(['probe_area', '*', m.model, l, null, cell(p.accuracy), null, null, null, cell(p.chance)]));
-    m.conceptProbe.forEach((p, l) => rows.push(['probe_concept', '*', m.model, l, null, cell(p.accuracy), null, null, null, cell(p.chance)]));
+    m.areaProbe.forEach((p, l) => rows.push(['probe_area', '*', m.model, l, null, cell(p.accuracy), null, null, cell(p.pValue), cell(p.chance)]));
+    m.conceptProbe.forEach((p, l) => rows.push(['probe_concept', '*', m.model, l, null, cell(p.accuracy), null, null, cell(p.pValue), cell(p.chance)]));
     m.paraphraseDistance.forEach((v, l) => rows.push(['paraphrase_distance', '*', m.model, l, null, cell(v), null, null, null, null]));
     m.structureGap.forEach((v, l) => rows.push(['structure_gap', '*', m.model, l, null, cell(v), null, null, null, null]));
   }

@@ -115,29 +115,34 @@ export const readOnnxAttention: Reader = (node, facts) => {
   const input = inputOf(node);
   if (input(4) !== '' || input(5) !== '') return 'past key and value inputs (legal-attn reads whole sequences in one pass)';
   const causal = (attribute(node, 'is_causal') ?? 0) !== 0;
-  const softcap = attribute(node, 'softcap') ?? 0;
-  // ONNX caps after masking, so a masked key (−∞) comes back as −softcap and still gets weight
-  if (softcap > 0 && (causal || input(3) !== '')) return 'softcap after the mask (ONNX\'s order lets masked keys through)';
+  // with nonpad_kv_seqlen (opset 24) onnxruntime aligns the causal mask to each sequence's end, not its start
+  if (causal && input(6) !== '') return 'is_causal with nonpad_kv_seqlen (a causal mask aligned to each padded sequence\'s end)';
+  if ((attribute(node, 'softcap') ?? 0) > 0) return 'softcap (not read for ONNX Attention yet)';
   const mask = input(3);
-  const boolean = mask !== '' && facts.typeOf(mask) === 'bool';
+  const maskType = mask === '' ? undefined : facts.typeOf(mask);
+  if (mask !== '' && maskType === undefined) return 'an attn_mask whose element type the graph does not tell (boolean and additive masks differ)';
   const heads = attribute(node, 'q_num_heads') ?? 0;
   const kvHeads = attribute(node, 'kv_num_heads') ?? 0;
+  // 3-D inputs need the head counts as attributes; 4-D ones carry them (and may have the attributes too)
+  const layout = (tensor: string, count: number): FusedAttention['queryLayout'] => {
+    const rank = facts.rankOf(tensor);
+    return rank === 4 || (rank === undefined && count === 0) ? 'heads' : 'sequence';
+  };
   return {
     op: 'Attention',
     query: input(0),
     key: input(1),
-    // 3-D inputs need the head counts as attributes; 4-D ones carry them
-    queryLayout: heads > 0 ? 'sequence' : 'heads',
-    keyLayout: kvHeads > 0 ? 'sequence' : 'heads',
+    queryLayout: layout(input(0), heads),
+    keyLayout: layout(input(1), kvHeads),
     heads,
     kvHeads,
     scale: attribute(node, 'scale') ?? 0,
     causal,
     window: -1,
-    softcap,
+    softcap: 0,
     ...(input(6) ? { realKeys: { tensor: input(6), as: 'count' as const } } : {}),
-    ...(mask && boolean ? { allowed: mask } : {}),
-    ...(mask && !boolean ? { bias: mask } : {}),
+    ...(maskType === 'bool' ? { allowed: mask } : {}),
+    ...(maskType !== undefined && maskType !== 'bool' ? { bias: mask } : {}),
     type: QUERY_TYPE(node, facts),
   };
 };

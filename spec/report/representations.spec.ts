@@ -21,7 +21,7 @@ const cellTexts = (row: Element | null): string[] => Array.from(row?.querySelect
 
 /** The count row as the report should write it, from summary.json's numbers. */
 function expectedCountRow(c: RepresentationsSummary['changes'][number], states: number, alpha: number): string[] {
-  const below = (c.pValue ?? []).flatMap((p, l) => (p !== null && p < alpha ? [l] : []));
+  const below = (c.pValue ?? []).flatMap((p, l) => (p !== null && p < alpha ? [`${l} ${(c.effect?.[l] ?? 0) > 0 ? '↑' : '↓'}`] : []));
   const star = c.countPValue !== null && c.countPValue !== undefined && c.countPValue < alpha ? ' *' : '';
   return [c.pair, below.length > 0 ? below.join(', ') : 'none', `${c.layersBeatingChance} of ${states}${star}`, c.expectedByChance!.toFixed(2), c.countPValue!.toPrecision(2)];
 }
@@ -96,7 +96,8 @@ describe('the report shows the representation measures beside attention', functi
     const doc = await htmlOf(path.join(report, 'index.html'));
     const area = await svgOf(report, 'svg/overall-probe-area.svg');
     assert.deepEqual(texts(area, 'text.legend-label'), [...MODELS]);
-    assert.deepEqual(texts(area, 'g.reference title'), [`chance: ${exact(section.models[0]!.areaProbe[0]!.chance!)}`]);
+    const chances = section.models.flatMap((m) => m.areaProbe.map((p) => p.chance!));
+    assert.deepEqual(texts(area, 'g.reference title'), [`chance: ${exact(chances.reduce((a, b) => a + b, 0) / chances.length)}`]);
     const probe = section.models[1]!.conceptProbe[2]!;
     assert.ok(texts(await svgOf(report, 'svg/overall-probe-concept.svg'), 'circle title').includes(`cpt, state 2: ${exact(probe.accuracy!)}`));
     const paraphrase = await svgOf(report, 'svg/overall-paraphrase.svg');

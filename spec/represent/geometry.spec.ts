@@ -61,21 +61,39 @@ describe('the linear probe', () => {
     return { data, labels, folds: labels.map((_, i) => i % 5) };
   }
 
-  it('stays at chance on random states (mean accuracy over 20 draws within 0.06 of 1/classes)', () => {
-    const accuracies = Array.from({ length: 20 }, (_, seed) => {
+  it('stays at chance on random states: accuracy near its shuffled-label level, and p not small', () => {
+    const results = Array.from({ length: 10 }, (_, seed) => {
       const r = rows(60, 32, 4, 0, seed + 1);
-      return crossValidatedProbe(r.data, 32, r.labels, r.folds).accuracy;
+      return crossValidatedProbe(r.data, 32, r.labels, r.folds);
     });
-    const mean = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
-    assert.ok(Math.abs(mean - 0.25) < 0.06, `mean accuracy ${mean}`);
+    const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+    assert.ok(Math.abs(mean(results.map((p) => p.accuracy)) - 0.25) < 0.06);
+    assert.ok(Math.abs(mean(results.map((p) => p.accuracy - p.chance))) < 0.05);
+    assert.ok(results.filter((p) => p.pValue < 0.05).length <= 2);
   });
 
-  it('recovers a class planted along a direction, and says the majority rate as chance', () => {
+  it('holding out whole groups, chance is what the held-out scheme gives, not the majority rate', () => {
+    // 6 concepts in 2 balanced areas, each held out in turn: the training majority is always the other area
+    const draw = normal(5);
+    const concepts = 6;
+    const perConcept = 5;
+    const n = concepts * perConcept;
+    const data = Float64Array.from({ length: n * 16 }, () => draw());
+    const concept = Array.from({ length: n }, (_, i) => Math.floor(i / perConcept));
+    const labels = concept.map((c) => (c % 2 === 0 ? 'contract' : 'tort'));
+    const probe = crossValidatedProbe(data, 16, labels, concept, concept);
+    // the majority of the training folds is never the held-out concept's area: that rate would be 0
+    assert.ok(probe.chance > 0.25 && probe.chance < 0.75, `chance ${probe.chance}`);
+    assert.ok(Math.abs(probe.accuracy - probe.chance) < 0.25, `accuracy ${probe.accuracy}, chance ${probe.chance}`);
+    assert.ok(probe.pValue > 0.05, `p ${probe.pValue}`);
+  });
+
+  it('recovers a class planted along a direction, far above its shuffled-label level', () => {
     const r = rows(60, 32, 4, 4, 99);
     const probe = crossValidatedProbe(r.data, 32, r.labels, r.folds);
     assert.ok(probe.accuracy > 0.9, `accuracy ${probe.accuracy}`);
     assert.equal(probe.classes, 4);
-    // balanced folds of 12 rows, 3 per class: every training fold has 12 of each class, the tie broken by name
-    assert.equal(probe.chance, 0.25);
+    assert.ok(probe.chance95 < 0.45);
+    assert.equal(probe.pValue, 1 / 101);
   });
 });

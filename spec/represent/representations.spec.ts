@@ -79,8 +79,11 @@ describe('representation measures', function () {
         assert.equal(change.layersBeatingChance ?? 0, 0);
       }
     }
-    // against position-matched controls, the concept whose planted tokens are all its own stands out at every state
+    // against position-matched controls, the concept whose planted tokens are all its own stands out at every state; at the
+    // embeddings its controls did not change at all, and the baseline's spread is the measure's precision: a large, finite effect
     const easement = results.changes.find((c) => c.scope === 'easement')!;
+    assert.ok(Number.isFinite(easement.effect![0]!) && easement.effect![0]! > 1000);
+    assert.ok(easement.pValue!.every((p) => p < 0.001));
     assert.equal(easement.layersBeatingChance, 3);
     assert.ok(easement.countPValue! < 0.05);
     // written where Python reads it

@@ -100,7 +100,7 @@ describe('analyseGraph', () => {
       { node: 'mha_bias', op: 'MultiHeadAttention', unread: 'a projection bias input, added to q, k and v inside the kernel' },
       { node: 'mha_past', op: 'MultiHeadAttention', unread: 'past key and value inputs (legal-attn reads whole sequences in one pass)' },
       { node: 'gqa_onnx_domain', op: 'GroupQueryAttention', unread: `ai.onnx GroupQueryAttention; ${reads}` },
-      { node: 'onnx_softcap', op: 'Attention', unread: "softcap after the mask (ONNX's order lets masked keys through)" },
+      { node: 'onnx_softcap', op: 'Attention', unread: 'softcap (not read for ONNX Attention yet)' },
       { node: 'ms_attention', op: 'Attention', unread: `com.microsoft Attention projects q, k and v inside the kernel; ${reads}` },
     ]);
     assert.deepEqual(analysis.attention, []);
