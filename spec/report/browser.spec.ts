@@ -73,7 +73,9 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     assert.deepEqual(errors, []);
     assert.deepEqual(failed, []);
     const views = await page.locator('figure.view object').count();
-    assert.equal(views, 3 + 3 + 1 + 1, 'three head grids, three change grids, distribution, layer curves');
+    const attention = 3 + 3 + 1 + 1;
+    const representations = 3 + 6 + 2 + 1 + 1;
+    assert.equal(views, attention + representations, 'attention: three head grids, three change grids, distribution, layer curves; representations: three change curves, six CKA maps, two probes, paraphrase distance, structure gap');
     for (const frame of page.frames().slice(1)) assert.ok((await frame.locator('svg rect, svg path').count()) > 0, frame.url());
     assert.equal(page.frames().length - 1, views);
     const rows = page.locator('#concepts tbody tr');
