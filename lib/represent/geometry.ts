@@ -31,11 +31,17 @@ export function centredGram(x: Rows): Float64Array {
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) mean[k]! += data[i * d + k]! / n;
   const centred = new Float64Array(n * d);
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) centred[i * d + k] = data[i * d + k]! - mean[k]!;
+  return rowProducts({ data: centred, rows: n, width: d });
+}
+
+/** X·Xᵀ, `n × n`: the products of every pair of rows. */
+export function rowProducts(x: Rows): Float64Array {
+  const { rows: n, width: d, data } = x;
   const gram = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
       let dot = 0;
-      for (let k = 0; k < d; k++) dot += centred[i * d + k]! * centred[j * d + k]!;
+      for (let k = 0; k < d; k++) dot += data[i * d + k]! * data[j * d + k]!;
       gram[i * n + j] = dot;
       gram[j * n + i] = dot;
     }

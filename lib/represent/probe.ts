@@ -1,5 +1,6 @@
 import { randomLcg } from 'd3-random';
 import { Matrix, solve } from 'ml-matrix';
+import { rowProducts } from './geometry.js';
 
 /** What a cross-validated probe recovered, beside what it recovers from shuffled labels. */
 export interface ProbeAccuracy {
@@ -33,7 +34,8 @@ export const PROBE_SHUFFLES = 100;
  */
 export function crossValidatedProbe(rows: Float32Array | Float64Array, width: number, labels: readonly string[], folds: readonly number[], groups: readonly number[] = labels.map((_, i) => i), seed = 1): ProbeAccuracy {
   const n = labels.length;
-  const gram = rowGram(rows, width, n);
+  // products of the rows, computed once for every fold and labelling
+  const gram = rowProducts({ data: rows, rows: n, width });
   const shuffled = shuffles(labels, groups, PROBE_SHUFFLES, seed);
   const correct = new Float64Array(1 + shuffled.length);
   let tested = 0;
@@ -55,20 +57,6 @@ export function crossValidatedProbe(rows: Float32Array | Float64Array, width: nu
     rows: n,
     classes: new Set(labels).size,
   };
-}
-
-/** `n × n` products of the rows, computed once for every fold and labelling. */
-function rowGram(rows: Float32Array | Float64Array, width: number, n: number): Float64Array {
-  const gram = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let dot = 0;
-      for (let k = 0; k < width; k++) dot += rows[i * width + k]! * rows[j * width + k]!;
-      gram[i * n + j] = dot;
-      gram[j * n + i] = dot;
-    }
-  }
-  return gram;
 }
 
 /** Labellings with the labels of whole groups permuted, seeded. */
