@@ -21,7 +21,8 @@ export { measureSequence, DEFAULT_MEASURE_OPTIONS, type SequenceMeasures, type T
 export { rolloutConceptMass } from './measure/rollout.js';
 export { describeDistribution, type Distribution } from './measure/distribution.js';
 export { QUERY_SETS, type QuerySetKind } from './measure/query-set.js';
-export { compareCheckpoints, measureResults, type CompareRequest, type CompareSummary, type NamedModel } from './run-compare.js';
+export { compareCheckpoints, type CompareRequest, type CompareSummary, type NamedModel } from './run-compare.js';
+export { measureResults } from './run-measure.js';
 export { writeReport, type ReportOptions, type ReportSummary } from './report/build-report.js';
 export { runBatch, mergeBatches, type BatchRequest, type BatchSummary } from './batch/run-batch.js';
 export { synthCheckpoint, type SynthOptions } from './synth/synth-checkpoint.js';

@@ -1,57 +1,31 @@
 import path from 'node:path';
-import { stringify } from 'csv-stringify/sync';
-import { compareModels, type Comparison, type MeasuredSequence } from './compare/compare.js';
-import { defaultPairs, pairName, parsePairs, type ModelPair } from './compare/pairs.js';
-import { scopeSummary, changeRows, layerRows, shareRows, statRows, structureRows, wordingRows } from './compare/results.js';
-import { robustnessOf, widthCorrelation } from './compare/robustness.js';
-import { compareStructure, compareWording, testStructures, type StructuredConcept } from './compare/structure-results.js';
+import type { ModelPair } from './compare/pairs.js';
 import type { Concept } from './concepts/concept.js';
 import { loadConcepts } from './concepts/load-concepts.js';
 import { badInput } from './errors.js';
-import { writeFileWhole, writeOutputFolder } from './io/atomic.js';
-import { readTokensFile } from './results/tokens-file.js';
-import { readTraceIndex, writeTraceIndex, type IndexedModel } from './results/trace-index.js';
-import type { SinkMode } from './measure/attention-share.js';
-import { DEFINITIONS } from './measure/definitions.js';
-import type { MeasureOptions, SequenceMeasures } from './measure/measure-sequence.js';
-import { optionValue } from './options.js';
-import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, savedMapsMeasurer, type Measurer, type PassOptions } from './measurers.js';
+import { writeOutputFolder } from './io/atomic.js';
+import { writeTraceIndex, type IndexedModel } from './results/trace-index.js';
+import { fullMapMeasurer, inGraphMeasurer, measureCheckpoint, type Measurer, type PassOptions } from './measurers.js';
 import { checkDevice, type Device, type SessionOptions } from './trace/session.js';
-import type { QuerySetKind } from './measure/query-set.js';
-import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
 import { checkMapSize, planSequences, type MapsMode, type PlannedSequence } from './run-trace.js';
 import { checkLengthFits } from './trace/fit.js';
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
-import type { SpanRule } from './tokenize/align-spans.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
-import { TOOL_VERSION } from './version.js';
+import { resolveAnalysis, resolvePairs, type AnalysisOptions, type ResolvedAnalysis } from './analysis-options.js';
+import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from './write-comparison.js';
 import { captureStates } from './represent/capture.js';
-import { residualStreams, stateSequences, storedStateSequences } from './represent/plan.js';
+import { residualStreams, stateSequences } from './represent/plan.js';
 import type { ResidualStream } from './trace/residual-stream.js';
-import { measureRepresentations, type RepresentationResults } from './represent/representations.js';
-import { representationRows, REPRESENTATION_DEFINITIONS } from './represent/results.js';
+import { measureRepresentations } from './represent/representations.js';
 
 export interface NamedModel {
   name: string;
   dir: string;
 }
 
-/** Options of the measure stage, shared by `compare` and `measure`. */
-export interface AnalysisOptions {
-  /** `after:before` pairs as on the command line; default: each model against the previous, and last against first. */
-  pairs?: string;
-  querySets?: QuerySetKind[];
-  /** `exclude` reports shares without the sink beside those with it. */
-  sink?: SinkMode;
-  /** Span rules the concept is measured under, side by side (default: overlap). */
-  spanTokens?: SpanRule[];
-  seed?: number;
-  controls?: number;
-  permutations?: number;
-  alpha?: number;
-  onProgress?: (stage: string, done: number, total: number) => void;
-}
+export type { AnalysisOptions } from './analysis-options.js';
+export type { RepresentationOutcome } from './write-comparison.js';
 
 export interface CompareRequest extends AnalysisOptions {
   /** Wrap each sequence in the checkpoints' chat template. */
@@ -80,43 +54,12 @@ export interface CompareRequest extends AnalysisOptions {
   representations?: boolean;
 }
 
-/** The representation measures, or why they were not taken. */
-export type RepresentationOutcome = RepresentationResults | { skipped: string };
-
-export interface CompareSummary {
-  out: string;
-  files: string[];
-  comparison: Comparison;
-  pairs: ModelPair[];
+export interface CompareSummary extends WrittenComparison {
   /** Sequences run through a model (the others came from the trace cache or an earlier trace). */
   computed: number;
-  representations?: RepresentationOutcome;
 }
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-interface ResolvedAnalysis {
-  measure: MeasureOptions;
-  permutations: number;
-  alpha: number;
-  seed: number;
-}
-
-function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
-  // The ranges and defaults of the option table, for library callers as for the command line.
-  const seed = optionValue('seed', options.seed);
-  const controls = optionValue('controls', options.controls);
-  const permutations = optionValue('permutations', options.permutations);
-  const alpha = optionValue('alpha', options.alpha);
-  const querySets = options.querySets && options.querySets.length > 0 ? [...new Set(options.querySets)] : (['all'] as QuerySetKind[]);
-  const sinks: SinkMode[] = options.sink === 'exclude' ? ['include', 'exclude'] : ['include'];
-  const spanRules = [...new Set(optionValue<SpanRule[]>('spanTokens', options.spanTokens))];
-  return { measure: { querySets, sinks, spanRules, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };
-}
-
-function resolvePairs(text: string | undefined, names: readonly string[]): ModelPair[] {
-  return text === undefined ? defaultPairs(names) : parsePairs(text, names);
-}
 
 function checkModelNames(models: readonly NamedModel[]): void {
   if (models.length < 2) throw badInput(`compare needs at least two models (--model NAME=DIR, given ${models.length}); name each checkpoint, for example --model base=DIR --model cpt=DIR.`);
@@ -291,191 +234,4 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
     representations = await measureRepresentations(stateSequences(planned, path.join(out, 'traces'), names, analysis.measure.controls), names, prepared.pairs, facts, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
   }
   return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, out, representations)), computed, ...(representations ? { representations } : {}) };
-}
-
-/** Each sequence measured under every model, by model name, in the order of the first model's trace. */
-function measuredSequences(models: readonly ModelMeasures[], paraphrases: ReadonlyArray<string | undefined>): MeasuredSequence[] {
-  return (models[0]?.record.sequences ?? []).map((item, k): MeasuredSequence => {
-    const byModel: MeasuredSequence['byModel'] = {};
-    for (const model of models) byModel[model.name] = model.measures[k]!;
-    const paraphraseOf = paraphrases[k];
-    return { concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) };
-  });
-}
-
-/**
- * `measure`: recomputes every measure from the traces a compare run saved in
- * RESULTS/traces, without running a model, and writes the results into `out`.
- */
-export async function measureResults(resultsDir: string, options: AnalysisOptions & { out?: string }): Promise<Omit<CompareSummary, 'computed'>> {
-  const analysis = resolveAnalysis(options);
-  const index = await readTraceIndex(resultsDir);
-  const names = index.map((m) => m.name);
-  const pairs = resolvePairs(options.pairs, names); // a bad --pairs is refused before any trace is read
-  const records: Array<{ name: string; folder: string; record: TraceRecord }> = [];
-  for (const model of index) {
-    const folder = model.traceFolder;
-    const record = await readTraceRecord(folder);
-    if (record.maps !== 'full') {
-      throw badInput(
-        `${path.join(folder, 'trace.json')}: compare ran with --maps ${record.maps}, which computes the measures inside the graph and keeps no per-head maps; run compare again with these options (passes in the trace cache are reused), or compare --maps full to measure again later without the models.`,
-      );
-    }
-    records.push({ name: model.name, folder, record });
-  }
-  const sequenceList = records[0]?.record.sequences ?? [];
-  for (const { name, record } of records) {
-    const same = record.sequences.length === sequenceList.length && record.sequences.every((s, k) => s.dir === sequenceList[k]?.dir);
-    if (!same) throw badInput(`traces of ${name} and ${names[0]} list different sequences; trace every model on the same concepts.`);
-  }
-
-  // The plan of the saved traces: the sequences as the first model's tokens.json files give them, the same ids for every model.
-  const planned: PlannedSequence[] = [];
-  for (const item of sequenceList) {
-    const [first, ...others] = await Promise.all(records.map(({ folder }) => readTokensFile(path.join(folder, item.dir, 'tokens.json'))));
-    others.forEach((tokens, k) => {
-      if (JSON.stringify(tokens.ids) !== JSON.stringify(first!.ids)) throw badInput(`${path.join(records[k + 1]!.folder, item.dir, 'tokens.json')}: ids differ from those of ${names[0]}; compare needs one tokenizer.`);
-    });
-    const aligned = { text: first!.text ?? '', ids: BigInt64Array.from(first!.ids, BigInt), tokens: first!.tokens ?? [], offsets: first!.offsets ?? [], spans: first!.spans };
-    planned.push({ dir: item.dir, aligned, ...(first!.paraphraseOf ? { paraphraseOf: first!.paraphraseOf } : {}) });
-  }
-  // The saved maps, measured through the same interface as compare's passes.
-  const models: ModelMeasures[] = [];
-  for (const { name, folder, record } of records) {
-    const measures: SequenceMeasures[] = [];
-    for await (const pass of savedMapsMeasurer(folder, analysis.measure).measure(planned)) {
-      measures[pass.index] = pass.measures;
-      options.onProgress?.(`measuring ${name}`, pass.index + 1, planned.length);
-    }
-    models.push({ name, record, measures });
-  }
-  const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
-  // Residual states compare kept beside the traces are measured again under these options.
-  const stored = await storedStateSequences(
-    sequenceList.map((item, k) => ({ dir: item.dir, concept: item.concept ?? '', sequence: item.sequence ?? item.dir, ...(planned[k]!.paraphraseOf ? { paraphraseOf: planned[k]!.paraphraseOf } : {}) })),
-    records,
-  );
-  const facts = (records[0]?.record.concepts ?? []).map((c) => ({ id: c.id, area: c.area ?? '', ...(c.structure ? { structure: c.structure } : {}) }));
-  const representations = stored ? await measureRepresentations(stored, names, pairs, facts, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha }) : undefined;
-  const out = path.resolve(options.out ?? resultsDir);
-  // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
-  if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);
-  return { ...(await writeComparison(measured, records, pairs, analysis, out, representations)), ...(representations ? { representations } : {}) };
-}
-
-/** A model's trace record and the measures of its sequences, in the record's order. */
-interface ModelMeasures {
-  name: string;
-  record: TraceRecord;
-  measures: SequenceMeasures[];
-}
-
-/** Each concept's width in tokens (by overlap), the mean over its sequences of legal wording. */
-function conceptWidths(measured: readonly MeasuredSequence[]): Map<string, number> {
-  const widths = new Map<string, number[]>();
-  for (const m of measured.filter((x) => !x.paraphraseOf)) {
-    const concept = Object.values(m.byModel)[0]?.targets.find((t) => t.name === 'concept');
-    if (concept) widths.set(m.concept, [...(widths.get(m.concept) ?? []), concept.tokens.length]);
-  }
-  return new Map([...widths].map(([id, list]) => [id, list.reduce((a, b) => a + b, 0) / list.length]));
-}
-
-/** Compares measured sequences and writes summary.json and the CSV files into `out`. */
-async function writeComparison(
-  measured: MeasuredSequence[],
-  records: ReadonlyArray<{ name: string; record: TraceRecord }>,
-  pairs: ModelPair[],
-  analysis: ResolvedAnalysis,
-  out: string,
-  representations?: RepresentationOutcome,
-): Promise<Omit<CompareSummary, 'computed'>> {
-  const names = records.map((r) => r.name);
-  const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
-  if (shapes.size > 1) throw badInput(`the traces have different attention shapes (${[...shapes].join(', ')} layers × heads); compare needs checkpoints of one shape.`);
-
-  const comparison = compareModels(measured, { models: names, pairs, permutations: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
-  const conceptIds = [...new Set(measured.map((m) => m.concept))];
-  const conceptInfo = new Map((records[0]?.record.concepts ?? []).map((c) => [c.id, c]));
-  const primary = { querySet: analysis.measure.querySets[0]!, sink: 'include' as const };
-  const meanShare = (concept: string) => (sequence: string, model: string): number => {
-    const scope = comparison.sequences.find((s) => s.scope === concept && s.sequences[0] === `${concept}/${sequence}` && s.variant.target === 'concept' && s.variant.querySet === primary.querySet && s.variant.sink === primary.sink);
-    const share = scope?.models.find((m) => m.model === model)?.share;
-    return share ? share.reduce((a, b) => a + b, 0) / share.length : Number.NaN;
-  };
-  const widths = conceptWidths(measured);
-  const structured = conceptIds.flatMap((id): StructuredConcept[] => {
-    const info = conceptInfo.get(id);
-    return info?.components && info.structure ? [{ id, sequences: measured.filter((m) => m.concept === id && !m.paraphraseOf), structure: { components: info.components, edges: info.structure } }] : [];
-  });
-  const structureTests = testStructures(structured, names, pairs, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
-  const structures = new Map(
-    structured.flatMap((c) => {
-      const result = compareStructure(c.sequences, c.structure, names, pairs, (value) => structureTests.perConcept.get(c.id)?.get(value));
-      return result ? [[c.id, result] as const] : [];
-    }),
-  );
-  const wording = new Map(
-    conceptIds.map((id) => [
-      id,
-      compareWording(
-        measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => ({ legal: m.paraphraseOf!, plain: m.sequence })),
-        meanShare(id),
-        names,
-        pairs,
-      ),
-    ]),
-  );
-  const summary = {
-    tool: { name: 'legal-attn', version: TOOL_VERSION },
-    definitions: DEFINITIONS,
-    options: {
-      querySets: analysis.measure.querySets,
-      spanTokens: analysis.measure.spanRules,
-      sinks: analysis.measure.sinks,
-      pairs: pairs.map(pairName),
-      seed: analysis.seed,
-      controls: analysis.measure.controls.maxControls,
-      permutations: analysis.permutations,
-      alpha: analysis.alpha,
-      rolloutResidual: analysis.measure.rolloutResidual,
-      chatTemplate: records.some(({ record }) => record.chatTemplate),
-      maps: records[0]?.record.maps ?? 'full',
-      // Per model: queries per block where attention ran in blocks to stay within --max-memory-gb; null: whole layers.
-      attentionBlockRows: Object.fromEntries(records.map(({ name, record }) => [name, record.blockRows ?? null])),
-    },
-    models: records.map(({ name, record }) => ({ name, dir: record.model.dir, contentHash: record.model.contentHash, layers: comparison.layers, heads: comparison.heads })),
-    concepts: conceptIds.map((id) => ({
-      id,
-      name: conceptInfo.get(id)?.name ?? id,
-      area: conceptInfo.get(id)?.area ?? null,
-      source: conceptInfo.get(id)?.source ?? null,
-      sequences: measured.filter((m) => m.concept === id && !m.paraphraseOf).map((m) => m.sequence),
-      controlSequences: measured.filter((m) => m.concept === id && m.paraphraseOf).map((m) => m.sequence),
-      results: comparison.scopes.filter((s) => s.scope === id).map((s) => scopeSummary(s, comparison, analysis.alpha)),
-      structure: structures.get(id) ?? null,
-      widthTokens: widths.get(id) ?? null,
-      robustness: robustnessOf(comparison, id, analysis.alpha),
-      wording: wording.get(id) ?? [],
-    })),
-    overall: comparison.scopes.filter((s) => s.scope === '*').map((s) => scopeSummary(s, comparison, analysis.alpha)),
-    overallRobustness: robustnessOf(comparison, '*', analysis.alpha),
-    // Does the change depend on how many tokens the concept spans? Spearman's ρ over concepts, per pair.
-    widthCorrelation: widthCorrelation(comparison, widths),
-    // The distance-matched structure test pooled over every concept that declares a structure.
-    structure: structured.length > 0 ? { concepts: structured.map((c) => c.id), tests: structureTests.pooled } : null,
-    // Residual-stream measures beside attention; null where not asked for (--no-representations, or measure from saved maps).
-    representations: representations ? ('skipped' in representations ? representations : { definitions: REPRESENTATION_DEFINITIONS, ...representations }) : null,
-  };
-  const files: Array<[string, string]> = [
-    ['shares.csv', stringify(shareRows(comparison))],
-    ['changes.csv', stringify(changeRows(comparison))],
-    ['stats.csv', stringify(statRows(comparison, analysis.alpha))],
-    ['layers.csv', stringify(layerRows(comparison))],
-    ['structure.csv', stringify(structureRows(structures, names, pairs.map(pairName)))],
-    ['wording.csv', stringify(wordingRows(wording, names, pairs.map(pairName)))],
-    ...(representations && !('skipped' in representations) ? [['representations.csv', stringify(representationRows(representations))] as [string, string]] : []),
-    ['summary.json', `${JSON.stringify(summary, null, 2)}\n`],
-  ];
-  for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);
-  return { out, files: files.map(([name]) => name), comparison, pairs };
 }

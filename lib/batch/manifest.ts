@@ -1,11 +1,9 @@
-import type { SpanRule } from '../tokenize/align-spans.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { parseYamlFile } from '../io/yaml-file.js';
-import type { SinkMode } from '../measure/attention-share.js';
-import type { QuerySetKind } from '../measure/query-set.js';
+import type { AnalysisOptions } from '../analysis-options.js';
 import { ANALYSIS_OPTIONS, OPTIONS, optionFields, type OptionName } from '../options.js';
 import type { MapsMode } from '../run-trace.js';
 import type { Device } from '../trace/session.js';
@@ -37,14 +35,8 @@ const manifestSchema = z
   })
   .strict();
 
-export type RunAnalysis = {
-  querySets?: QuerySetKind[];
-  sink?: SinkMode;
-  spanTokens?: SpanRule[];
-  seed?: number;
-  controls?: number;
-  permutations?: number;
-  alpha?: number;
+/** A run's analysis: compare's (pairs are the run's own field) and how the run measures. */
+export type RunAnalysis = Omit<AnalysisOptions, 'pairs' | 'onProgress'> & {
   chatTemplate?: boolean;
   report?: boolean;
   /** Capture the residual stream and measure representations (default true). */

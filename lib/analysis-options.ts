@@ -1,0 +1,47 @@
+import { defaultPairs, parsePairs, type ModelPair } from './compare/pairs.js';
+import type { SinkMode } from './measure/attention-share.js';
+import type { MeasureOptions } from './measure/measure-sequence.js';
+import type { QuerySetKind } from './measure/query-set.js';
+import { optionValue } from './options.js';
+import type { SpanRule } from './tokenize/align-spans.js';
+
+/** Options of the measure stage, shared by `compare` and `measure`. */
+export interface AnalysisOptions {
+  /** `after:before` pairs as on the command line; default: each model against the previous, and last against first. */
+  pairs?: string;
+  querySets?: QuerySetKind[];
+  /** `exclude` reports shares without the sink beside those with it. */
+  sink?: SinkMode;
+  /** Span rules the concept is measured under, side by side (default: overlap). */
+  spanTokens?: SpanRule[];
+  seed?: number;
+  controls?: number;
+  permutations?: number;
+  alpha?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+/** The analysis options resolved: defaults applied, ranges checked. */
+export interface ResolvedAnalysis {
+  measure: MeasureOptions;
+  permutations: number;
+  alpha: number;
+  seed: number;
+}
+
+export function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
+  // The ranges and defaults of the option table, for library callers as for the command line.
+  const seed = optionValue('seed', options.seed);
+  const controls = optionValue('controls', options.controls);
+  const permutations = optionValue('permutations', options.permutations);
+  const alpha = optionValue('alpha', options.alpha);
+  const querySets = options.querySets && options.querySets.length > 0 ? [...new Set(options.querySets)] : (['all'] as QuerySetKind[]);
+  const sinks: SinkMode[] = options.sink === 'exclude' ? ['include', 'exclude'] : ['include'];
+  const spanRules = [...new Set(optionValue<SpanRule[]>('spanTokens', options.spanTokens))];
+  return { measure: { querySets, sinks, spanRules, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };
+}
+
+/** The pairs asked for, or each model against the one before and the last against the first. */
+export function resolvePairs(text: string | undefined, names: readonly string[]): ModelPair[] {
+  return text === undefined ? defaultPairs(names) : parsePairs(text, names);
+}
