@@ -194,7 +194,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   if (checkpoint.graph.attentionSource === 'outputs') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
-  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}${plan.blockRows ? `-b${plan.blockRows}` : ''}${plan.states ? '-s' : ''}.onnx`;
+  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}${plan.blockRows ? `-b${plan.blockRows}` : ''}${plan.states ? `-s${plan.states.states.length}` : ''}.onnx`;
   const graph = await rewrittenGraph(checkpoint, key, (original) => reduceAttentionInGraph(original, checkpoint.graph.attention, plan));
   const session = await createSession(graph, checkpoint, options, 'the reduced graph');
   const layers = checkpoint.graph.attention.length;
