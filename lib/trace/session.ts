@@ -115,6 +115,33 @@ export async function inPassesOfTheirOwn<I, R>(checkpoint: Checkpoint, sequences
   return results;
 }
 
+/**
+ * The span-pool input `[batch, S, P]` of a padded batch: each sequence's `[S, T]` rows
+ * (one S for the whole call: callers pad with zero rows), zero over the padding.
+ */
+export function spanPoolFeed(pools: readonly Float32Array[], padded: PaddedBatch): { tensor: ort.Tensor; rows: number } {
+  const { batch, length: P, lengths } = padded;
+  const S = (pools[0]?.length ?? 0) / (lengths[0] || 1);
+  const pool = new Float32Array(batch * S * P);
+  pools.forEach((rows, b) => {
+    const T = lengths[b]!;
+    for (let r = 0; r < S; r++) pool.set(rows.subarray(r * T, (r + 1) * T), (b * S + r) * P);
+  });
+  return { tensor: new ort.Tensor('float32', pool, [batch, S, P]), rows: S };
+}
+
+/** Sequence b's pooled states `[states, S, hidden]` from the per-state outputs `[batch, S, hidden]`. */
+export function statesOfSequence(outputs: ort.InferenceSession.ReturnType, names: readonly string[], b: number, S: number): Float32Tensor {
+  const hidden = outputs[names[0]!]?.dims[2] ?? 0;
+  const states = new Float32Array(names.length * S * hidden);
+  names.forEach((name, l) => {
+    const tensor = outputs[name];
+    if (!(tensor?.data instanceof Float32Array)) throw runtimeFailure(`pooled state ${name} is not a float32 tensor (${tensor?.type}).`);
+    states.set(tensor.data.subarray(b * S * hidden, (b + 1) * S * hidden), l * S * hidden);
+  });
+  return { data: states, dims: [names.length, S, hidden] };
+}
+
 /** The one place legal-attn talks to onnxruntime. */
 export async function openAttentionSession(checkpoint: Checkpoint, options: SessionOptions = {}): Promise<AttentionSession> {
   const session = await createSession(await attentionGraph(checkpoint), checkpoint, options, 'the model');
@@ -224,16 +251,8 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
       feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
     }
-    // every sequence of one call has the same S rows (padded with zero rows by the caller)
-    const S = stateCount > 0 ? (inputs[0]?.pool?.length ?? 0) / (sequences[0]?.length || 1) : 0;
-    if (stateCount > 0) {
-      const pool = new Float32Array(batch * S * P);
-      inputs.forEach((input, b) => {
-        const T = padded.lengths[b]!;
-        for (let r = 0; r < S; r++) pool.set(input.pool!.subarray(r * T, (r + 1) * T), (b * S + r) * P);
-      });
-      feeds[SPAN_POOL_INPUT] = new ort.Tensor('float32', pool, [batch, S, P]);
-    }
+    const pools = stateCount > 0 ? spanPoolFeed(inputs.map((input) => input.pool!), padded) : undefined;
+    if (pools) feeds[SPAN_POOL_INPUT] = pools.tensor;
     const outputs = await forward(session, checkpoint, padded, feeds, fetches);
     const data = (name: string): Float32Array => outputs[name]!.data as Float32Array;
     const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
@@ -260,12 +279,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };
       if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
       if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
-      if (stateCount > 0) {
-        const hidden = outputs[stateNames[0]!]?.dims[2] ?? 0;
-        const states = new Float32Array(stateCount * S * hidden);
-        stateNames.forEach((name, l) => states.set(data(name).subarray(b * S * hidden, (b + 1) * S * hidden), l * S * hidden));
-        result.states = { data: states, dims: [stateCount, S, hidden] };
-      }
+      if (pools) result.states = statesOfSequence(outputs, stateNames, b, pools.rows);
       return result;
     });
     for (const tensor of Object.values(outputs)) tensor.dispose();

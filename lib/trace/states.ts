@@ -1,13 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import ort from 'onnxruntime-node';
-import { runtimeFailure } from '../errors.js';
 import { rewrittenGraph, type Checkpoint } from './checkpoint.js';
 import { elementTypes } from './element-types.js';
 import { decodeModel } from './onnx-model.js';
 import { pooledStateNodes, SPAN_POOL_INPUT, spanPoolInput, stateOutput } from './reductions/pooled-states.js';
 import { editGraph } from './onnx-wire.js';
 import { findResidualStream, type ResidualStream } from './residual-stream.js';
-import { createSession, forward, inPassesOfTheirOwn, type SessionOptions } from './session.js';
+import { createSession, forward, inPassesOfTheirOwn, spanPoolFeed, statesOfSequence, type SessionOptions } from './session.js';
 import { padBatch } from './feeds.js';
 
 /** Bump whenever `pooledStatesGraph` writes another graph. */
@@ -40,22 +38,10 @@ export async function openStatesSession(checkpoint: Checkpoint, stream: Residual
   const fetches = stream.states.map((_, l) => stateOutput(l));
   const runPass = async (sequences: readonly BigInt64Array[], pools: readonly Float32Array[]): Promise<Float32Array[]> => {
     const padded = padBatch(sequences, 0n);
-    const { batch, length: P } = padded;
-    const S = (pools[0]?.length ?? 0) / (sequences[0]?.length || 1);
-    const pool = new Float32Array(batch * S * P);
-    pools.forEach((rows, b) => {
-      const T = padded.lengths[b]!;
-      for (let s = 0; s < S; s++) pool.set(rows.subarray(s * T, (s + 1) * T), (b * S + s) * P);
-    });
-    const outputs = await forward(session, checkpoint, padded, { [SPAN_POOL_INPUT]: new ort.Tensor('float32', pool, [batch, S, P]) }, fetches);
-    const hidden = outputs[fetches[0]!]?.dims[2] ?? 0;
-    const results = pools.map(() => new Float32Array(L * S * hidden));
-    fetches.forEach((name, l) => {
-      const tensor = outputs[name];
-      if (!tensor || !(tensor.data instanceof Float32Array)) throw runtimeFailure(`${checkpoint.graphFile}: pooled state ${name} is not float32.`);
-      results.forEach((into, b) => into.set((tensor.data as Float32Array).subarray(b * S * hidden, (b + 1) * S * hidden), l * S * hidden));
-      tensor.dispose();
-    });
+    const feed = spanPoolFeed(pools, padded);
+    const outputs = await forward(session, checkpoint, padded, { [SPAN_POOL_INPUT]: feed.tensor }, fetches);
+    const results = pools.map((_, b) => statesOfSequence(outputs, fetches, b, feed.rows).data);
+    for (const tensor of Object.values(outputs)) tensor.dispose();
     return results;
   };
   return {
