@@ -148,24 +148,23 @@ function spanChanges(after: SequenceStates, before: SequenceStates): { byLayer: 
 function keepConceptRows(s: SequenceStates): SequenceStates {
   const keep = s.rows.flatMap((r, k) => (r.kind === 'concept' || r.kind === 'component' ? [k] : []));
   const data = new Float32Array(s.states * keep.length * s.hidden);
-  for (let l = 0; l < s.states; l++) keep.forEach((row, k) => data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + s.hidden), (l * keep.length + k) * s.hidden));
+  for (let l = 0; l < s.states; l++) data.set(vectorsAt(s, l, keep), l * keep.length * s.hidden);
   return { data, states: s.states, hidden: s.hidden, rows: keep.map((k) => s.rows[k]!) };
 }
 
-const gramsOf = (s: SequenceStates, rows: readonly number[]): Float64Array[] =>
-  Array.from({ length: s.states }, (_, l) => {
-    const data = new Float64Array(rows.length * s.hidden);
-    rows.forEach((row, k) => data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + s.hidden), k * s.hidden));
-    return centredGram({ data, rows: rows.length, width: s.hidden });
-  });
+/** The vectors of some rows at state layer l, stacked `[rows × hidden]`. */
+function vectorsAt(s: SequenceStates, l: number, rows: readonly number[]): Float64Array {
+  const data = new Float64Array(rows.length * s.hidden);
+  rows.forEach((row, k) => data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + s.hidden), k * s.hidden));
+  return data;
+}
 
-/** The concept row of each sequence at state layer l, stacked `[sequences × hidden]`. */
+const gramsOf = (s: SequenceStates, rows: readonly number[]): Float64Array[] => Array.from({ length: s.states }, (_, l) => centredGram({ data: vectorsAt(s, l, rows), rows: rows.length, width: s.hidden }));
+
+/** The concept row of each sequence at state layer l, stacked `[sequences × hidden]` (zeros where a sequence has none). */
 function conceptRows(list: readonly SequenceStates[], l: number, hidden: number): { data: Float64Array; rows: number; width: number } {
   const data = new Float64Array(list.length * hidden);
-  list.forEach((s, k) => {
-    const row = rowsOf(s, 'concept')[0];
-    if (row !== undefined) data.set(s.data.subarray(rowOffset(s, l, row), rowOffset(s, l, row) + hidden), k * hidden);
-  });
+  list.forEach((s, k) => data.set(vectorsAt(s, l, rowsOf(s, 'concept').slice(0, 1)), k * hidden));
   return { data, rows: list.length, width: hidden };
 }
 
