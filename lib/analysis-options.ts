@@ -45,3 +45,6 @@ export function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
 export function resolvePairs(text: string | undefined, names: readonly string[]): ModelPair[] {
   return text === undefined ? defaultPairs(names) : parsePairs(text, names);
 }
+
+/** The chance draws of every test of an analysis: their number, seed and alpha. */
+export const chanceOptionsOf = (analysis: ResolvedAnalysis): { draws: number; seed: number; alpha: number } => ({ draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });

@@ -12,10 +12,10 @@ import { checkLengthFits } from './trace/fit.js';
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
-import { resolveAnalysis, resolvePairs, type AnalysisOptions, type ResolvedAnalysis } from './analysis-options.js';
+import { chanceOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions, type ResolvedAnalysis } from './analysis-options.js';
 import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from './write-comparison.js';
 import { captureStates } from './represent/capture.js';
-import { residualStreams, stateSequences } from './represent/plan.js';
+import { residualStreams, storedStateSequences } from './represent/plan.js';
 import type { ResidualStream } from './trace/residual-stream.js';
 import { measureRepresentations } from './represent/representations.js';
 
@@ -230,8 +230,12 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   else if (streams) {
     const names = checkpoints.map((c) => c.name);
     const facts = prepared.concepts.map((c) => ({ id: c.id, area: c.area, ...(c.structure ? { structure: c.structure } : {}) }));
-    const { analysis } = prepared;
-    representations = await measureRepresentations(stateSequences(planned, path.join(out, 'traces'), names, analysis.measure.controls), names, prepared.pairs, facts, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+    // the rows as the passes wrote them beside the traces, read back as measure reads them
+    const stored = await storedStateSequences(
+      planned.map((p) => ({ dir: p.dir, concept: p.concept?.id ?? '', sequence: p.sequenceId ?? p.dir, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}) })),
+      index.map((m) => ({ name: m.name, folder: m.traceFolder })),
+    );
+    representations = stored ? await measureRepresentations(stored, names, prepared.pairs, facts, chanceOptionsOf(prepared.analysis)) : { skipped: 'the passes wrote no residual states' };
   }
   return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, out, representations)), computed, ...(representations ? { representations } : {}) };
 }

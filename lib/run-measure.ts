@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { resolveAnalysis, resolvePairs, type AnalysisOptions } from './analysis-options.js';
+import { chanceOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions } from './analysis-options.js';
 import { badInput } from './errors.js';
 import { savedMapsMeasurer } from './measurers.js';
 import type { SequenceMeasures } from './measure/measure-sequence.js';
@@ -64,7 +64,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     records,
   );
   const facts = (records[0]?.record.concepts ?? []).map((c) => ({ id: c.id, area: c.area ?? '', ...(c.structure ? { structure: c.structure } : {}) }));
-  const representations = stored ? await measureRepresentations(stored, names, pairs, facts, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha }) : undefined;
+  const representations = stored ? await measureRepresentations(stored, names, pairs, facts, chanceOptionsOf(analysis)) : undefined;
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
   if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);

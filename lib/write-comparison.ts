@@ -5,7 +5,7 @@ import { pairName, type ModelPair } from './compare/pairs.js';
 import { scopeSummary, changeRows, layerRows, shareRows, statRows, structureRows, wordingRows } from './compare/results.js';
 import { robustnessOf, widthCorrelation } from './compare/robustness.js';
 import { compareStructure, compareWording, testStructures, type StructuredConcept } from './compare/structure-results.js';
-import type { ResolvedAnalysis } from './analysis-options.js';
+import { chanceOptionsOf, type ResolvedAnalysis } from './analysis-options.js';
 import { badInput } from './errors.js';
 import { writeFileWhole } from './io/atomic.js';
 import { DEFINITIONS } from './measure/definitions.js';
@@ -81,7 +81,7 @@ export async function writeComparison(
     const info = conceptInfo.get(id);
     return info?.components && info.structure ? [{ id, sequences: measured.filter((m) => m.concept === id && !m.paraphraseOf), structure: { components: info.components, edges: info.structure } }] : [];
   });
-  const structureTests = testStructures(structured, names, pairs, { draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+  const structureTests = testStructures(structured, names, pairs, chanceOptionsOf(analysis));
   const structures = new Map(
     structured.flatMap((c) => {
       const result = compareStructure(c.sequences, c.structure, names, pairs, (value) => structureTests.perConcept.get(c.id)?.get(value));

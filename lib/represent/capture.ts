@@ -28,7 +28,7 @@ export const rowOffset = (s: SequenceStates, l: number, row: number): number => 
  * Runs one checkpoint over the planned sequences, one pass each, and writes each
  * sequence's pooled residual states beside its attention trace (`states.npy`
  * `[states, rows, hidden]`, `state-rows.json`), streamed: nothing of one sequence is
- * kept once written. Returns each sequence's folder. For `--maps full`, whose passes
+ * kept once written. For `--maps full`, whose passes
  * return full maps; measuring in the graph pools the states in the same pass.
  */
 export async function captureStates(
@@ -37,22 +37,18 @@ export async function captureStates(
   planned: readonly PlannedSequence[],
   folder: string,
   options: SessionOptions & { controls: ControlOptions; onProgress?: (done: number, total: number) => void },
-): Promise<string[]> {
+): Promise<void> {
   const session = await openStatesSession(checkpoint, stream, options);
-  const folders: string[] = [];
   try {
     for (const [k, p] of planned.entries()) {
       const rows = stateRows(p.aligned, options.controls);
       const [data] = await session.run([p.aligned.ids], [poolMatrix(rows, p.aligned.ids.length)]);
-      const dir = path.join(folder, p.dir);
-      await writeStates(dir, { data: data!, dims: [session.states, rows.length, data!.length / session.states / rows.length] }, rows);
-      folders.push(dir);
+      await writeStates(path.join(folder, p.dir), { data: data!, dims: [session.states, rows.length, data!.length / session.states / rows.length] }, rows);
       options.onProgress?.(k + 1, planned.length);
     }
   } finally {
     await session.release();
   }
-  return folders;
 }
 
 /** Writes one sequence's pooled states `[states, rows, hidden]` and what each row pools, beside its tokens.json. */

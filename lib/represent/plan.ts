@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ControlOptions } from '../measure/controls.js';
-import type { PlannedSequence } from '../run-trace.js';
 import type { Checkpoint } from '../trace/checkpoint.js';
 import type { ResidualStream } from '../trace/residual-stream.js';
 import { residualStreamOf } from '../trace/states.js';
 import { STATE_ROWS_FILE } from './capture.js';
-import { stateRows, type StateRow } from './span-rows.js';
+import type { StateRow } from './span-rows.js';
 import type { StateSequence } from './representations.js';
 
 /** Each model's residual stream, or the first reason one model's cannot be read (then no model's states are captured). */
@@ -20,21 +18,10 @@ export async function residualStreams(checkpoints: ReadonlyArray<{ name: string;
   return streams;
 }
 
-/** The planned sequences as the representation measures read them: rows, and each model's states folder under `traces`. */
-export function stateSequences(planned: readonly PlannedSequence[], traces: string, models: readonly string[], controls: ControlOptions): StateSequence[] {
-  return planned.map((p) => ({
-    concept: p.concept?.id ?? '',
-    sequence: p.sequenceId ?? p.dir,
-    ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}),
-    rows: stateRows(p.aligned, controls),
-    dirs: Object.fromEntries(models.map((m) => [m, path.join(traces, m, p.dir)])),
-  }));
-}
-
 /**
- * The states an earlier compare wrote beside its traces, as the representation
- * measures read them (each sequence's rows as written, whatever the options now), or
- * undefined when some model has none (compare ran with --no-representations).
+ * The states compare wrote beside its traces, as the representation measures read
+ * them (each sequence's rows as written, whatever the options now), for compare itself
+ * and for a later measure; undefined when some model has none (--no-representations).
  */
 export async function storedStateSequences(planned: ReadonlyArray<{ dir: string; concept: string; sequence: string; paraphraseOf?: string }>, folders: ReadonlyArray<{ name: string; folder: string }>): Promise<StateSequence[] | undefined> {
   const sequences: StateSequence[] = [];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import { captureStates } from '../../lib/represent/capture.js';
-import { stateSequences } from '../../lib/represent/plan.js';
+import { storedStateSequences } from '../../lib/represent/plan.js';
 import { measureRepresentations } from '../../lib/represent/representations.js';
 import { compareCheckpoints } from '../../lib/run-compare.js';
 import { measureResults } from '../../lib/run-measure.js';
@@ -44,7 +44,9 @@ describe('representation measures', function () {
     const traces = path.join(await temporaryFolder(), 'traces');
     // the same weights captured twice, as two models
     for (const name of ['before', 'after']) await captureStates(checkpoint, stream, planned, path.join(traces, name), { controls: CONTROLS });
-    const results = await measureRepresentations(stateSequences(planned, traces, ['before', 'after'], CONTROLS), ['before', 'after'], [{ after: 'after', before: 'before' }], loaded.map((c) => ({ id: c.id, area: c.area })), CHANCE);
+    const sequences = planned.map((p) => ({ dir: p.dir, concept: p.concept!.id, sequence: p.sequenceId!, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}) }));
+    const stored = await storedStateSequences(sequences, ['before', 'after'].map((name) => ({ name, folder: path.join(traces, name) })));
+    const results = await measureRepresentations(stored!, ['before', 'after'], [{ after: 'after', before: 'before' }], loaded.map((c) => ({ id: c.id, area: c.area })), CHANCE);
     assert.equal(results.states, 7);
     for (const change of results.changes) for (const value of [...change.concept, ...change.control]) assert.ok(Math.abs(value) < 1e-6, `${change.scope}: ${value}`);
     const [cka] = results.cka;
