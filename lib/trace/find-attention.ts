@@ -1,5 +1,5 @@
 import { elementTypes } from './element-types.js';
-import { fusedNodes, unreadReason, type FusedAttention, type GraphFacts } from './fused-attention.js';
+import { fusedNodes, unreadOperator, type FusedAttention, type GraphFacts } from './fused-attention.js';
 import { staticRank } from './static-rank.js';
 import { describeExport, type ExportFormat } from './export-format.js';
 import { EXTERNAL_DATA_LOCATION, ELEMENT_TYPES, type GraphProto, type ModelProto, type NodeProto } from './onnx-model.js';
@@ -255,7 +255,7 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     fusedAttention: (graph.node ?? [])
       .filter((node) => FUSED_ATTENTION.has(node.opType ?? ''))
       .map((node) => {
-        const why = fused.unread.get(node.name ?? '') ?? unreadReason(node, facts);
+        const why = fused.unread.get(node.name ?? '') ?? unreadOperator(node);
         return { node: node.name ?? '', op: node.opType ?? '', ...(why ? { unread: why } : {}) };
       }),
     externalData: [...externalData].sort(),

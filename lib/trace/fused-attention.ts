@@ -155,15 +155,11 @@ const READERS = new Map<string, Reader>([
 ]);
 const readerKey = (node: NodeProto): string => `${node.domain === 'ai.onnx' ? '' : (node.domain ?? '')}/${node.opType ?? ''}`;
 
-/** Why legal-attn cannot read a fused node, or undefined when it can. */
-export function unreadReason(node: NodeProto, facts: GraphFacts): string | undefined {
-  const reader = READERS.get(readerKey(node));
-  if (!reader) {
-    const what = node.opType === 'Attention' ? 'com.microsoft Attention projects q, k and v inside the kernel' : `${node.domain || 'ai.onnx'} ${node.opType}`;
-    return `${what}; legal-attn reads GroupQueryAttention and MultiHeadAttention (com.microsoft) and ONNX Attention`;
-  }
-  const read = reader(node, facts);
-  return typeof read === 'string' ? read : undefined;
+/** Why legal-attn has no reader for a fused operator, or undefined when it has one (whose own reasons `fusedNodes` gives). */
+export function unreadOperator(node: NodeProto): string | undefined {
+  if (READERS.has(readerKey(node))) return undefined;
+  const what = node.opType === 'Attention' ? 'com.microsoft Attention projects q, k and v inside the kernel' : `${node.domain || 'ai.onnx'} ${node.opType}`;
+  return `${what}; legal-attn reads GroupQueryAttention and MultiHeadAttention (com.microsoft) and ONNX Attention`;
 }
 
 /** The fused nodes of a graph that legal-attn reads, in layer order, each read or with why not. */
