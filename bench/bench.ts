@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
+import { FULL_MAP_TOKENS, MAX_MAP_CELLS } from '../lib/measure/map-cells.js';
 import { writeJson } from '../lib/io/atomic.js';
 import { measureReduced, reductionLayout, widenInputs } from '../lib/measure/measure-reduced.js';
 import { DEFAULT_MEASURE_OPTIONS } from '../lib/measure/measure-sequence.js';
@@ -117,12 +118,12 @@ async function plain(checkpoint: Checkpoint, inputs: Input[], repeats: number): 
 async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number, states = false): Promise<Measurement> {
   const layers = checkpoint.graph.attention.length;
   const longest = Math.max(...inputs.map((i) => i.ids.length));
-  // As compare chooses: whole layers while they fit the default budget, else blocks of queries.
+  // As compare chooses: whole layers for short texts, else blocks of queries.
   const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batch, DEFAULT_ATTENTION_BYTES);
-  // The report's head-averaged map of the last layer is T × T: kept up to 4,096 tokens, as --map-layers would.
+  // The report's head-averaged map of the last layer, as compare keeps it: T × T up to 4,096 tokens, pooled into cells beyond.
   const stream = states ? await residualStreamOf(checkpoint) : undefined;
   if (typeof stream === 'string') throw new Error(stream);
-  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: longest <= 4096 ? [layers - 1] : [], ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}) };
+  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1], ...(longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {}), ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}) };
   const rows = inputs.map((input) => stateRows(input, DEFAULT_MEASURE_OPTIONS.controls));
   const session = await openReducedSession(checkpoint, plan);
   const loadMb = rssMb();
@@ -195,6 +196,12 @@ interface Row {
   full: Measurement | { refused: string };
 }
 
+/** A length, and how compare runs its attention there by default. */
+const withBlocks = (heads: number, length: number): string => {
+  const rows = blockRowsFor(heads, length, 1, DEFAULT_ATTENTION_BYTES);
+  return `${length} (${rows ? `blocks of ${rows}` : 'whole layers'})`;
+};
+
 const mb = (m: Measurement): string => `${(m.peakMb - m.loadMb).toFixed(0)} MB`;
 
 async function main(): Promise<void> {
@@ -221,14 +228,14 @@ async function main(): Promise<void> {
     const synthInGraph = inChild('synth', String(length), 'in-graph');
     const bytes = fullMapBytes(SYNTH_SHAPE.layers, SYNTH_SHAPE.heads, length);
     const full = bytes <= FULL_MAP_LIMIT ? inChild('synth', String(length), 'full') : { refused: `${(bytes / 1024 ** 3).toFixed(0)} GiB of maps` };
-    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: String(length), plain: synthPlain, inGraph: synthInGraph, states: inChild('synth', String(length), 'in-graph-states'), ...('ms' in synthPlain ? { ratio: synthInGraph.ms / synthPlain.ms } : {}), full });
+    rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: withBlocks(SYNTH_SHAPE.heads, length), plain: synthPlain, inGraph: synthInGraph, states: inChild('synth', String(length), 'in-graph-states'), ...('ms' in synthPlain ? { ratio: synthInGraph.ms / synthPlain.ms } : {}), full });
   }
   if (!existsSync(path.join(LAYER_7B, 'model.onnx'))) await synthCheckpoint(LAYER_7B, LAYER_7B_SHAPE);
   for (const length of [2048]) {
     say(`two layers of the 7B shape, ${length} tokens …\n`);
     const layerPlain = inChild('7b-layers', String(length), 'plain');
     const layerInGraph = inChild('7b-layers', String(length), 'in-graph');
-    rows.push({ model: '2 layers of 7B shape (4096, 32/8 heads, MLP 14336)', tokens: String(length), plain: layerPlain, inGraph: layerInGraph, states: inChild('7b-layers', String(length), 'in-graph-states'), ratio: layerInGraph.ms / layerPlain.ms, full: { refused: 'not run' } });
+    rows.push({ model: '2 layers of 7B shape (4096, 32/8 heads, MLP 14336)', tokens: withBlocks(LAYER_7B_SHAPE.heads, length), plain: layerPlain, inGraph: layerInGraph, states: inChild('7b-layers', String(length), 'in-graph-states'), ratio: layerInGraph.ms / layerPlain.ms, full: { refused: 'not run' } });
   }
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version, onnxruntime: ort.env.versions.common };
   const table = [

@@ -346,7 +346,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       .addOption(optionOf('maps', { default: 'mean' }))
       .addOption(optionOf('mapLayers'))
       .option('--max-map-gb <gb>', 'with --maps full, refuse a sequence whose full maps exceed this many GiB', positiveNumber('--max-map-gb'), 4)
-      .option('--max-memory-gb <gb>', "memory one layer's attention may take in a pass measured in the graph; beyond it, each layer runs as a loop over blocks of queries, so no [heads, T, T] tensor exists", positiveNumber('--max-memory-gb'), 2)
+      .option('--max-memory-gb <gb>', "memory one layer's attention may take in a pass measured in the graph; texts beyond 128 tokens run each layer as a loop over blocks of at most 128 queries (fewer to fit this), so no [heads, T, T] tensor exists", positiveNumber('--max-memory-gb'), 2)
       .option('--no-representations', "do not capture the residual stream (representation change, CKA and probes in representations.csv); saves one forward pass per sequence and model")
       .option('--no-report', 'do not write the HTML report (OUT/report/index.html)'),
   ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; force?: boolean; chatTemplate?: boolean; batchSize?: number; threads?: number; device: Device; maps: MapsMode; mapLayers?: number[]; maxMapGb: number; maxMemoryGb: number; representations: boolean; report: boolean }) => {

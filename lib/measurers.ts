@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeJson } from './io/atomic.js';
 import { readNpy, type Float32Tensor } from './io/npy.js';
+import { FULL_MAP_TOKENS, mapCells, MAX_MAP_CELLS } from './measure/map-cells.js';
 import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } from './measure/measure-reduced.js';
 import { measureSequence, type MeasureOptions, type SequenceMeasures } from './measure/measure-sequence.js';
 import { traceRecord, type TraceRecord } from './results/trace-file.js';
@@ -51,19 +52,24 @@ export interface PassOptions extends SessionOptions {
   maxMemoryBytes?: number;
 }
 
-/** Default budget for one layer's attention in a pass: whole layers up to it, blocks of queries beyond. */
+/** Default budget for one layer's attention in a pass: blocks of queries are made smaller to stay within it. */
 export const DEFAULT_ATTENTION_BYTES = 2 * 1024 ** 3;
+/** A layer whose scores take at most this many bytes runs whole: the loop over blocks would only cost time. */
+const WHOLE_LAYER_BYTES = 32 * 1024 ** 2;
+/** Queries per block where the budget allows: faster than whole layers from 1,024 tokens on, and far smaller (`npm run bench`). */
+const BLOCK_ROWS = 128;
 
 /**
- * Queries per block for the longest pass: none (whole layers) when a layer's scores,
- * masked scores and probabilities, `3 × batch × heads × T² × 4` bytes, fit the budget;
- * else as many rows as keep `8 × batch × heads × B × T × 4` bytes within it (the block's scores, mask, P
- * and their copies in the loop, measured), a multiple of 16.
+ * Queries per block for the longest pass: none (whole layers) for short texts (at most
+ * 128 tokens, or scores `batch × heads × T² × 4` of at most 32 MiB) whose scores, masked
+ * scores and probabilities fit the budget; else 128, or fewer where
+ * `8 × batch × heads × B × T × 4` bytes (the block's scores, mask, P and their copies
+ * in the loop, measured) would pass the budget, a multiple of 16.
  */
 export function blockRowsFor(heads: number, longest: number, batchSize: number, budget: number): number | undefined {
   const row = batchSize * heads * longest * 4;
-  if (3 * row * longest <= budget) return undefined;
-  return Math.max(16, Math.floor(budget / (8 * row) / 16) * 16);
+  if ((longest <= BLOCK_ROWS || row * longest <= WHOLE_LAYER_BYTES) && 3 * row * longest <= budget) return undefined;
+  return Math.max(16, Math.min(BLOCK_ROWS, Math.floor(budget / (8 * row) / 16) * 16));
 }
 
 /** Every measure from each sequence's full `[layers, heads, T, T]` maps, which are kept. */
@@ -97,8 +103,10 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
       const batchSize = options.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
       // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
       const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
-      const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...(stream ? { states: stream } : {}) };
       const longest = Math.max(0, ...planned.map((p) => p.aligned.ids.length));
+      // Beyond FULL_MAP_TOKENS a T × T map is 64 MiB and more a layer: the run keeps its maps pooled as the report draws them.
+      const pooled = longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {};
+      const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...pooled, ...(stream ? { states: stream } : {}) };
       const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batchSize, options.maxMemoryBytes ?? DEFAULT_ATTENTION_BYTES);
       // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
       const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
@@ -130,7 +138,7 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
         for await (const { index, parts, cached } of passes) {
           const reduced = fromParts(parts);
           const states = reduced.states ? { states: { tensor: reduced.states, rows: stateRowsOf[index]! } } : {};
-          yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length), cached, ...states };
+          yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length, plan.mapCells), cached, ...states };
         }
       } finally {
         await session?.release();
@@ -225,12 +233,14 @@ function variantOf(plan: ReductionPlan, layout: ReductionLayout, pool?: Float32A
   return `reduced-${hash.digest('hex')}`;
 }
 
-/** The head-averaged maps kept of one sequence, `[kept layers, T, T]`; none when no layer is kept. */
-function keptMaps(reduced: ReducedAttention, mapLayers: readonly number[], T: number): SequenceMaps {
+/** The head-averaged maps kept of one sequence, `[kept layers, T, T]`, or `[kept layers, C, C]` cells where kept pooled; none when no layer is kept. */
+function keptMaps(reduced: ReducedAttention, mapLayers: readonly number[], T: number, maxCells: number | undefined): SequenceMaps {
   if (mapLayers.length === 0) return {};
-  const data = new Float32Array(mapLayers.length * T * T);
-  mapLayers.forEach((l, k) => data.set(reduced.means.get(l)!.data, k * T * T));
-  return { mean: { data, dims: [mapLayers.length, T, T] }, layers: [...mapLayers] };
+  const [size = T] = reduced.means.get(mapLayers[0]!)!.dims;
+  const data = new Float32Array(mapLayers.length * size * size);
+  mapLayers.forEach((l, k) => data.set(reduced.means.get(l)!.data, k * size * size));
+  const cellTokens = maxCells ? { cellTokens: mapCells(T, maxCells).block } : {};
+  return { mean: { data, dims: [mapLayers.length, size, size] }, layers: [...mapLayers], ...cellTokens };
 }
 
 /**

@@ -110,7 +110,8 @@ export function checkMapSize(request: Pick<TraceRequest, 'maps' | 'maxMapBytes'>
 }
 
 /** What is written of one sequence's attention: per-head maps, head-averaged maps (of every layer, or of `layers`), or none. */
-export type SequenceMaps = { full: Float32Tensor } | { mean: Float32Tensor; layers?: number[] } | Record<string, never>;
+/** Per-head maps; or head-averaged maps of some layers, pooled into cells of `cellTokens` tokens a side for long texts; or none. */
+export type SequenceMaps = { full: Float32Tensor } | { mean: Float32Tensor; layers?: number[]; cellTokens?: number } | Record<string, never>;
 
 /** A sequence's `tokens.json` and the maps asked for, into its folder. */
 export async function writeSequence(folder: string, planned: PlannedSequence, maps: SequenceMaps): Promise<void> {
@@ -120,7 +121,8 @@ export async function writeSequence(folder: string, planned: PlannedSequence, ma
     identity.attentions = { file: 'attentions.npy', shape: maps.full.dims, axes: ['layer', 'head', 'query', 'key'] };
   } else if ('mean' in maps) {
     await writeNpy(path.join(folder, 'attentions-mean.npy'), maps.mean);
-    identity.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes: ['layer', 'query', 'key'], ...(maps.layers ? { layers: maps.layers } : {}) };
+    const axes = maps.cellTokens ? ['layer', 'query cell', 'key cell'] : ['layer', 'query', 'key'];
+    identity.attentions = { file: 'attentions-mean.npy', shape: maps.mean.dims, axes, ...(maps.layers ? { layers: maps.layers } : {}), ...(maps.cellTokens ? { cellTokens: maps.cellTokens } : {}) };
   }
   await writeJson(path.join(folder, 'tokens.json'), tokensFile(planned.aligned, identity));
 }

@@ -1,18 +1,20 @@
 import { heatmapSvg } from './heatmap.js';
+import { mapCells, MAX_MAP_CELLS } from '../measure/map-cells.js';
 import { displayToken, divergingScale, sequentialScale } from './svg.js';
 
 export interface TokenMap {
-  /** `T × T`, row = query, column = key. */
+  /** `T × T`, row = query, column = key; or `size × size` cells where `cellTokens` is given. */
   map: Float32Array;
   tokens: readonly string[];
   concept: readonly number[];
+  /** Tokens a side of each cell, where the map was kept pooled (long texts: see `map-cells.ts`). */
+  cellTokens?: number;
 }
 
 /** Colour levels of a token map: finer than the eye tells apart, far fewer bytes than a fill per cell. */
 export const MAP_PALETTE_LEVELS = 128;
 
-/** Longest side drawn cell by cell; longer sequences are pooled into blocks. */
-export const MAX_MAP_CELLS = 96;
+export { MAX_MAP_CELLS };
 
 interface Pooled {
   size: number;
@@ -22,11 +24,21 @@ interface Pooled {
   concept: Set<number>;
 }
 
-/** Averages b×b blocks so a long sequence stays readable (and the file small). */
+/** Averages b×b blocks so a long sequence stays readable (and the file small); a map kept pooled is taken as it is. */
 export function poolMap(input: TokenMap, maxCells = MAX_MAP_CELLS): Pooled {
   const T = input.tokens.length;
-  const block = Math.max(1, Math.ceil(T / maxCells));
-  const size = Math.ceil(T / block);
+  const { block, size } = input.cellTokens ? { block: input.cellTokens, size: Math.round(Math.sqrt(input.map.length)) } : mapCells(T, maxCells);
+  const value = input.cellTokens ? Float64Array.from(input.map) : pooledValues(input.map, T, block, size);
+  const labels = Array.from({ length: size }, (_, r) => {
+    const first = displayToken(input.tokens[r * block] ?? '');
+    return block === 1 ? first : `${r * block}: ${first}…`;
+  });
+  const concept = new Set(input.concept.map((t) => Math.floor(t / block)));
+  return { size, block, value, labels, concept };
+}
+
+/** The mean of each b×b block of a T × T map, on and below the diagonal of blocks. */
+function pooledValues(map: Float32Array, T: number, block: number, size: number): Float64Array {
   const value = new Float64Array(size * size);
   for (let r = 0; r < size; r++) {
     for (let c = 0; c <= r; c++) {
@@ -34,19 +46,14 @@ export function poolMap(input: TokenMap, maxCells = MAX_MAP_CELLS): Pooled {
       let n = 0;
       for (let i = r * block; i < Math.min(T, (r + 1) * block); i++) {
         for (let j = c * block; j < Math.min(T, (c + 1) * block); j++) {
-          sum += input.map[i * T + j]!;
+          sum += map[i * T + j]!;
           n++;
         }
       }
       value[r * size + c] = sum / n;
     }
   }
-  const labels = Array.from({ length: size }, (_, r) => {
-    const first = displayToken(input.tokens[r * block] ?? '');
-    return block === 1 ? first : `${r * block}: ${first}…`;
-  });
-  const concept = new Set(input.concept.map((t) => Math.floor(t / block)));
-  return { size, block, value, labels, concept };
+  return value;
 }
 
 /**

@@ -4,6 +4,7 @@ import { writeFileWhole, writeFolderWhole } from '../io/atomic.js';
 import { readNpy } from '../io/npy.js';
 import { componentAttention, componentTokens } from '../measure/component-attention.js';
 import type { Distribution } from '../measure/distribution.js';
+import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
 import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
 import { changeGridSvg, headGridSvg, type HeadChance, type HeadValues } from '../render/head-grid.js';
@@ -286,13 +287,14 @@ class ReportBuilder {
    * full maps, or from the head-averaged maps compare kept (`--maps mean`); none when
    * compare kept no maps.
    */
-  async layerMaps(concept: string, sequence: string): Promise<{ tokens: string[]; spans: TokenSpan[]; maps: Float32Array[]; layer: number }> {
+  async layerMaps(concept: string, sequence: string): Promise<{ tokens: string[]; spans: TokenSpan[]; maps: Float32Array[]; layer: number; cellTokens?: number }> {
     const layer = this.options.layer ?? this.layers - 1;
     if (layer < 0 || layer >= this.layers) throw badInput(`--layer ${layer} is outside the model's layers 0 to ${this.layers - 1}.`);
     if (this.options.head !== undefined && (this.options.head < 0 || this.options.head >= this.heads)) throw badInput(`--head ${this.options.head} is outside the model's heads 0 to ${this.heads - 1}.`);
     let tokens: string[] = [];
     let spans: TokenSpan[] = [];
     const maps: Float32Array[] = [];
+    let cellTokens: number | undefined;
     for (const model of this.models) {
       const folder = path.join(await this.traceFolder(model), concept, sequence);
       const tokensFile = path.join(folder, 'tokens.json');
@@ -308,6 +310,9 @@ class ReportBuilder {
         if (this.options.head !== undefined) throw badInput(`${tokensFile}: compare kept head-averaged maps only; drop --head, or run compare --maps full.`);
         const k = kept.indexOf(layer);
         if (k < 0) throw badInput(`${tokensFile}: compare kept the maps of layers ${kept.join(', ')}; pass --layer ${kept.at(-1)}, or run compare --map-layers ${layer}.`);
+        // Long texts' maps are kept pooled into cells; every model's the same way, or they cannot be set side by side.
+        if (maps.length > 0 && record.attentions.cellTokens !== cellTokens) throw badInput(`${tokensFile}: its maps are pooled differently from those of ${this.models[0]}; run compare again on all the models.`);
+        cellTokens = record.attentions.cellTokens;
         const size = (attention.dims[1] ?? 0) * (attention.dims[2] ?? 0);
         maps.push(attention.data.slice(k * size, (k + 1) * size));
         continue;
@@ -322,7 +327,7 @@ class ReportBuilder {
       }
       maps.push(map);
     }
-    return { tokens, spans, maps, layer };
+    return { tokens, spans, maps, layer, ...(cellTokens ? { cellTokens } : {}) };
   }
 
   async conceptPage(concept: Results['summary']['concepts'][number]): Promise<Page> {
@@ -336,10 +341,10 @@ class ReportBuilder {
     };
     // The shortest sequence of legal wording: the most readable map, and the smallest file.
     const sequence = (await this.shortestSequence(concept)) ?? concept.sequences[0]!;
-    const { tokens, spans, maps, layer } = await this.layerMaps(concept.id, sequence);
+    const { tokens, spans, maps, layer, cellTokens } = await this.layerMaps(concept.id, sequence);
     const conceptTokens = [...new Set(spans.flatMap((s) => s.tokens))];
     const which = this.options.head === undefined ? 'head-averaged' : `head ${this.options.head}`;
-    const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens });
+    const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens, ...(cellTokens ? { cellTokens } : {}) });
     const mapped = this.options.mapModels === 'all' ? maps : maps.slice(0, 1);
     const hasMaps = maps.length === this.models.length;
     const attentionMaps = mapped.map((map, k) => add(`map-${slug(this.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${this.models[k]}`), `Attention of layer ${layer} (${which}) of ${this.models[k]}.`));
@@ -356,8 +361,10 @@ class ReportBuilder {
     );
     const structured = hasMaps ? await this.shortestSequence(concept, true) : undefined;
     let componentHtml = '';
-    if (structured) {
-      const parts = await this.layerMaps(concept.id, structured);
+    const parts = structured ? await this.layerMaps(concept.id, structured) : undefined;
+    if (parts?.cellTokens) {
+      componentHtml = `<h3>Component structure</h3><p>Not drawn: this run kept its maps pooled into cells of ${parts.cellTokens} tokens (texts longer than ${FULL_MAP_TOKENS.toLocaleString('en')} tokens), and components are single tokens.</p>`;
+    } else if (parts) {
       const components = componentTokens(parts.spans);
       const labels = components.map((c) => c.label);
       const matrices = parts.maps.map((map) => componentAttention(map, parts.tokens.length, components));

@@ -149,32 +149,41 @@ export function blockedLoop(layer: number, length: string, blockRows: number, em
     n.output = (n.output ?? []).map(inBody);
   }
   const outputs = emitted.map((o) => ({ ...o, inner: inBody(o.inner) }));
+  // Partial sums are carried from block to block (a running total), not scanned: a scan would hold one `[…, T]` sum per block.
+  const summed = outputs.filter((o) => o.rows === 'sum');
+  const scanned = outputs.filter((o): o is typeof o & { rows: number } => o.rows !== 'sum');
+  const carriedIn = summed.map((_, k) => `${prefix}.total_in_${k}`);
+  const carriedOut = summed.map((o, k) => body.add('Add', [carriedIn[k]!, o.inner], `${prefix}.total_out_${k}`));
   const conditionOut = body.add('Identity', [condition], `${prefix}.condition_out`);
   const graph: GraphProto = {
     name: `${prefix}.body`,
     node: body.nodes,
-    input: [scalarInfo(iteration, INT64), scalarInfo(condition, boolType)],
-    output: [scalarInfo(conditionOut, boolType), ...outputs.map((o) => valueInfo(o.inner, FLOAT32))],
+    input: [scalarInfo(iteration, INT64), scalarInfo(condition, boolType), ...carriedIn.map((name) => valueInfo(name, FLOAT32))],
+    output: [scalarInfo(conditionOut, boolType), ...carriedOut.map((name) => valueInfo(name, FLOAT32)), ...scanned.map((o) => valueInfo(o.inner, FLOAT32))],
   };
-  const scans = outputs.map((o) => `${o.outer}.scan`);
-  outer.nodes.push({ opType: 'Loop', input: [trips, keepGoing], output: scans, name: `${prefix}/loop`, attribute: [{ name: 'body', g: graph, type: GRAPH_ATTRIBUTE }] });
-  outputs.forEach((o, k) => joinRows(outer, scans[k]!, o, length, `${prefix}.${k}`, constant));
+  // The totals start from a scalar 0, which the first block's sum broadcasts to its shape.
+  const zero = constant(outer, 'zero_total', [0], [], 'float');
+  const scans = scanned.map((o) => `${o.outer}.scan`);
+  outer.nodes.push({
+    opType: 'Loop',
+    input: [trips, keepGoing, ...summed.map(() => zero)],
+    output: [...summed.map((o) => o.outer), ...scans],
+    name: `${prefix}/loop`,
+    attribute: [{ name: 'body', g: graph, type: GRAPH_ATTRIBUTE }],
+  });
+  scanned.forEach((o, k) => joinRows(outer, scans[k]!, o, length, `${prefix}.${k}`, constant));
   return { nodes: outer.nodes };
 }
 
-/** `[blocks, …, B, …]` → `[…, T, …]`: the blocks axis moved beside the rows, merged with them, cut to T; or summed. */
+/** `[blocks, …, B, …]` → `[…, T, …]`: the blocks axis moved beside the rows, merged with them, cut to T. */
 function joinRows(
   outer: NodeList,
   scan: string,
-  output: BlockOutput,
+  output: BlockOutput & { rows: number },
   length: string,
   prefix: string,
   constant: (list: NodeList, what: string, values: number[], dims: number[], type: 'float' | 'int64') => string,
 ): void {
-  if (output.rows === 'sum') {
-    outer.add('ReduceSum', [scan, constant(outer, `${prefix}_blocks_axis`, [0], [1], 'int64')], output.outer, [intAttribute('keepdims', 0)]);
-    return;
-  }
   // the block's tensor has rank r, rows at axis a; the scan output has rank r + 1, rows at a + 1
   const a = output.rows;
   const axes = Array.from({ length: output.rank + 1 }, (_, k) => k);

@@ -1,7 +1,7 @@
 import type { onnx } from 'onnx-proto';
 import type { AttentionSite } from './find-attention.js';
 import { intAttribute, type NodeProto } from './onnx-build.js';
-import { decodeModel, FLOAT32 } from './onnx-model.js';
+import { decodeModel, FLOAT32, type GraphProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
 import { blockedLayer } from './reductions/blocked-layer.js';
 import { staticRank } from './static-rank.js';
@@ -18,10 +18,10 @@ import { pooledStateNodes, spanPoolInput, stateOutput } from './reductions/poole
 import type { ResidualStream } from './residual-stream.js';
 import { elementTypes } from './element-types.js';
 
-export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
+export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 7;
+export const REDUCTION_FORMAT = 8;
 
 export interface ReductionPlan {
   /** Row entropy per query and head. */
@@ -36,6 +36,11 @@ export interface ReductionPlan {
   columnSums?: 'plain' | 'weighted';
   /** Take the entropy's Σ p·z from the T×T scores even where they are affine in q·k (the path of other graphs). */
   readScores?: boolean;
+  /**
+   * Where set, the head-averaged maps are kept pooled into at most this many cells a
+   * side (`map-cells.ts`), as the report draws them: a long text's `[T, T]` map never exists.
+   */
+  mapCells?: number;
   /** Residual weight of attention rollout, computed layer by layer inside the graph; none when absent. */
   rolloutResidual?: number;
   /**
@@ -77,7 +82,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const removed = new Set<number>();
   const blockedAfter = new Map<number, NodeProto[]>();
   sites.forEach((site, l) => {
-    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks) : undefined;
+    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, producer, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks) : undefined;
     if (blocked) {
       blocked.removed.forEach((k) => removed.add(k));
       blockedAfter.set(blocked.after, blocked.nodes);
@@ -128,8 +133,11 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     for (const [k, nodes] of pooledStateNodes(plan.states, (t) => types.get(t))) after.set(k, [...nodes, ...(after.get(k) ?? [])]);
     outputs.push(...plan.states.states.map((_, l) => stateOutput(l)));
   }
+  const added = [...shared.prologue.nodes, ...after.values(), ...schedule.before.values()].flat();
   // Only the constants this plan uses, so that onnxruntime has none to prune.
-  const used = new Set([...shared.prologue.nodes, ...after.values(), ...schedule.before.values()].flat().flatMap(inputsAtAnyDepth));
+  const used = new Set(added.flatMap(inputsAtAnyDepth));
+  // What blocks leave unread (the export's whole [T, T] mask, made once per pass) leaves the graph with them.
+  for (const k of unreadNodes(graph, removed, used, outputs)) removed.add(k);
   return editGraph(modelBytes, {
     removed,
     prologue: shared.prologue.nodes,
@@ -140,4 +148,22 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     inputs: plan.states ? [...shared.inputs, spanPoolInput()] : shared.inputs,
     outputs: outputs.map((name) => ({ name })),
   });
+}
+
+/**
+ * Positions of the graph's nodes that nothing reads once `removed` are gone: no kept node,
+ * no node added (`read`: their inputs), no graph output. One sweep from the last node,
+ * the graph being in topological order.
+ */
+function unreadNodes(graph: GraphProto, removed: ReadonlySet<number>, read: ReadonlySet<string>, outputs: readonly string[]): number[] {
+  const needed = new Set([...read, ...outputs, ...(graph.output ?? []).map((o) => o.name ?? '')]);
+  const unread: number[] = [];
+  const nodes = graph.node ?? [];
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    if (removed.has(k)) continue;
+    const node = nodes[k]!;
+    if ((node.output ?? []).some((o) => needed.has(o))) inputsAtAnyDepth(node).forEach((i) => needed.add(i));
+    else unread.push(k);
+  }
+  return unread;
 }

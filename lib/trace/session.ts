@@ -4,10 +4,11 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { badInput, runtimeFailure } from '../errors.js';
 import type { Float32Tensor } from '../io/npy.js';
+import { keyCellMatrix, mapCells, poolQueryRows } from '../measure/map-cells.js';
 import { attentionGraph, attentionOutputName, rewrittenGraph, type Checkpoint } from './checkpoint.js';
 import { buildFeeds, padBatch, type PaddedBatch } from './feeds.js';
 import { SPAN_POOL_INPUT, stateOutput } from './reductions/pooled-states.js';
-import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, massOutput, meanOutput, QUERIES_INPUT, REDUCTION_FORMAT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, type ReductionPlan } from './reduce-graph.js';
+import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, REDUCTION_FORMAT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, type ReductionPlan } from './reduce-graph.js';
 
 export type Device = 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
@@ -189,7 +190,7 @@ export interface ReducedAttention {
   rollout?: Float32Tensor;
   /** Row entropy, `[layers, heads, T]`, when asked for. */
   entropy?: Float32Tensor;
-  /** Head-averaged maps `[T, T]` of the layers asked for. */
+  /** Head-averaged maps `[T, T]` of the layers asked for; `[C, C]` cells where the plan keeps them pooled. */
   means: Map<number, Float32Tensor>;
   /** Residual states pooled over the span-pool rows, `[states, S, hidden]`, when the plan has them. */
   states?: Float32Tensor;
@@ -221,7 +222,7 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   if (checkpoint.graph.attentionSource === 'outputs') {
     throw badInput(`${checkpoint.graphFile}: the model outputs its attentions itself, so they cannot be reduced inside the graph; use --maps full.`);
   }
-  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}${plan.blockRows ? `-b${plan.blockRows}` : ''}${plan.states ? `-s${plan.states.states.length}` : ''}.onnx`;
+  const key = `reduced-v${REDUCTION_FORMAT}-${plan.entropy ? (plan.readScores ? 'es' : 'e') : 'n'}-${plan.columnSums ?? 'n'}-${plan.rolloutResidual ?? 'n'}-${plan.meanLayers.join('_') || 'none'}${plan.blockRows ? `-b${plan.blockRows}` : ''}${plan.mapCells ? `-c${plan.mapCells}` : ''}${plan.states ? `-s${plan.states.states.length}` : ''}.onnx`;
   const graph = await rewrittenGraph(checkpoint, key, (original) => reduceAttentionInGraph(original, checkpoint.graph.attention, plan));
   const session = await createSession(graph, checkpoint, options, 'the reduced graph');
   const layers = checkpoint.graph.attention.length;
@@ -251,6 +252,14 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       inputs.forEach((input, b) => start.set(input.rollout ?? new Float32Array(0), b * P * R));
       feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
     }
+    // Long texts' maps pooled into cells: each sequence's own cells, the batch as wide as its widest.
+    const cells = plan.mapCells ? padded.lengths.map((T) => mapCells(T, plan.mapCells)) : [];
+    const C = Math.max(0, ...cells.map((c) => c.size));
+    if (plan.mapCells && plan.meanLayers.length > 0) {
+      const matrix = new Float32Array(batch * P * C);
+      padded.lengths.forEach((T, b) => matrix.set(keyCellMatrix(T, cells[b]!, P, C), b * P * C));
+      feeds[MAP_CELLS_INPUT] = new ort.Tensor('float32', matrix, [batch, P, C]);
+    }
     const pools = stateCount > 0 ? spanPoolFeed(inputs.map((input) => input.pool!), padded) : undefined;
     if (pools) feeds[SPAN_POOL_INPUT] = pools.tensor;
     const outputs = await forward(session, checkpoint, padded, feeds, fetches);
@@ -270,10 +279,14 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
         if (columnSums) unpad(data(columnSumsOutput(l)), b, heads * rows, [1, 1], [P, T], columnSums, l * heads * rows * T);
       }
       const means = new Map<number, Float32Tensor>();
+      const cellsOfSequence = cells[b];
       for (const l of plan.meanLayers) {
-        const square = new Float32Array(T * T);
-        unpad(data(meanOutput(l)), b, 1, [P, T], [P, T], square, 0);
-        means.set(l, { data: square, dims: [T, T] });
+        // [T, T], or each query row's sums over the cells of keys [T, C], its rows then pooled too
+        const width = cellsOfSequence ? C : T;
+        const rows = new Float32Array(T * width);
+        unpad(data(meanOutput(l)), b, 1, [P, T], [cellsOfSequence ? C : P, width], rows, 0);
+        const size = cellsOfSequence?.size ?? T;
+        means.set(l, { data: cellsOfSequence ? poolQueryRows(rows, T, cellsOfSequence, C) : rows, dims: [size, size] });
       }
       const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
       if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };

@@ -1,7 +1,9 @@
 import { attentionStretch, blockedLoop, type BlockBody, type BlockOutput } from '../blocked-attention.js';
 import type { NodeProto } from '../onnx-build.js';
+import { upstreamRows } from '../upstream-rows.js';
 import type { GraphProto } from '../onnx-model.js';
 import type { ReductionPlan } from '../reduce-graph.js';
+import { affineScores } from './affine-scores.js';
 import { columnSums } from './column-sums.js';
 import { entropy } from './entropy.js';
 import { headMean } from './head-mean.js';
@@ -22,10 +24,10 @@ export interface BlockedLayer {
  * A node of the stretch run on the block: its flowing input replaced; its other inputs
  * cut to the block's rows on the score path (a mask), kept whole by the products (keys, values).
  */
-function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: string, k: number, rankOf: (tensor: string) => number | undefined, cut = true): string {
-  // Clip's bounds and Dropout's ratio and mode must stay scalars; so must any input the graph says is one
-  const scalarInput = (i: number, name: string): boolean => (['Clip', 'Dropout'].includes(node.opType ?? '') && i > 0) || rankOf(name) === 0;
-  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !cut || scalarInput(i, name) ? name : body.rowsOf(name, `operand${k}_${i}`, rankOf(name))));
+function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: string, k: number, rowsOf: ((tensor: string, what: string) => string) | undefined): string {
+  // Clip's bounds and Dropout's ratio and mode must stay scalars
+  const scalarInput = (i: number): boolean => ['Clip', 'Dropout'].includes(node.opType ?? '') && i > 0;
+  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !rowsOf || scalarInput(i) ? name : rowsOf(name, `operand${k}_${i}`)));
   const output = node.output![0]!;
   body.nodes.nodes.push({ ...node, input: inputs, output: [output], name: `${node.name ?? output}@block` });
   return output;
@@ -38,6 +40,7 @@ function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: strin
  */
 export function blockedLayer(
   graph: GraphProto,
+  producer: ReadonlyMap<string, NodeProto>,
   rankOf: (tensor: string) => number | undefined,
   softmax: NodeProto,
   product: string | undefined,
@@ -55,28 +58,37 @@ export function blockedLayer(
     // the model's own stretch, on the block's queries
     const queries = stretch.product.input![0]!;
     const q = body.rowsOf(queries, 'queries', rankOf(queries));
-    let flowing = onBlock(body, stretch.product, 0, q, 0, rankOf, false);
-    stretch.scorePath.forEach(({ node, flowing: at }, k) => (flowing = onBlock(body, node, at, flowing, k + 1, rankOf)));
+    // the mask's rows made in the block from what it is made of, not cut from a whole [T, T] mask
+    const rowsOf = upstreamRows(body, graph, rankOf);
+    let flowing = onBlock(body, stretch.product, 0, q, 0, undefined);
+    stretch.scorePath.forEach(({ node, flowing: at }, k) => (flowing = onBlock(body, node, at, flowing, k + 1, rowsOf)));
     const scores = flowing;
-    let p = onBlock(body, stretch.softmax, 0, scores, 90, rankOf);
+    let p = onBlock(body, stretch.softmax, 0, scores, 90, rowsOf);
     const probabilities = p;
-    stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rankOf)));
-    const context = onBlock(body, stretch.values, 0, p, 200, rankOf, false);
+    stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rowsOf)));
+    const context = onBlock(body, stretch.values, 0, p, 200, undefined);
     // the reductions of the block's rows: query-indexed tensors cut to them, repeated rows weighed 0
     const nodes = new LayerNodes(blockView(body, shared), l);
     const returned: BlockOutput[] = [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4 }];
-    const masses = keySetProduct(nodes, probabilities, plan.rolloutResidual !== undefined ? { rollout: previousRollout } : {});
+    // Scores affine in q·k: the entropy's Σ p·z is read off P·K, as in whole layers, not from a pass over the block's scores.
+    const affine = plan.entropy && !plan.readScores ? affineScores(graph, producer, softmax) : undefined;
+    const masses = keySetProduct(nodes, probabilities, { ...(plan.rolloutResidual !== undefined ? { rollout: previousRollout } : {}), ...(affine ? { keys: affine.keys } : {}) });
     returned.push({ inner: masses.mass, outer: massOutput(l), rows: 2, rank: 4 });
-    if (plan.columnSums) {
-      const realRows = plan.columnSums === 'plain' ? nodes.add('Mul', [probabilities, body.valid], nodes.name('real_rows')) : probabilities;
-      returned.push({ inner: columnSums(nodes, realRows, plan.columnSums, masses), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
+    if (plan.columnSums === 'plain') {
+      // the real rows' sum as one product with their 0/1 weights, instead of a weighted copy of the block
+      const weights = nodes.add('Reshape', [body.valid, nodes.constant(nodes.name('as_row'), [1, 1, 1, -1], [4], 'int64')], nodes.name('real_row_weights'));
+      returned.push({ inner: nodes.add('MatMul', [weights, probabilities], columnSumsOutput(l)), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
+    } else if (plan.columnSums) {
+      returned.push({ inner: columnSums(nodes, probabilities, plan.columnSums, masses), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
     }
     if (plan.rolloutResidual !== undefined) {
       rollout = rolloutOutput(l);
       returned.push({ inner: rolloutStep(nodes, body.rowsOf(previousRollout, 'rollout', 4), masses), outer: rollout, rows: 2, rank: 4 });
     }
     if (plan.entropy) {
-      returned.push({ inner: entropy(nodes, { p: probabilities, scores, infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }), outer: entropyOutput(l), rows: 2, rank: 3 });
+      // the keys are 4-D: their Transpose in the score path has a 4-axis perm
+      const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : {};
+      returned.push({ inner: entropy(nodes, { p: probabilities, scores, ...blockAffine, infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }), outer: entropyOutput(l), rows: 2, rank: 3 });
     }
     if (plan.meanLayers.includes(l)) returned.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
     body.nodes.nodes.push(...nodes.nodes);

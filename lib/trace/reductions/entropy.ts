@@ -10,6 +10,8 @@ export interface EntropyInputs {
   scores: string;
   /** Scores affine in q·k, when they are: Σ p·z is then read off P·K. */
   affine?: AffineScores;
+  /** Each query's own key, where `affine.keys` are not row for row its queries (a block of them). */
+  ownKeys?: string;
   /** Whether a constant of the graph holds −∞ (scores then clipped, so that 0 × z stays 0). */
   infiniteMasks: boolean;
   mass: string;
@@ -36,7 +38,7 @@ export function entropy(nodes: LayerNodes, inputs: EntropyInputs): string {
   // Affine scores are recomputed from q and k at the two keys, without touching the T×T scores.
   const scaled = (input: string, name: string): string => (affine ? nodes.add(affine.scale.op, [input, affine.scale.value], name) : input);
   const ownScore = affine
-    ? scaled(nodes.reduce('ReduceSum', nodes.add('Mul', [affine.query, affine.keys], nodes.name('query_own_key')), -1, 1, nodes.name('own_product')), nodes.name('own_score'))
+    ? scaled(nodes.reduce('ReduceSum', nodes.add('Mul', [affine.query, inputs.ownKeys ?? affine.keys], nodes.name('query_own_key')), -1, 1, nodes.name('own_product')), nodes.name('own_score'))
     : nodes.add('GatherElements', [z, diagonal], nodes.name('own_score'), [intAttribute('axis', -1)]);
   const sinkScore = affine
     ? scaled(nodes.reduce('ReduceSum', nodes.add('Mul', [affine.query, nodes.add('Slice', [affine.keys, zero, one, two], nodes.name('sink_key'))], nodes.name('query_sink_key')), -1, 1, nodes.name('sink_product')), nodes.name('sink_score'))

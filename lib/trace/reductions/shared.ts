@@ -7,6 +7,8 @@ export const KEY_SETS_INPUT = 'legal_attn_key_sets';
 export const QUERIES_INPUT = 'legal_attn_queries';
 /** `[batch, T, R]`: the vectors rollout starts from, one 0/1 column per target. */
 export const ROLLOUT_INPUT = 'legal_attn_rollout';
+/** `[batch, T, C]`: key j in key cell c, 0/1, where head-averaged maps are kept pooled (long texts). */
+export const MAP_CELLS_INPUT = 'legal_attn_map_cells';
 
 /** Constants and fed tensors every layer's reductions read, made once before the graph's first node. */
 export interface Shared {
@@ -36,6 +38,8 @@ export interface Shared {
   laterQueries: string;
   /** `[batch, 1, T, R]`. */
   rolloutStart: string;
+  /** `[batch, T, C]` cells of keys the head-averaged maps are summed over, or '' where they are kept whole. */
+  mapCells: string;
   /** `[1, 1, T, 1]`: 0 … T−1, each query's own key. */
   diagonalIndex: string;
   /** T, the padded length, an int64 scalar. */
@@ -75,6 +79,8 @@ export function sharedTensors(plan: ReductionPlan, opset: number): Shared {
     rolloutCount = add('Slice', [add('Shape', [ROLLOUT_INPUT], 'legal_attn.rollout_shape'), index[2], index[3]], 'legal_attn.rollout_count');
     inputs.push(floatInput(ROLLOUT_INPUT, ['batch', 'seq', 'rollout_targets']));
   }
+  const mapCells = plan.mapCells && plan.meanLayers.length > 0 ? MAP_CELLS_INPUT : '';
+  if (mapCells) inputs.push(floatInput(MAP_CELLS_INPUT, ['batch', 'seq', 'map_cells']));
   // The key-set count and the padded length, read off the fed key sets at run time.
   const keySetShape = add('Shape', [KEY_SETS_INPUT], 'legal_attn.key_sets_shape');
   const keySetCount = add('Slice', [keySetShape, index[2], index[3]], 'legal_attn.key_set_count');
@@ -101,6 +107,7 @@ export function sharedTensors(plan: ReductionPlan, opset: number): Shared {
     realQueries,
     laterQueries,
     rolloutStart,
+    mapCells,
     diagonalIndex,
     length,
   };
