@@ -477,9 +477,11 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         .choices([...NORM_FORMS])
         .default('decomposed'),
     )
+    .option('--softcap <cap>', 'scaled scores s become cap·tanh(s / cap) before the mask, as Gemma 2 does (decomposed and gqa forms)', positiveNumber('--softcap'))
+    .option('--rotary-interleaved', 'rotary on adjacent channel pairs, as GPT-J does, instead of on the two halves')
     .option('--max-positions <n>', 'positions of the rotary tables (the longest text the model takes)', positiveInteger('--max-positions'), 8192)
     .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
-    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; attention: AttentionForm; norm: NormForm; maxPositions: number; seed: number }) => {
+    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; softcap?: number; rotaryInterleaved?: boolean; attention: AttentionForm; norm: NormForm; maxPositions: number; seed: number }) => {
       const dir = await synthCheckpoint(options.out, {
         layers: options.layers,
         heads: options.heads,
@@ -491,6 +493,8 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         norm: options.norm,
         maxPositions: options.maxPositions,
         ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
+        ...(options.softcap ? { softcap: options.softcap } : {}),
+        ...(options.rotaryInterleaved ? { rotaryInterleaved: true } : {}),
       });
       const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${options.vocab}`;
       emit({ ...options, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);

@@ -24,6 +24,10 @@ export interface SynthOptions {
   intermediate?: number;
   maxPositions?: number;
   slidingWindow?: number;
+  /** Scaled scores s ↦ softcap · tanh(s / softcap) before the mask, as Gemma 2 does (the decomposed and GroupQueryAttention forms). */
+  softcap?: number;
+  /** Rotary on adjacent channel pairs (x0, x1), (x2, x3), … as GPT-J does, instead of on the two halves. */
+  rotaryInterleaved?: boolean;
   /**
    * How attention is written: `decomposed` (MatMul → Softmax → MatMul, as PyTorch
    * exports it), or one com.microsoft GroupQueryAttention node per layer as
@@ -121,7 +125,9 @@ class GraphBuilder {
 }
 
 
-function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plant'>> & Pick<SynthOptions, 'slidingWindow' | 'plant'>, random: () => number): { model: Uint8Array; data: Buffer } {
+type OptionalSynth = 'slidingWindow' | 'plant' | 'softcap' | 'rotaryInterleaved';
+
+function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<SynthOptions, OptionalSynth>, random: () => number): { model: Uint8Array; data: Buffer } {
   const g = new GraphBuilder(random);
   const { layers, heads, kvHeads, hidden, vocab, intermediate, maxPositions } = options;
   const headSize = hidden / heads;
@@ -152,8 +158,10 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
 
   // Rotary tables, sliced to the sequence.
   const inv = Array.from({ length: half }, (_, k) => 1 / 10000 ** ((2 * k) / headSize));
+  // each channel's frequency: the halves share them in order, interleaved pairs share one each
+  const channelFrequencies = options.rotaryInterleaved ? inv.flatMap((f) => [f, f]) : [...inv, ...inv];
   const tables = once(() => {
-    const angles = Array.from({ length: maxPositions }, (_, p) => [...inv, ...inv].map((f) => p * f)).flat();
+    const angles = Array.from({ length: maxPositions }, (_, p) => channelFrequencies.map((f) => p * f)).flat();
     return {
       cos: g.node('Gather', [g.constant(angles.map(Math.cos), [maxPositions, headSize], 'float'), positions()], [intAttribute('axis', 0)]),
       sin: g.node('Gather', [g.constant(angles.map(Math.sin), [maxPositions, headSize], 'float'), positions()], [intAttribute('axis', 0)]),
@@ -161,6 +169,14 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
   });
   const rotate = (x: string): string => {
     const { cos, sin } = tables();
+    if (options.rotaryInterleaved) {
+      // (a, b) ↦ (−b, a) on each pair
+      const pairs = g.node('Reshape', [x, g.constant([0, 0, 0, -1, 2], [5], 'int64')]);
+      const element = (k: number): string => g.node('Slice', [pairs, g.constant([k], [1], 'int64'), g.constant([k + 1], [1], 'int64'), g.constant([4], [1], 'int64')]);
+      const turnedPairs = g.node('Concat', [g.node('Neg', [element(1)]), element(0)], [intAttribute('axis', 4)]);
+      const turned = g.node('Reshape', [turnedPairs, g.constant([0, 0, 0, headSize], [4], 'int64')]);
+      return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [turned, sin])]);
+    }
     const first = g.node('Slice', [x, g.constant([0], [1], 'int64'), g.constant([half], [1], 'int64'), g.constant([3], [1], 'int64')]);
     const second = g.node('Slice', [x, g.constant([half], [1], 'int64'), g.constant([headSize], [1], 'int64'), g.constant([3], [1], 'int64')]);
     const turned = g.node('Concat', [g.node('Neg', [second]), first], [intAttribute('axis', 3)]);
@@ -234,7 +250,12 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
       const k = rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads));
       const v = splitHeads(g.node('MatMul', [h, wv]), kvHeads);
       const keys = g.node('Transpose', [repeat(k)], [intsAttribute('perm', [0, 1, 3, 2])]);
-      const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]), mask()]);
+      let scaled = g.node('Mul', [g.node('MatMul', [q, keys]), g.constant([1 / Math.sqrt(headSize)], [], 'float')]);
+      if (options.softcap) {
+        const cap = g.constant([options.softcap], [], 'float');
+        scaled = g.node('Mul', [g.node('Tanh', [g.node('Div', [scaled, cap])]), cap]);
+      }
+      const scores = g.node('Add', [scaled, mask()]);
       const probabilities = g.node('Softmax', [scores], [intAttribute('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
       merged = mergeHeads(g.node('MatMul', [probabilities, repeat(v)]), heads);
     } else {
@@ -253,6 +274,8 @@ function buildGraph(options: Required<Omit<SynthOptions, 'slidingWindow' | 'plan
         intAttribute('do_rotary', rotaryInside ? 1 : 0),
         // onnxruntime's window, like Hugging Face's sliding_window, counts the query itself: key j is seen from i when i − j < W
         ...(options.slidingWindow ? [intAttribute('local_window_size', options.slidingWindow)] : []),
+        ...(options.softcap ? [{ name: 'softcap', f: options.softcap, type: schema.AttributeProto.AttributeType.FLOAT }] : []),
+        ...(options.rotaryInterleaved ? [intAttribute('rotary_interleaved', 1)] : []),
       ];
       const inputs = [...qkv, '', '', seqlensK, totalLength, ...(rotaryInside ? caches() : [])];
       merged = g.node('GroupQueryAttention', inputs, attributes, 'com.microsoft', `/model/layers.${l}/attn/GroupQueryAttention`);
@@ -296,6 +319,8 @@ export async function synthCheckpoint(out: string, options: SynthOptions): Promi
   const full = { intermediate: options.hidden * 3, maxPositions: 8192, attention: 'decomposed' as AttentionForm, norm: 'decomposed' as NormForm, seed: 1, ...options };
   if (full.hidden % full.heads !== 0 || (full.hidden / full.heads) % 2 !== 0) throw badInput(`--hidden ${full.hidden} must split into ${full.heads} heads of an even size.`);
   if (full.heads % full.kvHeads !== 0) throw badInput(`--heads ${full.heads} must be a multiple of --kv-heads ${full.kvHeads}.`);
+  if (full.softcap !== undefined && !(full.softcap > 0)) throw badInput(`--softcap ${full.softcap} must be a positive number.`);
+  if (full.softcap && (full.attention === 'mha' || full.attention === 'onnx-attention')) throw badInput(`--softcap: the ${full.attention} form is written without one; use --attention decomposed or a gqa form.`);
   if (full.vocab < 4096) throw badInput(`--vocab ${full.vocab}: the synthetic model uses the shipped tokenizer, whose ids reach 4095; use --vocab 4096 or more.`);
   const { model, data } = buildGraph(full, randomLcg(full.seed));
   const target = path.resolve(out);
@@ -316,7 +341,8 @@ export async function synthCheckpoint(out: string, options: SynthOptions): Promi
       max_position_embeddings: full.maxPositions,
       vocab_size: full.vocab,
       sliding_window: full.slidingWindow ?? null,
-      legal_attn_synth: { seed: full.seed, attention: full.attention, norm: full.norm },
+      ...(full.softcap ? { attn_logit_softcapping: full.softcap } : {}),
+      legal_attn_synth: { seed: full.seed, attention: full.attention, norm: full.norm, rotaryInterleaved: full.rotaryInterleaved ?? false },
     });
   });
   return target;

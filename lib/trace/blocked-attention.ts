@@ -1,5 +1,6 @@
 import { intAttribute, intsAttribute, NodeList, type NodeProto, type ValueInfoProto } from './onnx-build.js';
 import { FLOAT32, INT64, type GraphProto } from './onnx-model.js';
+import { zeroAfter } from './reductions/schedule.js';
 
 /**
  * A layer's attention `scores → mask → Softmax → ·V` rewritten as an ONNX Loop over
@@ -107,13 +108,15 @@ const scalarInfo = (name: string, elemType: number): ValueInfoProto => ({ name, 
  * reductions) and says what it returns; after the loop, rows are joined back to
  * `[…, T, …]` and partial sums added. `length` is T (int64 scalar) and `blockRows` B.
  */
-export function blockedLoop(layer: number, length: string, blockRows: number, emit: (body: BlockBody) => BlockOutput[]): { nodes: NodeProto[] } {
+export function blockedLoop(layer: number, length: string, blockRows: number, emit: (body: BlockBody) => BlockOutput[], waitFor: readonly string[] = []): { nodes: NodeProto[] } {
   const prefix = `legal_attn.block.${layer}`;
   const outer = new NodeList(`${prefix}/`);
   const constant = (list: NodeList, what: string, values: number[], dims: number[], type: 'float' | 'int64'): string => list.constant(`${prefix}.c_${what}`, values, dims, type);
   const b = constant(outer, 'rows', [blockRows], [], 'int64');
-  // ⌈T / B⌉ blocks
-  const trips = outer.add('Div', [outer.add('Add', [length, outer.add('Sub', [b, constant(outer, 'one', [1], [], 'int64')], `${prefix}.b_minus_1`)], `${prefix}.padded`), b], `${prefix}.trips`);
+  // ⌈T / B⌉ blocks, counted only once `waitFor` are computed: what the layer's loop must not run before (a pooled state)
+  const padded = outer.add('Add', [length, outer.add('Sub', [b, constant(outer, 'one', [1], [], 'int64')], `${prefix}.b_minus_1`)], `${prefix}.padded`);
+  const later = waitFor.length > 0 ? outer.add('Add', [padded, zeroAfter(outer, waitFor, constant(outer, 'zero_count', [0], [], 'int64'), `block.${layer}`)], `${prefix}.padded_later`) : padded;
+  const trips = outer.add('Div', [later, b], `${prefix}.trips`);
   const keepGoing = outer.add('Constant', [], `${prefix}.true`, [{ name: 'value', t: { dims: [], dataType: boolType, int32Data: [1] }, type: 4 }]);
 
   const body = new NodeList(`${prefix}/body/`);

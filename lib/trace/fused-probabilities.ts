@@ -7,6 +7,21 @@ type AsFloat = (tensor: string, what: string) => string;
 const BOOL = 9;
 const LOWEST = -3.4028234663852886e38;
 
+/** A fused layer's queries and keys in float32, and what turns their product into scores. */
+export interface FusedScores {
+  /** `[batch, kv, group, T, d]`: the query heads grouped under their key head. */
+  grouped: string;
+  /** `[batch, kv, 1, d, T]`. */
+  keys: string;
+  scale: string;
+  /** The soft-cap constant, '' for none. */
+  softcap: string;
+  /** float32, added to the scaled scores, broadcast to `[batch, heads, T, T]`. */
+  bias?: string;
+  /** Boolean, broadcast to `[batch, heads, T, T]`: the keys each query sees. */
+  allowed?: string;
+}
+
 /**
  * The nodes that compute layer `layer`'s P into `output` from a fused node's queries
  * and keys, with its rotary, scale, soft-cap and mask rule (causal, window, padding,
@@ -14,6 +29,13 @@ const LOWEST = -3.4028234663852886e38;
  * so that no key is repeated; head counts come from the tensors where the layout carries them.
  */
 export function probabilityNodes(fused: FusedAttention, layer: number, output: string): NodeProto[] {
+  const { nodes, scores } = fusedScores(fused, layer);
+  probabilitiesFrom(nodes, scores, scores.grouped, (tensor) => tensor, layer, output);
+  return nodes.nodes;
+}
+
+/** The float32 queries and keys of a fused layer, with its scale, soft-cap, bias and mask rule: everything of P but the query·key product. */
+export function fusedScores(fused: FusedAttention, layer: number): { nodes: NodeList; scores: FusedScores } {
   const nodes = new NodeList(`legal_attn/fused.${layer}/`);
   const name = (what: string): string => `legal_attn.fused.${what}.${layer}`;
   const constant: Constant = (what, values, dims, type) => nodes.constant(name(`c_${what}`), values, dims, type);
@@ -29,27 +51,38 @@ export function probabilityNodes(fused: FusedAttention, layer: number, output: s
     q = rotate(nodes, fused.rotary, q, positions, name, constant, 'q', asFloat);
     k = rotate(nodes, fused.rotary, k, positions, name, constant, 'k', asFloat);
   }
-  // scores `[batch, kv, group, T, T]`: each group of query heads against its one key head
+  // each group of query heads against its one key head
   const byHeadQ = nodes.add('Transpose', [q], name('q_bntd'), [intsAttribute('perm', [0, 2, 1, 3])]);
   const groupShape = nodes.add('Concat', [dims(byHeadQ, 0, 1, 'batch'), dims(k, 2, 3, 'kv'), constant('rest', [-1], [1], 'int64'), dims(byHeadQ, 2, 4, 'td')], name('group_shape'), [intAttribute('axis', 0)]);
   const grouped = nodes.add('Reshape', [byHeadQ, groupShape], name('q_grouped'));
   const keys = nodes.add('Unsqueeze', [nodes.add('Transpose', [k], name('k_bkdt'), [intsAttribute('perm', [0, 2, 3, 1])]), axis(2, 'group_axis')], name('k_bk1dt'));
-  const product = nodes.add('MatMul', [grouped, keys], name('qk'));
-  // `[batch, heads, T, T]`, as P is read
-  const squareShape = nodes.add('Concat', [dims(byHeadQ, 0, 1, 'batch_again'), constant('heads', [-1], [1], 'int64'), dims(byHeadQ, 2, 3, 'query_length'), dims(k, 1, 2, 'key_length')], name('square_shape'), [intAttribute('axis', 0)]);
-  let scores = nodes.add('Reshape', [product, squareShape], name('qk_by_head'));
   const d = nodes.add('Cast', [nodes.add('Gather', [nodes.add('Shape', [q], name('q_dims')), constant('last', [3], [], 'int64')], name('head_size'), [intAttribute('axis', 0)])], name('head_size_f32'), [intAttribute('to', FLOAT32)]);
   const scale = fused.scale > 0 ? constant('scale', [fused.scale], [], 'float') : nodes.add('Reciprocal', [nodes.add('Sqrt', [d], name('sqrt_d'))], name('scale'));
-  scores = nodes.add('Mul', [scores, scale], name('scaled'));
-  if (fused.bias) scores = nodes.add('Add', [scores, asFloat(fused.bias, 'bias_f32')], name('biased'));
-  if (fused.softcap > 0) {
-    const cap = constant('softcap', [fused.softcap], [], 'float');
-    scores = nodes.add('Mul', [nodes.add('Tanh', [nodes.add('Div', [scores, cap], name('capped_in'))], name('capped_tanh')), cap], name('capped'));
-  }
   const allowed = allowedKeys(nodes, fused, positions, name, constant, axis);
-  const masked = allowed ? nodes.add('Where', [allowed, scores, constant('lowest', [LOWEST], [], 'float')], name('masked')) : scores;
+  const scores: FusedScores = { grouped, keys, scale, softcap: fused.softcap > 0 ? constant('softcap', [fused.softcap], [], 'float') : '' };
+  if (fused.bias) scores.bias = asFloat(fused.bias, 'bias_f32');
+  if (allowed) scores.allowed = allowed;
+  return { nodes, scores };
+}
+
+/**
+ * P `[batch, heads, rows, T]` into `output` from the grouped queries of some rows (all
+ * of them, or a block's); `rowsOf` gives those rows of the bias and the mask rule.
+ * Returns the scores the Softmax takes.
+ */
+export function probabilitiesFrom(nodes: NodeList, parts: FusedScores, grouped: string, rowsOf: (tensor: string, what: string) => string, layer: number, output: string): string {
+  const name = (what: string): string => `legal_attn.fused.${what}.${layer}`;
+  const dims = (tensor: string, from: number, to: number, what: string): string =>
+    nodes.add('Slice', [nodes.add('Shape', [tensor], name(`${what}_shape`)), nodes.constant(name(`c_${what}_from`), [from], [1], 'int64'), nodes.constant(name(`c_${what}_to`), [to], [1], 'int64')], name(what));
+  const product = nodes.add('MatMul', [grouped, parts.keys], name('qk'));
+  // `[batch, heads, rows, T]`, as P is read
+  const squareShape = nodes.add('Concat', [dims(grouped, 0, 1, 'batch_again'), nodes.constant(name('c_heads'), [-1], [1], 'int64'), dims(grouped, 3, 4, 'query_length'), dims(parts.keys, 4, 5, 'key_length')], name('square_shape'), [intAttribute('axis', 0)]);
+  let scores = nodes.add('Mul', [nodes.add('Reshape', [product, squareShape], name('qk_by_head')), parts.scale], name('scaled'));
+  if (parts.bias) scores = nodes.add('Add', [scores, rowsOf(parts.bias, 'bias')], name('biased'));
+  if (parts.softcap) scores = nodes.add('Mul', [nodes.add('Tanh', [nodes.add('Div', [scores, parts.softcap], name('capped_in'))], name('capped_tanh')), parts.softcap], name('capped'));
+  const masked = parts.allowed ? nodes.add('Where', [rowsOf(parts.allowed, 'allowed'), scores, nodes.constant(name('c_lowest'), [LOWEST], [], 'float')], name('masked')) : scores;
   nodes.add('Softmax', [masked], output, [intAttribute('axis', -1)]);
-  return nodes.nodes;
+  return masked;
 }
 
 /** q `[batch, T, heads, d]` and k `[batch, T, kv, d]` in float32, from whichever layout or packing the node takes. */

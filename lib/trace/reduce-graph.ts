@@ -4,6 +4,7 @@ import { intAttribute, type NodeProto } from './onnx-build.js';
 import { decodeModel, FLOAT32, type GraphProto } from './onnx-model.js';
 import { editGraph } from './onnx-wire.js';
 import { blockedLayer } from './reductions/blocked-layer.js';
+import { blockedFusedLayer } from './reductions/blocked-fused-layer.js';
 import { staticRank } from './static-rank.js';
 import { probabilityNodes } from './fused-probabilities.js';
 import { affineScores, hasNegativeInfinity } from './reductions/affine-scores.js';
@@ -82,12 +83,28 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const removed = new Set<number>();
   const blockedAfter = new Map<number, NodeProto[]>();
   sites.forEach((site, l) => {
-    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, producer, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks) : undefined;
+    // A blocked layer's loop waits for the pooled state entering it, so that the residual stream it pools is not kept to the end.
+    const waitFor = plan.states ? [stateOutput(l)] : [];
+    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, producer, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks, waitFor) : undefined;
     if (blocked) {
       blocked.removed.forEach((k) => removed.add(k));
       blockedAfter.set(blocked.after, blocked.nodes);
       outputs.push(...blocked.outputs);
       if (blocked.rollout) rollout = blocked.rollout;
+      return;
+    }
+    // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed; for a fused
+    // kernel, the node that makes its queries: the kernel infers its output's width from the static shape of its query.
+    const fedNode = (softmax: NodeProto): NodeProto => (site.fused ? (producer.get(site.fused.query) ?? graph.node[site.position]!) : ((site.product ? producer.get(site.product) : undefined) ?? softmax));
+    // The pooled state entering this layer is run early too, so that the stream it reads is not kept to the end.
+    const scheduleLayer = (layerOutputs: string[], fed: NodeProto): void => void scheduled.push({ outputs: [...layerOutputs, ...(plan.states ? [stateOutput(l)] : [])], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
+    if (plan.blockRows && site.fused) {
+      // P a block of rows at a time beside the kernel, which stays
+      const fused = blockedFusedLayer(graph, rankOf, site.fused, shared, { ...plan, blockRows: plan.blockRows }, l, rollout, infiniteMasks, waitFor);
+      if (fused.rollout) rollout = fused.rollout;
+      outputs.push(...fused.outputs);
+      reductions.set(site.position, fused.nodes);
+      scheduleLayer(fused.outputs, fedNode(graph.node[site.position]!));
       return;
     }
     // A fused kernel's P is computed beside it first; its Softmax then stands for the graph's own.
@@ -117,14 +134,10 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     if (plan.meanLayers.includes(l)) emitted(headMean(nodes, p));
     outputs.push(...layerOutputs);
     reductions.set(site.position, [...computed, ...nodes.nodes]);
-    // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed; for a fused
-    // kernel, the node that makes its queries: the kernel infers its output's width from the static shape of its query.
-    const fed = site.fused ? (producer.get(site.fused.query) ?? graph.node[site.position]!) : ((site.product ? producer.get(site.product) : undefined) ?? softmax);
-    // The pooled state entering this layer is run early too, so that the stream it reads is not kept to the end.
-    scheduled.push({ outputs: [...layerOutputs, ...(plan.states ? [stateOutput(l)] : [])], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
+    scheduleLayer(layerOutputs, fedNode(softmax));
   });
 
-  // Blocked layers finish their reductions inside their loop: only whole layers are scheduled.
+  // A blocked decomposed layer's loop gives the context the next layer reads, so it runs in order: only whole and fused layers are scheduled.
   const schedule = scheduleEarly(scheduled, shared.scalarZero);
   const after = new Map([...[...reductions].map(([k, nodes], l): [number, NodeProto[]] => [k, [...nodes, ...(schedule.after[l] ?? [])]]), ...blockedAfter]);
   if (plan.states) {

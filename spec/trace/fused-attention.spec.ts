@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { runCli } from '../../bin/cli.js';
 import { attentionKind, inspectCheckpoint } from '../../lib/inspect.js';
-import { synthCheckpoint, type AttentionForm } from '../../lib/synth/synth-checkpoint.js';
+import { synthCheckpoint, type AttentionForm, type SynthOptions } from '../../lib/synth/synth-checkpoint.js';
 import { captureIo, ROOT, temporaryFolder } from '../helpers.js';
 
 type Row = Record<string, string>;
@@ -16,15 +16,16 @@ const SHAPE = { layers: 2, heads: 8, kvHeads: 2, hidden: 128, vocab: 4096, slidi
 const NUMBERS = ['share', 'entropy', 'control_share', 'lift', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta'];
 
 /** A pair of synthetic checkpoints (seeds 1 and 2) written in one attention form, compared on hearsay. */
-async function compareForm(form: AttentionForm, maps: 'mean' | 'full', window = true): Promise<{ shares: Row[]; changes: Row[] }> {
+async function compareForm(form: AttentionForm, maps: 'mean' | 'full', window = true, extra: string[] = [], more: Partial<SynthOptions> = {}): Promise<{ shares: Row[]; changes: Row[]; blockRows: unknown }> {
   const root = await temporaryFolder();
-  const shape = window ? SHAPE : { ...SHAPE, slidingWindow: undefined };
+  const shape = { ...(window ? SHAPE : { ...SHAPE, slidingWindow: undefined }), ...more };
   const [a, b] = await Promise.all([1, 2].map((seed) => synthCheckpoint(path.join(root, `seed-${seed}`), { ...shape, seed, attention: form })));
   const out = path.join(root, 'out');
   const io = captureIo();
-  const argv = ['--quiet', 'compare', '--model', `a=${a}`, '--model', `b=${b}`, '--concepts', path.join(ROOT, 'concepts', 'hearsay.yaml'), '--query-sets', 'all,after', '--sink', 'exclude', '--maps', maps, '--out', out, '--no-report'];
+  const argv = ['--quiet', 'compare', '--model', `a=${a}`, '--model', `b=${b}`, '--concepts', path.join(ROOT, 'concepts', 'hearsay.yaml'), '--query-sets', 'all,after', '--sink', 'exclude', '--maps', maps, '--out', out, '--no-report', ...extra];
   assert.equal(await runCli(argv, io), 0, io.err);
-  return { shares: await readCsv(path.join(out, 'shares.csv')), changes: await readCsv(path.join(out, 'changes.csv')) };
+  const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { options: { attentionBlockRows: unknown } };
+  return { shares: await readCsv(path.join(out, 'shares.csv')), changes: await readCsv(path.join(out, 'changes.csv')), blockRows: summary.options.attentionBlockRows };
 }
 
 /** The largest difference between two tables of the same rows, over their numeric columns. */
@@ -42,7 +43,7 @@ function largestDifference(a: Row[], b: Row[]): number {
 
 describe('fused attention checkpoints', function () {
   this.timeout(600_000);
-  let decomposed: { shares: Row[]; changes: Row[] };
+  let decomposed: { shares: Row[]; changes: Row[]; blockRows: unknown };
   before(async () => {
     decomposed = await compareForm('decomposed', 'full');
   });
@@ -56,6 +57,31 @@ describe('fused attention checkpoints', function () {
       });
     }
   }
+
+  for (const form of ['gqa', 'gqa-rotary-outside', 'mha', 'onnx-attention'] as const) {
+    it(`${form}, its P computed beside the kernel in blocks of 16 queries (a tiny --max-memory-gb), equals its decomposed twin (1e-5)`, async () => {
+      const fused = await compareForm(form, 'mean', true, ['--max-memory-gb', '0.000001']);
+      assert.deepEqual(fused.blockRows, { a: 16, b: 16 });
+      assert.ok(largestDifference(fused.shares, decomposed.shares) < 1e-5);
+      assert.ok(largestDifference(fused.changes, decomposed.changes) < 1e-5);
+    });
+  }
+
+  it('with a soft-cap and interleaved rotary (read off GroupQueryAttention, inside the kernel and before it), each form equals its decomposed twin (1e-5), in whole layers and in blocks', async () => {
+    const more = { softcap: 0.3, rotaryInterleaved: true };
+    const twin = await compareForm('decomposed', 'full', true, [], more);
+    for (const form of ['gqa', 'gqa-rotary-outside'] as const) {
+      for (const extra of [[], ['--max-memory-gb', '0.000001']]) {
+        const fused = await compareForm(form, 'mean', true, extra, more);
+        assert.ok(largestDifference(fused.shares, twin.shares) < 1e-5, `${form} ${extra.join(' ')}`);
+      }
+    }
+    // the cap and the pairing mattered: each alone gives other numbers
+    const capOnly = await compareForm('decomposed', 'full', true, [], { softcap: 0.3 });
+    const pairsOnly = await compareForm('decomposed', 'full', true, [], { rotaryInterleaved: true });
+    assert.ok(largestDifference(capOnly.shares, twin.shares) > 1e-3);
+    assert.ok(largestDifference(pairsOnly.shares, twin.shares) > 1e-3);
+  });
 
   it('without a window too', async () => {
     const [twin, ...fused] = await Promise.all([compareForm('decomposed', 'mean', false), compareForm('gqa', 'mean', false), compareForm('mha', 'mean', false), compareForm('onnx-attention', 'mean', false)]);

@@ -3,7 +3,7 @@ import type { NodeProto } from '../onnx-build.js';
 import { upstreamRows } from '../upstream-rows.js';
 import type { GraphProto } from '../onnx-model.js';
 import type { ReductionPlan } from '../reduce-graph.js';
-import { affineScores } from './affine-scores.js';
+import { affineScores, type AffineScores } from './affine-scores.js';
 import { columnSums } from './column-sums.js';
 import { entropy } from './entropy.js';
 import { headMean } from './head-mean.js';
@@ -49,6 +49,7 @@ export function blockedLayer(
   l: number,
   previousRollout: string,
   infiniteMasks: boolean,
+  waitFor: readonly string[] = [],
 ): BlockedLayer | undefined {
   const stretch = attentionStretch(graph, softmax, product);
   if (!stretch || !plan.blockRows) return undefined;
@@ -67,34 +68,15 @@ export function blockedLayer(
     const probabilities = p;
     stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rowsOf)));
     const context = onBlock(body, stretch.values, 0, p, 200, undefined);
-    // the reductions of the block's rows: query-indexed tensors cut to them, repeated rows weighed 0
-    const nodes = new LayerNodes(blockView(body, shared), l);
-    const returned: BlockOutput[] = [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4 }];
     // Scores affine in q·k: the entropy's Σ p·z is read off P·K, as in whole layers, not from a pass over the block's scores.
     const affine = plan.entropy && !plan.readScores ? affineScores(graph, producer, softmax) : undefined;
-    const masses = keySetProduct(nodes, probabilities, { ...(plan.rolloutResidual !== undefined ? { rollout: previousRollout } : {}), ...(affine ? { keys: affine.keys } : {}) });
-    returned.push({ inner: masses.mass, outer: massOutput(l), rows: 2, rank: 4 });
-    if (plan.columnSums === 'plain') {
-      // the real rows' sum as one product with their 0/1 weights, instead of a weighted copy of the block
-      const weights = nodes.add('Reshape', [body.valid, nodes.constant(nodes.name('as_row'), [1, 1, 1, -1], [4], 'int64')], nodes.name('real_row_weights'));
-      returned.push({ inner: nodes.add('MatMul', [weights, probabilities], columnSumsOutput(l)), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
-    } else if (plan.columnSums) {
-      returned.push({ inner: columnSums(nodes, probabilities, plan.columnSums, masses), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
-    }
-    if (plan.rolloutResidual !== undefined) {
-      rollout = rolloutOutput(l);
-      returned.push({ inner: rolloutStep(nodes, body.rowsOf(previousRollout, 'rollout', 4), masses), outer: rollout, rows: 2, rank: 4 });
-    }
-    if (plan.entropy) {
-      // the keys are 4-D: their Transpose in the score path has a 4-axis perm
-      const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : {};
-      returned.push({ inner: entropy(nodes, { p: probabilities, scores, ...blockAffine, infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }), outer: entropyOutput(l), rows: 2, rank: 3 });
-    }
-    if (plan.meanLayers.includes(l)) returned.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
-    body.nodes.nodes.push(...nodes.nodes);
-    outputs.push(...returned.slice(1).map((o) => o.outer));
-    return returned;
-  });
+    // the keys are 4-D: their Transpose in the score path has a 4-axis perm
+    const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : undefined;
+    const reduced = blockReductions(body, { shared, plan, layer: l, probabilities, scores, previousRollout, infiniteMasks, ...(blockAffine ? { affine: blockAffine } : {}) });
+    if (reduced.rollout) rollout = reduced.rollout;
+    outputs.push(...reduced.outputs.map((o) => o.outer));
+    return [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4 }, ...reduced.outputs];
+  }, waitFor);
   return { after: stretch.positions[stretch.positions.length - 1]!, nodes: loop.nodes, removed: stretch.positions, outputs, ...(rollout ? { rollout } : {}) };
 }
 
@@ -108,4 +90,49 @@ function blockView(body: BlockBody, shared: Shared): Shared {
     laterQueries: weighed(shared.laterQueries, 'later_queries'),
     diagonalIndex: body.nodes.add('Reshape', [body.rows, asColumn], 'legal_attn.block_view.diagonal_index'),
   };
+}
+
+/** What a block's reductions read. */
+export interface BlockReductionInputs {
+  shared: Shared;
+  plan: ReductionPlan;
+  layer: number;
+  /** float32 P of the block's rows, `[batch, heads, B, T]`, and the scores its Softmax took. */
+  probabilities: string;
+  scores: string;
+  previousRollout: string;
+  infiniteMasks: boolean;
+  /** Scores affine in q·k, with the block's queries and their own keys. */
+  affine?: { affine: AffineScores; ownKeys: string };
+}
+
+/**
+ * Every reduction of one block's rows, as a whole layer takes them: query-indexed
+ * tensors cut to the rows, repeated rows weighed 0, column sums as partial sums.
+ */
+export function blockReductions(body: BlockBody, inputs: BlockReductionInputs): { outputs: BlockOutput[]; rollout?: string } {
+  const { plan, layer: l, probabilities, previousRollout } = inputs;
+  const nodes = new LayerNodes(blockView(body, inputs.shared), l);
+  const outputs: BlockOutput[] = [];
+  const masses = keySetProduct(nodes, probabilities, { ...(plan.rolloutResidual !== undefined ? { rollout: previousRollout } : {}), ...(inputs.affine ? { keys: inputs.affine.affine.keys } : {}) });
+  outputs.push({ inner: masses.mass, outer: massOutput(l), rows: 2, rank: 4 });
+  if (plan.columnSums === 'plain') {
+    // the real rows' sum as one product with their 0/1 weights, instead of a weighted copy of the block
+    const weights = nodes.add('Reshape', [body.valid, nodes.constant(nodes.name('as_row'), [1, 1, 1, -1], [4], 'int64')], nodes.name('real_row_weights'));
+    outputs.push({ inner: nodes.add('MatMul', [weights, probabilities], columnSumsOutput(l)), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
+  } else if (plan.columnSums) {
+    outputs.push({ inner: columnSums(nodes, probabilities, plan.columnSums, masses), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
+  }
+  let rollout: string | undefined;
+  if (plan.rolloutResidual !== undefined) {
+    rollout = rolloutOutput(l);
+    outputs.push({ inner: rolloutStep(nodes, body.rowsOf(previousRollout, 'rollout', 4), masses), outer: rollout, rows: 2, rank: 4 });
+  }
+  if (plan.entropy) {
+    const entropyInputs = { p: probabilities, scores: inputs.scores, ...(inputs.affine ?? {}), infiniteMasks: inputs.infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom };
+    outputs.push({ inner: entropy(nodes, entropyInputs), outer: entropyOutput(l), rows: 2, rank: 3 });
+  }
+  if (plan.meanLayers.includes(l)) outputs.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
+  body.nodes.nodes.push(...nodes.nodes);
+  return { outputs, ...(rollout ? { rollout } : {}) };
 }

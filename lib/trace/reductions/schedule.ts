@@ -30,11 +30,7 @@ export function scheduleEarly(layers: readonly ScheduledLayer[], zero: string): 
       return;
     }
     const sums = new NodeList();
-    const total = layer.outputs
-      .map((output) => sums.add('ReduceSum', [output], `${output}.sum`, [intAttribute('keepdims', 0)]))
-      .reduce((acc, s, k) => (k === 0 ? s : sums.add('Add', [acc, s], `legal_attn.sum.${l}.${k - 1}`)));
-    const flag = sums.add('Cast', [sums.add('IsNaN', [total], `legal_attn.sum_is_nan.${l}`)], `legal_attn.sum_flag.${l}`, [intAttribute('to', INT64)]);
-    const dependency = sums.add('Mul', [flag, zero], `legal_attn.dependency.${l}`);
+    const dependency = zeroAfter(sums, layer.outputs, zero, `${l}`);
     after.push(sums.nodes);
     const fed = new NodeList();
     const shape = fed.add('Add', [fed.add('Shape', [next.fedInput], `legal_attn.fed_shape.${l + 1}`), dependency], `legal_attn.fed_shape_dependent.${l + 1}`);
@@ -43,4 +39,17 @@ export function scheduleEarly(layers: readonly ScheduledLayer[], zero: string): 
     renamed.set(next.fed, new Map([[0, name]]));
   });
   return { before, after, renamed };
+}
+
+/**
+ * An int64 0 that onnxruntime can only compute once every tensor of `outputs` is: the
+ * sum of their sums, tested for NaN (0 whatever they hold: padded rows may give ±∞ or
+ * NaN), times 0. Added to a shape or a count, it orders work without changing a value.
+ */
+export function zeroAfter(nodes: NodeList, outputs: readonly string[], zero: string, what: string): string {
+  const total = outputs
+    .map((output) => nodes.add('ReduceSum', [output], `${output}.sum`, [intAttribute('keepdims', 0)]))
+    .reduce((acc, s, k) => (k === 0 ? s : nodes.add('Add', [acc, s], `legal_attn.sum.${what}.${k - 1}`)));
+  const flag = nodes.add('Cast', [nodes.add('IsNaN', [total], `legal_attn.sum_is_nan.${what}`)], `legal_attn.sum_flag.${what}`, [intAttribute('to', INT64)]);
+  return nodes.add('Mul', [flag, zero], `legal_attn.dependency.${what}`);
 }
