@@ -468,7 +468,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     .option('--vocab <n>', 'vocabulary size (at least 4096, the shipped tokenizer)', positiveInteger('--vocab'), 4096)
     .option('--sliding-window <n>', 'attend to at most this many previous tokens, as Mistral-7B v0.1 does', positiveInteger('--sliding-window'))
     .addOption(
-      new Option('--attention <form>', 'how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime\'s model builder writes it); gqa-rotary-outside; gqa-unpacked; mha (com.microsoft MultiHeadAttention, as onnxruntime\'s optimizer fuses it); onnx-attention (ONNX Attention, opset 23, as PyTorch exports scaled_dot_product_attention). The same seed gives the same weights in every form')
+      new Option('--attention <form>', 'how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime\'s model builder writes it); gqa-rotary-outside; gqa-unpacked; mha (com.microsoft MultiHeadAttention, as onnxruntime\'s optimizer fuses it); onnx-attention (ONNX Attention, opset 23, as PyTorch exports scaled_dot_product_attention); ms-attention (com.microsoft Attention, q/k/v projected inside the kernel, as onnxruntime\'s optimizer fuses GPT-2-like models; needs --positions none). The same seed gives the same weights in every form')
         .choices([...ATTENTION_FORMS])
         .default('decomposed'),
     )
@@ -479,9 +479,10 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
     )
     .option('--softcap <cap>', 'scaled scores s become cap·tanh(s / cap) before the mask, as Gemma 2 does (decomposed and gqa forms)', positiveNumber('--softcap'))
     .option('--rotary-interleaved', 'rotary on adjacent channel pairs, as GPT-J does, instead of on the two halves')
+    .addOption(new Option('--positions <kind>', 'position encoding: rotary, or none (no position encoding, for --attention ms-attention)').choices(['rotary', 'none']).default('rotary'))
     .option('--max-positions <n>', 'positions of the rotary tables (the longest text the model takes)', positiveInteger('--max-positions'), 8192)
     .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
-    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; softcap?: number; rotaryInterleaved?: boolean; attention: AttentionForm; norm: NormForm; maxPositions: number; seed: number }) => {
+    .action(async (options: { out: string; layers: number; heads: number; kvHeads: number; hidden: number; vocab: number; slidingWindow?: number; softcap?: number; rotaryInterleaved?: boolean; positions: 'rotary' | 'none'; attention: AttentionForm; norm: NormForm; maxPositions: number; seed: number }) => {
       const dir = await synthCheckpoint(options.out, {
         layers: options.layers,
         heads: options.heads,
@@ -495,6 +496,7 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
         ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
         ...(options.softcap ? { softcap: options.softcap } : {}),
         ...(options.rotaryInterleaved ? { rotaryInterleaved: true } : {}),
+        positions: options.positions,
       });
       const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${options.vocab}`;
       emit({ ...options, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);

@@ -85,15 +85,15 @@ export function formatBytes(bytes: number): string {
 export function attentionKind(site: InspectReport['layers'][number]): string {
   const f = site.fused;
   if (!f) return site.node ? 'decomposed' : 'output';
-  const inputs = f.key === '' ? 'packed q/k/v' : f.queryLayout === 'heads' ? 'separate q/k/v by head' : 'separate q/k/v';
-  const parts = [inputs, f.rotary ? `rotary inside${f.rotary.interleaved ? ' (interleaved)' : ''}` : 'rotary outside'];
+  const inputs = f.projection ? 'q/k/v projected inside' : f.key === '' ? 'packed q/k/v' : f.queryLayout === 'heads' ? 'separate q/k/v by head' : 'separate q/k/v';
+  const parts = [inputs, f.rotary ? `rotary inside${f.rotary.interleaved ? ' (interleaved)' : ''}` : f.projection ? 'no rotary' : 'rotary outside'];
   if (f.op !== 'GroupQueryAttention') parts.push(f.causal ? 'causal' : 'not causal');
   if (f.window > 0) parts.push(`window ${f.window}`);
   if (f.softcap > 0) parts.push(`softcap ${f.softcap}`);
   if (f.keyPadding || f.realKeys) parts.push('padding by key');
   if (f.bias) parts.push('additive mask');
   if (f.allowed) parts.push('boolean mask');
-  return `${f.op} (${parts.join(', ')})`;
+  return `${f.projection ? 'com.microsoft Attention' : f.op} (${parts.join(', ')})`;
 }
 
 /** The human-readable form of an inspect report. */

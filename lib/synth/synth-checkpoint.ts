@@ -10,8 +10,8 @@ import { PACKAGE_ROOT } from '../version.js';
 
 const { onnx: schema } = onnxProto;
 
-export type AttentionForm = 'decomposed' | 'gqa' | 'gqa-rotary-outside' | 'gqa-unpacked' | 'mha' | 'onnx-attention';
-export const ATTENTION_FORMS: readonly AttentionForm[] = ['decomposed', 'gqa', 'gqa-rotary-outside', 'gqa-unpacked', 'mha', 'onnx-attention'];
+export type AttentionForm = 'decomposed' | 'gqa' | 'gqa-rotary-outside' | 'gqa-unpacked' | 'mha' | 'onnx-attention' | 'ms-attention';
+export const ATTENTION_FORMS: readonly AttentionForm[] = ['decomposed', 'gqa', 'gqa-rotary-outside', 'gqa-unpacked', 'mha', 'onnx-attention', 'ms-attention'];
 export type NormForm = 'decomposed' | 'fused';
 export const NORM_FORMS: readonly NormForm[] = ['decomposed', 'fused'];
 
@@ -28,6 +28,8 @@ export interface SynthOptions {
   softcap?: number;
   /** Rotary on adjacent channel pairs (x0, x1), (x2, x3), … as GPT-J does, instead of on the two halves. */
   rotaryInterleaved?: boolean;
+  /** `rotary` (the default), or `none`: no position encoding at all, as com.microsoft Attention's projection inside the kernel leaves no place for one. */
+  positions?: 'rotary' | 'none';
   /**
    * How attention is written: `decomposed` (MatMul → Softmax → MatMul, as PyTorch
    * exports it), or one com.microsoft GroupQueryAttention node per layer as
@@ -39,7 +41,10 @@ export interface SynthOptions {
    * `key_padding_mask`, the window by an additive `attention_bias`); or ONNX's own
    * `Attention` (opset 23) as PyTorch exports scaled_dot_product_attention (`onnx-attention`:
    * `[batch, heads, T, d]` inputs, fewer key heads, `is_causal`, padding and window by a
-   * boolean `attn_mask`). The same seed gives the same weights in every form.
+   * boolean `attn_mask`); or com.microsoft `Attention` as onnxruntime's optimizer fuses
+   * GPT-2-like models (`ms-attention`: the input and packed q/k/v weights, with a bias,
+   * projected inside the kernel; `positions: 'none'`). The same seed gives the same
+   * weights in every form.
    */
   attention?: AttentionForm;
   /**
@@ -125,7 +130,7 @@ class GraphBuilder {
 }
 
 
-type OptionalSynth = 'slidingWindow' | 'plant' | 'softcap' | 'rotaryInterleaved';
+type OptionalSynth = 'slidingWindow' | 'plant' | 'softcap' | 'rotaryInterleaved' | 'positions';
 
 function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<SynthOptions, OptionalSynth>, random: () => number): { model: Uint8Array; data: Buffer } {
   const g = new GraphBuilder(random);
@@ -168,6 +173,7 @@ function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<
     };
   });
   const rotate = (x: string): string => {
+    if (options.positions === 'none') return x;
     const { cos, sin } = tables();
     if (options.rotaryInterleaved) {
       // (a, b) ↦ (−b, a) on each pair
@@ -245,6 +251,14 @@ function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<
       // onnxruntime wants the mask's query axis whole: `[batch, 1, T, T]`, not `[batch, 1, 1, T]`
       const allowed = g.node('And', [padding(), options.slidingWindow ? inWindow() : g.node('GreaterOrEqual', [rows(), g.constant([0], [], 'int64')])]);
       merged = mergeHeads(g.node('Attention', [q, k, v, allowed], [intAttribute('is_causal', 1)], '', `/model/layers.${l}/self_attn/Attention`), heads);
+    } else if (options.attention === 'ms-attention') {
+      // one head count in the kernel: each key/value head's columns repeated for its group, as `repeat` does
+      const wide = (w: string): string =>
+        g.node('Reshape', [g.node('Tile', [g.node('Reshape', [w, g.constant([hidden, kvHeads, 1, headSize], [4], 'int64')]), g.constant([1, 1, heads / kvHeads, 1], [4], 'int64')]), g.constant([hidden, heads * headSize], [2], 'int64')]);
+      const weights = g.node('Concat', [wq, wide(wk), wide(wv)], [intAttribute('axis', 1)]);
+      const bias = g.constant(new Array<number>(3 * heads * headSize).fill(0), [3 * heads * headSize], 'float');
+      const maskIndex = g.node('Cast', ['attention_mask'], [intAttribute('to', 6)]);
+      merged = g.node('Attention', [h, weights, bias, maskIndex], [intAttribute('num_heads', heads), intAttribute('unidirectional', 1)], 'com.microsoft', `/model/layers.${l}/attn/Attention`);
     } else if (!fused) {
       const q = rotate(splitHeads(g.node('MatMul', [h, wq]), heads));
       const k = rotate(splitHeads(g.node('MatMul', [h, wk]), kvHeads));
@@ -259,7 +273,7 @@ function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<
       const probabilities = g.node('Softmax', [scores], [intAttribute('axis', -1)], '', `/model/layers.${l}/self_attn/Softmax`);
       merged = mergeHeads(g.node('MatMul', [probabilities, repeat(v)]), heads);
     } else {
-      const rotaryInside = options.attention !== 'gqa-rotary-outside';
+      const rotaryInside = options.attention !== 'gqa-rotary-outside' && options.positions !== 'none';
       let qkv: string[];
       if (options.attention === 'gqa') {
         qkv = [g.node('MatMul', [h, g.node('Concat', [wq, wk, wv], [intAttribute('axis', 1)])]), '', ''];
@@ -298,7 +312,7 @@ function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<
     // ONNX's Attention operator came with opset 23, which needs IR version 11
     irVersion: options.attention === 'onnx-attention' ? 11 : 8,
     producerName: 'legal-attn synth',
-    opsetImport: [{ domain: '', version: opset }, ...(fused || options.attention === 'mha' || fusedNorm ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: opset }, ...(fused || options.attention === 'mha' || options.attention === 'ms-attention' || fusedNorm ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     graph: {
       name: 'synthetic-mistral',
       node: g.nodes,
@@ -321,6 +335,8 @@ export async function synthCheckpoint(out: string, options: SynthOptions): Promi
   if (full.heads % full.kvHeads !== 0) throw badInput(`--heads ${full.heads} must be a multiple of --kv-heads ${full.kvHeads}.`);
   if (full.softcap !== undefined && !(full.softcap > 0)) throw badInput(`--softcap ${full.softcap} must be a positive number.`);
   if (full.softcap && (full.attention === 'mha' || full.attention === 'onnx-attention')) throw badInput(`--softcap: the ${full.attention} form is written without one; use --attention decomposed or a gqa form.`);
+  if (full.attention === 'ms-attention' && full.positions !== 'none') throw badInput('--attention ms-attention projects q and k inside the kernel, where no rotary can be applied: add --positions none.');
+  if (full.attention === 'ms-attention' && full.slidingWindow) throw badInput('--attention ms-attention is written without a sliding window: drop --sliding-window.');
   if (full.vocab < 4096) throw badInput(`--vocab ${full.vocab}: the synthetic model uses the shipped tokenizer, whose ids reach 4095; use --vocab 4096 or more.`);
   const { model, data } = buildGraph(full, randomLcg(full.seed));
   const target = path.resolve(out);
@@ -342,7 +358,7 @@ export async function synthCheckpoint(out: string, options: SynthOptions): Promi
       vocab_size: full.vocab,
       sliding_window: full.slidingWindow ?? null,
       ...(full.softcap ? { attn_logit_softcapping: full.softcap } : {}),
-      legal_attn_synth: { seed: full.seed, attention: full.attention, norm: full.norm, rotaryInterleaved: full.rotaryInterleaved ?? false },
+      legal_attn_synth: { seed: full.seed, attention: full.attention, norm: full.norm, rotaryInterleaved: full.rotaryInterleaved ?? false, positions: full.positions ?? 'rotary' },
     });
   });
   return target;

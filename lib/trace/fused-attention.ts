@@ -39,6 +39,12 @@ export interface FusedAttention {
   allowed?: string;
   /** Element type of the query, where the graph tells (`float32`, `float16`, …). */
   type: string;
+  /**
+   * com.microsoft Attention: `query` is the layer's input `[batch, T, hidden]`, projected
+   * inside the kernel by `weights` `[hidden, q + k + v]` and `bias` `[q + k + v]`
+   * (`sizes`, or three equal parts).
+   */
+  projection?: { weights: string; bias: string; sizes?: [number, number, number] };
 }
 
 /** What a reader needs besides the node: element types and ranks, where the graph tells them. */
@@ -82,6 +88,16 @@ export const readGroupQueryAttention: Reader = (node, facts) => {
   };
 };
 
+/** What onnxruntime's kernels with one head count for queries and keys say alike: heads, scale, `unidirectional`; no window, no soft-cap. */
+const oneHeadCount = (node: NodeProto, heads: number): Pick<FusedAttention, 'heads' | 'kvHeads' | 'scale' | 'causal' | 'window' | 'softcap'> => ({
+  heads,
+  kvHeads: heads,
+  scale: attribute(node, 'scale') ?? 0,
+  causal: (attribute(node, 'unidirectional') ?? 0) !== 0,
+  window: -1,
+  softcap: 0,
+});
+
 /** MultiHeadAttention (com.microsoft), as onnxruntime's transformer optimizer fuses it. */
 export const readMultiHeadAttention: Reader = (node, facts) => {
   const input = inputOf(node);
@@ -98,12 +114,7 @@ export const readMultiHeadAttention: Reader = (node, facts) => {
     key: input(1),
     queryLayout: 'sequence',
     keyLayout: keyRank === 4 ? 'heads' : 'sequence',
-    heads,
-    kvHeads: heads,
-    scale: attribute(node, 'scale') ?? 0,
-    causal: (attribute(node, 'unidirectional') ?? 0) !== 0,
-    window: -1,
-    softcap: 0,
+    ...oneHeadCount(node, heads),
     ...(input(4) ? { keyPadding: input(4) } : {}),
     ...(input(5) ? { bias: input(5) } : {}),
     type: QUERY_TYPE(node, facts),
@@ -147,19 +158,45 @@ export const readOnnxAttention: Reader = (node, facts) => {
   };
 };
 
+/** com.microsoft Attention, as onnxruntime's optimizer fuses GPT-2- and BERT-like models: q, k and v projected inside the kernel. */
+export const readProjectedAttention: Reader = (node, facts) => {
+  const input = inputOf(node);
+  if (input(4) !== '' || input(6) !== '') return 'past key and value inputs (legal-attn reads whole sequences in one pass)';
+  if ((attribute(node, 'do_rotary') ?? 0) !== 0) return 'do_rotary (rotary tables made inside the kernel)';
+  const maskRank = input(3) ? facts.rankOf(input(3)) : undefined;
+  if (input(3) && maskRank !== 1 && maskRank !== 2) return `a mask_index of rank ${maskRank ?? 'unknown'} (legal-attn reads [batch] key counts and [batch, keys] padding)`;
+  const heads = attribute(node, 'num_heads') ?? 0;
+  if (heads <= 0) return 'no num_heads attribute';
+  const sizes = node.attribute?.find((a) => a.name === 'qkv_hidden_sizes')?.ints?.map(Number);
+  if (sizes && sizes[0] !== sizes[1]) return `qkv_hidden_sizes ${sizes.join(', ')}: queries and keys of different widths`;
+  return {
+    op: 'Attention',
+    query: input(0),
+    key: input(0),
+    queryLayout: 'sequence',
+    keyLayout: 'sequence',
+    ...oneHeadCount(node, heads),
+    ...(maskRank === 2 ? { keyPadding: input(3) } : {}),
+    ...(maskRank === 1 ? { realKeys: { tensor: input(3), as: 'count' as const } } : {}),
+    ...(input(5) ? { bias: input(5) } : {}),
+    type: QUERY_TYPE(node, facts),
+    projection: { weights: input(1), bias: input(2), ...(sizes?.length === 3 ? { sizes: sizes as [number, number, number] } : {}) },
+  };
+};
+
 /** The fused operators legal-attn reads, by domain and type. */
 const READERS = new Map<string, Reader>([
   ['com.microsoft/GroupQueryAttention', readGroupQueryAttention],
   ['com.microsoft/MultiHeadAttention', readMultiHeadAttention],
   ['/Attention', readOnnxAttention],
+  ['com.microsoft/Attention', readProjectedAttention],
 ]);
 const readerKey = (node: NodeProto): string => `${node.domain === 'ai.onnx' ? '' : (node.domain ?? '')}/${node.opType ?? ''}`;
 
 /** Why legal-attn has no reader for a fused operator, or undefined when it has one (whose own reasons `fusedNodes` gives). */
 export function unreadOperator(node: NodeProto): string | undefined {
   if (READERS.has(readerKey(node))) return undefined;
-  const what = node.opType === 'Attention' ? 'com.microsoft Attention projects q, k and v inside the kernel' : `${node.domain || 'ai.onnx'} ${node.opType}`;
-  return `${what}; legal-attn reads GroupQueryAttention and MultiHeadAttention (com.microsoft) and ONNX Attention`;
+  return `${node.domain || 'ai.onnx'} ${node.opType}; legal-attn reads GroupQueryAttention, MultiHeadAttention and Attention (com.microsoft) and ONNX Attention`;
 }
 
 /** The fused nodes of a graph that legal-attn reads, in layer order, each read or with why not. */

@@ -90,6 +90,7 @@ function queriesAndKeys(nodes: NodeList, fused: FusedAttention, name: (what: str
   const { heads, kvHeads } = fused;
   const axis = (k: number, what: string): string => constant(what, [k], [1], 'int64');
   const slice = (all: string, from: number, to: number, along: number, what: string): string => nodes.add('Slice', [all, axis(from, `${what}_from`), axis(to, `${what}_to`), axis(along, `${what}_axis`)], name(what));
+  if (fused.projection) return projected(nodes, fused, fused.projection, name, constant, asFloat);
   if (fused.key === '' && fused.op === 'MultiHeadAttention') {
     // `[batch, T, heads, 3, d]`
     const all = asFloat(fused.query, 'qkv_f32');
@@ -105,6 +106,22 @@ function queriesAndKeys(nodes: NodeList, fused: FusedAttention, name: (what: str
       ? nodes.add('Transpose', [asFloat(tensor, `${what}_f32`)], name(what), [intsAttribute('perm', [0, 2, 1, 3])])
       : nodes.add('Reshape', [asFloat(tensor, `${what}_f32`), constant(`${what}_shape`, [0, 0, n, -1], [4], 'int64')], name(what));
   return { q: bySequence(fused.query, fused.queryLayout, heads, 'q'), k: bySequence(fused.key, fused.keyLayout, kvHeads, 'k') };
+}
+
+/** q and k as com.microsoft Attention projects them inside the kernel: input · weights + bias, each its part of the columns. */
+function projected(nodes: NodeList, fused: FusedAttention, projection: NonNullable<FusedAttention['projection']>, name: (what: string) => string, constant: Constant, asFloat: AsFloat): { q: string; k: string } {
+  const weights = asFloat(projection.weights, 'weights_f32');
+  const bias = asFloat(projection.bias, 'projection_bias_f32');
+  // the parts' widths: from qkv_hidden_sizes, or a third of the weights' columns each
+  const width = projection.sizes ? constant('q_width', [projection.sizes[0]], [1], 'int64') : nodes.add('Div', [nodes.add('Slice', [nodes.add('Shape', [weights], name('weights_dims')), constant('one_from', [1], [1], 'int64'), constant('two_to', [2], [1], 'int64')], name('columns')), constant('three', [3], [1], 'int64')], name('q_width'));
+  const part = (from: string, to: string, what: string): string => {
+    const columns = nodes.add('Slice', [weights, from, to, constant(`${what}_columns_axis`, [1], [1], 'int64')], name(`${what}_weights`));
+    const offsets = nodes.add('Slice', [bias, from, to, constant(`${what}_bias_axis`, [0], [1], 'int64')], name(`${what}_bias`));
+    const flat = nodes.add('Add', [nodes.add('MatMul', [asFloat(fused.query, 'input_f32'), columns], name(`${what}_product`)), offsets], name(`${what}_projected`));
+    return nodes.add('Reshape', [flat, constant(`${what}_shape`, [0, 0, fused.heads, -1], [4], 'int64')], name(what));
+  };
+  const zero = constant('q_from', [0], [1], 'int64');
+  return { q: part(zero, width, 'q'), k: part(width, nodes.add('Mul', [width, constant('two', [2], [1], 'int64')], name('k_to')), 'k') };
 }
 
 /** The boolean rule of which keys each query sees, broadcast to `[batch, heads, T, T]`; undefined when every key is seen. */

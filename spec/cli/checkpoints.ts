@@ -30,7 +30,7 @@ export async function alteredCheckpoint(options: {
   return dir;
 }
 
-/** A graph whose attention is one com.microsoft Attention node, which projects q, k and v inside the kernel (as onnxruntime's optimizer fuses BERT-like layers). */
+/** A graph whose attention is one com.microsoft Attention node with rotary made inside the kernel, from tables legal-attn cannot read. */
 export const fusedAttentionGraph = (): Uint8Array =>
   onnx.ModelProto.encode({
     irVersion: 8,
@@ -39,6 +39,6 @@ export const fusedAttentionGraph = (): Uint8Array =>
       name: 'fused',
       input: [{ name: 'input_ids' }, { name: 'attention_mask' }],
       output: [{ name: 'logits' }],
-      node: [{ opType: 'Attention', domain: 'com.microsoft', name: '/model/layers.0/attn/Attention', input: ['hidden', 'qkv_weight', 'qkv_bias'], output: ['logits'] }],
+      node: [{ opType: 'Attention', domain: 'com.microsoft', name: '/model/layers.0/attn/Attention', input: ['hidden', 'qkv_weight', 'qkv_bias'], output: ['logits'], attribute: [{ name: 'do_rotary', i: 1, type: 2 }] }],
     },
   }).finish();

@@ -90,19 +90,29 @@ describe('analyseGraph', () => {
           ms(node('MultiHeadAttention', ['q', 'k', 'v', '', '', '', 'past_k', 'past_v'], ['o2'], 'mha_past')),
           node('GroupQueryAttention', ['q', 'k', 'v'], ['o3'], 'gqa_onnx_domain'),
           { ...node('Attention', ['q', 'k', 'v'], ['o4'], 'onnx_softcap'), attribute: [softcap, { name: 'is_causal', i: 1, type: 2 }] },
-          ms(node('Attention', ['hidden', 'w', 'b'], ['o5'], 'ms_attention')),
+          { ...ms(node('Attention', ['hidden', 'w', 'b'], ['o5'], 'ms_attention_rotary')), attribute: [{ name: 'do_rotary', i: 1, type: 2 }] },
+          ms(node('Attention', ['hidden', 'w', 'b', 'mask'], ['o6'], 'ms_attention_mask')),
+          ms(node('Attention', ['hidden', 'w', 'b'], ['o7'], 'ms_no_heads')),
+          { ...ms(node('Attention', ['hidden', 'w', 'b'], ['o8'], 'ms_attention')), attribute: [{ name: 'num_heads', i: 4, type: 2 }, { name: 'unidirectional', i: 1, type: 2 }] },
         ],
       },
     };
     const analysis = analyseGraph(model);
-    const reads = 'legal-attn reads GroupQueryAttention and MultiHeadAttention (com.microsoft) and ONNX Attention';
+    const reads = 'legal-attn reads GroupQueryAttention, MultiHeadAttention and Attention (com.microsoft) and ONNX Attention';
     assert.deepEqual(analysis.fusedAttention, [
       { node: 'mha_bias', op: 'MultiHeadAttention', unread: 'a projection bias input, added to q, k and v inside the kernel' },
       { node: 'mha_past', op: 'MultiHeadAttention', unread: 'past key and value inputs (legal-attn reads whole sequences in one pass)' },
       { node: 'gqa_onnx_domain', op: 'GroupQueryAttention', unread: `ai.onnx GroupQueryAttention; ${reads}` },
       { node: 'onnx_softcap', op: 'Attention', unread: 'softcap (not read for ONNX Attention yet)' },
-      { node: 'ms_attention', op: 'Attention', unread: `com.microsoft Attention projects q, k and v inside the kernel; ${reads}` },
+      { node: 'ms_attention_rotary', op: 'Attention', unread: 'do_rotary (rotary tables made inside the kernel)' },
+      { node: 'ms_attention_mask', op: 'Attention', unread: 'a mask_index of rank unknown (legal-attn reads [batch] key counts and [batch, keys] padding)' },
+      { node: 'ms_no_heads', op: 'Attention', unread: 'no num_heads attribute' },
+      { node: 'ms_attention', op: 'Attention' },
     ]);
-    assert.deepEqual(analysis.attention, []);
+    // the one it reads: q and k projected from the input by the packed weights, 4 heads, causal
+    assert.deepEqual(
+      analysis.attention.map((a) => [a.node, a.fused?.projection, a.fused?.heads, a.fused?.causal]),
+      [['ms_attention', { weights: 'w', bias: 'b' }, 4, true]],
+    );
   });
 });

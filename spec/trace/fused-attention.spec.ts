@@ -83,6 +83,18 @@ describe('fused attention checkpoints', function () {
     assert.ok(largestDifference(pairsOnly.shares, twin.shares) > 1e-3);
   });
 
+  it('com.microsoft Attention (q, k and v projected inside the kernel, a model without rotary) equals its decomposed twin (1e-5), in the graph, from full maps and in blocks', async () => {
+    const none = { positions: 'none' as const };
+    const twin = await compareForm('decomposed', 'full', false, [], none);
+    for (const [maps, extra] of [['mean', []], ['full', []], ['mean', ['--max-memory-gb', '0.000001']]] as const) {
+      const fused = await compareForm('ms-attention', maps, false, [...extra], none);
+      assert.ok(largestDifference(fused.shares, twin.shares) < 1e-5, `${maps} ${extra.join(' ')}`);
+      assert.ok(largestDifference(fused.changes, twin.changes) < 1e-5, `${maps} ${extra.join(' ')}`);
+    }
+    // and without rotary the numbers are others than with it
+    assert.ok(largestDifference(twin.shares, (await compareForm('decomposed', 'full', false)).shares) > 1e-3);
+  });
+
   it('without a window too', async () => {
     const [twin, ...fused] = await Promise.all([compareForm('decomposed', 'mean', false), compareForm('gqa', 'mean', false), compareForm('mha', 'mean', false), compareForm('onnx-attention', 'mean', false)]);
     for (const form of fused) assert.ok(largestDifference(form.shares, twin.shares) < 1e-5);
@@ -98,6 +110,8 @@ describe('fused attention checkpoints', function () {
     const kindOf = async (form: AttentionForm): Promise<string | undefined> => attentionKind((await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), form), { ...SHAPE, attention: form }))).layers[0]!);
     assert.equal(await kindOf('mha'), 'MultiHeadAttention (separate q/k/v, rotary outside, causal, padding by key, additive mask)');
     assert.equal(await kindOf('onnx-attention'), 'Attention (separate q/k/v by head, rotary outside, causal, boolean mask)');
+    const projected = await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), 'ms-attention'), { ...SHAPE, slidingWindow: undefined, attention: 'ms-attention', positions: 'none' }));
+    assert.equal(attentionKind(projected.layers[0]!), 'com.microsoft Attention (q/k/v projected inside, no rotary, causal, padding by key)');
     assert.deepEqual(report.residualStream, { states: ['gather_4', 'add_47', 'add_82'] });
     const twin = await inspectCheckpoint(await synthCheckpoint(path.join(await temporaryFolder(), 'decomposed'), SHAPE));
     assert.deepEqual(twin.layers.map(attentionKind), ['decomposed', 'decomposed']);
