@@ -83,6 +83,8 @@ export interface BlockOutput {
   rows: number | 'sum';
   /** Rank of the block's tensor. */
   rank: number;
+  /** Its element type where not float32 (the context of a half-precision layer). */
+  elemType?: number;
 }
 
 /** The body of the loop: nodes, with the block's rows (row indices) and what it gives. */
@@ -162,7 +164,7 @@ export function blockedLoop(layer: number, length: string, blockRows: number, em
     name: `${prefix}.body`,
     node: body.nodes,
     input: [scalarInfo(iteration, INT64), scalarInfo(condition, boolType), ...carriedIn.map((name) => valueInfo(name, FLOAT32))],
-    output: [scalarInfo(conditionOut, boolType), ...carriedOut.map((name) => valueInfo(name, FLOAT32)), ...scanned.map((o) => valueInfo(o.inner, FLOAT32))],
+    output: [scalarInfo(conditionOut, boolType), ...carriedOut.map((name) => valueInfo(name, FLOAT32)), ...scanned.map((o) => valueInfo(o.inner, o.elemType ?? FLOAT32))],
   };
   // The totals start from a scalar 0, which the first block's sum broadcasts to its shape.
   const zero = constant(outer, 'zero_total', [0], [], 'float');

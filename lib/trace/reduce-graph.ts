@@ -22,7 +22,7 @@ import { elementTypes } from './element-types.js';
 export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 8;
+export const REDUCTION_FORMAT = 9;
 
 export interface ReductionPlan {
   /** Row entropy per query and head. */
@@ -80,12 +80,13 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   let rollout = shared.rolloutStart;
 
   const rankOf = staticRank(graph);
+  const types = elementTypes(graph);
   const removed = new Set<number>();
   const blockedAfter = new Map<number, NodeProto[]>();
   sites.forEach((site, l) => {
     // A blocked layer's loop waits for the pooled state entering it, so that the residual stream it pools is not kept to the end.
     const waitFor = plan.states ? [stateOutput(l)] : [];
-    const blocked = plan.blockRows && !site.fused && site.type === 'float32' ? blockedLayer(graph, producer, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks, waitFor) : undefined;
+    const blocked = plan.blockRows && !site.fused ? blockedLayer(graph, producer, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks, waitFor, (t) => types.get(t)) : undefined;
     if (blocked) {
       blocked.removed.forEach((k) => removed.add(k));
       blockedAfter.set(blocked.after, blocked.nodes);
@@ -141,7 +142,6 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const schedule = scheduleEarly(scheduled, shared.scalarZero);
   const after = new Map([...[...reductions].map(([k, nodes], l): [number, NodeProto[]] => [k, [...nodes, ...(schedule.after[l] ?? [])]]), ...blockedAfter]);
   if (plan.states) {
-    const types = elementTypes(graph);
     // before the layer's own reductions: a whole layer's schedule sums its pooled state
     for (const [k, nodes] of pooledStateNodes(plan.states, (t) => types.get(t))) after.set(k, [...nodes, ...(after.get(k) ?? [])]);
     outputs.push(...plan.states.states.map((_, l) => stateOutput(l)));

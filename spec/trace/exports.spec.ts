@@ -160,7 +160,7 @@ for (const source of ['base', 'base-dynamo'] as const) {
         });
 
         // The command line is the same for both sources; once is enough.
-        if (source === 'base') it('goes through compare (in the graph and --maps full) and trace (--maps mean and full)', async () => {
+        if (source === 'base') it('goes through compare (in the graph, in blocks of queries and --maps full) and trace (--maps mean and full)', async () => {
           const dir = path.join(root, format.name);
           const out = await temporaryFolder();
           const shares: Array<Map<string, number>> = [];
@@ -174,6 +174,12 @@ for (const source of ['base', 'base-dynamo'] as const) {
           for (const [key, share] of inGraph!) assert.ok(Math.abs(share - fromMaps!.get(key)!) < format.parity * 10, key);
           const reference = await sharesByModel(path.join(out, 'mean', 'shares.csv'), 'float32');
           for (const [key, share] of inGraph!) assert.ok(Math.abs(share - reference.get(key)!) < format.share.largest, key);
+          // in blocks of 16 queries (a tiny budget; a cache of its own, as blocks give the same passes): as near the float32 checkpoint
+          const blocked = await run('--quiet', '--cache', path.join(out, 'cache-blocks'), 'compare', '--model', `float32=${modelDir('base')}`, '--model', `${format.name}=${dir}`, '--concepts', concepts, '--out', path.join(out, 'blocks'), '--max-memory-gb', '0.000001', '--no-report');
+          assert.equal(blocked.code, 0, blocked.err);
+          const summary = JSON.parse(await readFile(path.join(out, 'blocks', 'summary.json'), 'utf8')) as { options: { attentionBlockRows: Record<string, number> } };
+          assert.equal(summary.options.attentionBlockRows[format.name], 16);
+          for (const [key, share] of await sharesByModel(path.join(out, 'blocks', 'shares.csv'), format.name)) assert.ok(Math.abs(share - reference.get(key)!) < format.share.largest, key);
           for (const maps of ['mean', 'full']) {
             const result = await run('--quiet', 'trace', '--model', dir, '--text', TEXT, '--out', path.join(out, `trace-${maps}`), '--maps', maps);
             assert.equal(result.code, 0, result.err);

@@ -1,11 +1,11 @@
 import { attentionStretch, blockedLoop, type BlockBody, type BlockOutput } from '../blocked-attention.js';
-import type { NodeProto } from '../onnx-build.js';
+import { intAttribute, type NodeProto } from '../onnx-build.js';
 import { upstreamRows } from '../upstream-rows.js';
-import type { GraphProto } from '../onnx-model.js';
+import { FLOAT32, type GraphProto } from '../onnx-model.js';
 import type { ReductionPlan } from '../reduce-graph.js';
 import { affineScores, type AffineScores } from './affine-scores.js';
 import { columnSums } from './column-sums.js';
-import { entropy } from './entropy.js';
+import { entropy, entropyOfProbabilities } from './entropy.js';
 import { headMean } from './head-mean.js';
 import { keySetProduct } from './key-set-product.js';
 import { rolloutStep } from './rollout-step.js';
@@ -36,7 +36,7 @@ function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: strin
 /**
  * Layer `l` as a loop over blocks of `plan.blockRows` queries (see `blocked-attention.ts`),
  * with the same reductions as the unblocked layer, each on the block's rows; undefined
- * where the layer's stretch is not a plain float32 MatMul chain.
+ * where the layer's stretch is not a plain MatMul chain.
  */
 export function blockedLayer(
   graph: GraphProto,
@@ -50,6 +50,7 @@ export function blockedLayer(
   previousRollout: string,
   infiniteMasks: boolean,
   waitFor: readonly string[] = [],
+  typeOf: (tensor: string) => number | undefined = () => undefined,
 ): BlockedLayer | undefined {
   const stretch = attentionStretch(graph, softmax, product);
   if (!stretch || !plan.blockRows) return undefined;
@@ -68,14 +69,18 @@ export function blockedLayer(
     const probabilities = p;
     stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rowsOf)));
     const context = onBlock(body, stretch.values, 0, p, 200, undefined);
+    // Every reduction in float32, whatever the export's precision; the context keeps the layer's own type.
+    const contextType = typeOf(stretch.values.output![0]!);
+    const halfPrecision = typeOf(probabilities) !== undefined && typeOf(probabilities) !== FLOAT32;
+    const reducedP = halfPrecision ? body.nodes.add('Cast', [probabilities], `legal_attn.block_p_f32.${l}`, [intAttribute('to', FLOAT32)]) : probabilities;
     // Scores affine in q·k: the entropy's Σ p·z is read off P·K, as in whole layers, not from a pass over the block's scores.
-    const affine = plan.entropy && !plan.readScores ? affineScores(graph, producer, softmax) : undefined;
+    const affine = plan.entropy && !plan.readScores && !halfPrecision ? affineScores(graph, producer, softmax) : undefined;
     // the keys are 4-D: their Transpose in the score path has a 4-axis perm
     const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : undefined;
-    const reduced = blockReductions(body, { shared, plan, layer: l, probabilities, scores, previousRollout, infiniteMasks, ...(blockAffine ? { affine: blockAffine } : {}) });
+    const reduced = blockReductions(body, { shared, plan, layer: l, probabilities: reducedP, scores, previousRollout, infiniteMasks, halfPrecision, ...(blockAffine ? { affine: blockAffine } : {}) });
     if (reduced.rollout) rollout = reduced.rollout;
     outputs.push(...reduced.outputs.map((o) => o.outer));
-    return [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4 }, ...reduced.outputs];
+    return [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4, ...(contextType !== undefined && contextType !== FLOAT32 ? { elemType: contextType } : {}) }, ...reduced.outputs];
   }, waitFor);
   return { after: stretch.positions[stretch.positions.length - 1]!, nodes: loop.nodes, removed: stretch.positions, outputs, ...(rollout ? { rollout } : {}) };
 }
@@ -102,6 +107,8 @@ export interface BlockReductionInputs {
   scores: string;
   previousRollout: string;
   infiniteMasks: boolean;
+  /** P was half precision (now cast): its entropy −Σ p ln p elementwise, as whole layers take it. */
+  halfPrecision?: boolean;
   /** Scores affine in q·k, with the block's queries and their own keys. */
   affine?: { affine: AffineScores; ownKeys: string };
 }
@@ -130,7 +137,7 @@ export function blockReductions(body: BlockBody, inputs: BlockReductionInputs): 
   }
   if (plan.entropy) {
     const entropyInputs = { p: probabilities, scores: inputs.scores, ...(inputs.affine ?? {}), infiniteMasks: inputs.infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom };
-    outputs.push({ inner: entropy(nodes, entropyInputs), outer: entropyOutput(l), rows: 2, rank: 3 });
+    outputs.push({ inner: inputs.halfPrecision ? entropyOfProbabilities(nodes, probabilities) : entropy(nodes, entropyInputs), outer: entropyOutput(l), rows: 2, rank: 3 });
   }
   if (plan.meanLayers.includes(l)) outputs.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
   body.nodes.nodes.push(...nodes.nodes);
