@@ -12,7 +12,7 @@ const tokensFileSchema = z.object({
   concept: z.string().optional(),
   sequence: z.string().optional(),
   paraphraseOf: z.string().optional(),
-    // cellTokens: the maps are pooled, each cell the mean of a cellTokens × cellTokens block of the T × T map (long texts)
+  // cellTokens: the maps are pooled, each cell the mean of a cellTokens × cellTokens block of the T × T map (long texts)
   attentions: z.object({ file: z.string(), shape: z.array(z.number()), axes: z.array(z.string()), layers: z.array(z.number()).optional(), cellTokens: z.number().int().positive().optional() }).optional(),
   text: z.string(),
   templated: z.string().optional(),

@@ -110,7 +110,7 @@ const scalarInfo = (name: string, elemType: number): ValueInfoProto => ({ name, 
  * reductions) and says what it returns; after the loop, rows are joined back to
  * `[…, T, …]` and partial sums added. `length` is T (int64 scalar) and `blockRows` B.
  */
-export function blockedLoop(layer: number, length: string, blockRows: number, emit: (body: BlockBody) => BlockOutput[], waitFor: readonly string[] = []): { nodes: NodeProto[] } {
+export function blockedLoop(layer: number, length: string, blockRows: number, emit: (body: BlockBody) => BlockOutput[], waitFor: readonly string[]): { nodes: NodeProto[] } {
   const prefix = `legal_attn.block.${layer}`;
   const outer = new NodeList(`${prefix}/`);
   const constant = (list: NodeList, what: string, values: number[], dims: number[], type: 'float' | 'int64'): string => list.constant(`${prefix}.c_${what}`, values, dims, type);

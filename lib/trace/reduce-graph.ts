@@ -8,11 +8,7 @@ import { blockedFusedLayer } from './reductions/blocked-fused-layer.js';
 import { staticRank } from './static-rank.js';
 import { probabilityNodes } from './fused-probabilities.js';
 import { affineScores, hasNegativeInfinity } from './reductions/affine-scores.js';
-import { columnSums } from './reductions/column-sums.js';
-import { entropy, entropyOfProbabilities } from './reductions/entropy.js';
-import { headMean } from './reductions/head-mean.js';
-import { keySetProduct } from './reductions/key-set-product.js';
-import { rolloutStep } from './reductions/rollout-step.js';
+import { layerReductions } from './reductions/layer-reductions.js';
 import { scheduleEarly, type ScheduledLayer } from './reductions/schedule.js';
 import { LayerNodes, sharedTensors } from './reductions/shared.js';
 import { pooledStateNodes, spanPoolInput, stateOutput } from './reductions/pooled-states.js';
@@ -84,7 +80,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
   const removed = new Set<number>();
   const blockedAfter = new Map<number, NodeProto[]>();
   sites.forEach((site, l) => {
-    // A blocked layer's loop waits for the pooled state entering it, so that the residual stream it pools is not kept to the end.
+    // The pooled state entering the layer: a blocked layer's loop waits for it, a whole layer's reductions run it early, so that the stream it pools is not kept to the end.
     const waitFor = plan.states ? [stateOutput(l)] : [];
     const blocked = plan.blockRows && !site.fused ? blockedLayer(graph, producer, rankOf, producer.get(site.output)!, site.product, shared, plan, l, rollout, infiniteMasks, waitFor, (t) => types.get(t)) : undefined;
     if (blocked) {
@@ -97,8 +93,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     // The next layer's query·key product (or its Softmax, where the product is unknown) is what gets fed; for a fused
     // kernel, the node that makes its queries: the kernel infers its output's width from the static shape of its query.
     const fedNode = (softmax: NodeProto): NodeProto => (site.fused ? (producer.get(site.fused.query) ?? graph.node[site.position]!) : ((site.product ? producer.get(site.product) : undefined) ?? softmax));
-    // The pooled state entering this layer is run early too, so that the stream it reads is not kept to the end.
-    const scheduleLayer = (layerOutputs: string[], fed: NodeProto): void => void scheduled.push({ outputs: [...layerOutputs, ...(plan.states ? [stateOutput(l)] : [])], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
+    const scheduleLayer = (layerOutputs: string[], fed: NodeProto): void => void scheduled.push({ outputs: [...layerOutputs, ...waitFor], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
     if (plan.blockRows && site.fused) {
       // P a block of rows at a time beside the kernel, which stays
       const fused = blockedFusedLayer(graph, rankOf, site.fused, shared, { ...plan, blockRows: plan.blockRows }, l, rollout, infiniteMasks, waitFor);
@@ -112,27 +107,13 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     const computed = site.fused ? probabilityNodes(site.fused, l, site.output) : [];
     const softmax = computed.find((n) => n.opType === 'Softmax') ?? producer.get(site.output)!;
     const nodes = new LayerNodes(shared, l);
-    const layerOutputs: string[] = [];
-    const emitted = (output: string): void => void layerOutputs.push(output);
     // Every reduction in float32, whatever the export's precision.
     const halfPrecision = site.type !== 'float32';
     const p = halfPrecision ? nodes.add('Cast', [site.output], nodes.name('probabilities_f32'), [intAttribute('to', FLOAT32)]) : site.output;
     const affine = plan.entropy && !plan.readScores && !halfPrecision && !site.fused ? affineScores(graph, producer, softmax) : undefined;
-    const masses = keySetProduct(nodes, p, { ...(plan.rolloutResidual !== undefined ? { rollout } : {}), ...(affine ? { keys: affine.keys } : {}) });
-    emitted(masses.mass);
-    if (plan.columnSums) emitted(columnSums(nodes, p, plan.columnSums, masses));
-    if (plan.rolloutResidual !== undefined) {
-      rollout = rolloutStep(nodes, rollout, masses);
-      emitted(rollout);
-    }
-    if (plan.entropy) {
-      emitted(
-        halfPrecision
-          ? entropyOfProbabilities(nodes, p)
-          : entropy(nodes, { p, scores: softmax.input![0]!, ...(affine ? { affine } : {}), infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom }),
-      );
-    }
-    if (plan.meanLayers.includes(l)) emitted(headMean(nodes, p));
+    const reduced = layerReductions(nodes, plan, { p, scores: softmax.input![0]!, previousRollout: rollout, infiniteMasks, halfPrecision, ...(affine ? { affine } : {}) });
+    if (reduced.rollout) rollout = reduced.rollout;
+    const layerOutputs = [reduced.mass, reduced.columnSums, reduced.rollout, reduced.entropy, reduced.mean].filter((name): name is string => name !== undefined);
     outputs.push(...layerOutputs);
     reductions.set(site.position, [...computed, ...nodes.nodes]);
     scheduleLayer(layerOutputs, fedNode(softmax));

@@ -253,9 +253,9 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       feeds[ROLLOUT_INPUT] = new ort.Tensor('float32', start, [batch, P, R]);
     }
     // Long texts' maps pooled into cells: each sequence's own cells, the batch as wide as its widest.
-    const cells = plan.mapCells ? padded.lengths.map((T) => mapCells(T, plan.mapCells)) : [];
+    const cells = plan.mapCells && plan.meanLayers.length > 0 ? padded.lengths.map((T) => mapCells(T, plan.mapCells)) : [];
     const C = Math.max(0, ...cells.map((c) => c.size));
-    if (plan.mapCells && plan.meanLayers.length > 0) {
+    if (cells.length > 0) {
       const matrix = new Float32Array(batch * P * C);
       padded.lengths.forEach((T, b) => matrix.set(keyCellMatrix(T, cells[b]!, P, C), b * P * C));
       feeds[MAP_CELLS_INPUT] = new ort.Tensor('float32', matrix, [batch, P, C]);

@@ -22,7 +22,7 @@ export function blockedFusedLayer(
   l: number,
   previousRollout: string,
   infiniteMasks: boolean,
-  waitFor: readonly string[] = [],
+  waitFor: readonly string[],
 ): { nodes: NodeProto[]; outputs: string[]; rollout?: string } {
   const { nodes: prelude, scores: parts } = fusedScores(fused, l);
   // the mask rule's rows are made in the block from what it is made of: the model's nodes and the prelude's
@@ -35,7 +35,7 @@ export function blockedFusedLayer(
     const grouped = body.rowsOf(parts.grouped, 'grouped_queries', 5);
     const probabilities = `legal_attn.fused.block_p.${l}`;
     const scores = probabilitiesFrom(body.nodes, parts, grouped, rowsOf, l, probabilities);
-    const reduced = blockReductions(body, { shared, plan, layer: l, probabilities, scores, previousRollout, infiniteMasks });
+    const reduced = blockReductions(body, { shared, plan, layer: l, p: probabilities, scores, previousRollout, infiniteMasks, halfPrecision: false });
     if (reduced.rollout) rollout = reduced.rollout;
     outputs.push(...reduced.outputs.map((o) => o.outer));
     return reduced.outputs;

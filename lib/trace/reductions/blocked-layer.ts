@@ -3,12 +3,8 @@ import { intAttribute, type NodeProto } from '../onnx-build.js';
 import { upstreamRows } from '../upstream-rows.js';
 import { FLOAT32, type GraphProto } from '../onnx-model.js';
 import type { ReductionPlan } from '../reduce-graph.js';
-import { affineScores, type AffineScores } from './affine-scores.js';
-import { columnSums } from './column-sums.js';
-import { entropy, entropyOfProbabilities } from './entropy.js';
-import { headMean } from './head-mean.js';
-import { keySetProduct } from './key-set-product.js';
-import { rolloutStep } from './rollout-step.js';
+import { affineScores } from './affine-scores.js';
+import { layerReductions, type LayerReductionInputs } from './layer-reductions.js';
 import { columnSumsOutput, entropyOutput, LayerNodes, massOutput, meanOutput, rolloutOutput, type Shared } from './shared.js';
 
 /** A blocked layer: the nodes placed after its product with the values, the positions it leaves out, and its outputs. */
@@ -49,8 +45,8 @@ export function blockedLayer(
   l: number,
   previousRollout: string,
   infiniteMasks: boolean,
-  waitFor: readonly string[] = [],
-  typeOf: (tensor: string) => number | undefined = () => undefined,
+  waitFor: readonly string[],
+  typeOf: (tensor: string) => number | undefined,
 ): BlockedLayer | undefined {
   const stretch = attentionStretch(graph, softmax, product);
   if (!stretch || !plan.blockRows) return undefined;
@@ -76,8 +72,8 @@ export function blockedLayer(
     // Scores affine in q·k: the entropy's Σ p·z is read off P·K, as in whole layers, not from a pass over the block's scores.
     const affine = plan.entropy && !plan.readScores && !halfPrecision ? affineScores(graph, producer, softmax) : undefined;
     // the keys are 4-D: their Transpose in the score path has a 4-axis perm
-    const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : undefined;
-    const reduced = blockReductions(body, { shared, plan, layer: l, probabilities: reducedP, scores, previousRollout, infiniteMasks, halfPrecision, ...(blockAffine ? { affine: blockAffine } : {}) });
+    const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : {};
+    const reduced = blockReductions(body, { shared, plan, layer: l, p: reducedP, scores, previousRollout, infiniteMasks, halfPrecision, ...blockAffine });
     if (reduced.rollout) rollout = reduced.rollout;
     outputs.push(...reduced.outputs.map((o) => o.outer));
     return [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4, ...(contextType !== undefined && contextType !== FLOAT32 ? { elemType: contextType } : {}) }, ...reduced.outputs];
@@ -97,49 +93,22 @@ function blockView(body: BlockBody, shared: Shared): Shared {
   };
 }
 
-/** What a block's reductions read. */
-export interface BlockReductionInputs {
-  shared: Shared;
-  plan: ReductionPlan;
-  layer: number;
-  /** float32 P of the block's rows, `[batch, heads, B, T]`, and the scores its Softmax took. */
-  probabilities: string;
-  scores: string;
-  previousRollout: string;
-  infiniteMasks: boolean;
-  /** P was half precision (now cast): its entropy −Σ p ln p elementwise, as whole layers take it. */
-  halfPrecision?: boolean;
-  /** Scores affine in q·k, with the block's queries and their own keys. */
-  affine?: { affine: AffineScores; ownKeys: string };
-}
+/** What a block's reductions read: a layer's, but P and the scores of the block's rows. */
+export type BlockReductionInputs = Omit<LayerReductionInputs, 'block'> & { shared: Shared; plan: ReductionPlan; layer: number };
 
 /**
- * Every reduction of one block's rows, as a whole layer takes them: query-indexed
- * tensors cut to the rows, repeated rows weighed 0, column sums as partial sums.
+ * Every reduction of one block's rows, as a whole layer takes them (`layerReductions`):
+ * query-indexed tensors cut to the rows, repeated rows weighed 0, column sums as partial sums.
  */
 export function blockReductions(body: BlockBody, inputs: BlockReductionInputs): { outputs: BlockOutput[]; rollout?: string } {
-  const { plan, layer: l, probabilities, previousRollout } = inputs;
-  const nodes = new LayerNodes(blockView(body, inputs.shared), l);
-  const outputs: BlockOutput[] = [];
-  const masses = keySetProduct(nodes, probabilities, { ...(plan.rolloutResidual !== undefined ? { rollout: previousRollout } : {}), ...(inputs.affine ? { keys: inputs.affine.affine.keys } : {}) });
-  outputs.push({ inner: masses.mass, outer: massOutput(l), rows: 2, rank: 4 });
-  if (plan.columnSums === 'plain') {
-    // the real rows' sum as one product with their 0/1 weights, instead of a weighted copy of the block
-    const weights = nodes.add('Reshape', [body.valid, nodes.constant(nodes.name('as_row'), [1, 1, 1, -1], [4], 'int64')], nodes.name('real_row_weights'));
-    outputs.push({ inner: nodes.add('MatMul', [weights, probabilities], columnSumsOutput(l)), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
-  } else if (plan.columnSums) {
-    outputs.push({ inner: columnSums(nodes, probabilities, plan.columnSums, masses), outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
-  }
-  let rollout: string | undefined;
-  if (plan.rolloutResidual !== undefined) {
-    rollout = rolloutOutput(l);
-    outputs.push({ inner: rolloutStep(nodes, body.rowsOf(previousRollout, 'rollout', 4), masses), outer: rollout, rows: 2, rank: 4 });
-  }
-  if (plan.entropy) {
-    const entropyInputs = { p: probabilities, scores: inputs.scores, ...(inputs.affine ?? {}), infiniteMasks: inputs.infiniteMasks, mass: masses.mass, rowMass: masses.rowMass, product: masses.product, keysFrom: masses.keysFrom };
-    outputs.push({ inner: inputs.halfPrecision ? entropyOfProbabilities(nodes, probabilities) : entropy(nodes, entropyInputs), outer: entropyOutput(l), rows: 2, rank: 3 });
-  }
-  if (plan.meanLayers.includes(l)) outputs.push({ inner: headMean(nodes, probabilities), outer: meanOutput(l), rows: 1, rank: 3 });
+  const { shared, plan, layer: l, ...layer } = inputs;
+  const nodes = new LayerNodes(blockView(body, shared), l);
+  const reduced = layerReductions(nodes, plan, { ...layer, block: { rowsOf: (tensor) => body.rowsOf(tensor, 'rollout', 4), valid: body.valid } });
   body.nodes.nodes.push(...nodes.nodes);
-  return { outputs, ...(rollout ? { rollout } : {}) };
+  const outputs: BlockOutput[] = [{ inner: reduced.mass, outer: massOutput(l), rows: 2, rank: 4 }];
+  if (reduced.columnSums) outputs.push({ inner: reduced.columnSums, outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
+  if (reduced.rollout) outputs.push({ inner: reduced.rollout, outer: rolloutOutput(l), rows: 2, rank: 4 });
+  if (reduced.entropy) outputs.push({ inner: reduced.entropy, outer: entropyOutput(l), rows: 2, rank: 3 });
+  if (reduced.mean) outputs.push({ inner: reduced.mean, outer: meanOutput(l), rows: 1, rank: 3 });
+  return { outputs, ...(reduced.rollout ? { rollout: reduced.rollout } : {}) };
 }
