@@ -14,10 +14,13 @@ import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { FULL_MAP_TOKENS, MAX_MAP_CELLS } from '../lib/measure/map-cells.js';
 import { writeJson } from '../lib/io/atomic.js';
 import { measureReduced, reductionLayout, widenInputs } from '../lib/measure/measure-reduced.js';
-import { DEFAULT_MEASURE_OPTIONS } from '../lib/measure/measure-sequence.js';
+import { DEFAULT_MEASURE_OPTIONS, targetsOf } from '../lib/measure/measure-sequence.js';
+import { optionValue } from '../lib/options.js';
+import { referencePlan } from '../lib/reference/reference-plan.js';
+import { referenceSpans, type ReferenceSpan } from '../lib/reference/reference-spans.js';
 import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
-import type { TokenSpan } from '../lib/tokenize/align-spans.js';
-import { loadTokenizer, tokenizeSequence } from '../lib/tokenize/tokenizer.js';
+import { conceptTokens, SPAN_RULES, type TokenSpan } from '../lib/tokenize/align-spans.js';
+import { loadTokenizer, tokenizeSequence, type AlignedSequence } from '../lib/tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from '../lib/trace/checkpoint.js';
 import { fullMapBytes } from '../lib/trace/fit.js';
 import { openAttentionSession, openReducedSession } from '../lib/trace/session.js';
@@ -43,11 +46,15 @@ const FULL_MAP_LIMIT = 4 * 1024 ** 3;
 const EXPORTS = path.join(WORK, 'exports');
 const FORMATS = ['fp16', 'fp16-softmax-fp32', 'int8-qdq', 'int8-dynamic', 'int4-nbits'];
 
+// Control runs per width, as compare plans them by default.
+const DEFAULT_CONTROLS = optionValue<number>('controls', undefined);
+
 type Step = 'plain' | 'in-graph' | 'in-graph-states' | 'full';
 
 interface Input {
   ids: BigInt64Array;
   spans: TokenSpan[];
+  references: ReferenceSpan[];
 }
 
 interface Measurement {
@@ -59,14 +66,17 @@ interface Measurement {
 
 async function shippedInputs(): Promise<Input[]> {
   const tokenizer = await loadTokenizer(TINY);
-  const inputs: Input[] = [];
+  const aligned: Array<AlignedSequence & { legal: boolean }> = [];
   for (const concept of await loadConcepts(CONCEPTS)) {
-    for (const sequence of concept.sequences) {
-      const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id);
-      inputs.push({ ids: aligned.ids, spans: aligned.spans });
-    }
+    for (const sequence of concept.sequences) aligned.push({ ...(await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id)), legal: !sequence.paraphraseOf });
   }
-  return inputs;
+  // the reference spans compare plans for them (embedding norms leave the spans as they are)
+  const plan = referencePlan(
+    aligned.map((a) => ({ ...a, annotated: conceptTokens(a.spans), targetWidths: targetsOf(a.spans, SPAN_RULES).map((t) => t.tokens.length) })),
+    'not read by the bench',
+    { controlsPerWidth: DEFAULT_CONTROLS, seed: 1 },
+  );
+  return aligned.map((a, k) => ({ ids: a.ids, spans: a.spans, references: plan.sequences[k]!.spans }));
 }
 
 /** One long text of `length` tokens: the shipped sequences one after another, the concept of one of them in the middle. */
@@ -83,7 +93,10 @@ async function longInput(length: number): Promise<Input> {
     ids.set(body, at);
     at += body.length;
   }
-  return { ids, spans: spans.filter((s) => s.tokens.every((t) => t < length)) };
+  const kept = spans.filter((s) => s.tokens.every((t) => t < length));
+  // control runs of the shipped run's widths (no words: the text is a patchwork of ids)
+  const widths = [...new Set(inputs.flatMap((i) => i.references.map((r) => r.tokens.length)))].sort((a, b) => a - b);
+  return { ids, spans: kept, references: referenceSpans(length, new Set(conceptTokens(kept)), [], widths, 0, { controlsPerWidth: DEFAULT_CONTROLS, seed: 1 }) };
 }
 
 async function fastest(repeats: number, run: () => Promise<unknown>): Promise<number> {
@@ -124,10 +137,10 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
   const stream = states ? await residualStreamOf(checkpoint) : undefined;
   if (typeof stream === 'string') throw new Error(stream);
   const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1], ...(longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {}), ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}) };
-  const rows = inputs.map((input) => stateRows(input, DEFAULT_MEASURE_OPTIONS.controls));
+  const rows = inputs.map((input) => stateRows(input, input.references));
   const session = await openReducedSession(checkpoint, plan);
   const loadMb = rssMb();
-  const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, DEFAULT_MEASURE_OPTIONS));
+  const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, DEFAULT_MEASURE_OPTIONS, input.references));
   let ms = 0;
   for (let start = 0; start < inputs.length; start += batch) {
     const group = layouts.slice(start, start + batch);

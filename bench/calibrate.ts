@@ -1,132 +1,97 @@
-// npm run calibrate: is "beats chance" calibrated? Two measurements where the answer is known:
-// - null: two unrelated random checkpoints (synth, two seeds). Nothing concept-specific
-//   differs, so a calibrated test flags about alpha of the concept × head tests;
-// - planted: a checkpoint against a copy whose embedding rows were changed for tokens
-//   that occur only inside the spans of some concepts. Those concepts should be found.
-// Each is one compare over the shipped concepts, under every query set and sink mode.
+// npm run calibrate: does "beats chance" hold under realistic nulls? Measurements where the answer is known:
+// - null: the shipped tiny base against copies of itself that differ by nothing concept-specific:
+//   Gaussian noise on every weight matrix (sd = s × the tensor's own sd, s = 0.02 and 0.1, three
+//   seeds each), and its twin from the other PyTorch exporter (float rounding only). A calibrated
+//   test flags about alpha of the concept × head tests, at every alpha;
+// - planted: base against a noisy copy (s = 0.02) whose embedding rows were also changed for tokens
+//   found only in the terms of some concepts. Those concepts should be found, the others not.
+// Every figure comes from one compare per pair, as a user runs it.
 import os from 'node:os';
 import path from 'node:path';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { writeJson } from '../lib/io/atomic.js';
+import type { RepresentationResults } from '../lib/represent/representations.js';
 import { compareCheckpoints, type CompareSummary } from '../lib/run-compare.js';
+import { perturbCheckpoint } from '../lib/synth/perturb.js';
 import { exclusiveTokens } from '../lib/synth/plant.js';
-import { synthCheckpoint, type SynthOptions } from '../lib/synth/synth-checkpoint.js';
 import { loadTokenizer } from '../lib/tokenize/tokenizer.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
+import { attentionRates, RATE_ALPHAS, rateShares, representationRates } from '../lib/calibrate/rates.js';
 
-const WORK = path.join(os.tmpdir(), 'legal-attn-calibration');
+const WORK = process.env.CALIBRATION_DIR ?? path.join(os.tmpdir(), 'legal-attn-calibration');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
-const SHAPE: SynthOptions = { layers: 4, heads: 8, kvHeads: 4, hidden: 128, vocab: 4096 };
+const BASE = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
+const TWIN = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base-dynamo');
 const ALPHA = 0.05;
-/** Each null pair is seed s against seed s + 1. */
-const NULL_SEEDS = process.env.NULL_SEEDS ? process.env.NULL_SEEDS.split(",").map(Number) : [11, 13, 15];
-
-interface Rates {
-  /** Share of concept × head tests with p < alpha. */
-  heads: number;
-  /** Share of scopes (concepts, or sequences) whose count of heads beating chance has p < alpha. */
-  concepts: number;
-  /** Share of concept × head tests with BH q < alpha and with family-wise p < alpha. */
-  q: number;
-  family: number;
-  tests: number;
-}
-
-type Variant = `${string}/${string}`;
-
-type Level = 'concept' | 'sequence';
-
-/** Rates among the tests of one level and one query set and sink mode, over runs, for the concepts `chosen` picks. */
-function rates(summaries: readonly CompareSummary[], level: Level, variant: Variant, chosen: (concept: string) => boolean): Rates {
-  const n = { tests: 0, heads: 0, q: 0, family: 0, scopes: 0, found: 0 };
-  const scopes = summaries.flatMap((s) => (level === 'concept' ? s.comparison.scopes : s.comparison.sequences));
-  for (const scope of scopes) {
-    if (scope.scope === '*' || !chosen(scope.scope) || scope.variant.target !== 'concept' || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
-    const chance = scope.pairs[0]?.chance;
-    if (!chance) continue;
-    n.scopes++;
-    n.found += chance.countPValue < ALPHA ? 1 : 0;
-    chance.pValue.forEach((p, k) => {
-      if (Number.isNaN(p)) return;
-      n.tests++;
-      n.heads += p < ALPHA ? 1 : 0;
-      n.q += chance.qValue[k]! < ALPHA ? 1 : 0;
-      n.family += chance.familyPValue[k]! < ALPHA ? 1 : 0;
-    });
-  }
-  const share = (n: number, of: number): number => Number((n / (of || 1)).toFixed(3));
-  return { heads: share(n.heads, n.tests), concepts: share(n.found, n.scopes), q: share(n.q, n.tests), family: share(n.family, n.tests), tests: n.tests };
-}
-
-/** The same rates for representation change: concept × state-layer tests, and concepts whose count of layers beating chance has p < alpha. */
-function representationRates(summaries: readonly CompareSummary[], chosen: (concept: string) => boolean): { layers: number; concepts: number; tests: number } {
-  const n = { tests: 0, layers: 0, scopes: 0, found: 0 };
-  for (const summary of summaries) {
-    const results = summary.representations;
-    if (!results || 'skipped' in results) continue;
-    for (const change of results.changes) {
-      if (change.scope === '*' || !chosen(change.scope) || !change.pValue) continue;
-      n.scopes++;
-      n.found += (change.countPValue ?? 1) < ALPHA ? 1 : 0;
-      for (const p of change.pValue) {
-        if (!Number.isFinite(p)) continue;
-        n.tests++;
-        n.layers += p < ALPHA ? 1 : 0;
-      }
-    }
-  }
-  const share = (k: number, of: number): number => Number((k / (of || 1)).toFixed(3));
-  return { layers: share(n.layers, n.tests), concepts: share(n.found, n.scopes), tests: n.tests };
-}
+/** Seeds of the noisy copies (another list gives held-out nulls: CALIBRATION_SEEDS=4,5,6). */
+const SEEDS = (process.env.CALIBRATION_SEEDS ?? '1,2,3').split(',').map(Number);
+const SCALES = [0.02, 0.1];
+/** The planted change: sd of the noise added to the planted rows, × the embedding table's sd. */
+const PLANT_SCALE = 0.3;
 
 async function main(): Promise<void> {
   const concepts = await loadConcepts(CONCEPTS);
-  // Every third concept is chosen for the planted change on its concept tokens.
-  const chosen = new Set(concepts.filter((_, k) => k % 3 === 0).map((c) => c.id));
-  const tokenizer = await loadTokenizer(path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base'));
-  const { tokens, planted } = await exclusiveTokens(tokenizer, concepts, chosen);
-  const synth = (seed: number): Promise<string> => synthCheckpoint(path.join(WORK, `seed-${seed}`), { ...SHAPE, seed });
-  const a = await synth(1);
-  const changed = await synthCheckpoint(path.join(WORK, 'seed-1-planted'), { ...SHAPE, seed: 1, plant: { tokens, scale: 0.5, seed: 7 } });
-  const run = (after: string, before: string, out: string): Promise<CompareSummary> =>
+  const tokenizer = await loadTokenizer(BASE);
+  const run = async (after: string, out: string): Promise<CompareSummary> =>
     compareCheckpoints({
-      models: [{ name: 'before', dir: before }, { name: 'after', dir: after }],
+      models: [{ name: 'before', dir: BASE }, { name: 'after', dir: after }],
       concepts: CONCEPTS,
       out: path.join(WORK, out),
       force: true,
       cacheDir: path.join(WORK, 'cache'),
-      querySets: ['all', 'after', 'outside'],
+      querySets: ['all', 'after'],
       sink: 'exclude',
+      maps: 'none',
     });
-  // Three null pairs: six unrelated checkpoints, so that one pair's luck does not make the figure.
-  const nullPairs: CompareSummary[] = [];
-  for (const seed of NULL_SEEDS) nullPairs.push(await run(await synth(seed + 1), await synth(seed), `null-${seed}`));
-  const plantedPair = [await run(changed, a, 'planted')];
-  const variants: Variant[] = ['all/include', 'all/exclude', 'after/include', 'outside/include'];
-  const levels: Level[] = ['concept', 'sequence'];
-  const table = levels.flatMap((level) =>
-    variants.map((variant) => ({
-      level,
-      variant,
-      null: rates(nullPairs, level, variant, () => true),
-      planted: rates(plantedPair, level, variant, (c) => planted.has(c)),
-      others: rates(plantedPair, level, variant, (c) => !chosen.has(c)),
-    })),
-  );
-  const header = ['level', 'query set / sink', 'null: heads p < α', 'null: BH q < α', 'null: max-T p < α', 'null: count p < α', 'planted: heads p < α', 'planted: count p < α', 'planted pair, other concepts: heads p < α', 'null tests'];
-  process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
-  for (const r of table) {
-    const row = [r.level, r.variant, r.null.heads, r.null.q, r.null.family, r.null.concepts, r.planted.heads, r.planted.concepts, r.others.heads, r.null.tests];
-    process.stdout.write(`| ${row.join(' | ')} |\n`);
+  const copy = async (name: string, options: Parameters<typeof perturbCheckpoint>[2]): Promise<string> => (await perturbCheckpoint(BASE, path.join(WORK, 'models', name), options)).out;
+  const nulls: Record<string, CompareSummary[]> = {};
+  for (const scale of SCALES) {
+    nulls[`noise ${scale}`] = [];
+    for (const seed of SEEDS) {
+      const name = `noise-${scale}-seed-${seed}`;
+      nulls[`noise ${scale}`]!.push(await run(await copy(name, { noise: { scale, seed } }), `null-${name}`));
+      process.stderr.write(`${name} done\n`);
+    }
   }
-  const representations = { null: representationRates(nullPairs, () => true), planted: representationRates(plantedPair, (c) => planted.has(c)), others: representationRates(plantedPair, (c) => !chosen.has(c)) };
-  process.stdout.write(
-    `\nrepresentation change, concept × state-layer tests: null ${representations.null.layers} (count p < α: ${representations.null.concepts} of concepts; ${representations.null.tests} tests); planted ${representations.planted.layers} (${representations.planted.concepts} of planted concepts); planted pair, other concepts ${representations.others.layers}\n`,
-  );
-  process.stdout.write(`\nalpha ${ALPHA}; ${NULL_SEEDS.length} null pairs; ${planted.size} of ${concepts.length} concepts planted (${tokens.length} tokens found only in their spans; ${chosen.size - planted.size} more chosen had none); a calibrated test flags about ${ALPHA} of the null tests.\n`);
+  nulls['exporter twin'] = [await run(TWIN, 'null-exporter-twin')];
+  // Two plants, each on every third concept (the ones whose term holds a token found nowhere else).
+  const plants = [];
+  for (const offset of [0, 1]) {
+    const chosen = new Set(concepts.filter((_, k) => k % 3 === offset).map((c) => c.id));
+    const { tokens, planted } = await exclusiveTokens(tokenizer, concepts, chosen);
+    const dir = await copy(`planted-${offset}`, { noise: { scale: 0.02, seed: 100 + offset }, plant: { tokens, scale: PLANT_SCALE, seed: 200 + offset } });
+    plants.push({ summary: await run(dir, `planted-${offset}`), planted, tokens: tokens.length });
+    process.stderr.write(`plant ${offset} done\n`);
+  }
+  const variants = ['all/include', 'all/exclude', 'after/include', 'after/exclude'];
+  const representationsOf = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
+  const table = Object.entries(nulls).map(([name, summaries]) => ({
+    null: name,
+    pairs: summaries.length,
+    attention: Object.fromEntries(variants.map((v) => [v, rateShares(attentionRates(summaries.map((s) => s.comparison), v, ALPHA))])),
+    representations: rateShares(representationRates(summaries.map(representationsOf), ALPHA)),
+  }));
+  const plantTable = plants.map(({ summary, planted, tokens }) => ({
+    planted: [...planted],
+    tokens,
+    attention: Object.fromEntries(variants.map((v) => [v, { planted: rateShares(attentionRates([summary.comparison], v, ALPHA, (c) => planted.has(c))), others: rateShares(attentionRates([summary.comparison], v, ALPHA, (c) => !planted.has(c))) }])),
+    representations: { planted: rateShares(representationRates([representationsOf(summary)], ALPHA, (c) => planted.has(c))), others: rateShares(representationRates([representationsOf(summary)], ALPHA, (c) => !planted.has(c))) },
+  }));
+  const columns = ['p<0.05', 'p<0.01', 'p<0.001', 'count p<α', 'some q<α', 'overall p<α', 'tests'];
+  process.stdout.write(`| null | measure | ${columns.join(' | ')} |\n|${['', '', ...columns].map(() => '---').join('|')}|\n`);
+  for (const row of table) {
+    for (const [measure, r] of [...Object.entries(row.attention).map(([v, r]) => [`attention ${v}`, r] as const), ['representations', row.representations] as const]) {
+      process.stdout.write(`| ${row.null} (${row.pairs}) | ${measure} | ${columns.map((c) => r[c]).join(' | ')} |\n`);
+    }
+  }
+  process.stdout.write(`\n| plant | measure | planted: count p<0.05 | planted: p<0.05 | others: count p<0.05 | others: p<0.05 |\n|---|---|---|---|---|---|\n`);
+  plantTable.forEach((row, k) => {
+    const lines = [...Object.entries(row.attention).map(([v, r]) => [`attention ${v}`, r] as const), ['representations', row.representations] as const];
+    for (const [measure, r] of lines) process.stdout.write(`| ${k + 1} (${row.planted.length} concepts, ${row.tokens} tokens) | ${measure} | ${r.planted['count p<α']} | ${r.planted['p<0.05']} | ${r.others['count p<α']} | ${r.others['p<0.05']} |\n`);
+  });
   const file = path.join(PACKAGE_ROOT, 'reports', 'calibration.json');
-  await writeJson(file, { alpha: ALPHA, shape: SHAPE, planted: [...planted], plantedTokens: tokens.length, table, representations });
-  process.stdout.write(`wrote ${file}\n`);
+  await writeJson(file, { alphas: RATE_ALPHAS, seeds: SEEDS, scales: SCALES, plantScale: PLANT_SCALE, nulls: table, plants: plantTable });
+  process.stdout.write(`\nwrote ${file}\n`);
 }
 
 await main();

@@ -14,6 +14,8 @@ import type { QuerySetKind } from '../lib/measure/query-set.js';
 import { writeReport, type ReportSummary } from '../lib/report/build-report.js';
 import { compareCheckpoints, type CompareSummary, type NamedModel } from '../lib/run-compare.js';
 import { measureResults } from '../lib/run-measure.js';
+import { calibratePair, type CalibrateSummary } from '../lib/calibrate/run-calibrate.js';
+import { negativeControlShare } from '../lib/compare/negative-controls.js';
 import { traceToFolder, type MapsMode } from '../lib/run-trace.js';
 import { cacheRoot } from '../lib/trace/cache-folder.js';
 import { clearTraceCache, findCachedModel, listTraceCache } from '../lib/trace/trace-cache.js';
@@ -174,7 +176,7 @@ const analysisOptions = (flags: AnalysisFlags) => ({
 /** Config-file keys and the option each one defaults. */
 const CONFIG_OPTIONS: Array<[string, string]> = [...CONFIG_FILE_OPTIONS.map((name): [string, string] => [OPTIONS[name].key, name]), ['concepts', 'concepts']];
 
-function overallLines(summary: Pick<CompareSummary, 'comparison'>): string {
+function overallLines(summary: Pick<CompareSummary, 'comparison' | 'representations'>): string {
   const lines: string[] = [];
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
     if (scope.unmeasurable) {
@@ -184,13 +186,32 @@ function overallLines(summary: Pick<CompareSummary, 'comparison'>): string {
     const skipped = scope.skipped.length > 0 ? `; ${scope.skipped.length} sequence(s) with no query in ${scope.variant.querySet} left out` : '';
     for (const change of scope.pairs) {
       const d = change.distribution;
-      const c = change.chance;
-      const beat = c === undefined ? 'no chance baseline' : `${c.headsBeatingChance}/${d.n} heads beat chance (expected ${c.expectedByChance.toFixed(1)}, count p ${c.countPValue.toPrecision(2)})`;
+      const o = change.overall;
+      const beat = o === undefined ? 'no concept could be tested' : `${o.conceptsBeatingChance}/${o.concepts} concepts beat chance (chance gives ${o.expectedByChance.toFixed(1)}, p ${o.pValue.toPrecision(2)})`;
+      const controls = negativeControlShare(summary.comparison.negativeControls, change.pair, scope.variant);
+      const own = controls ? `; negative controls ${(100 * controls.rate).toFixed(1)}% of ${controls.words} words` : '';
       const target = scope.variant.target === 'concept' ? '' : `${scope.variant.target} `;
-      lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${skipped}`);
+      lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${own}${skipped}`);
     }
   }
+  const states = summary.representations && !('skipped' in summary.representations) ? summary.representations : undefined;
+  for (const change of states?.changes.filter((c) => c.scope === '*' && c.overall) ?? []) {
+    const o = change.overall!;
+    const controls = negativeControlShare(states!.negativeControls, change.pair);
+    lines.push(`  ${change.pair.padEnd(12)} representations: ${o.conceptsBeatingChance}/${o.concepts} concepts beat chance (chance gives ${o.expectedByChance.toFixed(1)}, p ${o.pValue.toPrecision(2)})${controls ? `; negative controls ${(100 * controls.rate).toFixed(1)}% of ${controls.words} words` : ''}`);
+  }
   return lines.join('\n');
+}
+
+function calibrationLines(summary: CalibrateSummary): string {
+  const lines = [`${summary.pair}: concepts beating chance, the pair against ${summary.copies} concept-agnostic copies of its first model`];
+  for (const v of summary.verdicts) {
+    lines.push(`  ${v.family.padEnd(28)} ${v.conceptsBeatingChance}/${v.concepts} concepts beat chance; copies ${v.nullCounts.join(', ')}; empirical p ${v.empiricalP.toPrecision(2)}`);
+    lines.push(`  ${''.padEnd(28)} mean effect of the concepts ${v.meanEffect.toFixed(3)}; copies ${v.nullMeanEffects.map((e) => e.toFixed(3)).join(', ')}; empirical p ${v.meanEffectP.toPrecision(2)}`);
+  }
+  const perCopy = summary.cost.copySeconds.reduce((a, b) => a + b, 0) / Math.max(1, summary.cost.copySeconds.length);
+  lines.push(`cost: the pair ${summary.cost.pairSeconds.toFixed(0)} s, each copy ${perCopy.toFixed(0)} s and ${formatBytes(summary.cost.copyBytes)} on disk (one at a time); wrote ${path.join(summary.out, 'calibration.json')}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** The machine-readable result of compare and measure: where things are, and the headline numbers. */
@@ -209,8 +230,10 @@ function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out' | 'fil
           meanDelta: c.distribution.mean,
           skewness: c.distribution.skewness,
           fractionRose: c.distribution.fractionRose,
-          headsBeatingChance: c.chance?.headsBeatingChance ?? null,
-          countPValue: c.chance?.countPValue ?? null,
+          conceptsBeatingChance: c.overall?.conceptsBeatingChance ?? null,
+          concepts: c.overall?.concepts ?? null,
+          conceptsPValue: c.overall?.pValue ?? null,
+          negativeControlRate: negativeControlShare(summary.comparison.negativeControls, c.pair, s.variant)?.rate ?? null,
           heads: c.distribution.n,
         })),
       ),
@@ -392,6 +415,44 @@ export function buildProgram(io: CliIo = processIo, state: CliState = { exitCode
       const summary = await measureResults(results, { ...analysisOptions(options), ...(options.out ? { out: options.out } : {}), onProgress: bar.stage });
       bar.stop();
       emit(compareResult(summary), `${overallLines(summary)}\nwrote ${summary.files.join(', ')} to ${summary.out}\n`);
+    } finally {
+      bar.stop();
+    }
+  });
+
+  withAnalysisOptions(
+    program
+      .command('calibrate')
+      .description("how often this pair's findings arise when nothing concept-specific changed: compares B against A, then K copies of A with noise on every weight matrix as large as that tensor's change from A to B, through the same pipeline, and sets the pair's count of concepts beating chance beside the copies'")
+      .requiredOption('-m, --model <name=dir>', 'the pair, before then after (--model base=DIR --model cpt=DIR)', collectModel)
+      .option('-c, --concepts <path>', 'a concept YAML file or a folder of them (required unless the config file names one)')
+      .requiredOption('-o, --out <dir>', 'output folder, replaced whole: OUT/pair (the real comparison), OUT/nulls/copy-K, OUT/calibration.json')
+      .option('--copies <k>', 'concept-agnostic copies of the first model (each as large as it on disk, one at a time)', positiveInteger('--copies'), 4)
+      .option('--force', 'replace an --out folder that holds files legal-attn did not write')
+      .addOption(optionOf('threads'))
+      .addOption(optionOf('device', { default: 'cpu' }))
+      .option('--no-representations', 'attention only'),
+  ).action(async (options: AnalysisFlags & { model: NamedModel[]; concepts?: string; out: string; copies: number; force?: boolean; threads?: number; device: Device; representations: boolean }) => {
+    if (!options.concepts) throw badInput('calibrate needs --concepts PATH (or concepts: in the config file).');
+    const models = resolveModels(options.model);
+    if (models.length !== 2) throw badInput(`calibrate takes one pair: --model A=DIR --model B=DIR (given ${models.length}).`);
+    const bar = progress();
+    try {
+      const summary = await calibratePair({
+        models: [models[0]!, models[1]!],
+        concepts: options.concepts,
+        out: options.out,
+        copies: options.copies,
+        force: Boolean(options.force),
+        device: options.device,
+        representations: options.representations,
+        ...(options.threads ? { threads: options.threads } : {}),
+        ...analysisOptions(options),
+        ...cacheOption(),
+        onProgress: bar.stage,
+      });
+      bar.stop();
+      emit(summary, calibrationLines(summary));
     } finally {
       bar.stop();
     }

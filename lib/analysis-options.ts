@@ -2,6 +2,8 @@ import { defaultPairs, parsePairs, type ModelPair } from './compare/pairs.js';
 import type { SinkMode } from './measure/attention-share.js';
 import type { MeasureOptions } from './measure/measure-sequence.js';
 import type { QuerySetKind } from './measure/query-set.js';
+import type { ReferencePlan } from './reference/reference-plan.js';
+import type { ReferenceOptions } from './reference/reference-spans.js';
 import { optionValue } from './options.js';
 import type { SpanRule } from './tokenize/align-spans.js';
 
@@ -24,6 +26,8 @@ export interface AnalysisOptions {
 /** The analysis options resolved: defaults applied, ranges checked. */
 export interface ResolvedAnalysis {
   measure: MeasureOptions;
+  /** How the reference spans of a run are chosen. */
+  references: ReferenceOptions;
   permutations: number;
   alpha: number;
   seed: number;
@@ -38,7 +42,7 @@ export function resolveAnalysis(options: AnalysisOptions): ResolvedAnalysis {
   const querySets = options.querySets && options.querySets.length > 0 ? [...new Set(options.querySets)] : (['all'] as QuerySetKind[]);
   const sinks: SinkMode[] = options.sink === 'exclude' ? ['include', 'exclude'] : ['include'];
   const spanRules = [...new Set(optionValue<SpanRule[]>('spanTokens', options.spanTokens))];
-  return { measure: { querySets, sinks, spanRules, controls: { maxControls: controls, seed }, rolloutResidual: 0.5 }, permutations, alpha, seed };
+  return { measure: { querySets, sinks, spanRules, rolloutResidual: 0.5 }, references: { controlsPerWidth: controls, seed }, permutations, alpha, seed };
 }
 
 /** The pairs asked for, or each model against the one before and the last against the first. */
@@ -46,5 +50,8 @@ export function resolvePairs(text: string | undefined, names: readonly string[])
   return text === undefined ? defaultPairs(names) : parsePairs(text, names);
 }
 
-/** The chance draws of every test of an analysis: their number, seed and alpha. */
+/** The draws of the structure test: their number, seed and alpha. */
 export const chanceOptionsOf = (analysis: ResolvedAnalysis): { draws: number; seed: number; alpha: number } => ({ draws: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+
+/** How changes are judged: against the run's reference plan, with the analysis's seed and alpha. */
+export const judgeOptionsOf = (analysis: ResolvedAnalysis, references: ReferencePlan): { references: ReferencePlan; seed: number; alpha: number } => ({ references, seed: analysis.seed, alpha: analysis.alpha });

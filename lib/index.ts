@@ -23,6 +23,9 @@ export { describeDistribution, type Distribution } from './measure/distribution.
 export { QUERY_SETS, type QuerySetKind } from './measure/query-set.js';
 export { compareCheckpoints, type CompareRequest, type CompareSummary, type NamedModel } from './run-compare.js';
 export { measureResults } from './run-measure.js';
+export { calibratePair, type CalibrateRequest, type CalibrateSummary } from './calibrate/run-calibrate.js';
+export { perturbCheckpoint, type PerturbOptions, type PerturbReport } from './synth/perturb.js';
+export { embeddingRowNorms } from './trace/embedding-norms.js';
 export { writeReport, type ReportOptions, type ReportSummary } from './report/build-report.js';
 export { runBatch, mergeBatches, type BatchRequest, type BatchSummary } from './batch/run-batch.js';
 export { synthCheckpoint, type SynthOptions } from './synth/synth-checkpoint.js';

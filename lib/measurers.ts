@@ -80,7 +80,7 @@ export function fullMapMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
     async *measure(planned) {
       const ids = planned.map((p) => p.aligned.ids);
       for await (const { index, attention, cached } of traceAttentionCached(checkpoint, ids, { ...options, batchSize: options.batchSize ?? 1 })) {
-        yield { index, measures: measureSequence(attention, planned[index]!.aligned.spans, measure), maps: { full: attention }, cached };
+        yield { index, measures: measureSequence(attention, planned[index]!.aligned.spans, measure, planned[index]!.references), maps: { full: attention }, cached };
       }
     },
   };
@@ -111,9 +111,9 @@ export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions,
       // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
       const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
       chosenRows = blockRows;
-      const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure));
+      const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure, p.references));
       // The spans whose residual states are kept (representations), and their pooling rows.
-      const stateRowsOf = stream ? planned.map((p) => stateRows(p.aligned, measure.controls)) : [];
+      const stateRowsOf = stream ? planned.map((p) => stateRows(p.aligned, p.references ?? [])) : [];
       const pools = stateRowsOf.map((rows, k) => poolMatrix(rows, planned[k]!.aligned.ids.length));
       const poolOf = (k: number, S: number): Float32Array => (S === stateRowsOf[k]!.length ? pools[k]! : poolMatrix(stateRowsOf[k]!, planned[k]!.aligned.ids.length, S));
       let session: ReducedSession | undefined;
@@ -155,7 +155,7 @@ export function savedMapsMeasurer(traceFolder: string, measure: MeasureOptions):
     async *measure(planned) {
       for (const [index, p] of planned.entries()) {
         const attention = await readNpy(path.join(traceFolder, p.dir, 'attentions.npy'));
-        yield { index, measures: measureSequence(attention, p.aligned.spans, measure), maps: { full: attention }, cached: true };
+        yield { index, measures: measureSequence(attention, p.aligned.spans, measure, p.references), maps: { full: attention }, cached: true };
       }
     },
   };

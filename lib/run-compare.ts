@@ -12,12 +12,18 @@ import { checkLengthFits } from './trace/fit.js';
 import { hasChatTemplate } from './tokenize/chat-template.js';
 import { loadTokenizer } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
-import { chanceOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions, type ResolvedAnalysis } from './analysis-options.js';
+import { judgeOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions, type ResolvedAnalysis } from './analysis-options.js';
 import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from './write-comparison.js';
 import { captureStates } from './represent/capture.js';
 import { residualStreams, storedStateSequences } from './represent/plan.js';
 import type { ResidualStream } from './trace/residual-stream.js';
 import { measureRepresentations } from './represent/representations.js';
+import { referencePlan, type ReferencePlan } from './reference/reference-plan.js';
+import type { ReferenceOptions } from './reference/reference-spans.js';
+import { writeReferences } from './results/references-file.js';
+import { conceptTokens, SPAN_RULES } from './tokenize/align-spans.js';
+import { targetsOf } from './measure/measure-sequence.js';
+import { embeddingRowNorms } from './trace/embedding-norms.js';
 
 export interface NamedModel {
   name: string;
@@ -122,8 +128,33 @@ export interface PreparedCompare {
   maps: MapsMode;
   /** Layers whose head-averaged maps are kept (in-graph measuring). */
   mapLayers: number[];
-  /** Every sequence of the concepts, tokenized and aligned, in concept-file order. */
+  /** Every sequence of the concepts, tokenized and aligned, in concept-file order, with the spans it is judged against. */
   planned: PlannedSequence[];
+  /** What every target is judged against: control runs of its class and negative-control words. */
+  references: ReferencePlan;
+}
+
+/**
+ * The run's reference plan, from the first model's tokens and embedding table: the
+ * widths of every target (the concept under each span rule, each component) decide the
+ * widths of the control runs. Each planned sequence gets its reference spans.
+ */
+export async function planReferences(planned: PlannedSequence[], checkpoint: Checkpoint, options: ReferenceOptions): Promise<ReferencePlan> {
+  const ids = [...new Set(planned.flatMap((p) => Array.from(p.aligned.ids, Number)))];
+  const norms = await embeddingRowNorms(checkpoint.graphFile, ids);
+  const normOf = typeof norms === 'string' ? norms : ((byId: Map<number, number>) => (id: number) => byId.get(id) ?? Number.NaN)(new Map(ids.map((id, k) => [id, norms[k]!])));
+  const plan = referencePlan(
+    planned.map((p) => ({
+      ...p.aligned,
+      annotated: conceptTokens(p.aligned.spans),
+      targetWidths: targetsOf(p.aligned.spans, SPAN_RULES).map((t) => t.tokens.length),
+      legal: p.paraphraseOf === undefined,
+    })),
+    normOf,
+    options,
+  );
+  planned.forEach((p, k) => (p.references = plan.sequences[k]!.spans));
+  return plan;
 }
 
 /** Checks everything a compare needs (names, pairs, options, concepts, checkpoints, tokenizers) before any model runs. */
@@ -153,6 +184,7 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   // One tokenization for every model, by the first model's tokenizer; checkComparable shows that the others read the texts alike.
   const planned = await planSequences({ model: checkpoints[0]!.checkpoint, concepts: request.concepts, out: '', ...template }, checkpoints[0]!.checkpoint, concepts);
   await checkComparable(checkpoints, planned, template);
+  const references = await planReferences(planned, checkpoints[0]!.checkpoint, analysis.references);
   const maps = request.maps ?? 'mean';
   const mapLayers = maps === 'mean' ? resolveMapLayers(request, checkpoints) : [];
   if (request.device) checkDevice(request.device);
@@ -160,7 +192,7 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
     for (const p of planned) checkLengthFits(checkpoint, p.aligned.ids.length, p.dir);
     checkMapSize({ maps, ...(request.maxMapBytes ? { maxMapBytes: request.maxMapBytes } : {}) }, checkpoint, planned);
   }
-  return { request, concepts, checkpoints, pairs, analysis, maps, mapLayers, planned, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
+  return { request, concepts, checkpoints, pairs, analysis, maps, mapLayers, planned, references, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
 }
 
 /**
@@ -216,7 +248,6 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
     if (stream && prepared.maps === 'full') {
       await captureStates(checkpoint, stream, planned, folder, {
         ...sessionOptions(request),
-        controls: prepared.analysis.measure.controls,
         onProgress: (done, total) => request.onProgress?.(`representations of ${name}`, done, total),
       });
     }
@@ -224,6 +255,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
     index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: folder });
   }
   await writeTraceIndex(out, index);
+  await writeReferences(out, prepared.references, planned.map((p) => p.dir));
   const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
   let representations: RepresentationOutcome | undefined;
   if (typeof streams === 'string') representations = { skipped: streams };
@@ -235,7 +267,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
       planned.map((p) => ({ dir: p.dir, concept: p.concept?.id ?? '', sequence: p.sequenceId ?? p.dir, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}) })),
       index.map((m) => ({ name: m.name, folder: m.traceFolder })),
     );
-    representations = stored ? await measureRepresentations(stored, names, prepared.pairs, facts, chanceOptionsOf(prepared.analysis)) : { skipped: 'the passes wrote no residual states' };
+    representations = stored ? await measureRepresentations(stored, names, prepared.pairs, facts, judgeOptionsOf(prepared.analysis, prepared.references)) : { skipped: 'the passes wrote no residual states' };
   }
-  return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, out, representations)), computed, ...(representations ? { representations } : {}) };
+  return { ...(await writeComparison(measured, models, prepared.pairs, prepared.analysis, prepared.references, out, representations)), computed, ...(representations ? { representations } : {}) };
 }

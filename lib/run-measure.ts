@@ -1,10 +1,11 @@
 import path from 'node:path';
-import { chanceOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions } from './analysis-options.js';
+import { judgeOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions } from './analysis-options.js';
 import { badInput } from './errors.js';
 import { savedMapsMeasurer } from './measurers.js';
 import type { SequenceMeasures } from './measure/measure-sequence.js';
 import { storedStateSequences } from './represent/plan.js';
 import { measureRepresentations } from './represent/representations.js';
+import { readReferences, writeReferences } from './results/references-file.js';
 import { readTokensFile } from './results/tokens-file.js';
 import { readTraceRecord, type TraceRecord } from './results/trace-file.js';
 import { readTraceIndex, writeTraceIndex } from './results/trace-index.js';
@@ -47,6 +48,9 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     const aligned = { text: first!.text ?? '', ids: BigInt64Array.from(first!.ids, BigInt), tokens: first!.tokens ?? [], offsets: first!.offsets ?? [], spans: first!.spans };
     planned.push({ dir: item.dir, aligned, ...(first!.paraphraseOf ? { paraphraseOf: first!.paraphraseOf } : {}) });
   }
+  // The spans the targets were judged against, as compare planned them.
+  const references = await readReferences(resultsDir, planned.map((p) => p.dir));
+  planned.forEach((p, k) => (p.references = references.sequences[k]!.spans));
   // The saved maps, measured through the same interface as compare's passes.
   const models: ModelMeasures[] = [];
   for (const { name, folder, record } of records) {
@@ -64,10 +68,13 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     records,
   );
   const facts = (records[0]?.record.concepts ?? []).map((c) => ({ id: c.id, area: c.area ?? '', ...(c.structure ? { structure: c.structure } : {}) }));
-  const representations = stored ? await measureRepresentations(stored, names, pairs, facts, chanceOptionsOf(analysis)) : undefined;
+  const representations = stored ? await measureRepresentations(stored, names, pairs, facts, judgeOptionsOf(analysis, references)) : undefined;
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
-  if (out !== path.resolve(resultsDir)) await writeTraceIndex(out, index);
-  return { ...(await writeComparison(measured, records, pairs, analysis, out, representations)), ...(representations ? { representations } : {}) };
+  if (out !== path.resolve(resultsDir)) {
+    await writeTraceIndex(out, index);
+    await writeReferences(out, references, planned.map((p) => p.dir));
+  }
+  return { ...(await writeComparison(measured, records, pairs, analysis, references, out, representations)), ...(representations ? { representations } : {}) };
 }
 

@@ -9,6 +9,7 @@ import { writeNpy, type Float32Tensor } from './io/npy.js';
 import { tokensFile, type TokensIdentity } from './results/tokens-file.js';
 import { traceRecord } from './results/trace-file.js';
 import { headMean } from './measure/head-mean.js';
+import type { ReferenceSpan } from './reference/reference-spans.js';
 import { loadTokenizer, tokenizeSequence, type AlignedSequence } from './tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from './trace/checkpoint.js';
 import { checkLengthFits, checkVocabularyFits, fullMapBytes } from './trace/fit.js';
@@ -64,6 +65,8 @@ export interface PlannedSequence {
   paraphraseOf?: string;
   dir: string;
   aligned: AlignedSequence;
+  /** The spans its targets are judged against (compare's reference plan); none for a plain trace. */
+  references?: ReferenceSpan[];
 }
 
 export const DEFAULT_MAX_MAP_BYTES = 4 * 1024 ** 3;

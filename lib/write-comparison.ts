@@ -13,6 +13,8 @@ import type { SequenceMeasures } from './measure/measure-sequence.js';
 import type { RepresentationResults } from './represent/representations.js';
 import { representationRows, REPRESENTATION_DEFINITIONS } from './represent/results.js';
 import type { TraceRecord } from './results/trace-file.js';
+import type { ReferencePlan } from './reference/reference-plan.js';
+import { MATCHED_CONTROLS } from './reference/match.js';
 import { TOOL_VERSION } from './version.js';
 
 /** The representation measures, or why they were not taken. */
@@ -33,7 +35,7 @@ export function measuredSequences(models: readonly ModelMeasures[], paraphrases:
     const byModel: MeasuredSequence['byModel'] = {};
     for (const model of models) byModel[model.name] = model.measures[k]!;
     const paraphraseOf = paraphrases[k];
-    return { concept: item.concept ?? '', sequence: item.sequence ?? '', byModel, ...(paraphraseOf ? { paraphraseOf } : {}) };
+    return { concept: item.concept ?? '', sequence: item.sequence ?? '', index: k, byModel, ...(paraphraseOf ? { paraphraseOf } : {}) };
   });
 }
 
@@ -54,12 +56,27 @@ function conceptWidths(measured: readonly MeasuredSequence[]): Map<string, numbe
   return new Map([...widths].map(([id, list]) => [id, list.reduce((a, b) => a + b, 0) / list.length]));
 }
 
+/** summary.json's `references`: what was matched, how many controls and negative-control words, and their own rates per pair. */
+function referencesSummary(plan: ReferencePlan, comparison: Comparison) {
+  const words = new Set(plan.sequences.flatMap((s) => s.spans.flatMap((span) => (span.kind === 'word' ? [span.word!] : []))));
+  return {
+    matchedOn: plan.features,
+    ...(plan.embeddingUnread ? { embeddingUnread: plan.embeddingUnread } : {}),
+    matchedControls: MATCHED_CONTROLS,
+    controlRuns: plan.sequences.reduce((n, s) => n + s.spans.filter((span) => span.kind === 'control').length, 0),
+    controlsPerWidth: plan.controlsPerWidth,
+    wordTypes: words.size,
+    negativeControls: comparison.negativeControls,
+  };
+}
+
 /** Compares measured sequences and writes summary.json and the CSV files into `out`. */
 export async function writeComparison(
   measured: MeasuredSequence[],
   records: ReadonlyArray<{ name: string; record: TraceRecord }>,
   pairs: ModelPair[],
   analysis: ResolvedAnalysis,
+  references: ReferencePlan,
   out: string,
   representations?: RepresentationOutcome,
 ): Promise<WrittenComparison> {
@@ -67,7 +84,7 @@ export async function writeComparison(
   const shapes = new Set(Object.values(measured[0]?.byModel ?? {}).map((m) => `${m.layers}×${m.heads}`));
   if (shapes.size > 1) throw badInput(`the traces have different attention shapes (${[...shapes].join(', ')} layers × heads); compare needs checkpoints of one shape.`);
 
-  const comparison = compareModels(measured, { models: names, pairs, permutations: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+  const comparison = compareModels(measured, { models: names, pairs, seed: analysis.seed, alpha: analysis.alpha, references });
   const conceptIds = [...new Set(measured.map((m) => m.concept))];
   const conceptInfo = new Map((records[0]?.record.concepts ?? []).map((c) => [c.id, c]));
   const primary = { querySet: analysis.measure.querySets[0]!, sink: 'include' as const };
@@ -108,7 +125,7 @@ export async function writeComparison(
       sinks: analysis.measure.sinks,
       pairs: pairs.map(pairName),
       seed: analysis.seed,
-      controls: analysis.measure.controls.maxControls,
+      controls: analysis.references.controlsPerWidth,
       permutations: analysis.permutations,
       alpha: analysis.alpha,
       rolloutResidual: analysis.measure.rolloutResidual,
@@ -117,6 +134,8 @@ export async function writeComparison(
       // Per model: queries per block where attention ran in blocks to stay within --max-memory-gb; null: whole layers.
       attentionBlockRows: Object.fromEntries(records.map(({ name, record }) => [name, record.blockRows ?? null])),
     },
+    // What every target was judged against, and how often its negative controls beat chance on each pair.
+    references: referencesSummary(references, comparison),
     models: records.map(({ name, record }) => ({ name, dir: record.model.dir, contentHash: record.model.contentHash, layers: comparison.layers, heads: comparison.heads })),
     concepts: conceptIds.map((id) => ({
       id,

@@ -1,11 +1,14 @@
 import type { SinkMode } from '../measure/attention-share.js';
-import { describeDistribution, type Distribution } from '../measure/distribution.js';
-import { isConceptTarget, type SequenceMeasures, type TargetMeasures } from '../measure/measure-sequence.js';
+import { describeDistribution, finiteMean, type Distribution } from '../measure/distribution.js';
+import { isConceptTarget, type ReferenceShares, type SequenceMeasures, type TargetMeasures } from '../measure/measure-sequence.js';
 import type { QuerySetKind } from '../measure/query-set.js';
-import { chanceTest, type ChanceTest } from './chance.js';
-import { replicate, type Replication } from './replication.js';
-import { standardiseByPosition, type SequenceChanges } from './position-matched.js';
+import { controlLibrary } from '../reference/match.js';
+import type { ReferencePlan } from '../reference/reference-plan.js';
+import { negativeControlRates, overallTest, testFamily, type ChanceTest, type NegativeControlRates, type OverallTest } from './chance.js';
+import { SHARE_PRECISION } from './class-matched.js';
+import { changeJudge, controlMatcher, type ChangeJudge, type ControlMatcher } from './judge.js';
 import { pairName, type ModelPair } from './pairs.js';
+import { replicate, type Replication } from './replication.js';
 
 /** One sequence measured under every model, by model name. */
 export interface MeasuredSequence {
@@ -13,17 +16,19 @@ export interface MeasuredSequence {
   sequence: string;
   /** A control sequence (plain wording of another): measured on its own, left out of concept means. */
   paraphraseOf?: string;
+  /** Its index in the run's reference plan. */
+  index: number;
   byModel: Record<string, SequenceMeasures>;
 }
 
 export interface CompareOptions {
   models: readonly string[];
   pairs: readonly ModelPair[];
-  /** Chance draws for a p-value when the combinations of controls are more than this. */
-  permutations: number;
   seed: number;
   /** A head beats chance when its p-value is below alpha. */
   alpha: number;
+  /** What every target is judged against: control runs and negative-control words of the run. */
+  references: ReferencePlan;
 }
 
 export interface Variant {
@@ -38,7 +43,7 @@ export interface ModelShares {
   share: Float64Array;
   entropy: Float64Array;
   rollout: Float64Array;
-  /** Mean share of the control spans. */
+  /** Mean share of the target's matched control runs. */
   controlShare: Float64Array;
 }
 
@@ -48,9 +53,12 @@ export interface PairChanges {
   relative: Float64Array;
   entropyDelta: Float64Array;
   rolloutDelta: Float64Array;
-  /** The test against position-matched controls; undefined when no sequence has enough controls, or nothing is measurable. */
+  /** The test against the negative-control null; absent for the overall scope, or where `untested` says why. */
   chance?: ChanceTest;
-  /** Bootstrap intervals and a sign-flip test over sequences (a concept) or concepts (overall); undefined for one sequence. */
+  untested?: string;
+  /** Over all concepts: how many beat chance against how many chance gives, and their mean effect per head. */
+  overall?: OverallTest & { effect: Float64Array };
+  /** Bootstrap intervals of Δ and a sign-flip test of the effect over sequences (a concept) or concepts (overall); undefined for one sequence. */
   replication?: Replication;
   distribution: Distribution;
 }
@@ -63,10 +71,21 @@ export interface ScopeComparison {
   sequences: string[];
   /** Sequences left out because their query set is empty (a concept that ends its sequence has no query after it). */
   skipped: string[];
+  /** Sequences measured but not judged: too few control runs of their class could be measured. */
+  unjudged: string[];
   /** Why nothing of this scope is measurable; then shares and changes are empty, and no head beats chance. */
   unmeasurable?: string;
   models: ModelShares[];
   pairs: PairChanges[];
+}
+
+/** The run's own false-positive rates: its negative-control words tested as concepts are. */
+export interface NegativeControlResult extends NegativeControlRates {
+  querySet: QuerySetKind;
+  sink: SinkMode;
+  pair: string;
+  /** Sequences per unit (the null of concepts of that many sequences). */
+  sequences: number;
 }
 
 export interface Comparison {
@@ -76,13 +95,17 @@ export interface Comparison {
   scopes: ScopeComparison[];
   /** The same for each sequence on its own. */
   sequences: ScopeComparison[];
+  negativeControls: NegativeControlResult[];
 }
 
-const variantKey = (v: Variant): string => `${v.target}|${v.querySet}|${v.sink}`;
+const variantKey = (v: Pick<Variant, 'querySet' | 'sink'>): string => `${v.querySet}|${v.sink}`;
 
 function measureOf(sequence: MeasuredSequence, model: string, variant: Variant): TargetMeasures | undefined {
   return sequence.byModel[model]?.measures.find((m) => m.target === variant.target && m.querySet === variant.querySet && m.sink === variant.sink);
 }
+
+const referencesOf = (sequence: MeasuredSequence | undefined, model: string, variant: Pick<Variant, 'querySet' | 'sink'>): ReferenceShares | undefined =>
+  sequence?.byModel[model]?.referenceShares.find((r) => r.querySet === variant.querySet && r.sink === variant.sink);
 
 /** Mean over groups of the mean over each group's arrays. */
 function nestedMean(groups: ReadonlyArray<readonly Float64Array[]>): Float64Array {
@@ -92,22 +115,56 @@ function nestedMean(groups: ReadonlyArray<readonly Float64Array[]>): Float64Arra
   return out;
 }
 
-const subtract = (a: Float64Array, b: Float64Array): Float64Array => a.map((v, k) => v - b[k]!);
+const subtract = (a: ArrayLike<number>, b: ArrayLike<number>): Float64Array => Float64Array.from({ length: a.length }, (_, k) => a[k]! - b[k]!);
 
-/** Mean share of the controls that were measured (a control with no query in the query set has none). */
-function meanOverControls(m: TargetMeasures, heads: number): Float64Array {
-  const out = new Float64Array(heads);
-  for (let k = 0; k < heads; k++) {
-    let sum = 0;
-    let n = 0;
-    for (let c = 0; c < m.controls; c++) {
-      const v = m.controlShare[c * heads + k]!;
-      if (!Number.isNaN(v)) {
-        sum += v;
-        n++;
+/**
+ * What the targets of one query set and sink mode are judged by: the matched control
+ * runs (shared by every model and pair) and, per pair, the reference spans' changes.
+ */
+interface VariantJudges {
+  matcher: ControlMatcher;
+  judge(pair: ModelPair): ChangeJudge;
+}
+
+function variantJudges(sequences: readonly MeasuredSequence[], variant: Pick<Variant, 'querySet' | 'sink'>, options: CompareOptions, headCount: number): VariantJudges {
+  const plan = options.references;
+  const first = options.models[0]!;
+  const bySequence = new Map(sequences.map((s) => [s.index, s]));
+  const library = controlLibrary(plan);
+  // A run is measurable when its query set has a query (a run that ends its sequence has none under `outside`).
+  const usable = (run: number): boolean => {
+    const { sequence, span } = library.runs[run]!;
+    const shares = referencesOf(bySequence.get(sequence), first, variant)?.share;
+    return shares !== undefined && !Number.isNaN(shares[span * headCount]!);
+  };
+  const matcher = controlMatcher(plan, library, usable);
+  const judges = new Map<string, ChangeJudge>();
+  return {
+    matcher,
+    judge(pair) {
+      let judge = judges.get(pairName(pair));
+      if (!judge) {
+        const changes = plan.sequences.map((_, k) => {
+          const s = bySequence.get(k);
+          const [a, b] = [referencesOf(s, pair.after, variant)?.share, referencesOf(s, pair.before, variant)?.share];
+          return a && b ? subtract(a, b) : undefined;
+        });
+        judge = changeJudge(plan, matcher, { measures: headCount, precision: SHARE_PRECISION, bySequence: changes }, options.seed);
+        judges.set(pairName(pair), judge);
       }
-    }
-    out[k] = n > 0 ? sum / n : Number.NaN;
+      return judge;
+    },
+  };
+}
+
+/** Mean share of a target's matched control runs in one model, per head. */
+function matchedControlShare(judges: VariantJudges, sequences: ReadonlyMap<number, MeasuredSequence>, sequence: MeasuredSequence, tokens: readonly number[], model: string, variant: Variant, headCount: number): Float64Array {
+  const runs = judges.matcher.runs(sequence.index, tokens);
+  const out = new Float64Array(headCount).fill(runs.length > 0 ? 0 : Number.NaN);
+  for (const run of runs) {
+    const { sequence: k, span } = judges.matcher.library.runs[run]!;
+    const shares = referencesOf(sequences.get(k), model, variant)!.share;
+    for (let h = 0; h < headCount; h++) out[h]! += shares[span * headCount + h]! / runs.length;
   }
   return out;
 }
@@ -119,15 +176,31 @@ function meanOverControls(m: TargetMeasures, heads: number): Float64Array {
  */
 const measurable = (sequence: MeasuredSequence, model: string, variant: Variant): boolean => (measureOf(sequence, model, variant)?.queries ?? 0) > 0;
 
-function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<readonly MeasuredSequence[]>, options: CompareOptions, headCount: number): ScopeComparison {
+const targetTokens = (sequence: MeasuredSequence, model: string, target: string): number[] => sequence.byModel[model]!.targets.find((t) => t.name === target)!.tokens;
+
+interface ScopeContext {
+  judges: VariantJudges;
+  sequences: ReadonlyMap<number, MeasuredSequence>;
+  options: CompareOptions;
+  headCount: number;
+}
+
+/** A scope, and per pair the class-matched effects of its unit's sequences, still to be tested with the rest of its family. */
+interface ScopeEffects {
+  comparison: ScopeComparison;
+  effects: Map<string, Float64Array[]>;
+}
+
+function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<readonly MeasuredSequence[]>, context: ScopeContext): ScopeEffects {
+  const { options, headCount } = context;
   const first = options.models[0]!;
   const skipped = allGroups.flat().filter((s) => !measurable(s, first, variant)).map((s) => `${s.concept}/${s.sequence}`);
   const groups = allGroups.map((group) => group.filter((s) => measurable(s, first, variant))).filter((group) => group.length > 0);
-  if (groups.length === 0) return unmeasurableScope(scope, variant, skipped, options, headCount);
+  if (groups.length === 0) return { comparison: unmeasurableScope(scope, variant, skipped, options, headCount), effects: new Map() };
   const measuresOf = (model: string): TargetMeasures[][] => groups.map((group) => group.map((s) => measureOf(s, model, variant)!));
   const byModel = new Map(options.models.map((model) => [model, measuresOf(model)]));
-  // rollout is per layer
   const layerCount = byModel.get(first)![0]![0]!.rollout.length;
+  const tokensOf = (s: MeasuredSequence): number[] => targetTokens(s, first, variant.target);
   const models = options.models.map((model): ModelShares => {
     const m = byModel.get(model)!;
     return {
@@ -135,21 +208,23 @@ function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<
       share: nestedMean(m.map((g) => g.map((x) => x.share))),
       entropy: nestedMean(m.map((g) => g.map((x) => x.entropy))),
       rollout: nestedMean(m.map((g) => g.map((x) => x.rollout))),
-      controlShare: nestedMean(m.map((g) => g.map((x) => meanOverControls(x, headCount)))),
+      controlShare: nestedMean(groups.map((g) => g.map((s) => matchedControlShare(context.judges, context.sequences, s, tokensOf(s), model, variant, headCount)))),
     };
   });
   const sharesOf = new Map(models.map((m) => [m.model, m]));
+  const unjudged = new Set<string>();
+  const unitEffects = new Map<string, Float64Array[]>();
   const pairs = options.pairs.map((pair): PairChanges => {
     const after = sharesOf.get(pair.after)!;
     const before = sharesOf.get(pair.before)!;
     const delta = subtract(after.share, before.share);
-    const a = byModel.get(pair.after)!;
-    const b = byModel.get(pair.before)!;
-    const standardised = groups.map((group, g) =>
-      group.flatMap((sequence, s) => {
-        const changes = sequenceChanges(sequence, first, variant, a[g]![s]!, b[g]![s]!);
-        const z = standardiseByPosition(changes, headCount);
-        return z ? [z] : [];
+    const [a, b] = [byModel.get(pair.after)!, byModel.get(pair.before)!];
+    const judge = context.judges.judge(pair);
+    const effects = groups.map((group, g) =>
+      group.flatMap((s, k) => {
+        const effect = judge.effectOf(s.index, tokensOf(s), subtract(a[g]![k]!.share, b[g]![k]!.share));
+        if (effect.every(Number.isNaN)) unjudged.add(`${s.concept}/${s.sequence}`);
+        return effect.every(Number.isNaN) ? [] : [effect];
       }),
     );
     const changes: PairChanges = {
@@ -160,37 +235,56 @@ function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<
       rolloutDelta: subtract(after.rollout, before.rollout),
       distribution: describeDistribution(delta),
     };
-    const chance = chanceTest(standardised, headCount, { draws: options.permutations, seed: options.seed, alpha: options.alpha });
-    if (chance) changes.chance = chance;
-    const replication = replicationOf(a, b, layerCount, options);
+    // one unit: a concept over its sequences, or one sequence, tested with its family; overall is judged from the concepts' own tests
+    unitEffects.set(pairName(pair), effects[0] ?? []);
+    const replication = replicationOf(a, b, effects, layerCount, options);
     if (replication) changes.replication = replication;
     return changes;
   });
-  return { scope, variant, sequences: groups.flat().map((s) => `${s.concept}/${s.sequence}`), skipped, models, pairs };
+  return { comparison: { scope, variant, sequences: groups.flat().map((s) => `${s.concept}/${s.sequence}`), skipped, unjudged: [...unjudged], models, pairs }, effects: unitEffects };
 }
 
-/** The target's and its controls' changes in one sequence, with where each sits. */
-function sequenceChanges(sequence: MeasuredSequence, model: string, variant: Variant, after: TargetMeasures, before: TargetMeasures): SequenceChanges {
-  const measured = sequence.byModel[model]!;
-  const target = measured.targets.find((t) => t.name === variant.target)!;
-  return {
-    observed: subtract(after.share, before.share),
-    controls: subtract(after.controlShare, before.controlShare),
-    target: target.tokens,
-    controlSpans: measured.controlSpans[variant.target] ?? [],
-  };
+/**
+ * Tests the units of each family together (same target, query set and sink, per pair):
+ * each concept (or sequence) against its negative-control null, located at the family's
+ * own median. Returns the scopes, their tests filled in.
+ */
+function testFamilies(scopes: readonly ScopeEffects[], judgesOf: (variant: Variant) => VariantJudges, options: CompareOptions): ScopeComparison[] {
+  const families = new Map<string, ScopeEffects[]>();
+  for (const s of scopes) {
+    const key = `${s.comparison.variant.target}|${variantKey(s.comparison.variant)}`;
+    families.set(key, [...(families.get(key) ?? []), s]);
+  }
+  for (const members of families.values()) {
+    const judges = judgesOf(members[0]!.comparison.variant);
+    for (const pair of options.pairs) {
+      const tested = members.filter((m) => !m.comparison.unmeasurable);
+      const judge = judges.judge(pair);
+      const results = testFamily(tested.map((m) => m.effects.get(pairName(pair)) ?? []), (k) => judge.nullFor(k), options.alpha);
+      tested.forEach((m, u) => {
+        const change = m.comparison.pairs.find((c) => c.pair === pairName(pair))!;
+        const result = results[u]!;
+        if (typeof result === 'string') change.untested = result;
+        else change.chance = result;
+      });
+    }
+  }
+  return scopes.map((s) => s.comparison);
 }
 
 /** Resamples for the bootstrap intervals: enough for 95 % percentile ends, cheap at thousands of heads. */
 const BOOTSTRAP_RESAMPLES = 1000;
 
-/** Replication over a concept's sequences, or over the concepts when there are several groups. */
-function replicationOf(after: TargetMeasures[][], before: TargetMeasures[][], layers: number, options: CompareOptions): Replication | undefined {
+/** Replication over a concept's sequences, or over the concepts when there are several groups: Δ and the class-matched effect of each unit. */
+function replicationOf(after: TargetMeasures[][], before: TargetMeasures[][], effects: ReadonlyArray<readonly Float64Array[]>, layers: number, options: CompareOptions): Replication | undefined {
   const perSequence = after.map((group, g) => group.map((m, s) => subtract(m.share, before[g]![s]!.share)));
   const settings = { resamples: BOOTSTRAP_RESAMPLES, seed: options.seed, alpha: options.alpha };
-  if (perSequence.length > 1) return replicate('concept', perSequence.map((group) => nestedMean([group])), layers, settings);
+  if (perSequence.length > 1) {
+    const conceptEffects = effects.filter((e) => e.length > 0).map((e) => finiteMean(nestedMean([e])));
+    return replicate('concept', perSequence.map((group) => nestedMean([group])), conceptEffects, layers, settings);
+  }
   const sequences = perSequence[0] ?? [];
-  return sequences.length > 1 ? replicate('sequence', sequences, layers, settings) : undefined;
+  return sequences.length > 1 ? replicate('sequence', sequences, (effects[0] ?? []).map(finiteMean), layers, settings) : undefined;
 }
 
 /** A scope none of whose sequences has a query in the query set: empty values, no p-value, the reason said. */
@@ -202,42 +296,71 @@ function unmeasurableScope(scope: string, variant: Variant, skipped: string[], o
     variant,
     sequences: [],
     skipped,
+    unjudged: [],
     unmeasurable: `no query in the ${variant.querySet} query set of ${variant.target} in any sequence (${skipped.join(', ')})`,
     models: options.models.map((model) => ({ model, share: empty(), entropy: empty(), rollout: layers(), controlShare: empty() })),
     pairs: options.pairs.map((pair) => ({ pair: pairName(pair), delta: empty(), relative: empty(), entropyDelta: empty(), rolloutDelta: layers(), distribution: describeDistribution([]) })),
   };
 }
 
+/** Overall: the concepts' mean effect per head, and how many concepts beat chance against how many chance gives. */
+function withOverallTest(overall: ScopeComparison, concepts: readonly ScopeComparison[], alpha: number): ScopeComparison {
+  for (const change of overall.pairs) {
+    const tests = concepts.flatMap((c) => c.pairs.filter((p) => p.pair === change.pair && p.chance).map((p) => p.chance!));
+    const test = overallTest(tests.map((t) => t.countPValue), alpha);
+    if (test) change.overall = { ...test, effect: nestedMean([tests.map((t) => t.effect)]) };
+  }
+  return overall;
+}
+
 /**
  * Compares measured models pair by pair: per-head change Δ = s_after − s_before, its
- * relative size, entropy and rollout changes, a permutation p-value against control
- * spans, and the distribution of Δ over all heads; per sequence, per concept, and
- * over all concepts.
+ * relative size, entropy and rollout changes, each target's change judged against
+ * control runs of its class and against negative-control words of the same texts,
+ * and the distribution of Δ over all heads; per sequence, per concept, and over all
+ * concepts.
  */
 export function compareModels(sequences: readonly MeasuredSequence[], options: CompareOptions): Comparison {
-  const first = sequences[0] ? Object.values(sequences[0].byModel)[0] : undefined;
-  const layers = first?.layers ?? 0;
-  const headCount = layers * (first?.heads ?? 0);
-  const variantsOf = (s: MeasuredSequence): Variant[] =>
-    (s.byModel[options.models[0]!]?.measures ?? []).map(({ target, querySet, sink }) => ({ target, querySet, sink }));
+  const firstMeasures = sequences[0] ? Object.values(sequences[0].byModel)[0] : undefined;
+  const layers = firstMeasures?.layers ?? 0;
+  const headCount = layers * (firstMeasures?.heads ?? 0);
+  const first = options.models[0]!;
+  const variantsOf = (s: MeasuredSequence): Variant[] => (s.byModel[first]?.measures ?? []).map(({ target, querySet, sink }) => ({ target, querySet, sink }));
+  const byIndex = new Map(sequences.map((s) => [s.index, s]));
+  const judges = new Map<string, VariantJudges>();
+  const contextOf = (variant: Variant): ScopeContext => {
+    let j = judges.get(variantKey(variant));
+    if (!j) judges.set(variantKey(variant), (j = variantJudges(sequences, variant, options, headCount)));
+    return { judges: j, sequences: byIndex, options, headCount };
+  };
 
   const legal = sequences.filter((s) => !s.paraphraseOf);
   const concepts = [...new Set(legal.map((s) => s.concept))];
-  const scopes: ScopeComparison[] = [];
+  const conceptScopes: ScopeEffects[] = [];
   for (const concept of concepts) {
     const members = legal.filter((s) => s.concept === concept);
     const variants = new Map<string, Variant>();
-    for (const s of members) for (const v of variantsOf(s)) variants.set(variantKey(v), v);
-    for (const variant of variants.values()) {
-      const group = members.filter((s) => measureOf(s, options.models[0]!, variant));
-      scopes.push(compareScope(concept, variant, [group], options, headCount));
-    }
+    for (const s of members) for (const v of variantsOf(s)) variants.set(`${v.target}|${variantKey(v)}`, v);
+    for (const variant of variants.values()) conceptScopes.push(compareScope(concept, variant, [members.filter((s) => measureOf(s, first, variant))], contextOf(variant)));
   }
+  const judgesOf = (variant: Variant): VariantJudges => contextOf(variant).judges;
+  const scopes = testFamilies(conceptScopes, judgesOf, options);
   const overallVariants = new Map<string, Variant>();
-  for (const s of legal) for (const v of variantsOf(s)) if (isConceptTarget(v.target)) overallVariants.set(variantKey(v), v);
+  for (const s of legal) for (const v of variantsOf(s)) if (isConceptTarget(v.target)) overallVariants.set(`${v.target}|${variantKey(v)}`, v);
   for (const variant of overallVariants.values()) {
-    scopes.push(compareScope('*', variant, concepts.map((c) => legal.filter((s) => s.concept === c && measureOf(s, options.models[0]!, variant))), options, headCount));
+    const overall = compareScope('*', variant, concepts.map((c) => legal.filter((s) => s.concept === c && measureOf(s, first, variant))), contextOf(variant)).comparison;
+    const conceptScopes = scopes.filter((s) => s.scope !== '*' && s.variant.target === variant.target && variantKey(s.variant) === variantKey(variant));
+    scopes.push(withOverallTest(overall, conceptScopes, options.alpha));
   }
-  const perSequence = sequences.flatMap((s) => variantsOf(s).map((variant) => compareScope(s.concept, variant, [[s]], options, headCount)));
-  return { layers, heads: first?.heads ?? 0, scopes, sequences: perSequence };
+  const perSequence = testFamilies(sequences.flatMap((s) => variantsOf(s).map((variant) => compareScope(s.concept, variant, [[s]], contextOf(variant)))), judgesOf, options);
+  const negativeControls = [...judges].flatMap(([key, j]) => {
+    const [querySet, sink] = key.split('|') as [QuerySetKind, SinkMode];
+    return options.pairs.flatMap((pair) =>
+      j.judge(pair).nulls().flatMap((nul) => {
+        const rates = negativeControlRates([nul], options.alpha);
+        return rates ? [{ querySet, sink, pair: pairName(pair), sequences: nul.sequences, ...rates }] : [];
+      }),
+    );
+  });
+  return { layers, heads: firstMeasures?.heads ?? 0, scopes, sequences: perSequence, negativeControls };
 }

@@ -21,9 +21,12 @@ export interface Replication {
   skewness: Interval;
   deltaPerLayer: Interval[];
   /**
-   * Sign-flip test that the units' mean Δ (over heads) is centred on zero: p = (1 + #{|flipped mean| ≥
-   * |mean|}) / (1 + N) over every sign pattern (or seeded draws). Null when alpha is out of
-   * reach: with n units the smallest p is 2 / 2^n (0.25 for three sequences).
+   * Sign-flip test that the units' class-matched effect (the mean over heads of their z
+   * against controls of their class) is centred on zero, so that what replicates is the
+   * concept's change beyond comparable words, not a change of every token: p = (1 +
+   * #{|flipped mean| ≥ |mean|}) / (1 + N) over every sign pattern (or seeded draws). Null
+   * when alpha is out of reach: with n units the smallest p is 2 / 2^n (0.25 for three
+   * sequences).
    */
   signFlip: { pValue: number | null; smallestPossible: number; draws: number };
 }
@@ -46,10 +49,16 @@ function interval(values: number[]): Interval {
   return finite.length < 2 ? { low: null, high: null } : { low: quantile(finite, 0.025), high: quantile(finite, 0.975) };
 }
 
+/**
+ * Below this many units a percentile bootstrap only reshuffles a handful of values (three
+ * sequences give ten distinct resamples): no interval is given.
+ */
+export const MIN_BOOTSTRAP_UNITS = 5;
+
 /** Bootstrap intervals over units, each unit a per-head Δ array `[layer × heads + head]`. */
 function bootstrap(units: readonly Float64Array[], layers: number, options: ReplicationOptions): Pick<Replication, 'meanDelta' | 'skewness' | 'deltaPerLayer'> {
   const none = { meanDelta: { low: null, high: null }, skewness: { low: null, high: null }, deltaPerLayer: Array.from({ length: layers }, () => ({ low: null, high: null })) };
-  if (units.length < 2) return none;
+  if (units.length < MIN_BOOTSTRAP_UNITS) return none;
   const random = randomLcg(options.seed);
   const heads = units[0]!.length / layers;
   const means: number[] = [];
@@ -65,10 +74,10 @@ function bootstrap(units: readonly Float64Array[], layers: number, options: Repl
   return { meanDelta: interval(means), skewness: interval(skews), deltaPerLayer: perLayer.map(interval) };
 }
 
-/** Sign-flip test on the units' mean Δ over heads. */
-function signFlip(units: readonly Float64Array[], options: ReplicationOptions): Replication['signFlip'] {
+/** Sign-flip test on the units' effects. */
+function signFlip(effects: readonly number[], options: ReplicationOptions): Replication['signFlip'] {
   // a unit with no measured head is no unit: it would make every flipped mean NaN
-  const values = units.map(finiteMean).filter(Number.isFinite);
+  const values = effects.filter(Number.isFinite);
   const n = values.length;
   const smallestPossible = n === 0 ? 1 : Math.max(2 / 2 ** n, 1 / (1 + options.resamples));
   const observed = Math.abs(finiteMean(values));
@@ -86,7 +95,7 @@ function signFlip(units: readonly Float64Array[], options: ReplicationOptions): 
   return { pValue: smallestPossible >= options.alpha || Number.isNaN(observed) ? null : pValue, smallestPossible, draws };
 }
 
-/** Bootstrap intervals and a sign-flip test over the units of one scope and pair. */
-export function replicate(unit: Replication['unit'], units: readonly Float64Array[], layers: number, options: ReplicationOptions): Replication {
-  return { unit, units: units.length, ...bootstrap(units, layers, options), signFlip: signFlip(units, options) };
+/** Bootstrap intervals of Δ (each unit a per-head array) and a sign-flip test of the units' effects (each a mean over heads). */
+export function replicate(unit: Replication['unit'], units: readonly Float64Array[], effects: readonly number[], layers: number, options: ReplicationOptions): Replication {
+  return { unit, units: units.length, ...bootstrap(units, layers, options), signFlip: signFlip(effects, options) };
 }

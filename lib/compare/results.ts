@@ -70,13 +70,17 @@ function changeSummary(c: PairChanges, layers: number, heads: number, alpha: num
     kurtosisAdjusted: finite(d.kurtosisAdjusted),
     fractionRose: finite(d.fractionRose),
     meanRelative: finite(finiteMean(c.relative)),
-    meanEffect: chance ? finite(finiteMean(chance.effect)) : null,
+    meanEffect: chance ? finite(finiteMean(chance.effect)) : c.overall ? finite(finiteMean(c.overall.effect)) : null,
     headsBeatingChance: chance?.headsBeatingChance ?? null,
     expectedByChance: chance ? Number(chance.expectedByChance.toPrecision(3)) : null,
     countPValue: chance ? finite(chance.countPValue) : null,
     headsBelowQ: countBelow(chance?.qValue, alpha),
     headsBelowFamilyP: countBelow(chance?.familyPValue, alpha),
-    chanceDraws: chance?.draws ?? 0,
+    // the negative-control words the unit was judged against (none: `untested` says why)
+    nullWords: chance?.nullWords ?? 0,
+    ...(c.untested ? { untested: c.untested } : {}),
+    // over all concepts: how many beat chance against how many chance gives (binomial)
+    ...(c.overall ? { conceptsBeatingChance: c.overall.conceptsBeatingChance, concepts: c.overall.concepts, conceptsExpectedByChance: Number(c.overall.expectedByChance.toPrecision(3)), conceptsPValue: finite(c.overall.pValue) } : {}),
     replication: c.replication ?? null,
     entropyDelta: finite(finiteMean(c.entropyDelta)),
     rolloutDelta: finite(c.rolloutDelta[layers - 1] ?? Number.NaN),
@@ -95,6 +99,8 @@ export function scopeSummary(scope: ScopeComparison, comparison: Comparison, alp
     sequences: scope.sequences,
     // Sequences whose query set is empty: left out of the means, and said so.
     skipped: scope.skipped,
+    // Measured but not judged: too few control runs of their class could be measured.
+    unjudged: scope.unjudged,
     ...(scope.unmeasurable ? { unmeasurable: scope.unmeasurable } : {}),
     models: Object.fromEntries(scope.models.map((m) => [m.model, modelSummary(m, layers)])),
     changes: Object.fromEntries(scope.pairs.map((c) => [c.pair, changeSummary(c, layers, heads, alpha)])),
@@ -122,8 +128,11 @@ export function shareRows(comparison: Comparison): Cell[][] {
   return rows;
 }
 
-const chanceCells = (chance: ChanceTest | undefined, k: number): Cell[] =>
-  chance ? [cell(chance.effect[k]!), cell(chance.pValue[k]!), cell(chance.qValue[k]!), cell(chance.familyPValue[k]!)] : [null, null, null, null];
+const chanceCells = (change: PairChanges, k: number): Cell[] => {
+  const chance: ChanceTest | undefined = change.chance;
+  if (chance) return [cell(chance.effect[k]!), cell(chance.pValue[k]!), cell(chance.qValue[k]!), cell(chance.familyPValue[k]!)];
+  return [change.overall ? cell(change.overall.effect[k]!) : null, null, null, null];
+};
 
 /** changes.csv: per head, for each sequence, each concept (sequence `*`) and overall (concept `*`). */
 export function changeRows(comparison: Comparison): Cell[][] {
@@ -134,7 +143,7 @@ export function changeRows(comparison: Comparison): Cell[][] {
     for (const c of scope.pairs) {
       const [after = '', before = ''] = c.pair.split(':');
       for (let k = 0; k < layers * heads; k++) {
-        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), ...chanceCells(c.chance, k)]);
+        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), ...chanceCells(c, k)]);
       }
     }
   };
@@ -148,12 +157,12 @@ const replicationCells = (r: Replication | undefined): Cell[] =>
 
 /** stats.csv: the distribution of Δ over heads, per concept (and `*` overall), target, query set, sink and pair. */
 export function statRows(comparison: Comparison, alpha: number): Cell[][] {
-  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'mean_effect', 'heads_beating_chance', 'expected_by_chance', 'count_p_value', 'heads_below_q', 'heads_below_family_p', 'chance_draws', 'replication_unit', 'units', 'mean_low', 'mean_high', 'skewness_low', 'skewness_high', 'sign_flip_p', 'entropy_delta', 'rollout_delta'];
+  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'mean_effect', 'heads_beating_chance', 'expected_by_chance', 'count_p_value', 'heads_below_q', 'heads_below_family_p', 'null_words', 'concepts_beating_chance', 'concepts_p_value', 'replication_unit', 'units', 'mean_low', 'mean_high', 'skewness_low', 'skewness_high', 'sign_flip_p', 'entropy_delta', 'rollout_delta'];
   const rows: Cell[][] = [header];
   for (const scope of comparison.scopes) {
     for (const c of scope.pairs) {
       const s = changeSummary(c, comparison.layers, comparison.heads, alpha);
-      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.meanEffect, s.headsBeatingChance, s.expectedByChance, s.countPValue, s.headsBelowQ, s.headsBelowFamilyP, s.chanceDraws, ...replicationCells(c.replication), s.entropyDelta, s.rolloutDelta]);
+      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.meanEffect, s.headsBeatingChance, s.expectedByChance, s.countPValue, s.headsBelowQ, s.headsBelowFamilyP, s.nullWords, s.conceptsBeatingChance ?? null, s.conceptsPValue ?? null, ...replicationCells(c.replication), s.entropyDelta, s.rolloutDelta]);
     }
   }
   return rows;
@@ -197,3 +206,4 @@ export function wordingRows(wording: ReadonlyMap<string, readonly WordingContras
   }
   return rows;
 }
+

@@ -31,7 +31,8 @@ function choiceOf(scope: ScopeComparison, pair: string, alpha: number): ChoiceRe
     querySet: scope.variant.querySet,
     sink: scope.variant.sink,
     meanDelta: Number.isFinite(mean) ? mean : null,
-    found: change?.chance ? change.chance.countPValue < alpha : null,
+    // a concept: its count test; overall: whether more concepts beat chance than chance gives
+    found: change?.chance ? change.chance.countPValue < alpha : change?.overall ? change.overall.pValue < alpha : null,
   };
 }
 

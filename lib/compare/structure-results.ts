@@ -2,8 +2,10 @@ import type { ModelPair } from './pairs.js';
 import { pairName } from './pairs.js';
 import type { MeasuredSequence } from './compare.js';
 import { declaredPairs, structureAlignment, type ConceptStructure } from '../measure/structure.js';
-import { centre } from './position-matched.js';
 import { structureTest, type ComponentPair, type ConceptPairs, type StructureTest, type StructureTestOptions } from './structure-test.js';
+
+/** Mean token position of a span. */
+const centre = (tokens: readonly number[]): number => tokens.reduce((sum, t) => sum + t, 0) / tokens.length;
 
 export interface ModelStructure {
   alignment: number | null;

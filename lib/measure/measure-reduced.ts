@@ -3,8 +3,8 @@ import type { ReducedAttention, ReductionInputs } from '../trace/session.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { shareOfRows, type RowMasses } from './attention-share.js';
 import { componentTokens } from './component-attention.js';
-import { controlSpans } from './controls.js';
-import { componentMeasures, DEFAULT_MEASURE_OPTIONS, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
+import type { ReferenceSpan } from '../reference/reference-spans.js';
+import { componentMeasures, DEFAULT_MEASURE_OPTIONS, measureReferences, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
 
 /** Key-set columns every sequence has before its targets: every key, then the sink. */
 const ALL = 0;
@@ -14,14 +14,14 @@ const FIRST_TARGET = 2;
 /**
  * What the in-graph reductions of one sequence are taken on, and where each target's
  * column is: the concept and its components, and, only for the `outside` query set
- * (whose control shares column sums cannot give), every control span as a column too.
+ * (whose reference shares column sums cannot give), every reference span as a column too.
  */
 export interface ReductionLayout {
   tokens: number;
   targets: Target[];
-  controls: Record<string, number[][]>;
-  /** Column of each control of a target in the key sets, when controls are columns. */
-  controlColumns: Record<string, number>;
+  references: ReferenceSpan[];
+  /** Column of the first reference span in the key sets, when reference spans are columns. */
+  referenceColumn?: number;
   /** Labelled components, in the order of the component matrices. */
   components: Array<{ label: string; tokens: number[] }>;
   keySetCount: number;
@@ -29,25 +29,18 @@ export interface ReductionLayout {
   inputs: ReductionInputs;
 }
 
-export function reductionLayout(tokens: number, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS): ReductionLayout {
+export function reductionLayout(tokens: number, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS, references: readonly ReferenceSpan[] = []): ReductionLayout {
   const targets = targetsOf(spans, options.spanRules);
-  const controls: Record<string, number[][]> = {};
-  const controlColumns: Record<string, number> = {};
-  const columns: number[][] = [Array.from({ length: tokens }, (_, j) => j), [0], ...targets.map((t) => t.tokens)];
-  for (const target of targets) {
-    controls[target.name] = controlSpans(tokens, target.tokens, options.controls);
-    if (options.querySets.includes('outside')) {
-      controlColumns[target.name] = columns.length;
-      columns.push(...controls[target.name]!);
-    }
-  }
+  const columns: Array<readonly number[]> = [Array.from({ length: tokens }, (_, j) => j), [0], ...targets.map((t) => t.tokens)];
+  const referenceColumn = options.querySets.includes('outside') && references.length > 0 ? columns.length : undefined;
+  if (referenceColumn !== undefined) columns.push(...references.map((r) => r.tokens));
   const K = columns.length;
   const keySets = new Float32Array(tokens * K);
   columns.forEach((set, k) => set.forEach((j) => (keySets[j * K + k] = 1)));
   const R = targets.length;
   const rollout = new Float32Array(tokens * R);
   targets.forEach((t, r) => t.tokens.forEach((j) => (rollout[j * R + r] = 1)));
-  return { tokens, targets, controls, controlColumns, components: componentTokens(spans), keySetCount: K, rolloutCount: R, inputs: { keySets, rollout } };
+  return { tokens, targets, references: [...references], ...(referenceColumn !== undefined ? { referenceColumn } : {}), components: componentTokens(spans), keySetCount: K, rolloutCount: R, inputs: { keySets, rollout } };
 }
 
 /** The same inputs with zero columns added, so that sequences of one batch have one width. */
@@ -86,34 +79,40 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
     const base = ((l * heads + h) * columnRows + row) * tokens;
     return span.reduce((acc, j) => acc + (row === 1 && j === 0 ? 0 : reduced.columnSums!.data[base + j]!), 0);
   };
+  const shape = { layers, heads, tokens };
   const measures = measureVariants(
-    { layers, heads, tokens },
+    shape,
     layout.targets,
-    layout.controls,
     options,
     (v, l, h) => {
-      const k = l * heads + h;
-      const rowEntropy = reduced.entropy!.data.subarray(k * tokens, (k + 1) * tokens);
-      // Per query from i on: the row mass (sink included) or the rows that count (sink excluded).
-      const suffix = new Float64Array(tokens + 1);
-      const rows = massRows(l, h, ALL);
-      if (v.controls.length > 0) for (let i = tokens - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! + (v.sink === 'include' ? rows.total(i) : i > 0 && rows.total(i) - rows.sink(i) > 0 ? 1 : 0);
-      const first = layout.controlColumns[v.target.name];
+      const rowEntropy = reduced.entropy!.data.subarray((l * heads + h) * tokens, (l * heads + h + 1) * tokens);
       return {
         share: shareOfRows(massRows(l, h, FIRST_TARGET + v.index), v.queries, v.target.tokens.includes(0), v.sink),
         entropy: v.queries.length === 0 ? Number.NaN : v.queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / v.queries.length,
-        controlShare: (c) => {
-          const span = v.controls[c]!;
-          if (first !== undefined && v.kind === 'outside') return shareOfRows(massRows(l, h, first + c), v.controlQueries[c]!, span.includes(0), v.sink);
-          // The queries of `all` and `after` run from a first token to the end: their total is a suffix sum.
-          const total = suffix[v.kind === 'all' ? 0 : Math.min(...span)]!;
-          return total > 0 ? columnSum(l, h, v.sink === 'include' ? 0 : 1, span) / total : Number.NaN;
-        },
       };
     },
     (v, l, queries) => (queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + v.index]!, 0) / queries.length),
   );
-  const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, controlSpans: layout.controls, measures };
+  // Per head, the suffix sums of the rows that count from query i on: the total of the queries of `all` and `after`.
+  const suffixes = new Map<string, Float64Array>();
+  const suffixOf = (l: number, h: number, sink: 'include' | 'exclude'): Float64Array => {
+    const key = `${l}:${h}:${sink}`;
+    let suffix = suffixes.get(key);
+    if (!suffix) {
+      suffix = new Float64Array(tokens + 1);
+      const rows = massRows(l, h, ALL);
+      for (let i = tokens - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! + (sink === 'include' ? rows.total(i) : i > 0 && rows.total(i) - rows.sink(i) > 0 ? 1 : 0);
+      suffixes.set(key, suffix);
+    }
+    return suffix;
+  };
+  const referenceShares = measureReferences(shape, layout.references, options, (r, l, h) => {
+    if (r.kind === 'outside') return shareOfRows(massRows(l, h, layout.referenceColumn! + r.index), r.queries, r.tokens.includes(0), r.sink);
+    // The queries of `all` and `after` run from a first token to the end: their total is a suffix sum.
+    const total = suffixOf(l, h, r.sink)[r.kind === 'all' ? 0 : Math.min(...r.tokens)]!;
+    return total > 0 ? columnSum(l, h, r.sink === 'include' ? 0 : 1, r.tokens) / total : Number.NaN;
+  });
+  const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, measures, references: layout.references, referenceShares };
   // What a query puts on a component, head-averaged: the masses on the component's key set.
   const column = layout.components.map((p) => FIRST_TARGET + layout.targets.findIndex((t) => t.name === `component:${p.label}`));
   const components = componentMeasures(layers, layout.components, (l, i, b) => {

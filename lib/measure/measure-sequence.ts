@@ -2,7 +2,7 @@ import type { Float32Tensor } from '../io/npy.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { conceptTokens, tokensByRule, type SpanRule } from '../tokenize/align-spans.js';
 import { attentionShare, type SinkMode } from './attention-share.js';
-import { controlSpans, type ControlOptions } from './controls.js';
+import type { ReferenceSpan } from '../reference/reference-spans.js';
 import { componentAttentionOfRows, componentTokens } from './component-attention.js';
 import { attentionEntropy } from './entropy.js';
 import { headMean } from './head-mean.js';
@@ -12,7 +12,6 @@ import { rolloutConceptMass, rolloutShare } from './rollout.js';
 export interface MeasureOptions {
   querySets: readonly QuerySetKind[];
   sinks: readonly SinkMode[];
-  controls: ControlOptions;
   /** Weight of the residual identity in rollout (Abnar & Zuidema use 0.5). */
   rolloutResidual: number;
   /** Span rules to measure the concept under: `concept` is by overlap, `concept@majority` by majority of characters. */
@@ -22,7 +21,6 @@ export interface MeasureOptions {
 export const DEFAULT_MEASURE_OPTIONS: MeasureOptions = {
   querySets: ['all'],
   sinks: ['include'],
-  controls: { maxControls: 200, seed: 1 },
   rolloutResidual: 0.5,
 };
 
@@ -42,9 +40,13 @@ export interface TargetMeasures {
   entropy: Float64Array;
   /** Rollout share on the target after each layer, `[layers]`. */
   rollout: Float64Array;
-  /** Shares of the control spans, `[controls × layers × heads]`. */
-  controlShare: Float64Array;
-  controls: number;
+}
+
+/** The shares of a sequence's reference spans under one query set and sink mode, `[spans × layers × heads]` (NaN where a span's query set is empty). */
+export interface ReferenceShares {
+  querySet: QuerySetKind;
+  sink: SinkMode;
+  share: Float32Array;
 }
 
 /** Component × component attention of one sequence, head-averaged, per layer. */
@@ -60,9 +62,10 @@ export interface SequenceMeasures {
   tokens: number;
   components?: ComponentMeasures;
   targets: Target[];
-  /** Control spans per target name (the same for every model: same tokens, same seed). */
-  controlSpans: Record<string, number[][]>;
   measures: TargetMeasures[];
+  /** The spans the targets are judged against (control runs, negative-control words), as the run's reference plan gives them. */
+  references: ReferenceSpan[];
+  referenceShares: ReferenceShares[];
 }
 
 /** The name of the concept target under a span rule: one name, one rule. */
@@ -82,7 +85,7 @@ export function targetsOf(spans: readonly TokenSpan[], rules: readonly SpanRule[
   return targets;
 }
 
-/** One target under one query set and sink mode, with the queries of the target and of each control. */
+/** One target under one query set and sink mode, with its queries. */
 export interface QueryPlan {
   target: Target;
   /** Index of the target in `targets`. */
@@ -90,15 +93,21 @@ export interface QueryPlan {
   kind: QuerySetKind;
   sink: SinkMode;
   queries: number[];
-  controls: number[][];
-  controlQueries: number[][];
 }
 
-/** What one head gives under one variant: its share, its entropy, and the share of each control. */
+/** What one head gives under one variant: its share and its entropy. */
 export interface HeadMeasures {
   share: number;
   entropy: number;
-  controlShare: (control: number) => number;
+}
+
+/** A reference span under one query set and sink mode, with its queries and index among the references. */
+export interface ReferenceQuery {
+  tokens: readonly number[];
+  index: number;
+  kind: QuerySetKind;
+  sink: SinkMode;
+  queries: number[];
 }
 
 /**
@@ -109,7 +118,6 @@ export interface HeadMeasures {
 export function measureVariants(
   shape: { layers: number; heads: number; tokens: number },
   targets: readonly Target[],
-  controls: Record<string, number[][]>,
   options: MeasureOptions,
   head: (variant: QueryPlan, layer: number, head: number) => HeadMeasures,
   rollout: (variant: QueryPlan, layer: number, queries: readonly number[]) => number,
@@ -117,27 +125,22 @@ export function measureVariants(
   const { layers, heads, tokens } = shape;
   const measures: TargetMeasures[] = [];
   targets.forEach((target, index) => {
-    const spansOfControls = controls[target.name] ?? [];
     for (const kind of options.querySets) {
       const queries = querySet(kind, tokens, target.tokens);
-      const controlQueries = spansOfControls.map((span) => querySet(kind, tokens, span));
       for (const sink of options.sinks) {
-        const variant: QueryPlan = { target, index, kind, sink, queries, controls: spansOfControls, controlQueries };
+        const variant: QueryPlan = { target, index, kind, sink, queries };
         const share = new Float64Array(layers * heads);
         const entropy = new Float64Array(layers * heads);
-        const controlShare = new Float64Array(spansOfControls.length * layers * heads);
         for (let l = 0; l < layers; l++) {
           for (let h = 0; h < heads; h++) {
-            const k = l * heads + h;
             const measured = head(variant, l, h);
-            share[k] = measured.share;
-            entropy[k] = measured.entropy;
-            for (let c = 0; c < spansOfControls.length; c++) controlShare[c * layers * heads + k] = measured.controlShare(c);
+            share[l * heads + h] = measured.share;
+            entropy[l * heads + h] = measured.entropy;
           }
         }
         const rolloutQueries = sink === 'exclude' ? queries.filter((i) => i > 0) : queries;
         const byLayer = Float64Array.from({ length: layers }, (_, l) => rollout(variant, l, rolloutQueries));
-        measures.push({ target: target.name, querySet: kind, sink, queries: queries.length, share, entropy, rollout: byLayer, controlShare, controls: spansOfControls.length });
+        measures.push({ target: target.name, querySet: kind, sink, queries: queries.length, share, entropy, rollout: byLayer });
       }
     }
   });
@@ -145,33 +148,55 @@ export function measureVariants(
 }
 
 /**
+ * The shares of every reference span under every query set and sink mode, each span
+ * taking the queries its own position gives (as a target's do); `shareOf` reads one
+ * span's share of one head off the path's own data.
+ */
+export function measureReferences(
+  shape: { layers: number; heads: number; tokens: number },
+  references: readonly ReferenceSpan[],
+  options: MeasureOptions,
+  shareOf: (span: ReferenceQuery, layer: number, head: number) => number,
+): ReferenceShares[] {
+  const { layers, heads, tokens } = shape;
+  const size = layers * heads;
+  return options.querySets.flatMap((kind) => {
+    const queries = references.map((r) => querySet(kind, tokens, r.tokens));
+    return options.sinks.map((sink): ReferenceShares => {
+      const share = new Float32Array(references.length * size);
+      references.forEach((r, index) => {
+        const span: ReferenceQuery = { tokens: r.tokens, index, kind, sink, queries: queries[index]! };
+        for (let l = 0; l < layers; l++) for (let h = 0; h < heads; h++) share[index * size + l * heads + h] = shareOf(span, l, h);
+      });
+      return { querySet: kind, sink, share };
+    });
+  });
+}
+
+/**
  * Reduces one sequence's `[layers, heads, T, T]` attention to every measure compare
  * needs (shares, entropies, rollout, control shares), so the map can be dropped
  * before the next sequence is read.
  */
-export function measureSequence(attention: Float32Tensor, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS): SequenceMeasures {
+export function measureSequence(attention: Float32Tensor, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS, references: readonly ReferenceSpan[] = []): SequenceMeasures {
   const [layers = 0, heads = 0, tokens = 0] = attention.dims;
   const size = tokens * tokens;
   const headMap = (l: number, h: number): Float32Array => attention.data.subarray((l * heads + h) * size, (l * heads + h + 1) * size);
   const targets = targetsOf(spans, options.spanRules);
-  const controls = Object.fromEntries(targets.map((t) => [t.name, controlSpans(tokens, t.tokens, options.controls)]));
   const masses = targets.map((t) => rolloutConceptMass(attention, t.tokens, options.rolloutResidual));
+  const shape = { layers, heads, tokens };
   const measures = measureVariants(
-    { layers, heads, tokens },
+    shape,
     targets,
-    controls,
     options,
     (v, l, h) => {
       const map = headMap(l, h);
-      return {
-        share: attentionShare(map, tokens, v.target.tokens, v.queries, v.sink),
-        entropy: attentionEntropy(map, tokens, v.queries),
-        controlShare: (c) => attentionShare(map, tokens, v.controls[c]!, v.controlQueries[c]!, v.sink),
-      };
+      return { share: attentionShare(map, tokens, v.target.tokens, v.queries, v.sink), entropy: attentionEntropy(map, tokens, v.queries) };
     },
     (v, l, queries) => rolloutShare(masses[v.index]!, l, queries),
   );
-  const result: SequenceMeasures = { layers, heads, tokens, targets, controlSpans: controls, measures };
+  const referenceShares = measureReferences(shape, references, options, (r, l, h) => attentionShare(headMap(l, h), tokens, r.tokens, r.queries, r.sink));
+  const result: SequenceMeasures = { layers, heads, tokens, targets, measures, references: [...references], referenceShares };
   const parts = componentTokens(spans);
   const mean = parts.length >= 2 ? headMean(attention) : undefined;
   const components = componentMeasures(layers, parts, (l, i, b) => parts[b]!.tokens.reduce((acc, j) => acc + mean!.data[l * size + i * tokens + j]!, 0));

@@ -59,6 +59,6 @@ export function changeGridSvg(delta: HeadValues, chance: HeadChance | undefined,
       return `L${l} H${h}: Δ ${exact(v)}, p ${exact(chance.p[at(l, h)]!)}, q ${exact(q)}${q < alpha ? ' *' : ''}`;
     },
     marked: chance ? (l, h) => chance.q[at(l, h)]! < alpha : undefined,
-    markLabel: chance ? `outlined: q < ${alpha} (Benjamini–Hochberg over the heads) against position-matched controls` : 'no chance baseline (too few control spans)',
+    markLabel: chance ? `outlined: q < ${alpha} (Benjamini–Hochberg over the heads) against comparable words` : 'no chance baseline (too few comparable words)',
   });
 }

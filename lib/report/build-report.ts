@@ -14,6 +14,7 @@ import type { TokenSpan } from '../tokenize/align-spans.js';
 import { escapeHtml, figure, numberCell, page, slug } from './html.js';
 import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceIndex, traceIndexFile } from '../results/trace-index.js';
+import { headlineSection } from './headline.js';
 import { conceptRepresentations, indexRepresentations } from './representations-section.js';
 import { readResults, type ChangeSummary, type Results, type Row, type RobustnessSummary, type ScopeResult, type StructureTestSummary, type Summary } from './read-results.js';
 
@@ -431,12 +432,13 @@ ${representations.html}`,
     const html = page(
       'legal-attn report',
       `<h1>Attention on legal concepts</h1>
-<p class="muted">legal-attn ${escapeHtml(summary.tool.version)} · ${summary.concepts.length} concepts · pairs ${o.pairs.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included · seed ${o.seed}, ${o.controls} control spans at most, ${o.permutations} chance draws, alpha ${o.alpha} · chat template: ${o.chatTemplate ? 'yes (each sequence wrapped as a user message)' : 'no (raw text, as in the study)'}</p>
+<p class="muted">legal-attn ${escapeHtml(summary.tool.version)} · ${summary.concepts.length} concepts · pairs ${o.pairs.map(escapeHtml).join(', ')} · query set ${escapeHtml(this.variant.querySet)}, sink included · seed ${o.seed}, ${o.controls} control runs of each width per sequence at most, alpha ${o.alpha} · chat template: ${o.chatTemplate ? 'yes (each sequence wrapped as a user message)' : 'no (raw text, as in the study)'}</p>
+${headlineSection(summary, this.pairs, this.variant)}
 <h2>Models</h2>
 <table><thead><tr><th>model</th><th>content hash</th><th>folder</th><th>layers × heads</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>
 <details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>
 <h2>Concepts</h2>
-<p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against position-matched control spans; about ${(o.alpha * this.layers * this.heads).toFixed(1)} would by chance alone. <strong>*</strong>: more heads than chance gives (count p &lt; ${o.alpha}, from the same draws, so the dependence between heads is kept).</p>
+<p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against the run's negative-control words, each span judged against control runs of its own class; about ${(o.alpha * this.layers * this.heads).toFixed(1)} would by chance alone. <strong>*</strong>: more heads than chance gives (count p &lt; ${o.alpha} against the negative-control words' own counts, so the dependence between heads is kept).</p>
 <table class="sortable" id="concepts"><thead>${head}</thead><tbody>${conceptRows.join('')}</tbody></table>
 <h2>Which conclusions hold under every choice?</h2>
 ${robustnessTable(summary, this.pairs)}

@@ -4,6 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { fieldProblem } from '../io/field-problem.js';
+import type { NegativeControlSummary } from '../compare/negative-controls.js';
 
 /** The parts of summary.json the report reads. */
 export interface Summary {
@@ -24,6 +25,8 @@ export interface Summary {
     robustness?: RobustnessSummary[];
   }>;
   overall: ScopeResult[];
+  /** What the targets were judged against; absent in folders written before negative controls. */
+  references?: { matchedOn: string[]; negativeControls: NegativeControlSummary[] };
   structure?: { concepts: string[]; tests: Record<string, StructureTestSummary | null> } | null;
   overallRobustness?: RobustnessSummary[];
   /** Absent in folders written before representations were measured. */
@@ -51,8 +54,11 @@ const measuredSchema = z.object({
       layersBeatingChance: z.number().nullable().optional(),
       expectedByChance: z.number().nullable().optional(),
       countPValue: z.number().nullable().optional(),
+      untested: z.string().optional(),
+      overall: z.object({ concepts: z.number(), conceptsBeatingChance: z.number(), expectedByChance: z.number(), pValue: z.number() }).optional(),
     }),
   ),
+  negativeControls: z.array(z.object({ pair: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() })).optional(),
   cka: z.array(z.object({ pair: z.string(), concepts: z.array(layerValues), tokens: z.array(layerValues) })),
   models: z.array(z.object({ model: z.string(), areaProbe: z.array(probeSchema), conceptProbe: z.array(probeSchema), paraphraseDistance: layerValues, structureGap: layerValues.optional() })),
 });
@@ -105,6 +111,11 @@ export interface ChangeSummary {
   headsBeatingChance: number | null;
   expectedByChance: number | null;
   countPValue?: number | null;
+  /** Overall: concepts beating chance, of how many, how many chance gives, and the binomial p. */
+  conceptsBeatingChance?: number | null;
+  concepts?: number;
+  conceptsExpectedByChance?: number;
+  conceptsPValue?: number | null;
   replication?: { meanDelta: { low: number | null; high: number | null } } | null;
   sd: number | null;
 }

@@ -1,3 +1,4 @@
+import { negativeControlShare, type NegativeControlSummary } from '../compare/negative-controls.js';
 import { ckaMatrixSvg } from '../render/cka-matrix.js';
 import { layerCurvesSvg, type LayerAxis, type LayerCurve } from '../render/layer-curves.js';
 import { escapeHtml, figure, slug } from './html.js';
@@ -47,7 +48,7 @@ const stateAxis = (states: number, extra: Partial<LayerAxis> = {}): LayerAxis =>
 
 const notMeasured = (reason: string): SectionViews => ({ html: `<h2>Representations</h2>\n<p class="muted representations-skipped">Representations were not measured: ${escapeHtml(reason)}</p>`, svgs: [] });
 
-/** The state layers whose change has p < alpha against position-matched controls. */
+/** The state layers whose change has p < alpha against comparable words. */
 export const statesBeatingChance = (c: RepresentationChangeSummary, alpha: number): number[] => values(c.pValue).flatMap((p, l) => (p < alpha ? [l] : []));
 
 /** One scope's changes in the order of the pairs. */
@@ -63,25 +64,33 @@ function changeFigure(add: AddFigure, c: RepresentationChangeSummary, states: nu
   return add(`repr-change-${slug(c.pair)}`, svg, `${c.pair}: the concept against its controls; ringed: p < ${alpha}.`);
 }
 
-/** Per pair: which states beat chance, how many against how many chance gives, and the p of that count. */
-function countTable(changes: readonly RepresentationChangeSummary[], states: number, alpha: number, perConcept?: readonly RepresentationChangeSummary[]): string {
+/** Per pair: which states of a concept beat chance, how many against how many its negative controls give, and the p of that count. */
+function countTable(changes: readonly RepresentationChangeSummary[], states: number, alpha: number): string {
   const rows = changes.map((c) => {
-    const below = statesBeatingChance(c, alpha);
     const tested = c.pValue !== undefined && c.layersBeatingChance !== undefined && c.layersBeatingChance !== null;
-    const beyond = tested && c.countPValue !== undefined && c.countPValue !== null && c.countPValue < alpha;
-    const concepts = perConcept ? perConcept.filter((x) => x.pair === c.pair) : [];
-    const conceptCell = perConcept ? `<td>${concepts.filter((x) => x.countPValue !== undefined && x.countPValue !== null && x.countPValue < alpha).length} of ${concepts.length}</td>` : '';
-    if (!tested) return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text" colspan="4">no chance test: no sequence has enough control spans</td>${conceptCell}</tr>`;
-    // two-sided: the sign says whether the concept moved more (↑) or less (↓) than its controls
-    const listed = below.map((l) => `${l} ${(c.effect?.[l] ?? 0) > 0 ? '↑' : '↓'}`);
-    return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text">${listed.length > 0 ? listed.join(', ') : 'none'}</td><td data-value="${c.layersBeatingChance}">${c.layersBeatingChance} of ${states}${beyond ? ' <strong>*</strong>' : ''}</td><td>${c.expectedByChance?.toFixed(2) ?? 'n/a'}</td><td>${c.countPValue?.toPrecision(2) ?? 'n/a'}</td>${conceptCell}</tr>`;
+    if (!tested) return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text" colspan="4">no chance test: ${escapeHtml(c.untested ?? 'not tested')}</td></tr>`;
+    const beyond = c.countPValue !== undefined && c.countPValue !== null && c.countPValue < alpha;
+    // two-sided: the sign says whether the concept moved more (↑) or less (↓) than comparable words
+    const listed = statesBeatingChance(c, alpha).map((l) => `${l} ${(c.effect?.[l] ?? 0) > 0 ? '↑' : '↓'}`);
+    return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text">${listed.length > 0 ? listed.join(', ') : 'none'}</td><td data-value="${c.layersBeatingChance}">${c.layersBeatingChance} of ${states}${beyond ? ' <strong>*</strong>' : ''}</td><td>${c.expectedByChance?.toFixed(2) ?? 'n/a'}</td><td>${c.countPValue?.toPrecision(2) ?? 'n/a'}</td></tr>`;
   });
-  const conceptHead = perConcept ? `<th>concepts with count p &lt; ${alpha}</th>` : '';
-  return `<table class="representation-counts"><thead><tr><th>pair</th><th>states with p &lt; ${alpha}</th><th>states beating chance</th><th>expected by chance</th><th>count p</th>${conceptHead}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="muted">↑: the concept moved more than its position-matched controls; ↓: less. <strong>*</strong>: more states beat chance than chance alone gives (count p &lt; ${alpha}, from the same draws). A change at the concept spreads by attention to the tokens after it, where many controls sit, so at later states the test is conservative.</p>`;
+  return `<table class="representation-counts"><thead><tr><th>pair</th><th>states with p &lt; ${alpha}</th><th>states beating chance</th><th>expected by chance</th><th>count p</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<p class="muted">↑: the concept moved more than comparable words of the same texts; ↓: less. <strong>*</strong>: more states beat chance than the negative-control words give (count p &lt; ${alpha}).</p>`;
 }
 
-const CHANGE_NOTE = 'Representation change between the two checkpoints of a pair: 1 − cos of the mean residual state at the concept’s tokens, against the same at its control spans, per state layer. Tested like attention shares (position-matched effect, the same chance draws), state layers in place of heads.';
+/** Per pair, over all concepts: how many beat chance against how many chance gives, and the run's own negative controls. */
+function overallTable(changes: readonly RepresentationChangeSummary[], negativeControls: readonly NegativeControlSummary[], alpha: number): string {
+  const rows = changes.map((c) => {
+    const o = c.overall;
+    const own = negativeControlShare(negativeControls, c.pair);
+    const controls = own ? `${(100 * own.rate).toFixed(1)} % of ${own.words}` : 'n/a';
+    if (!o) return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td class="text" colspan="3">no concept could be tested</td><td>${controls}</td></tr>`;
+    return `<tr data-pair="${escapeHtml(c.pair)}"><td>${escapeHtml(c.pair)}</td><td data-value="${o.conceptsBeatingChance}">${o.conceptsBeatingChance} of ${o.concepts}${o.pValue < alpha ? ' <strong>*</strong>' : ''}</td><td>${o.expectedByChance.toFixed(1)}</td><td>${o.pValue.toPrecision(2)}</td><td>${controls}</td></tr>`;
+  });
+  return `<table class="representation-overall"><thead><tr><th>pair</th><th>concepts beating chance</th><th>chance gives</th><th>p (binomial)</th><th>negative controls beating chance</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+const CHANGE_NOTE = 'Representation change between the two checkpoints of a pair: 1 − cos of the mean residual state at the concept’s tokens, against the same at its matched control runs, per state layer. Tested like attention shares (class-matched effect, the negative-control words), state layers in place of heads.';
 
 /** A concept page's Representations section: per pair, its change curve against its controls and its count test. */
 export function conceptRepresentations(section: RepresentationsSection | undefined, concept: { id: string; name: string }, pairs: readonly string[], alpha: number): SectionViews {
@@ -152,7 +161,6 @@ export function indexRepresentations(section: RepresentationsSection | undefined
   const { add, svgs } = figures('overall');
   const { states, hidden } = section;
   const overall = changesOf(section, '*', pairs);
-  const perConcept = section.changes.filter((c) => c.scope !== '*');
   const probes = (['area', 'concept'] as const).map((kind) => probeFigure(add, section.models, states, kind));
   const definitions = Object.entries(section.definitions).map(([k, v]) => `<dt>${escapeHtml(DEFINITION_NAMES[k] ?? k)}</dt><dd>${escapeHtml(v)}</dd>`);
   const html = `<h2 id="representations">Representations</h2>
@@ -161,7 +169,7 @@ export function indexRepresentations(section: RepresentationsSection | undefined
 <h3>Change at the concepts against their controls (all concepts)</h3>
 <p class="muted">${CHANGE_NOTE}</p>
 <div class="views">${overall.map((c) => changeFigure(add, c, states, alpha, 'All concepts')).join('')}</div>
-${countTable(overall, states, alpha, perConcept)}
+${overallTable(overall, section.negativeControls ?? [], alpha)}
 <h3>How alike the models' states are, layer by layer (linear CKA)</h3>
 <p class="muted">Rows: the later checkpoint's state layer; columns: the earlier one's; one scale [0, 1] for every pair. The diagonal compares the same depth.</p>
 <div class="views">${ckaFigures(add, section, pairs).join('')}</div>

@@ -2,7 +2,6 @@ import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeJson } from '../io/atomic.js';
 import { readNpy, writeNpy, type Float32Tensor } from '../io/npy.js';
-import type { ControlOptions } from '../measure/controls.js';
 import type { PlannedSequence } from '../run-trace.js';
 import type { Checkpoint } from '../trace/checkpoint.js';
 import type { ResidualStream } from '../trace/residual-stream.js';
@@ -36,12 +35,12 @@ export async function captureStates(
   stream: ResidualStream,
   planned: readonly PlannedSequence[],
   folder: string,
-  options: SessionOptions & { controls: ControlOptions; onProgress?: (done: number, total: number) => void },
+  options: SessionOptions & { onProgress?: (done: number, total: number) => void },
 ): Promise<void> {
   const session = await openStatesSession(checkpoint, stream, options);
   try {
     for (const [k, p] of planned.entries()) {
-      const rows = stateRows(p.aligned, options.controls);
+      const rows = stateRows(p.aligned, p.references ?? []);
       const [data] = await session.run([p.aligned.ids], [poolMatrix(rows, p.aligned.ids.length)]);
       await writeStates(path.join(folder, p.dir), { data: data!, dims: [session.states, rows.length, data!.length / session.states / rows.length] }, rows);
       options.onProgress?.(k + 1, planned.length);

@@ -25,11 +25,11 @@ export async function residualStreams(checkpoints: ReadonlyArray<{ name: string;
  */
 export async function storedStateSequences(planned: ReadonlyArray<{ dir: string; concept: string; sequence: string; paraphraseOf?: string }>, folders: ReadonlyArray<{ name: string; folder: string }>): Promise<StateSequence[] | undefined> {
   const sequences: StateSequence[] = [];
-  for (const p of planned) {
+  for (const [index, p] of planned.entries()) {
     const dirs = Object.fromEntries(folders.map(({ name, folder }) => [name, path.join(folder, p.dir)]));
     const rows = await readFile(path.join(folders[0]!.folder, p.dir, STATE_ROWS_FILE), 'utf8').then((text) => JSON.parse(text) as StateRow[], () => undefined);
     if (!rows) return undefined;
-    sequences.push({ concept: p.concept, sequence: p.sequence, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}), rows, dirs });
+    sequences.push({ concept: p.concept, sequence: p.sequence, index, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}), rows, dirs });
   }
   return sequences;
 }

@@ -1,7 +1,10 @@
-import { chanceTest, type ChanceOptions } from '../compare/chance.js';
+import { negativeControlRates, overallTest, testFamily, type ChanceTest, type NegativeControlRates, type OverallTest } from '../compare/chance.js';
+import { COSINE_PRECISION } from '../compare/class-matched.js';
+import { changeJudge, controlMatcher } from '../compare/judge.js';
 import { pairName, type ModelPair } from '../compare/pairs.js';
-import { standardiseByPosition, type StandardisedChanges } from '../compare/position-matched.js';
 import { finiteMean } from '../measure/distribution.js';
+import { controlLibrary } from '../reference/match.js';
+import type { ReferencePlan } from '../reference/reference-plan.js';
 import { readStates, rowOffset, type SequenceStates } from './capture.js';
 import { centredGram, ckaMatrix, cosineDistance } from './geometry.js';
 import { crossValidatedProbe, type ProbeAccuracy } from './probe.js';
@@ -11,6 +14,8 @@ import type { StateRow } from './span-rows.js';
 export interface StateSequence {
   concept: string;
   sequence: string;
+  /** Its index in the run's reference plan. */
+  index: number;
   /** Set on a plain-wording control: the sequence it restates. */
   paraphraseOf?: string;
   rows: StateRow[];
@@ -28,15 +33,25 @@ export interface ConceptFacts {
 export interface ChangeResult {
   scope: string;
   pair: string;
-  /** Per state layer: mean 1 − cos at the concept's tokens, and at its controls'. */
+  /** Per state layer: mean 1 − cos at the concept's tokens, and at its matched control runs'. */
   concept: number[];
   control: number[];
-  /** Position-matched effect and permutation p per state layer, as for attention shares; absent when no sequence has enough controls. */
+  /** Class-matched effect per state layer (mean over sequences; overall, over concepts), as for attention shares. */
   effect?: number[];
+  /** Against the negative-control null, as for attention shares; absent for `*`, or where `untested` says why. */
   pValue?: number[];
   layersBeatingChance?: number;
   expectedByChance?: number;
   countPValue?: number;
+  untested?: string;
+  /** Over all concepts (`*`): how many beat chance against how many chance gives. */
+  overall?: OverallTest;
+}
+
+/** The negative-control words' own rates on one pair: the run's false-positive rate for representation change. */
+export interface RepresentationNegativeControls extends NegativeControlRates {
+  pair: string;
+  sequences: number;
 }
 
 export interface ModelGeometry {
@@ -62,6 +77,7 @@ export interface RepresentationResults {
   states: number;
   hidden: number;
   changes: ChangeResult[];
+  negativeControls: RepresentationNegativeControls[];
   cka: PairCka[];
   models: ModelGeometry[];
 }
@@ -69,12 +85,27 @@ export interface RepresentationResults {
 const rowsOf = (s: { rows: readonly StateRow[] }, kind: StateRow['kind']): number[] => s.rows.flatMap((r, k) => (r.kind === kind ? [k] : []));
 const nanFree = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
+/** How representation change is judged: the run's reference plan, the seed of the negative-control null, alpha. */
+export interface JudgeOptions {
+  references: ReferencePlan;
+  seed: number;
+  alpha: number;
+}
+
+/** One sequence's changes for one pair: the concept's per state, and every reference span's `[spans × states]`. */
+interface SequenceChange {
+  concept: string;
+  sequence: StateSequence;
+  byLayer: Float64Array;
+  references: Float64Array;
+}
+
 /** Every representation measure over the sequences' stored states: per pair, change and CKA; per model, probes and distances. */
-export async function measureRepresentations(sequences: readonly StateSequence[], models: readonly string[], pairs: readonly ModelPair[], concepts: readonly ConceptFacts[], chance: ChanceOptions): Promise<RepresentationResults> {
+export async function measureRepresentations(sequences: readonly StateSequence[], models: readonly string[], pairs: readonly ModelPair[], concepts: readonly ConceptFacts[], options: JudgeOptions): Promise<RepresentationResults> {
   const legal = sequences.filter((s) => !s.paraphraseOf);
   // What stays in memory: each sequence's concept and component rows per model, `[states, hidden]` each.
   const kept = new Map<string, Map<string, SequenceStates>>();
-  const change = new Map<string, Array<{ concept: string; sequence: StateSequence; byLayer: Float64Array; controls: Float64Array; standardised?: StandardisedChanges }>>();
+  const change = new Map<string, SequenceChange[]>();
   const tokenCka = new Map<string, Float64Array[]>();
   let states = 0;
   let hidden = 0;
@@ -97,16 +128,37 @@ export async function measureRepresentations(sequences: readonly StateSequence[]
     }
   }
   const conceptIds = [...new Set(legal.map((s) => s.concept))];
+  // every state of every reference span can be measured: the runs' usability does not depend on the pair
+  const matcher = controlMatcher(options.references, controlLibrary(options.references), () => true);
+  const negativeControls: RepresentationNegativeControls[] = [];
   const changes = pairs.flatMap((pair) => {
     const list = change.get(pairName(pair)) ?? [];
-    for (const item of list) {
-      const controls = rowsOf(item.sequence, 'control');
-      const target = item.sequence.rows.find((r) => r.kind === 'concept')?.tokens ?? [];
-      const z = standardiseByPosition({ observed: item.byLayer, controls: item.controls, target, controlSpans: controls.map((k) => item.sequence.rows[k]!.tokens) }, states, COSINE_PRECISION);
-      if (z) item.standardised = z;
+    const bySequence = options.references.sequences.map((_, k) => list.find((item) => item.sequence.index === k)?.references ?? new Float64Array(0));
+    const judge = changeJudge(options.references, matcher, { measures: states, precision: COSINE_PRECISION, bySequence }, options.seed);
+    const judged = list.map((item) => ({ item, effect: judge.effectOf(item.sequence.index, conceptTokensOf(item.sequence), item.byLayer) }));
+    // the mean change of a sequence's matched control runs, read from the sequences they lie in
+    const controlChange = (item: SequenceChange, l: number): number =>
+      finiteMean(
+        matcher.runs(item.sequence.index, conceptTokensOf(item.sequence)).map((run) => {
+          const { sequence, span } = matcher.library.runs[run]!;
+          return bySequence[sequence]![span * states + l]!;
+        }),
+      );
+    const result = (scope: string, items: typeof judged): ChangeResult => changeResult(scope, pairName(pair), items, states, controlChange);
+    const perConcept = conceptIds.map((id) => result(id, judged.filter((j) => j.item.concept === id)));
+    // the concepts are one family, tested together: the null located at their own median
+    const units = conceptIds.map((id) => judged.filter((j) => j.item.concept === id && !j.effect.every(Number.isNaN)).map((j) => j.effect));
+    testFamily(units, (k) => judge.nullFor(k), options.alpha).forEach((test, c) => withTest(perConcept[c]!, test));
+    const overall = result('*', judged);
+    const test = overallTest(perConcept.map((c) => c.countPValue ?? Number.NaN), options.alpha);
+    if (test) overall.overall = test;
+    const conceptEffects = perConcept.flatMap((c) => (c.effect ? [c.effect] : []));
+    if (conceptEffects.length > 0) overall.effect = Array.from({ length: states }, (_, l) => finiteMean(conceptEffects.map((e) => e[l]!)));
+    for (const nul of judge.nulls()) {
+      const rates = negativeControlRates([nul], options.alpha);
+      if (rates) negativeControls.push({ pair: pairName(pair), sequences: nul.sequences, ...rates });
     }
-    const scopes = [...conceptIds.map((id) => ({ scope: id, groups: [list.filter((x) => x.concept === id)] })), { scope: '*', groups: conceptIds.map((id) => list.filter((x) => x.concept === id)) }];
-    return scopes.map(({ scope, groups }) => changeResult(scope, pairName(pair), groups, states, chance));
+    return [...perConcept, overall];
   });
   const cka = pairs.map((pair): PairCka => {
     const occurrences = legal.map((s) => kept.get(`${s.concept}/${s.sequence}`)!).filter((byModel) => rowsOf(byModel.get(pair.after)!, 'concept').length > 0);
@@ -119,29 +171,21 @@ export async function measureRepresentations(sequences: readonly StateSequence[]
     };
   });
   const geometry = models.map((model) => modelGeometry(model, legal, sequences, kept, concepts, states, hidden));
-  return { states, hidden, changes, cka, models: geometry };
+  return { states, hidden, changes, negativeControls, cka, models: geometry };
 }
 
-/**
- * The smallest spread of a baseline of representation change: 1 − cos of float32
- * states is exact to about 1e-7, so controls that did not change at all (the
- * embeddings, where only some rows changed) get this spread instead of none, and a
- * concept that moved gets a large, finite effect instead of an infinite one.
- */
-const COSINE_PRECISION = 1e-6;
-
-/** Per state layer, 1 − cos between the two models at the concept row, and at each control row `[controls × states]`. */
-function spanChanges(after: SequenceStates, before: SequenceStates): { byLayer: Float64Array; controls: Float64Array } {
+/** Per state layer, 1 − cos between the two models at the concept row, and at each reference row (control runs and words, in plan order) `[spans × states]`. */
+function spanChanges(after: SequenceStates, before: SequenceStates): { byLayer: Float64Array; references: Float64Array } {
   const concept = rowsOf(after, 'concept')[0];
-  const controls = rowsOf(after, 'control');
+  const references = after.rows.flatMap((r, k) => (r.kind === 'control' || r.kind === 'word' ? [k] : []));
   const L = after.states;
   const distance = (l: number, row: number): number => cosineDistance(after.data, before.data, rowOffset(after, l, row), after.hidden, rowOffset(before, l, row));
   const byLayer = Float64Array.from({ length: L }, (_, l) => (concept === undefined ? Number.NaN : distance(l, concept)));
-  const matrix = new Float64Array(controls.length * L);
-  controls.forEach((row, c) => {
+  const matrix = new Float64Array(references.length * L);
+  references.forEach((row, c) => {
     for (let l = 0; l < L; l++) matrix[c * L + l] = distance(l, row);
   });
-  return { byLayer, controls: matrix };
+  return { byLayer, references: matrix };
 }
 
 /** Only the concept and component rows of a sequence's states, as the probes and distances need them. */
@@ -171,20 +215,25 @@ function conceptRows(list: readonly SequenceStates[], l: number, hidden: number)
 /** Rows of a flat `n × n` matrix; NaN (no spread) is written as null. */
 const square = (flat: Float64Array, n: number): Array<Array<number | null>> => Array.from({ length: n }, (_, i) => Array.from(flat.subarray(i * n, (i + 1) * n), nanFree));
 
-function changeResult(scope: string, pair: string, groups: ReadonlyArray<ReadonlyArray<{ byLayer: Float64Array; controls: Float64Array; standardised?: StandardisedChanges }>>, states: number, chance: ChanceOptions): ChangeResult {
-  const items = groups.flat();
-  const perLayer = (value: (item: (typeof items)[number], l: number) => number): number[] => Array.from({ length: states }, (_, l) => finiteMean(items.map((item) => value(item, l))));
-  const controlMean = (item: (typeof items)[number], l: number): number => finiteMean(Array.from({ length: item.controls.length / states }, (_, c) => item.controls[c * states + l]!));
-  const result: ChangeResult = { scope, pair, concept: perLayer((item, l) => item.byLayer[l]!), control: perLayer(controlMean) };
-  const test = chanceTest(groups.map((g) => g.flatMap((item) => (item.standardised ? [item.standardised] : []))), states, chance);
-  if (test) {
-    result.effect = Array.from(test.effect);
-    result.pValue = Array.from(test.pValue);
-    result.layersBeatingChance = test.headsBeatingChance;
-    result.expectedByChance = test.expectedByChance;
-    result.countPValue = test.countPValue;
+const conceptTokensOf = (s: StateSequence): number[] => s.rows.find((r) => r.kind === 'concept')?.tokens ?? [];
+
+/** A concept's (or, for `*`, every concept's) representation change: its means, and its matched controls'. */
+function changeResult(scope: string, pair: string, judged: ReadonlyArray<{ item: SequenceChange; effect: Float64Array }>, states: number, controlChange: (item: SequenceChange, l: number) => number): ChangeResult {
+  const perLayer = (value: (item: SequenceChange, l: number) => number): number[] => Array.from({ length: states }, (_, l) => finiteMean(judged.map(({ item }) => value(item, l))));
+  return { scope, pair, concept: perLayer((item, l) => item.byLayer[l]!), control: perLayer(controlChange) };
+}
+
+/** A concept's test against its null, or why it has none. */
+function withTest(result: ChangeResult, test: ChanceTest | string): void {
+  if (typeof test === 'string') {
+    result.untested = test;
+    return;
   }
-  return result;
+  result.effect = Array.from(test.effect);
+  result.pValue = Array.from(test.pValue);
+  result.layersBeatingChance = test.headsBeatingChance;
+  result.expectedByChance = test.expectedByChance;
+  result.countPValue = test.countPValue;
 }
 
 function modelGeometry(model: string, legal: readonly StateSequence[], all: readonly StateSequence[], kept: ReadonlyMap<string, ReadonlyMap<string, SequenceStates>>, concepts: readonly ConceptFacts[], states: number, hidden: number): ModelGeometry {

@@ -2,10 +2,12 @@ import type { Concept } from '../concepts/concept.js';
 import { tokenizeSequence, type CheckpointTokenizer } from '../tokenize/tokenizer.js';
 
 /**
- * Token ids that occur only inside the concept spans of the chosen concepts, in every
- * sequence of every concept, and the chosen concepts that hold at least one of them
- * (a concept whose term is made of tokens found elsewhere too cannot be planted alone):
- * changing those tokens' embedding rows (`synth --plant`) changes these concepts and nothing else.
+ * Token ids that occur only inside the concept spans (unlabelled spans) of the chosen
+ * concepts' sequences of legal wording, and nowhere else in any text (plain-wording
+ * controls, components and every other concept's texts included), with the chosen
+ * concepts that hold at least one of them: changing those tokens' embedding rows
+ * changes these concepts' terms and nothing else (a concept whose term is made of
+ * tokens found elsewhere too cannot be planted alone).
  */
 export async function exclusiveTokens(tokenizer: CheckpointTokenizer, concepts: readonly Concept[], chosen: ReadonlySet<string>): Promise<{ tokens: number[]; planted: Set<string> }> {
   const inside = new Map<number, Set<string>>();
@@ -13,10 +15,11 @@ export async function exclusiveTokens(tokenizer: CheckpointTokenizer, concepts: 
   for (const concept of concepts) {
     for (const sequence of concept.sequences) {
       const aligned = await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id);
-      const spanned = new Set(aligned.spans.flatMap((s) => s.tokens));
+      const term = new Set(aligned.spans.filter((s) => !s.label).flatMap((s) => s.tokens));
+      const plantable = chosen.has(concept.id) && !sequence.paraphraseOf;
       aligned.ids.forEach((value, t) => {
         const id = Number(value);
-        if (chosen.has(concept.id) && spanned.has(t)) inside.set(id, (inside.get(id) ?? new Set()).add(concept.id));
+        if (plantable && term.has(t)) inside.set(id, (inside.get(id) ?? new Set()).add(concept.id));
         else elsewhere.add(id);
       });
     }

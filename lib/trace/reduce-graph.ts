@@ -26,7 +26,7 @@ export interface ReductionPlan {
   /** Layers whose head-averaged `[T, T]` map is returned (for the report's maps). */
   meanLayers: readonly number[];
   /**
-   * Column sums of each head's map, for any number of control spans: `plain`, over every
+   * Column sums of each head's map, for any number of reference spans: `plain`, over every
    * query (one unpadded sequence per pass); `weighted`, over the real queries, plain and
    * sink-renormalised (padded batches, the sink excluded).
    */

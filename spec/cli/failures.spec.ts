@@ -171,7 +171,8 @@ describe('unmeasurable is not significant', () => {
     const out = path.join(await temporaryFolder(), 'out');
     const result = await run('compare', '--model', `base=${modelDir('base')}`, '--model', `cpt=${modelDir('cpt')}`, '--concepts', path.join(ROOT, 'concepts', 'consideration.yaml'), '--query-set', 'outside', '--out', out, '--no-report');
     assert.equal(result.code, 0, result.err);
-    assert.match(result.out, /cpt:base +outside\/include: mean Δ [-\d.e+]+, skewness [-\d.]+, \d+% of heads rose, (\d+)\/48 heads beat chance \(expected [\d.]+, count p [\d.e-]+\); 1 sequence\(s\) with no query in outside left out/);
+    // one concept file holds too few words that recur in its sequences to judge the concept by: said, not tested
+    assert.match(result.out, /cpt:base +outside\/include: mean Δ [-\d.e+]+, skewness [-\d.]+, \d+% of heads rose, no concept could be tested; 1 sequence\(s\) with no query in outside left out/);
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as {
       concepts: Array<{ id: string; results: Array<{ querySet: string; sequences: string[]; skipped: string[]; changes: Record<string, { meanDelta: number | null; headsBeatingChance: number | null }> }> }>;
     };

@@ -1,130 +1,170 @@
 import assert from 'node:assert/strict';
 import { randomLcg, randomNormal } from 'd3-random';
-import { chanceTest } from '../../lib/compare/chance.js';
-import { standardiseByPosition, type SequenceChanges } from '../../lib/compare/position-matched.js';
+import { negativeControlRates, overallTest, testAgainstNull, testFamily, type ChanceTest } from '../../lib/compare/chance.js';
+import { classMatchedEffect } from '../../lib/compare/class-matched.js';
+import { negativeControlNull, negativeControlShare, unitStatistic } from '../../lib/compare/negative-controls.js';
 
-const round = (values: ArrayLike<number>): number[] => Array.from(values as Float64Array, (v) => Math.round(v * 1e6) / 1e6);
+const round = (values: ArrayLike<number>, digits = 9): number[] => Array.from(values, (v) => Number(v.toFixed(digits)));
 
-describe('standardiseByPosition', () => {
-  // one head; width-1 controls at tokens 2..21 whose Δ falls with log position, ±1 around 10 − 3 ln(position)
-  const positions = Array.from({ length: 20 }, (_, k) => k + 2);
-  const trend = (position: number): number => 10 - 3 * Math.log(position);
-  const controls = Float64Array.from(positions, (t, k) => trend(t) + (k % 2 === 0 ? 1 : -1));
-  const atStart = (observed: number): SequenceChanges => ({ observed: Float64Array.of(observed), controls, target: [1], controlSpans: positions.map((t) => [t]) });
-  const plainZ = (value: number, of: number[]): number => {
-    const mean = of.reduce((a, b) => a + b, 0) / of.length;
-    return (value - mean) / Math.sqrt(of.reduce((a, b) => a + (b - mean) ** 2, 0) / (of.length - 1));
-  };
+describe('classMatchedEffect', () => {
+  // four runs, two heads: run r has Δ = r (head 0) and 10 (head 1)
+  const controls = Float64Array.of(0, 10, 1, 10, 2, 10, 3, 10, 4, 10, 5, 10, 6, 10, 7, 10, 8, 10, 9, 10, 10, 10);
+  const all = Array.from({ length: 11 }, (_, k) => k);
 
-  it('reads a span at the start of its sentence against its neighbours\' trend in position, not their plain mean', () => {
-    // Δ = 10 lies on the trend at token 1; against the 16 nearest controls' plain mean it would look extreme
-    const z = standardiseByPosition(atStart(trend(1)), 1)!;
-    assert.ok(Math.abs(z.observed[0]!) < 0.5, `z ${z.observed[0]}`);
-    assert.ok(plainZ(trend(1), Array.from(controls.subarray(0, 16))) > 1.5);
+  it('is (Δ − mean) / sd of the matched runs\' changes, per head', () => {
+    // runs 0..10: mean 5, sample sd √11
+    const z = classMatchedEffect(Float64Array.of(5 + 2 * Math.sqrt(11), 10), controls, all, 2, 1e-6);
+    assert.deepEqual(round(z), [2, 0]);
   });
 
-  it('measures a one-token target at token 0 too (positions counted from 1)', () => {
-    const z = standardiseByPosition({ observed: Float64Array.of(12), controls, target: [0], controlSpans: positions.map((t) => [t]) }, 1)!;
-    assert.ok(Number.isFinite(z.observed[0]));
+  it('calls a difference below the measure\'s precision a tie, and a spread below it the precision', () => {
+    const z = classMatchedEffect(Float64Array.of(5 + 1e-9, 10 + 3e-6), controls, all, 2, 1e-6);
+    // head 0: below precision, a tie; head 1: the runs did not vary, so the spread is the precision itself
+    assert.deepEqual(round(z), [0, 3]);
   });
 
-  it('is unchanged when every change is scaled and shifted alike', () => {
-    const z = standardiseByPosition(atStart(13), 1)!;
-    const scaled = standardiseByPosition({ ...atStart(13 * 0.01 + 2), controls: controls.map((v) => v * 0.01 + 2) }, 1)!;
-    assert.deepEqual(round(scaled.observed), round(z.observed));
-    assert.deepEqual(round(scaled.controls), round(z.controls));
-  });
-
-  it('draws chance from the 40 controls nearest the target, each measured against its own neighbours', () => {
-    const many = { observed: Float64Array.of(0), controls: Float64Array.from({ length: 60 }, (_, k) => Math.sin(k)), target: [1], controlSpans: Array.from({ length: 60 }, (_, k) => [k + 2]) };
-    const z = standardiseByPosition(many, 1)!;
-    assert.equal(z.controlCount, 40);
-    // the nearest control (token 2) comes first, measured the same with or without the far ones
-    const alone = standardiseByPosition({ ...many, controls: many.controls.slice(0, 40), controlSpans: many.controlSpans.slice(0, 40) }, 1)!;
-    assert.equal(alone.controls[0], z.controls[0]);
-  });
-
-  it('leaves out of a control\'s neighbours the controls that share a token with it', () => {
-    // width-2 runs from token 2 on; the run at 3–4 overlaps the run at 2–3 and carries a huge Δ
-    const spans = Array.from({ length: 30 }, (_, k) => [k + 2, k + 3]);
-    const values = Float64Array.from(spans, (_, k) => (k === 1 ? 1e6 : Math.sin(k)));
-    const z = standardiseByPosition({ observed: Float64Array.of(0), controls: values, target: [0, 1], controlSpans: spans }, 1)!;
-    // the run at 2–3 is measured as if the run at 3–4 were not there
-    const without = (k: number): boolean => k !== 1;
-    const alone = standardiseByPosition({ observed: Float64Array.of(0), controls: values.filter((_, k) => without(k)), target: [0, 1], controlSpans: spans.filter((_, k) => without(k)) }, 1)!;
-    assert.deepEqual(round([z.controls[0]!]), round([alone.controls[0]!]));
-  });
-
-  it('drops controls whose query set was empty, and gives no baseline with fewer than four', () => {
-    const few: SequenceChanges = { observed: Float64Array.of(0), controls: Float64Array.of(1, 2, Number.NaN, Number.NaN, 16, 32), target: [1], controlSpans: [[2], [3], [4], [5], [6], [7]] };
-    assert.equal(standardiseByPosition(few, 1), undefined);
-    const oneNaN: SequenceChanges = { ...few, controls: Float64Array.of(1, 2, Number.NaN, 8, 16, 32) };
-    assert.equal(standardiseByPosition(oneNaN, 1)!.controlCount, 5);
+  it('gives no effect from fewer than ten matched runs', () => {
+    assert.ok(classMatchedEffect(Float64Array.of(1, 1), controls, [0, 1, 2], 2, 1e-6).every(Number.isNaN));
   });
 });
 
-describe('chanceTest', () => {
-  const sequence = (observed: number, controls: number[]) => ({ observed: Float64Array.of(observed), controls: Float64Array.from(controls), controlCount: controls.length });
+/** Word effects: `count` words, each with `occurrences` effects of `heads` heads, from `value(word, occurrence, head)`. */
+function words(count: number, occurrences: number, heads: number, value: (w: number, o: number, h: number) => number): Map<string, Float64Array[]> {
+  return new Map(Array.from({ length: count }, (_, w) => [`w${String(w).padStart(3, '0')}`, Array.from({ length: occurrences }, (_, o) => Float64Array.from({ length: heads }, (_, h) => value(w, o, h)))]));
+}
 
-  it('enumerates one control per sequence; a concept\'s chance draws are scaled by √n, its observation averaged', () => {
-    // one concept, two sequences, one head: observed mean (3 + 1)/2 = 2; draws (a + b)/√2
-    const test = chanceTest([[sequence(3, [1, -1]), sequence(1, [2, 0, -2])]], 1, { draws: 100, seed: 1, alpha: 0.05 })!;
-    assert.equal(test.draws, 6);
-    assert.deepEqual(round(test.effect), [2]);
-    // |draws|: 3/√2, 1/√2, 1/√2, 1/√2, 1/√2, 3/√2; two reach 2
-    assert.deepEqual(round(test.pValue), round([3 / 7]));
+describe('negativeControlNull', () => {
+  it('takes words of content found in k to 2k sequences, k occurrences of each, and standardises S = Σz/√k by the median and 1.4826 MAD per head', () => {
+    // 25 words of 3 occurrences whose z are all w − 12 (S = √3 (w − 12)); 5 words of 7 occurrences are out of reach for k = 3,
+    // and "of", a function word, is no negative control
+    const effects = new Map([...words(25, 3, 1, (w) => w - 12), ...[...words(5, 7, 1, () => 100)].map(([k, v]) => [`x${k}`, v] as const), ['of', [Float64Array.of(50), Float64Array.of(50), Float64Array.of(50)]]]);
+    const nul = negativeControlNull(effects, 3, 1, 1)!;
+    assert.equal(nul.words.length, 25);
+    // median 0; |S| = √3·|w − 12| has median √3·6
+    assert.deepEqual(round([nul.centre[0]!, nul.spread[0]!]), round([0, 1.4826 * 6 * Math.sqrt(3)]));
+    assert.deepEqual(round([nul.standardised[0]!]), round([-12 / (1.4826 * 6)]));
   });
 
-  it('draws seeded combinations when there are more than allowed, the same for the same seed', () => {
-    const many = Array.from({ length: 6 }, (_, k) => sequence(k / 10, Array.from({ length: 10 }, (_, c) => c - 4.5)));
-    const first = chanceTest([many], 1, { draws: 50, seed: 3, alpha: 0.05 })!;
-    assert.equal(first.draws, 50);
-    assert.deepEqual(chanceTest([many], 1, { draws: 50, seed: 3, alpha: 0.05 })!.pValue, first.pValue);
-    assert.equal(chanceTest([[]], 1, { draws: 50, seed: 3, alpha: 0.05 }), undefined);
+  it('gives no null from fewer than 20 words, or for words that do not recur k times', () => {
+    assert.equal(negativeControlNull(words(19, 3, 1, () => 1), 3, 1, 1), undefined);
+    assert.equal(negativeControlNull(words(30, 2, 1, () => 1), 3, 1, 1), undefined);
+  });
+
+  it('is S = Σ z / √k', () => {
+    assert.deepEqual(round(unitStatistic([Float64Array.of(1, 2), Float64Array.of(3, 2)])), round([4 / Math.SQRT2, 4 / Math.SQRT2]));
+  });
+});
+
+describe('testAgainstNull', () => {
+  // 40 words of one occurrence, two heads: z = (w − 19.5) / 10 at head 0, its negative at head 1
+  const nul = negativeControlNull(words(40, 1, 2, (w, _, h) => (h === 0 ? 1 : -1) * ((w - 19.5) / 10)), 1, 2, 1)!;
+
+  it('gives p = (1 + #{pooled |u| ≥ |u|}) / (1 + pooled), two-sided over both heads', () => {
+    // |u| of the null: 0.5/10/s … 19.5/10/s twice over each head, s the MAD spread; a unit beyond every one has p = 1/81
+    const test = testAgainstNull([Float64Array.of(100, 0)], nul, 0.05);
+    assert.equal(test.pValue[0], 1 / 81);
+    // u = 0 is as far out as every null value: p = 1
+    assert.equal(test.pValue[1], 1);
+    assert.equal(test.headsBeatingChance, 1);
+    assert.equal(test.nullWords, 40);
+  });
+
+  it('counts a word of the null against the others only, when it is tested as a concept', () => {
+    const test = testAgainstNull([], nul, 0.05, 39);
+    // word 39 is the farthest at both heads, tied with word 0 (its mirror image); the other 39 words give 78 values, two as far
+    assert.deepEqual([test.pValue[0], test.pValue[1]], [3 / 79, 3 / 79]);
+    assert.equal(test.nullWords, 39);
+  });
+
+  it('gives the run\'s own rates: about alpha of the words beat chance tested as concepts', () => {
+    const rates = negativeControlRates([nul], 0.05)!;
+    assert.equal(rates.words, 40);
+    assert.ok(rates.tests['0.05'] > 0.02 && rates.tests['0.05'] < 0.08, `${rates.tests['0.05']}`);
+  });
+});
+
+describe('testFamily', () => {
+  // 40 null words of three occurrences, one head: z = (w − 19.5) / 10 in each occurrence
+  const nul = negativeControlNull(words(40, 3, 1, (w) => (w - 19.5) / 10), 3, 1, 1)!;
+  const unit = (z: number): Float64Array[] => [Float64Array.of(z), Float64Array.of(z), Float64Array.of(z)];
+
+  it('locates the null at the family\'s own median: a shift every concept shares is no concept\'s change', () => {
+    // twelve concepts all moved by 5 (far beyond every word), one of them by 5 more
+    const family = [...Array.from({ length: 11 }, () => unit(5)), unit(10)];
+    const tests = testFamily(family, () => nul, 0.05) as ChanceTest[];
+    assert.ok(tests.slice(0, 11).every((t) => t.pValue[0] === 1));
+    assert.equal(tests[11]!.pValue[0], 1 / 41);
+    // with too few concepts to locate it, the null stays at the words' median
+    const few = testFamily(family.slice(0, 3), () => nul, 0.05) as ChanceTest[];
+    assert.equal(few[0]!.pValue[0], 1 / 41);
+  });
+
+  it('says why a unit has no test', () => {
+    assert.deepEqual(testFamily([[], unit(1)], () => undefined, 0.05), ['no sequence has enough control runs of its class that could be measured', 'fewer than 20 negative-control words occur in 3 to 6 sequences of legal wording']);
+  });
+});
+
+describe('overallTest', () => {
+  it('is the binomial tail of the concepts beating chance', () => {
+    // 2 of 4 at alpha 0.1: P(X ≥ 2) = 1 − 0.9⁴ − 4·0.1·0.9³ = 0.0523
+    const test = overallTest([0.01, 0.02, 0.5, 0.9], 0.1)!;
+    assert.deepEqual([test.concepts, test.conceptsBeatingChance, Number(test.pValue.toFixed(4))], [4, 2, 0.0523]);
+    assert.equal(overallTest([0.5, 0.6], 0.05)!.pValue, 1);
+  });
+});
+
+describe('negativeControlShare', () => {
+  it('weighs the rates of nulls of two or more sequences by their words, for one pair', () => {
+    const rows = [
+      { pair: 'b:a', sequences: 3, words: 60, countBelowAlpha: 0.05 },
+      { pair: 'b:a', sequences: 4, words: 20, countBelowAlpha: 0.1 },
+      { pair: 'b:a', sequences: 1, words: 600, countBelowAlpha: 0.5 },
+      { pair: 'c:a', sequences: 3, words: 60, countBelowAlpha: 0.9 },
+    ];
+    assert.deepEqual(negativeControlShare(rows, 'b:a'), { words: 80, rate: (3 + 2) / 80 });
   });
 });
 
 /**
- * Where the answer is known: concepts whose sequences share the concept's term (a
- * token effect that recurs in each of them), placed near the start where changes are
- * largest, with no concept-specific change (null) or with one planted.
+ * Where the answer is known: units of three sequences whose effects share a unit-level
+ * part (a term recurs in each of its sequences), concepts and words alike, over eight
+ * heads with a part shared by all heads of a unit; with nothing concept-specific, or with
+ * a shift planted on four heads of the concepts.
  */
-function simulatedConcepts(planted: number, seed: number) {
+function simulated(planted: number, seed: number) {
   const normal = randomNormal.source(randomLcg(seed))(0, 1);
   const heads = 8;
-  const tokens = 30;
-  return Array.from({ length: 400 }, () => {
+  const unit = (shift: number): Float64Array[] => {
     const term = Array.from({ length: heads }, () => normal());
-    return Array.from({ length: 3 }, () => {
-      const start = 1 + Math.floor(Math.abs(normal()) * 6);
-      const spread = (position: number): number => Math.log((tokens + 1) / position);
-      const observed = Float64Array.from(term, (u, h) => spread(start) * (u + 0.5 * normal() + (h < 4 ? planted : 0)));
-      const spans = Array.from({ length: tokens - 1 }, (_, k) => [k + 1]).filter(([t]) => t !== start);
-      const controls = Float64Array.from({ length: spans.length * heads }, (_, k) => spread(spans[Math.floor(k / heads)]![0]!) * (normal() + 0.5 * normal()));
-      return standardiseByPosition({ observed, controls, target: [start], controlSpans: spans }, heads)!;
-    });
-  });
+    const shared = normal();
+    return Array.from({ length: 3 }, () => Float64Array.from(term, (t, h) => 0.6 * t + 0.3 * shared + 0.75 * normal() + (h < 4 ? shift : 0)));
+  };
+  const nullWords = new Map(Array.from({ length: 120 }, (_, w) => [`word${w}`, unit(0)]));
+  return { concepts: Array.from({ length: 400 }, () => unit(planted)), nul: negativeControlNull(nullWords, 3, heads, 1)! };
 }
 
-function rejectionRate(concepts: ReturnType<typeof simulatedConcepts>, heads: number[]): number {
+function rejectionRate(concepts: readonly Float64Array[][], nul: NonNullable<ReturnType<typeof negativeControlNull>>, heads: number[], alpha: number): number {
   let rejected = 0;
   for (const concept of concepts) {
-    const p = chanceTest([concept], 8, { draws: 2000, seed: 1, alpha: 0.05 })!.pValue;
-    for (const h of heads) rejected += p[h]! < 0.05 ? 1 : 0;
+    const p = testAgainstNull(concept, nul, alpha).pValue;
+    for (const h of heads) rejected += p[h]! < alpha ? 1 : 0;
   }
   return rejected / (concepts.length * heads.length);
 }
 
-describe('the chance baseline, where the answer is known', () => {
-  it('flags about alpha of concept × head tests when nothing concept-specific changed', () => {
-    const rate = rejectionRate(simulatedConcepts(0, 11), [0, 1, 2, 3, 4, 5, 6, 7]);
+describe('the negative-control null, where the answer is known', () => {
+  it('flags about alpha of concept × head tests when nothing concept-specific changed, at 0.05 and in the tail', () => {
+    const { concepts, nul } = simulated(0, 11);
+    const all = [0, 1, 2, 3, 4, 5, 6, 7];
+    const rate = rejectionRate(concepts, nul, all, 0.05);
     assert.ok(rate > 0.025 && rate < 0.075, `false-positive rate ${rate}`);
+    assert.ok(rejectionRate(concepts, nul, all, 0.01) <= 0.02);
   });
 
   it('finds a change planted on some heads of the concepts, and not the others', () => {
-    const concepts = simulatedConcepts(3, 12);
-    const power = rejectionRate(concepts, [0, 1, 2, 3]);
-    const others = rejectionRate(concepts, [4, 5, 6, 7]);
+    const { concepts, nul } = simulated(2, 12);
+    const power = rejectionRate(concepts, nul, [0, 1, 2, 3], 0.05);
+    const others = rejectionRate(concepts, nul, [4, 5, 6, 7], 0.05);
     assert.ok(power > 0.5, `power ${power}`);
     assert.ok(others < 0.075, `false-positive rate on unplanted heads ${others}`);
   });

@@ -6,18 +6,19 @@ import { describeDistribution } from '../../lib/measure/distribution.js';
 /** A scope of one concept under one choice, with Δ over two heads and a count p. */
 function scope(concept: string, target: string, querySet: 'all' | 'after', delta: number[], countPValue: number): ScopeComparison {
   const d = Float64Array.from(delta);
-  const chance = { effect: d, pValue: d, qValue: d, familyPValue: d, headsBeatingChance: 0, expectedByChance: 0, countPValue, draws: 10 };
+  const chance = { effect: d, statistic: d, pValue: d, qValue: d, familyPValue: d, headsBeatingChance: 0, expectedByChance: 0, countPValue, nullWords: 20 };
   return {
     scope: concept,
     variant: { target, querySet, sink: 'include' },
     sequences: [],
     skipped: [],
+    unjudged: [],
     models: [],
     pairs: [{ pair: 'cpt:base', delta: d, relative: d, entropyDelta: d, rolloutDelta: d, chance, distribution: describeDistribution(d) }],
   };
 }
 
-const comparison = (scopes: ScopeComparison[]): Comparison => ({ layers: 1, heads: 2, scopes, sequences: [] });
+const comparison = (scopes: ScopeComparison[]): Comparison => ({ layers: 1, heads: 2, scopes, sequences: [], negativeControls: [] });
 
 describe('robustnessOf', () => {
   it('says a direction holds when mean Δ has one sign under every choice, and a finding when the count test agrees', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomLcg, randomNormal } from 'd3-random';
-import { centredGram, cosineDistance, linearCka } from '../../lib/represent/geometry.js';
-import { crossValidatedProbe } from '../../lib/represent/probe.js';
+import { Matrix as MlMatrix, solve } from 'ml-matrix';
+import { centredGram, cosineDistance, linearCka, rowProducts } from '../../lib/represent/geometry.js';
+import { crossValidatedProbe, PROBE_SHUFFLES, RIDGE } from '../../lib/represent/probe.js';
 
 type Matrix = number[][];
 const flat = (rows: Matrix): Float64Array => Float64Array.from(rows.flat());
@@ -86,6 +87,85 @@ describe('the linear probe', () => {
     assert.ok(probe.chance > 0.25 && probe.chance < 0.75, `chance ${probe.chance}`);
     assert.ok(Math.abs(probe.accuracy - probe.chance) < 0.25, `accuracy ${probe.accuracy}, chance ${probe.chance}`);
     assert.ok(probe.pValue > 0.05, `p ${probe.pValue}`);
+  });
+
+  /**
+   * The probe as it was first written: per fold, the Gram centred on the training rows
+   * in its dual form, the ridge system K + λI solved with ml-matrix for every
+   * labelling's centred one-hot columns, and each test row scored class by class in
+   * sorted order (the first of equal scores wins). The correct predictions per labelling.
+   */
+  function referenceCounts(data: Float64Array, d: number, labellings: ReadonlyArray<readonly string[]>, folds: readonly number[]): number[] {
+    const n = folds.length;
+    const gram = rowProducts({ data, rows: n, width: d });
+    const correct = labellings.map(() => 0);
+    for (const fold of new Set(folds)) {
+      const train = folds.flatMap((f, i) => (f === fold ? [] : [i]));
+      const test = folds.flatMap((f, i) => (f === fold ? [i] : []));
+      const t = train.length;
+      const m = Array.from({ length: n }, (_, i) => train.reduce((s, k) => s + gram[i * n + k]! / t, 0));
+      const mean = train.reduce((s, k) => s + m[k]!, 0) / t;
+      const centred = (i: number, j: number): number => gram[i * n + j]! - m[i]! - m[j]! + mean;
+      const system = new MlMatrix(train.map((i) => train.map((j) => centred(i, j))));
+      const ridge = (RIDGE * train.reduce((s, _, r) => s + system.get(r, r), 0)) / t;
+      for (let r = 0; r < t; r++) system.set(r, r, system.get(r, r) + ridge);
+      const kernel = test.map((i) => train.map((j) => centred(i, j)));
+      labellings.forEach((labels, q) => {
+        const classes = [...new Set(train.map((i) => labels[i]!))].sort();
+        const prior = classes.map((c) => train.filter((i) => labels[i] === c).length / t);
+        const dual = solve(system, new MlMatrix(train.map((i) => classes.map((c, k) => (labels[i] === c ? 1 : 0) - prior[k]!))));
+        test.forEach((i, k) => {
+          const scores = classes.map((_, c) => kernel[k]!.reduce((s, v, r) => s + v * dual.get(r, c), prior[c]!));
+          const best = scores.reduce((b, s, c) => (s > scores[b]! ? c : b), 0);
+          if (classes[best] === labels[i]) correct[q]! += 1;
+        });
+      });
+    }
+    return correct;
+  }
+
+  it('agrees with solving the ridge system for every labelling: the same correct predictions, accuracy, chance and p', () => {
+    const [n, d, classes] = [45, 12, 5];
+    const cases = [
+      { seed: 3, signal: 0, distinct: n },
+      { seed: 11, signal: 0.7, distinct: n },
+      { seed: 23, signal: 1.5, distinct: n },
+    ];
+    for (const { seed, signal, distinct } of cases) {
+      const draw = normal(seed);
+      const labels = Array.from({ length: n }, (_, i) => `class-${((i % distinct) * 7) % classes}`);
+      const base = Array.from({ length: distinct * d }, (_, k) => draw() + (k % d === Number(labels[Math.floor(k / d)]!.slice(6)) ? signal : 0));
+      const data = Float64Array.from({ length: n * d }, (_, k) => base[(Math.floor(k / d) % distinct) * d + (k % d)]!);
+      const folds = labels.map((_, i) => i % 3);
+      const probe = crossValidatedProbe(data, d, labels, folds);
+      // the probe's own shuffles (no groups: single rows permuted, its generator seeded at 1), reproduced
+      const random = randomLcg(1);
+      const shuffled = Array.from({ length: PROBE_SHUFFLES }, () => {
+        const order = labels.map((_, i) => i);
+        for (let k = order.length - 1; k > 0; k--) {
+          const j = Math.floor(random() * (k + 1));
+          [order[k], order[j]] = [order[j]!, order[k]!];
+        }
+        return order.map((k) => labels[k]!);
+      });
+      const correct = referenceCounts(data, d, [labels, ...shuffled], folds);
+      const accuracy = correct[0]! / n;
+      const chances = correct.slice(1).map((c) => c / n).sort((x, y) => x - y);
+      assert.equal(probe.accuracy, accuracy, `seed ${seed}: accuracy`);
+      assert.equal(probe.pValue, (1 + chances.filter((x) => x >= accuracy).length) / (1 + chances.length), `seed ${seed}: p`);
+      assert.equal(probe.chance95, chances[Math.floor(0.95 * chances.length)], `seed ${seed}: chance95`);
+      assert.equal(probe.chance, chances.reduce((x, y) => x + y, 0) / chances.length, `seed ${seed}: chance`);
+      assert.equal(probe.classes, classes);
+    }
+  });
+
+  it('calls scores equal but for rounding ties, and of tied scores predicts the first class in sorted order', () => {
+    // fold 0: ±e1, ±e2, ±e3 (3 'a', 3 'b'); fold 1: four zero rows (2 'a', 2 'c'). Each fold's held-out rows sit on its
+    // training mean, so their scores are the training priors, equal for the two classes: 'a' wins both times
+    const data = Float64Array.from([1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1, ...Array<number>(12).fill(0)]);
+    const labels = ['a', 'a', 'a', 'b', 'b', 'b', 'a', 'a', 'c', 'c'];
+    const probe = crossValidatedProbe(data, 3, labels, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
+    assert.equal(probe.accuracy, 5 / 10);
   });
 
   it('recovers a class planted along a direction, far above its shuffled-label level', () => {

@@ -5,6 +5,7 @@ import { openAttentionSession, openReducedSession } from '../../lib/trace/sessio
 import { SINK_MODES } from '../../lib/measure/attention-share.js';
 import { measureReduced, reductionLayout, widenInputs } from '../../lib/measure/measure-reduced.js';
 import { DEFAULT_MEASURE_OPTIONS, measureSequence, type SequenceMeasures } from '../../lib/measure/measure-sequence.js';
+import { referenceSpans, type ReferenceSpan } from '../../lib/reference/reference-spans.js';
 import { QUERY_SETS } from '../../lib/measure/query-set.js';
 import { rolloutConceptMass } from '../../lib/measure/rollout.js';
 import type { TokenSpan } from '../../lib/tokenize/align-spans.js';
@@ -84,22 +85,31 @@ function labelledSpans(T: number): TokenSpan[] {
 }
 
 function assertSameMeasures(fromMaps: SequenceMeasures, fromGraph: SequenceMeasures, tolerance: number): void {
-  assert.deepEqual(fromGraph.controlSpans, fromMaps.controlSpans);
+  assert.deepEqual(fromGraph.references, fromMaps.references);
   assert.equal(fromGraph.measures.length, fromMaps.measures.length);
   fromMaps.measures.forEach((expected, k) => {
     const actual = fromGraph.measures[k]!;
     const what = `${expected.target} ${expected.querySet} ${expected.sink}`;
-    assert.deepEqual([actual.target, actual.querySet, actual.sink, actual.queries, actual.controls], [expected.target, expected.querySet, expected.sink, expected.queries, expected.controls], what);
-    for (const field of ['share', 'entropy', 'rollout', 'controlShare'] as const) {
+    assert.deepEqual([actual.target, actual.querySet, actual.sink, actual.queries], [expected.target, expected.querySet, expected.sink, expected.queries], what);
+    for (const field of ['share', 'entropy', 'rollout'] as const) {
       const difference = maxRelativeDifference(actual[field], expected[field]);
       assert.ok(difference < tolerance, `${what} ${field}: ${difference}`);
     }
+  });
+  fromMaps.referenceShares.forEach((expected, k) => {
+    const actual = fromGraph.referenceShares[k]!;
+    assert.deepEqual([actual.querySet, actual.sink], [expected.querySet, expected.sink]);
+    const difference = maxRelativeDifference(actual.share, expected.share);
+    assert.ok(difference < tolerance, `reference shares ${expected.querySet} ${expected.sink}: ${difference}`);
   });
   assert.deepEqual(fromGraph.components?.labels, fromMaps.components?.labels);
   assert.ok(maxRelativeDifference(fromGraph.components!.perLayer, fromMaps.components!.perLayer) < tolerance);
 }
 
-const EVERY_VARIANT = { ...DEFAULT_MEASURE_OPTIONS, querySets: [...QUERY_SETS], sinks: [...SINK_MODES], controls: { maxControls: 12, seed: 3 } };
+const EVERY_VARIANT = { ...DEFAULT_MEASURE_OPTIONS, querySets: [...QUERY_SETS], sinks: [...SINK_MODES] };
+
+/** Control runs of the targets' widths, as a run's plan gives them (at most six of each width). */
+const referencesOf = (T: number): ReferenceSpan[] => referenceSpans(T, new Set(labelledSpans(T).flatMap((s) => s.tokens)), [], [1, 2], 0, { controlsPerWidth: 6, seed: 3 });
 
 /** Every share, control share, entropy, rollout and component matrix, measured inside the graph and from the full maps, within `tolerance`. */
 export async function checkMeasuresAgainstFullMaps(checkpoint: Checkpoint, texts: string[], columnSums: 'plain' | 'weighted' = 'weighted', tolerance = 1e-5): Promise<void> {
@@ -109,7 +119,7 @@ export async function checkMeasuresAgainstFullMaps(checkpoint: Checkpoint, texts
   const full = await openAttentionSession(checkpoint);
   const maps = await full.run(ids);
   await full.release();
-  const layouts = ids.map((s) => reductionLayout(s.length, labelledSpans(s.length), options));
+  const layouts = ids.map((s) => reductionLayout(s.length, labelledSpans(s.length), options, referencesOf(s.length)));
   const K = Math.max(...layouts.map((l) => l.keySetCount));
   const R = Math.max(...layouts.map((l) => l.rolloutCount));
   const reduced = await openReducedSession(checkpoint, { entropy: true, meanLayers: [], columnSums, rolloutResidual: 0.5 });
@@ -120,7 +130,7 @@ export async function checkMeasuresAgainstFullMaps(checkpoint: Checkpoint, texts
       : await reduced.run(ids, layouts.map((l) => widenInputs(l, K, R)));
   await reduced.release();
   results.forEach((result, s) => {
-    assertSameMeasures(measureSequence(maps[s]!, labelledSpans(ids[s]!.length), options), measureReduced(result, layouts[s]!, options), tolerance);
+    assertSameMeasures(measureSequence(maps[s]!, labelledSpans(ids[s]!.length), options, referencesOf(ids[s]!.length)), measureReduced(result, layouts[s]!, options), tolerance);
   });
 }
 
