@@ -14,20 +14,21 @@ import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { FULL_MAP_TOKENS, MAX_MAP_CELLS } from '../lib/measure/map-cells.js';
 import { writeJson } from '../lib/io/atomic.js';
 import { measureReduced, reductionLayout, widenInputs } from '../lib/measure/measure-reduced.js';
-import { DEFAULT_MEASURE_OPTIONS, targetsOf } from '../lib/measure/measure-sequence.js';
-import { optionValue } from '../lib/options.js';
+import { targetsOf } from '../lib/measure/measure-sequence.js';
+import { optionValue } from '../lib/options/option-table.js';
 import { referencePlan } from '../lib/reference/reference-plan.js';
 import { referenceSpans, type ReferenceSpan } from '../lib/reference/reference-spans.js';
 import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
 import { conceptTokens, SPAN_RULES, type TokenSpan } from '../lib/tokenize/align-spans.js';
 import { loadTokenizer, tokenizeSequence, type AlignedSequence } from '../lib/tokenize/tokenizer.js';
-import { openCheckpoint, type Checkpoint } from '../lib/trace/checkpoint.js';
-import { fullMapBytes } from '../lib/trace/fit.js';
-import { openAttentionSession, openReducedSession } from '../lib/trace/session.js';
-import { blockRowsFor, DEFAULT_ATTENTION_BYTES } from '../lib/measurers.js';
+import { openCheckpoint, type Checkpoint } from '../lib/checkpoint/checkpoint.js';
+import { fullMapBytes } from '../lib/checkpoint/fit.js';
+import { openAttentionSession, openReducedSession } from '../lib/runtime/session.js';
 import { poolMatrix, stateRows } from '../lib/represent/span-rows.js';
-import { residualStreamOf } from '../lib/trace/states.js';
+import { residualStreamOf } from '../lib/runtime/states-session.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
+import { blockRowsFor, DEFAULT_ATTENTION_BYTES } from '../lib/measurers/measurer.js';
+import { resolveAnalysis } from '../lib/options/analysis-options.js';
 
 const TINY = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
@@ -140,7 +141,7 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
   const rows = inputs.map((input) => stateRows(input, input.references));
   const session = await openReducedSession(checkpoint, plan);
   const loadMb = rssMb();
-  const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, DEFAULT_MEASURE_OPTIONS, input.references));
+  const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, resolveAnalysis().measure, input.references));
   let ms = 0;
   for (let start = 0; start < inputs.length; start += batch) {
     const group = layouts.slice(start, start + batch);
@@ -151,7 +152,7 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
     const pools = ids.map((sequence, k) => (stream ? { pool: poolMatrix(rows[start + k]!, sequence.length, S) } : {}));
     ms += await fastest(repeats, async () => {
       const results = await session.run(ids, group.map((l, k) => ({ ...widenInputs(l, K, R), ...pools[k] })));
-      results.forEach((result, k) => measureReduced(result, group[k]!, DEFAULT_MEASURE_OPTIONS));
+      results.forEach((result, k) => measureReduced(result, group[k]!, resolveAnalysis().measure));
     });
   }
   await session.release();

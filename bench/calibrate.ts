@@ -11,12 +11,12 @@ import path from 'node:path';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { writeJson } from '../lib/io/atomic.js';
 import type { RepresentationResults } from '../lib/represent/representations.js';
-import { compareCheckpoints, type CompareSummary } from '../lib/run-compare.js';
+import { compareCheckpoints, type CompareSummary } from '../lib/commands/compare.js';
 import { perturbCheckpoint } from '../lib/synth/perturb.js';
 import { exclusiveTokens } from '../lib/synth/plant.js';
 import { loadTokenizer } from '../lib/tokenize/tokenizer.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
-import { attentionRates, RATE_ALPHAS, rateShares, representationRates } from '../lib/calibrate/rates.js';
+import { attentionRates, RATE_ALPHAS, rateShares, representationRates } from '../lib/results/test-rates.js';
 
 const WORK = process.env.CALIBRATION_DIR ?? path.join(os.tmpdir(), 'legal-attn-calibration');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { CliIo } from '../bin/cli.js';
+import { runCli, type CliIo } from '../bin/cli.js';
 
 /** The repository root (specs run from dist/spec). */
 export const ROOT = path.resolve(new URL('../../', import.meta.url).pathname);
@@ -99,4 +99,21 @@ export function captureIo(): CapturedIo {
     },
   };
   return io;
+}
+
+/** Runs the command line in-process, as a user types it: its exit code and what it wrote. */
+export async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = captureIo();
+  const code = await runCli(argv, io);
+  return { code, out: io.out, err: io.err };
+}
+
+/** The reference probes as a concept set in `dir`, spans as character offsets. */
+export async function probeConcepts(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  for (const probe of (await referenceIndex()).probes) {
+    const spans = probe.spans.map(([start, end]) => `      - { start: ${start}, end: ${end} }`).join('\n');
+    await writeFile(path.join(dir, `${probe.id}.yaml`), `id: ${probe.id}\nname: ${probe.id}\narea: test\nsequences:\n  - id: probe\n    text: ${JSON.stringify(probe.text)}\n    spans:\n${spans}\n`);
+  }
+  return dir;
 }

@@ -47,7 +47,8 @@ export interface StructureTest {
 }
 
 export interface StructureTestOptions {
-  draws: number;
+  /** Relabellings at most (every one when they are fewer). */
+  permutations: number;
   seed: number;
   alpha: number;
 }
@@ -115,7 +116,7 @@ export function structureTest(concepts: readonly ConceptPairs[], options: Struct
   const identity = finitePairs.map((c) => Array.from({ length: c.components }, (_, k) => k));
   const observed = statistic(finitePairs, r, identity);
   const total = finitePairs.reduce((n, c) => n * factorial(c.components), 1);
-  const exhaustive = total <= options.draws;
+  const exhaustive = total <= options.permutations;
   let asLarge = 0;
   let draws: number;
   if (exhaustive) {
@@ -133,7 +134,7 @@ export function structureTest(concepts: readonly ConceptPairs[], options: Struct
     }
   } else {
     const random = randomLcg(options.seed);
-    draws = options.draws;
+    draws = options.permutations;
     asLarge = 1;
     for (let d = 0; d < draws; d++) {
       const orders = identity.map((order) => shuffle([...order], random));

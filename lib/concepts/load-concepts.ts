@@ -2,9 +2,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
-import { parseYamlFile, type KeyPath } from '../io/yaml-file.js';
+import { parseYamlFile } from '../io/yaml-file.js';
 import { codePointLength, type Concept, type ConceptSequence, type ConceptSpan } from './concept.js';
 import { parseMarkup } from './markup.js';
+import { type KeyPath } from '../io/field-problem.js';
 
 const kebab = z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be kebab-case (lower-case letters, digits and dashes)');
 

@@ -1,9 +1,7 @@
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
 import { badInput } from '../errors.js';
-import { fieldProblem } from './field-problem.js';
-
-export type KeyPath = ReadonlyArray<PropertyKey>;
+import { fieldProblem, type KeyPath } from './field-problem.js';
 
 export interface ParsedYaml<T> {
   data: T;
@@ -18,9 +16,6 @@ function lineOf(doc: Document, lines: LineCounter, keys: KeyPath): number {
   }
   return 1;
 }
-
-export const fieldName = (keys: KeyPath): string =>
-  keys.reduce<string>((name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)), '');
 
 /**
  * Parses YAML and validates it with a zod schema; a fault is one sentence naming the

@@ -1,10 +1,10 @@
 import { runtimeFailure } from '../errors.js';
-import type { ReducedAttention, ReductionInputs } from '../trace/session.js';
 import type { TokenSpan } from '../tokenize/align-spans.js';
 import { shareOfRows, type RowMasses } from './attention-share.js';
 import { componentTokens } from './component-attention.js';
 import type { ReferenceSpan } from '../reference/reference-spans.js';
-import { componentMeasures, DEFAULT_MEASURE_OPTIONS, measureReferences, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
+import { componentMeasures, measureReferences, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
+import { type ReducedAttention, type ReductionInputs } from '../rewrite/reduction-plan.js';
 
 /** Key-set columns every sequence has before its targets: every key, then the sink. */
 const ALL = 0;
@@ -29,8 +29,8 @@ export interface ReductionLayout {
   inputs: ReductionInputs;
 }
 
-export function reductionLayout(tokens: number, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS, references: readonly ReferenceSpan[] = []): ReductionLayout {
-  const targets = targetsOf(spans, options.spanRules);
+export function reductionLayout(tokens: number, spans: readonly TokenSpan[], options: MeasureOptions, references: readonly ReferenceSpan[] = []): ReductionLayout {
+  const targets = targetsOf(spans, options.spanTokens);
   const columns: Array<readonly number[]> = [Array.from({ length: tokens }, (_, j) => j), [0], ...targets.map((t) => t.tokens)];
   const referenceColumn = options.querySets.includes('outside') && references.length > 0 ? columns.length : undefined;
   if (referenceColumn !== undefined) columns.push(...references.map((r) => r.tokens));
@@ -62,7 +62,7 @@ export function widenInputs(layout: ReductionLayout, keySetCount: number, rollou
  * every j of a span whose queries start at its first token); entropy and rollout as
  * the graph returned them; component matrices from head-averaged masses.
  */
-export function measureReduced(reduced: ReducedAttention, layout: ReductionLayout, options: MeasureOptions = DEFAULT_MEASURE_OPTIONS): SequenceMeasures {
+export function measureReduced(reduced: ReducedAttention, layout: ReductionLayout, options: MeasureOptions): SequenceMeasures {
   const [layers = 0, heads = 0, tokens = 0, K = 0] = reduced.mass.dims;
   const R = reduced.rollout?.dims[2] ?? 0;
   const massRows = (l: number, h: number, column: number): RowMasses => {

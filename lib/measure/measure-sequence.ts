@@ -15,14 +15,8 @@ export interface MeasureOptions {
   /** Weight of the residual identity in rollout (Abnar & Zuidema use 0.5). */
   rolloutResidual: number;
   /** Span rules to measure the concept under: `concept` is by overlap, `concept@majority` by majority of characters. */
-  spanRules?: readonly SpanRule[];
+  spanTokens?: readonly SpanRule[];
 }
-
-export const DEFAULT_MEASURE_OPTIONS: MeasureOptions = {
-  querySets: ['all'],
-  sinks: ['include'],
-  rolloutResidual: 0.5,
-};
 
 /** What a share is taken on: the concept (the union of its spans) or one labelled component. */
 export interface Target {
@@ -178,11 +172,11 @@ export function measureReferences(
  * needs (shares, entropies, rollout, control shares), so the map can be dropped
  * before the next sequence is read.
  */
-export function measureSequence(attention: Float32Tensor, spans: readonly TokenSpan[], options: MeasureOptions = DEFAULT_MEASURE_OPTIONS, references: readonly ReferenceSpan[] = []): SequenceMeasures {
+export function measureSequence(attention: Float32Tensor, spans: readonly TokenSpan[], options: MeasureOptions, references: readonly ReferenceSpan[] = []): SequenceMeasures {
   const [layers = 0, heads = 0, tokens = 0] = attention.dims;
   const size = tokens * tokens;
   const headMap = (l: number, h: number): Float32Array => attention.data.subarray((l * heads + h) * size, (l * heads + h + 1) * size);
-  const targets = targetsOf(spans, options.spanRules);
+  const targets = targetsOf(spans, options.spanTokens);
   const masses = targets.map((t) => rolloutConceptMass(attention, t.tokens, options.rolloutResidual));
   const shape = { layers, heads, tokens };
   const measures = measureVariants(

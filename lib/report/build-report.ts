@@ -16,7 +16,7 @@ import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceIndex, traceIndexFile } from '../results/trace-index.js';
 import { headlineSection } from './headline.js';
 import { conceptRepresentations, indexRepresentations } from './representations-section.js';
-import { readResults, type ChangeSummary, type Results, type Row, type RobustnessSummary, type ScopeResult, type StructureTestSummary, type Summary } from './read-results.js';
+import { readResults, type ChangeSummary, type Results, type Row, type RobustnessSummary, type ScopeResult, type StructureTestSummary, type Summary } from '../results/summary-file.js';
 
 export interface ReportOptions {
   /** Layer of the attention and difference maps (default: the last). */

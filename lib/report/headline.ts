@@ -1,6 +1,6 @@
 import { negativeControlShare } from '../compare/negative-controls.js';
 import { escapeHtml } from './html.js';
-import type { ChangeSummary, RepresentationsSection, Summary } from './read-results.js';
+import type { ChangeSummary, RepresentationsSection, Summary } from '../results/summary-file.js';
 
 const percent = (rate: number): string => `${(100 * rate).toFixed(1)} %`;
 const p = (value: number | null | undefined): string => (value === null || value === undefined ? 'n/a' : value < 0.001 ? value.toExponential(1) : value.toPrecision(2));

@@ -2,7 +2,7 @@ import { negativeControlShare, type NegativeControlSummary } from '../compare/ne
 import { ckaMatrixSvg } from '../render/cka-matrix.js';
 import { layerCurvesSvg, type LayerAxis, type LayerCurve } from '../render/layer-curves.js';
 import { escapeHtml, figure, slug } from './html.js';
-import type { ProbeSummary, RepresentationChangeSummary, RepresentationsSection, RepresentationsSummary } from './read-results.js';
+import type { ProbeSummary, RepresentationChangeSummary, RepresentationsSection, RepresentationsSummary } from '../results/summary-file.js';
 
 /** The report's second lens: the residual stream's measures beside the attention views. */
 export interface SectionViews {

@@ -2,12 +2,12 @@ import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeJson } from '../io/atomic.js';
 import { readNpy, writeNpy, type Float32Tensor } from '../io/npy.js';
-import type { PlannedSequence } from '../run-trace.js';
-import type { Checkpoint } from '../trace/checkpoint.js';
-import type { ResidualStream } from '../trace/residual-stream.js';
-import type { SessionOptions } from '../trace/session.js';
-import { openStatesSession } from '../trace/states.js';
+import type { Checkpoint } from '../checkpoint/checkpoint.js';
+import type { ResidualStream } from '../checkpoint/residual-stream.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { openStatesSession } from '../runtime/states-session.js';
 import { poolMatrix, stateRows, type StateRow } from './span-rows.js';
+import { type PlannedSequence } from '../plan/planned-sequence.js';
 
 export const STATES_FILE = 'states.npy';
 export const STATE_ROWS_FILE = 'state-rows.json';

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { fieldProblem } from '../io/field-problem.js';
-import type { MapsMode, PlannedSequence, TracedSequence } from '../run-trace.js';
-import type { Checkpoint } from '../trace/checkpoint.js';
+import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { TOOL_VERSION } from '../version.js';
+import { type MapsMode, type PlannedSequence, type TracedSequence } from '../plan/planned-sequence.js';
 
 /** What trace.json records, read back by `measure` and by reuse. */
 export interface TraceRecord {

@@ -1,4 +1,5 @@
-import { BFLOAT16, FLOAT, FLOAT16, typeName } from '../trace/initializers.js';
+import { typeName } from '../onnx/initializers.js';
+import { BFLOAT16, FLOAT, FLOAT16 } from '../onnx/proto.js';
 
 // Node 20 has no Float16Array: the conversions work on the float32 bit pattern.
 const word = new Float32Array(1);

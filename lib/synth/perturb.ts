@@ -3,10 +3,11 @@ import path from 'node:path';
 import { randomLcg, randomNormal } from 'd3-random';
 import { badInput } from '../errors.js';
 import { makeFolder, writeFolderWhole, writeJson } from '../io/atomic.js';
-import { findTokenEmbedding } from '../trace/embedding-norms.js';
-import { FLOAT_TYPES, elementCount, externalPlace, readInitializer, replaceInlineData, rewriteExternalData, shapeOf, toFloat32, typeName, type ExternalPlace } from '../trace/initializers.js';
-import { decodeModel, type GraphProto, type TensorProto } from '../trace/onnx-model.js';
+import { findTokenEmbedding } from '../checkpoint/embedding-norms.js';
+import { elementCount, externalPlace, readInitializer, replaceInlineData, rewriteExternalData, shapeOf, toFloat32, typeName, type ExternalPlace } from '../onnx/initializers.js';
+import { decodeModel } from '../onnx/model.js';
 import { LARGEST_FINITE, fromFloat32 } from './half-precision.js';
+import { FLOAT_TYPES, type GraphProto, type TensorProto } from '../onnx/proto.js';
 
 export interface PerturbOptions {
   /** Gaussian noise on every floating-point initializer of at least 2 dimensions: sd = scale × that tensor's own sd. */

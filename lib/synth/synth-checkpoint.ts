@@ -5,8 +5,9 @@ import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { badInput } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
-import { constantTensor, FLOAT, INT64, intAttribute, intsAttribute } from '../trace/onnx-build.js';
+import { constantTensor, intAttribute, intsAttribute } from '../onnx/build.js';
 import { PACKAGE_ROOT } from '../version.js';
+import { FLOAT, INT64 } from '../onnx/proto.js';
 
 const { onnx: schema } = onnxProto;
 

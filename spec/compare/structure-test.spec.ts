@@ -8,7 +8,7 @@ import { declaredPairs } from '../../lib/measure/structure.js';
 import { loadTokenizer, tokenizeSequence } from '../../lib/tokenize/tokenizer.js';
 import { MODELS, ROOT } from '../helpers.js';
 
-const options = { draws: 2000, seed: 1, alpha: 0.05 };
+const options = { permutations: 2000, seed: 1, alpha: 0.05 };
 
 /**
  * Concepts of three or four components in a chain (each declared to relate to the

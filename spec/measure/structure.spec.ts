@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { componentAttention, componentTokens } from '../../lib/measure/component-attention.js';
 import { structureAlignment } from '../../lib/measure/structure.js';
-import { compareWording } from '../../lib/compare/structure-results.js';
+import { compareWording } from '../../lib/compare/structure-comparison.js';
 
 // 4×4 attention; component a is token 1, component b tokens 2 and 3
 const A4 = Float32Array.of(1, 0, 0, 0, 0.6, 0.4, 0, 0, 0.5, 0.25, 0.25, 0, 0.4, 0.1, 0.2, 0.3);

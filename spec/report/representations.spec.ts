@@ -5,8 +5,8 @@ import { JSDOM } from 'jsdom';
 import { exact } from '../../lib/render/svg.js';
 import { writeReport } from '../../lib/report/build-report.js';
 import { slug } from '../../lib/report/html.js';
-import type { RepresentationsSummary, Summary } from '../../lib/report/read-results.js';
-import { compareCheckpoints } from '../../lib/run-compare.js';
+import type { RepresentationsSummary, Summary } from '../../lib/results/summary-file.js';
+import { compareCheckpoints } from '../../lib/commands/compare.js';
 import { listFiles, modelDir, ROOT, temporaryFolder } from '../helpers.js';
 import { parseSvg, texts } from '../render/svg-helpers.js';
 

@@ -4,17 +4,18 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import { captureStates } from '../../lib/represent/capture.js';
-import { storedStateSequences } from '../../lib/represent/plan.js';
+import { storedStateSequences } from '../../lib/represent/stored-states.js';
 import { measureRepresentations } from '../../lib/represent/representations.js';
-import { compareCheckpoints, planReferences } from '../../lib/run-compare.js';
-import { measureResults } from '../../lib/run-measure.js';
-import { planSequences } from '../../lib/run-trace.js';
+import { compareCheckpoints } from '../../lib/commands/compare.js';
+import { measureResults } from '../../lib/commands/measure.js';
 import { exclusiveTokens } from '../../lib/synth/plant.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
-import { openCheckpoint } from '../../lib/trace/checkpoint.js';
-import { residualStreamOf } from '../../lib/trace/states.js';
+import { openCheckpoint } from '../../lib/checkpoint/checkpoint.js';
+import { residualStreamOf } from '../../lib/runtime/states-session.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { modelDir, ROOT, temporaryFolder } from '../helpers.js';
+import { planSequences } from '../../lib/plan/planned-sequence.js';
+import { planReferences } from '../../lib/plan/plan-references.js';
 
 const CONCEPTS = ['hearsay', 'consideration', 'mens-rea', 'easement', 'negligence', 'offer'];
 const REFERENCES = { controlsPerWidth: 32, seed: 1 };
@@ -37,7 +38,7 @@ describe('representation measures', function () {
   it('between a checkpoint and itself: no change anywhere and CKA 1 on the diagonal', async () => {
     const checkpoint = await openCheckpoint(modelDir('cpt'));
     const loaded = await loadConcepts(concepts);
-    const planned = await planSequences({ model: checkpoint, concepts, out: '' }, checkpoint, loaded);
+    const planned = await planSequences({ concepts }, checkpoint, loaded);
     const references = await planReferences(planned, checkpoint, REFERENCES);
     const stream = await residualStreamOf(checkpoint);
     assert.ok(typeof stream !== 'string');

@@ -7,9 +7,9 @@ import ort from 'onnxruntime-node';
 import { LegalAttnError } from '../../lib/errors.js';
 import { perturbCheckpoint, type PerturbOptions } from '../../lib/synth/perturb.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
-import { decodeModel } from '../../lib/trace/onnx-model.js';
+import { decodeModel } from '../../lib/onnx/model.js';
 import { listFiles, modelDir, temporaryFolder } from '../helpers.js';
-import { MAKE_EXPORTS } from '../trace/exports.js';
+import { MAKE_EXPORTS } from '../checkpoint/exports.js';
 
 const run = promisify(execFile);
 

@@ -1,0 +1,72 @@
+import path from 'node:path';
+import { type Float32Tensor } from '../io/npy.js';
+import { type SequenceMeasures } from '../measure/measure-sequence.js';
+import { type StateRow } from '../represent/span-rows.js';
+import { type SessionOptions } from '../runtime/session.js';
+import { type MapsMode, type PlannedSequence } from '../plan/planned-sequence.js';
+import { type SequenceMaps } from '../results/trace-folder.js';
+
+/** What a measurer gives for one sequence: its measures, and the maps kept of it (written beside its tokens.json). */
+export interface MeasuredPass {
+  index: number;
+  measures: SequenceMeasures;
+  maps: SequenceMaps;
+  /** From the trace cache rather than a forward pass. */
+  cached: boolean;
+  /** Residual states pooled over `rows`, `[states, rows, hidden]`, where the measurer captures them. */
+  states?: { tensor: Float32Tensor; rows: StateRow[] };
+}
+
+/**
+ * One way of measuring one model over planned sequences (as nnsight has one backend
+ * interface and several implementations): from full per-head maps of a checkpoint,
+ * inside its graph (whole layers, or each layer as a loop over blocks of queries for
+ * long texts), or from the maps an earlier run saved.
+ */
+export interface Measurer {
+  /** What trace.json says was kept. */
+  readonly maps: MapsMode;
+  readonly mapLayers: readonly number[];
+  /** Queries per block where attention ran in blocks (known once `measure` has run); undefined: whole layers. */
+  readonly blockRows?: number | undefined;
+  measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass>;
+}
+
+/** How passes are run: batches, threads, device, the trace cache. */
+export interface PassOptions extends SessionOptions {
+  /** Sequences per forward pass (right-padded); default: `autoBatchSize`. */
+  batchSize?: number;
+  /** Read and fill the trace cache (default true). */
+  useCache?: boolean;
+  /** Memory a layer's attention may take in one pass; beyond it, attention runs in blocks of queries. */
+  maxMemoryBytes?: number;
+}
+
+/** Default budget for one layer's attention in a pass: blocks of queries are made smaller to stay within it. */
+export const DEFAULT_ATTENTION_BYTES = 2 * 1024 ** 3;
+/** A layer whose scores take at most this many bytes runs whole: the loop over blocks would only cost time. */
+const WHOLE_LAYER_BYTES = 32 * 1024 ** 2;
+/** Queries per block where the budget allows: faster than whole layers from 1,024 tokens on, and far smaller (`npm run bench`). */
+const BLOCK_ROWS = 128;
+
+/**
+ * Queries per block for the longest pass: none (whole layers) for short texts (at most
+ * 128 tokens, or scores `batch × heads × T² × 4` of at most 32 MiB) whose scores, masked
+ * scores and probabilities fit the budget; else 128, or fewer where
+ * `8 × batch × heads × B × T × 4` bytes (the block's scores, mask, P and their copies
+ * in the loop, measured) would pass the budget, a multiple of 16.
+ */
+export function blockRowsFor(heads: number, longest: number, batchSize: number, budget: number): number | undefined {
+  const row = batchSize * heads * longest * 4;
+  if ((longest <= BLOCK_ROWS || row * longest <= WHOLE_LAYER_BYTES) && 3 * row * longest <= budget) return undefined;
+  return Math.max(16, Math.min(BLOCK_ROWS, Math.floor(budget / (8 * row) / 16) * 16));
+}
+
+/**
+ * Sequences per pass when none is asked for: short texts gain from padding several into
+ * one pass (the bench: 139 sequences of 28–56 tokens, 183 ms one at a time, 145 ms eight
+ * at a time); long ones do not, and padding would multiply their T×T maps.
+ */
+export function autoBatchSize(lengths: readonly number[]): number {
+  return Math.max(0, ...lengths) <= 256 ? 8 : 1;
+}

@@ -1,0 +1,32 @@
+import { floatInput, intAttribute } from '../../onnx/build.js';
+import type { ResidualStream } from '../../checkpoint/residual-stream.js';
+import { type NodeProto, type ValueInfoProto, FLOAT } from '../../onnx/proto.js';
+
+/** `[batch, S, T]`: row s holds the weights of span s's tokens (1/width on its tokens), so one MatMul pools every span. */
+export const SPAN_POOL_INPUT = 'legal_attn.span_pool';
+export const stateOutput = (l: number): string => `legal_attn.pooled_state.${l}`;
+export const spanPoolInput = (): ValueInfoProto => floatInput(SPAN_POOL_INPUT, ['batch', 'spans', 'seq']);
+
+/**
+ * After each residual state, its mean over each span's tokens `[batch, S, hidden]` in
+ * float32: the measures need span states, not the `[T, hidden]` stream of every layer,
+ * which for a 7B model at 32k tokens is 4 GB. Keyed by the index of the node after which they go.
+ */
+export function pooledStateNodes(stream: ResidualStream, typeOf: (tensor: string) => number | undefined): Map<number, NodeProto[]> {
+  const after = new Map<number, NodeProto[]>();
+  stream.states.forEach((state, l) => {
+    const nodes: NodeProto[] = [];
+    // a state a fused kernel added up without returning it is added here, beside it
+    const sum = stream.sums[l];
+    if (sum) nodes.push({ opType: 'Add', input: sum, output: [state], name: `legal_attn/residual_sum_${l}` });
+    let x = state;
+    if ((typeOf(sum ? sum[0] : state) ?? FLOAT) !== FLOAT) {
+      x = `legal_attn.state_f32.${l}`;
+      nodes.push({ opType: 'Cast', input: [state], output: [x], name: `legal_attn/state_cast_${l}`, attribute: [intAttribute('to', FLOAT)] });
+    }
+    nodes.push({ opType: 'MatMul', input: [SPAN_POOL_INPUT, x], output: [stateOutput(l)], name: `legal_attn/pooled_state_${l}` });
+    const position = stream.positions[l]!;
+    after.set(position, [...(after.get(position) ?? []), ...nodes]);
+  });
+  return after;
+}

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadTokenizer, tokenizeSequence } from '../../lib/tokenize/tokenizer.js';
+import { modelDir, probeConcepts, run, temporaryFolder } from '../helpers.js';
+
+describe('--chat-template', () => {
+  const text = 'Under res judicata, a claim cannot be litigated again.';
+  const span = { start: 6, end: 18 };
+
+  it("wraps the text in the instruct checkpoint's [INST] template and keeps the span on its words", async () => {
+    const plain = await tokenizeSequence(await loadTokenizer(modelDir('ift')), text, [span], 'x');
+    const templated = await tokenizeSequence(await loadTokenizer(modelDir('ift'), { chatTemplate: true }), text, [span], 'x');
+    assert.equal(templated.templated, `<s>[INST] ${text} [/INST]`);
+    assert.equal(templated.ids[0], 1n, 'one <s>, from the template');
+    assert.equal(templated.ids.filter((id) => id === 1n).length, 1);
+    assert.ok(templated.ids.length > plain.ids.length);
+    const words = (a: typeof plain) => a.spans[0]!.tokens.map((t) => a.tokens[t]).join('').replace(/▁/g, ' ').trim();
+    assert.match(words(templated), /^res judicata/);
+    assert.equal(words(templated), words(plain));
+    // the template's own tokens carry no characters of the text
+    assert.deepEqual(templated.offsets[1], [0, 0]);
+  });
+
+  it('is recorded in trace.json and refused for a checkpoint without a template', async () => {
+    const out = path.join(await temporaryFolder(), 'out');
+    assert.equal((await run('--quiet', 'trace', '--model', modelDir('ift'), '--text', text, '--out', out, '--chat-template', '--maps', 'none')).code, 0);
+    const trace = JSON.parse(await readFile(path.join(out, 'trace.json'), 'utf8')) as { chatTemplate: boolean };
+    assert.equal(trace.chatTemplate, true);
+    const tokens = JSON.parse(await readFile(path.join(out, 'tokens.json'), 'utf8')) as { templated: string };
+    assert.match(tokens.templated, /^<s>\[INST\] /);
+    const refused = await run('trace', '--model', modelDir('base'), '--text', text, '--out', path.join(out, 'base'), '--chat-template');
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /tokenizer_config\.json: has no chat_template; drop --chat-template/);
+  });
+});
+
+describe('legal-attn concepts check', () => {
+  it('shows, for each span, the tokens it covers under the model', async () => {
+    const dir = await probeConcepts(path.join(await temporaryFolder(), 'c'));
+    const { code, out } = await run('concepts', 'check', dir, '--model', modelDir('base'));
+    assert.equal(code, 0);
+    assert.match(out, /consideration \(test\) .*consideration\.yaml\n {2}probe, 32 tokens\n {4}\[68, 81\) "consideration" → 18:▁consider 19:ation,/);
+    assert.match(out, /4 concepts, 4 sequences: valid\n$/);
+  });
+
+  it('validates without a model, and reports a bad file with its line', async () => {
+    const file = path.join(await temporaryFolder(), 'bad.yaml');
+    await writeFile(file, 'id: bad\nname: Bad\narea: tort\nsequences:\n  - id: s\n    text: an [[open span\n');
+    const { code, err } = await run('concepts', 'check', file);
+    assert.equal(code, 2);
+    assert.match(err, /bad\.yaml:6: sequence s: a span opened with "\[\[" is never closed/);
+  });
+});
+
+describe('--json', () => {
+  it('prints one JSON result on stdout and the human text on stderr', async () => {
+    const { code, out, err } = await run('--json', 'inspect', '--model', modelDir('base'));
+    assert.equal(code, 0);
+    const report = JSON.parse(out) as { heads: number; layers: unknown[] };
+    assert.equal(report.heads, 8);
+    assert.match(err, /attention +6 layers × 8 heads/);
+  });
+
+  it('gives compare results with the headline numbers of each pair', async () => {
+    const concepts = await probeConcepts(path.join(await temporaryFolder(), 'c'));
+    const out = path.join(await temporaryFolder(), 'r');
+    const { code, out: stdout } = await run('--json', '--quiet', 'compare', '--model', `base=${modelDir('base')}`, '--model', `ift=${modelDir('ift')}`, '--concepts', concepts, '--out', out, '--no-report');
+    assert.equal(code, 0);
+    const result = JSON.parse(stdout) as { out: string; overall: Array<{ pair: string; heads: number }> };
+    assert.equal(result.out, out);
+    assert.deepEqual(result.overall.map((o) => [o.pair, o.heads]), [['ift:base', 48]]);
+  });
+});
+
+describe('the config file', () => {
+  it('names models and concepts and sets defaults; the command line still wins', async () => {
+    const dir = await temporaryFolder();
+    await probeConcepts(path.join(dir, 'probes'));
+    const config = path.join(dir, 'study.config.yaml');
+    await writeFile(config, `models:\n  base: ${modelDir('base')}\n  cpt: ${modelDir('cpt')}\nconcepts: probes\nseed: 7\nquery-sets: [after]\n`);
+    const out = path.join(dir, 'out');
+    const result = await run('--quiet', '--config', config, 'compare', '--model', 'base', '--model', 'cpt', '--out', out, '--no-report', '--controls', '5');
+    assert.equal(result.code, 0, result.err);
+    const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { options: { seed: number; querySets: string[]; controls: number } };
+    assert.deepEqual([summary.options.seed, summary.options.querySets, summary.options.controls], [7, ['after'], 5]);
+  });
+
+  it('is refused with its line when a field is wrong', async () => {
+    const config = path.join(await temporaryFolder(), 'c.yaml');
+    await writeFile(config, 'seed: 1\nthreds: 2\n');
+    const { code, err } = await run('--config', config, 'inspect', '--model', modelDir('base'));
+    assert.equal(code, 2);
+    assert.match(err, /c\.yaml:2: field threds is not a known field/);
+  });
+});
+
+describe('compare --chat-template', () => {
+  it("wraps every model's input in the instruct model's template, and says so in the summary and the report", async () => {
+    const concepts = await probeConcepts(path.join(await temporaryFolder(), 'c'));
+    const out = path.join(await temporaryFolder(), 'r');
+    const result = await run('--quiet', 'compare', '--model', `base=${modelDir('base')}`, '--model', `ift=${modelDir('ift')}`, '--concepts', concepts, '--out', out, '--chat-template');
+    assert.equal(result.code, 0, result.err);
+    const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { options: { chatTemplate: boolean } };
+    assert.equal(summary.options.chatTemplate, true);
+    const tokens = JSON.parse(await readFile(path.join(out, 'traces', 'base', 'mens-rea', 'probe', 'tokens.json'), 'utf8')) as { templated: string };
+    assert.match(tokens.templated, /^<s>\[INST\] Most serious crimes/);
+    assert.match(await readFile(path.join(out, 'report', 'index.html'), 'utf8'), /chat template: yes/);
+  });
+});
