@@ -1,9 +1,13 @@
-// legal-attn, the library. Each folder is one stage of the pipeline:
+// legal-attn, the library. Each folder is one layer, and every import points down:
 //
-//   concepts → tokenize (spans → tokens) → trace (one checkpoint at a time) → measure → compare → render → report
+//   concepts → tokenize → reference (what a target is judged against)
+//   onnx (wire, decode, build) → checkpoint (open, find attention, readers) → rewrite (reduced graphs)
+//   → measure → runtime (sessions, passes, trace cache) → plan (planned sequences) → compare → represent
+//   → options → results (every file a run writes and reads) → measurers → render → report → commands
 //
-// Stages pass plain, serialisable data (typed arrays with their dims), so a later
-// stage can start from files as well as from memory.
+// Stages pass plain, serialisable data (typed arrays with their dims), so a later stage
+// can start from files as well as from memory; bin/ parses the command line and calls
+// one module of commands/ per command.
 export { LegalAttnError, exitCodeOf, type LegalAttnErrorCode } from './errors.js';
 export type { Concept, ConceptSequence, ConceptSpan, SourceLocation } from './concepts/concept.js';
 export { parseMarkup } from './concepts/markup.js';

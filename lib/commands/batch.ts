@@ -1,4 +1,4 @@
-import { cp, readFile, stat } from 'node:fs/promises';
+import { cp, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput, LegalAttnError } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
@@ -8,6 +8,9 @@ import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { Device } from '../runtime/session.js';
 import { traceAttentionCached } from '../runtime/passes.js';
 import { loadManifest, parseShard, shardRuns, type BatchRun } from '../options/manifest.js';
+import { batchSummaryFile, readBatchSummary, type BatchSummary, type RunResult } from '../results/batch-summary.js';
+
+export type { BatchSummary } from '../results/batch-summary.js';
 
 export interface BatchRequest {
   manifest: string;
@@ -24,29 +27,6 @@ export interface BatchRequest {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-export interface RunResult {
-  index: number;
-  name: string;
-  out: string;
-  /** done: ran; cached: every trace it needed was already in the cache; failed: see reason. */
-  status: 'done' | 'cached' | 'failed';
-  reason?: string;
-  seconds: number;
-}
-
-export interface BatchSummary {
-  manifest: string;
-  shard: { index: number; count: number } | null;
-  root: string;
-  runs: RunResult[];
-  done: number;
-  cached: number;
-  failed: number;
-  /** Sequences run through a model in this invocation (the rest came from the trace cache). */
-  traced: number;
-  seconds: number;
-}
-
 const seconds = (start: number): number => Math.round((performance.now() - start) / 10) / 100;
 
 /** A run checked and ready, or the reason it cannot run. */
@@ -54,43 +34,61 @@ type Prepared = { run: BatchRun; compare: PreparedCompare; failure?: undefined }
 
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/** One pass of a checkpoint, on one device, over every sequence some runs need, and which runs need each. */
+export interface SharedPass {
+  checkpoint: Checkpoint;
+  device?: Device;
+  needs: Array<{ ids: BigInt64Array; runs: Set<number> }>;
+  runs: Set<number>;
+}
+
 /**
- * For the runs measured from full maps: traces, for each checkpoint, every sequence any
- * of them needs, loading the model once, so that they share one pass per model through
- * the trace cache. Returns the runs that had anything traced now, and the runs whose
- * model failed (with the reason); the other runs are not held back by them.
+ * The passes the runs measured from full maps share: one per checkpoint and device (each
+ * run's own, so that a run on CUDA is not traced on the CPU), over every sequence any of
+ * them needs, each sequence once.
  */
-async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number>; failed: Map<number, string> }> {
-  type Need = { ids: BigInt64Array; runs: Set<number> };
-  const byModel = new Map<string, { checkpoint: Checkpoint; needs: Map<string, Need>; runs: Set<number> }>();
+export function sharedPasses(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>): SharedPass[] {
+  const passes = new Map<string, { pass: SharedPass; needs: Map<string, { ids: BigInt64Array; runs: Set<number> }> }>();
   for (const { run, compare } of prepared) {
+    const device = compare.request.device;
     for (const { checkpoint } of compare.checkpoints) {
-      const entry = byModel.get(checkpoint.contentHash) ?? { checkpoint, needs: new Map<string, Need>(), runs: new Set<number>() };
-      byModel.set(checkpoint.contentHash, entry);
-      entry.runs.add(run.index);
+      const key = `${checkpoint.contentHash}|${device ?? 'cpu'}`;
+      const entry = passes.get(key) ?? { pass: { checkpoint, ...(device ? { device } : {}), needs: [], runs: new Set<number>() }, needs: new Map<string, { ids: BigInt64Array; runs: Set<number> }>() };
+      passes.set(key, entry);
+      entry.pass.runs.add(run.index);
       for (const { aligned } of compare.planned) {
-        const key = aligned.ids.join(',');
-        const need: Need = entry.needs.get(key) ?? { ids: aligned.ids, runs: new Set<number>() };
+        const id = aligned.ids.join(',');
+        const need = entry.needs.get(id) ?? { ids: aligned.ids, runs: new Set<number>() };
         need.runs.add(run.index);
-        entry.needs.set(key, need);
+        entry.needs.set(id, need);
       }
     }
   }
+  return [...passes.values()].map(({ pass, needs }) => ({ ...pass, needs: [...needs.values()] }));
+}
+
+/**
+ * For the runs measured from full maps: runs their shared passes, loading each model once,
+ * so that the runs take their maps from the trace cache. Returns the runs that had
+ * anything traced now, and the runs whose model failed (with the reason); the other runs
+ * are not held back by them.
+ */
+async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number>; failed: Map<number, string> }> {
   let traced = 0;
   const fresh = new Set<number>();
   const failed = new Map<number, string>();
-  for (const { checkpoint, needs, runs } of byModel.values()) {
-    const list = [...needs.values()];
+  for (const { checkpoint, device, needs, runs } of sharedPasses(prepared)) {
     const options = {
       ...(request.threads ? { threads: request.threads } : {}),
       ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+      ...(device ? { device } : {}),
       onProgress: (done: number, total: number) => request.onProgress?.(`tracing ${checkpoint.name}`, done, total),
     };
     try {
-      for await (const { index, cached } of traceAttentionCached(checkpoint, list.map((n) => n.ids), options)) {
+      for await (const { index, cached } of traceAttentionCached(checkpoint, needs.map((n) => n.ids), options)) {
         if (cached) continue;
         traced++;
-        list[index]!.runs.forEach((r) => fresh.add(r));
+        needs[index]!.runs.forEach((r) => fresh.add(r));
       }
     } catch (error) {
       if (request.failFast) throw error;
@@ -185,7 +183,7 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
     traced,
     seconds: seconds(start),
   };
-  await writeJson(path.join(root, 'batch-summary.json'), summary);
+  await writeJson(batchSummaryFile(root), summary);
   return summary;
 }
 
@@ -197,11 +195,7 @@ export async function mergeBatches(roots: readonly string[], out: string): Promi
   if (roots.length === 0) throw badInput('merge needs at least one batch folder written with --shard.');
   const summaries: BatchSummary[] = [];
   for (const root of roots) {
-    const file = path.join(root, 'batch-summary.json');
-    const text = await readFile(file, 'utf8').catch(() => {
-      throw badInput(`${file}: not found; pass folders written by legal-attn batch (with --out-root).`);
-    });
-    summaries.push(JSON.parse(text) as BatchSummary);
+    summaries.push(await readBatchSummary(root));
   }
   const manifests = new Set(summaries.map((s) => s.manifest));
   if (manifests.size > 1) throw badInput(`the folders come from different manifests (${[...manifests].join(', ')}); merge slices of one manifest.`);

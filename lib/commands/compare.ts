@@ -11,7 +11,7 @@ import { hasChatTemplate } from '../tokenize/chat-template.js';
 import { loadTokenizer } from '../tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { RunOptions } from '../options/run-options.js';
-import { judgeOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions, type ResolvedAnalysis } from '../options/analysis-options.js';
+import { judgeOptionsOf, resolveAnalysis, resolvePairs, type ResolvedAnalysis } from '../options/analysis-options.js';
 import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from '../results/comparison-files.js';
 import { captureStates } from '../represent/capture.js';
 import { residualStreams, storedStateSequences } from '../represent/stored-states.js';
@@ -31,9 +31,7 @@ export interface NamedModel {
   dir: string;
 }
 
-export type { AnalysisOptions } from '../options/analysis-options.js';
 export type { RunOptions } from '../options/run-options.js';
-export type { RepresentationOutcome } from '../results/comparison-files.js';
 
 export interface CompareRequest extends RunOptions {
   models: NamedModel[];

@@ -6,7 +6,7 @@ import { storedStateSequences } from '../represent/stored-states.js';
 import { measureRepresentations } from '../represent/representations.js';
 import { readReferences, writeReferences } from '../results/references-file.js';
 import { readTokensFile } from '../results/tokens-file.js';
-import { readTraceRecord, type TraceRecord } from '../results/trace-file.js';
+import { readTraceRecord, type StoredTraceRecord } from '../results/trace-file.js';
 import { readTraceIndex, writeTraceIndex } from '../results/trace-index.js';
 import { measuredSequences, writeComparison, type ModelMeasures, type WrittenComparison } from '../results/comparison-files.js';
 import { type PlannedSequence } from '../plan/planned-sequence.js';
@@ -21,7 +21,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   const index = await readTraceIndex(resultsDir);
   const names = index.map((m) => m.name);
   const pairs = resolvePairs(options.pairs, names); // a bad --pairs is refused before any trace is read
-  const records: Array<{ name: string; folder: string; record: TraceRecord }> = [];
+  const records: Array<{ name: string; folder: string; record: StoredTraceRecord }> = [];
   for (const model of index) {
     const folder = model.traceFolder;
     const record = await readTraceRecord(folder);

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import { type Float32Tensor } from '../io/npy.js';
 import { FULL_MAP_TOKENS, mapCells, MAX_MAP_CELLS } from '../measure/map-cells.js';
 import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } from '../measure/measure-reduced.js';

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { type Float32Tensor } from '../io/npy.js';
 import { type SequenceMeasures } from '../measure/measure-sequence.js';
 import { type StateRow } from '../represent/span-rows.js';

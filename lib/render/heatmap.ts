@@ -1,4 +1,4 @@
-import { canvas, exact, hex, legend, type ColourScale } from './svg.js';
+import { canvas, hex, legend, type ColourScale } from './svg.js';
 
 export interface HeatmapSpec {
   title: string;
@@ -132,4 +132,3 @@ export function heatmapSvg(spec: HeatmapSpec): string {
   return done();
 }
 
-export { exact };

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { z } from 'zod';
+import { readJsonFile } from '../io/json-file.js';
 import path from 'node:path';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
@@ -18,6 +20,8 @@ export async function residualStreams(checkpoints: ReadonlyArray<{ name: string;
   return streams;
 }
 
+const stateRowsSchema = z.array(z.object({ kind: z.enum(['concept', 'component', 'control', 'word', 'token']), label: z.string().optional(), tokens: z.array(z.number().int()) }));
+
 /**
  * The states compare wrote beside its traces, as the representation measures read
  * them (each sequence's rows as written, whatever the options now), for compare itself
@@ -27,8 +31,9 @@ export async function storedStateSequences(planned: ReadonlyArray<{ dir: string;
   const sequences: StateSequence[] = [];
   for (const [index, p] of planned.entries()) {
     const dirs = Object.fromEntries(folders.map(({ name, folder }) => [name, path.join(folder, p.dir)]));
-    const rows = await readFile(path.join(folders[0]!.folder, p.dir, STATE_ROWS_FILE), 'utf8').then((text) => JSON.parse(text) as StateRow[], () => undefined);
-    if (!rows) return undefined;
+    const file = path.join(folders[0]!.folder, p.dir, STATE_ROWS_FILE);
+    if (!(await access(file).then(() => true, () => false))) return undefined;
+    const rows: StateRow[] = await readJsonFile(file, stateRowsSchema, { missing: 'run compare again.', again: 'run compare again.' });
     sequences.push({ concept: p.concept, sequence: p.sequence, index, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}), rows, dirs });
   }
   return sequences;

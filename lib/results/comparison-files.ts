@@ -12,7 +12,7 @@ import { DEFINITIONS } from './definitions.js';
 import type { SequenceMeasures } from '../measure/measure-sequence.js';
 import type { RepresentationResults } from '../represent/representations.js';
 import { representationRows, REPRESENTATION_DEFINITIONS } from './representation-rows.js';
-import type { TraceRecord } from './trace-file.js';
+import type { StoredTraceRecord } from './trace-file.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 import { MATCHED_CONTROLS } from '../reference/match.js';
 import { TOOL_VERSION } from '../version.js';
@@ -42,7 +42,7 @@ export function measuredSequences(models: readonly ModelMeasures[], paraphrases:
 /** A model's trace record and the measures of its sequences, in the record's order. */
 export interface ModelMeasures {
   name: string;
-  record: TraceRecord;
+  record: StoredTraceRecord;
   measures: SequenceMeasures[];
 }
 
@@ -73,7 +73,7 @@ function referencesSummary(plan: ReferencePlan, comparison: Comparison) {
 /** Compares measured sequences and writes summary.json and the CSV files into `out`. */
 export async function writeComparison(
   measured: MeasuredSequence[],
-  records: ReadonlyArray<{ name: string; record: TraceRecord }>,
+  records: ReadonlyArray<{ name: string; record: StoredTraceRecord }>,
   pairs: ModelPair[],
   analysis: ResolvedAnalysis,
   references: ReferencePlan,
@@ -156,7 +156,7 @@ export async function writeComparison(
     widthCorrelation: widthCorrelation(comparison, widths),
     // The distance-matched structure test pooled over every concept that declares a structure.
     structure: structured.length > 0 ? { concepts: structured.map((c) => c.id), tests: structureTests.pooled } : null,
-    // Residual-stream measures beside attention; null where not asked for (--no-representations, or measure from saved maps).
+    // Residual-stream measures beside attention; null where not asked for (--no-representations) or no states were kept beside the traces.
     representations: representations ? ('skipped' in representations ? representations : { definitions: REPRESENTATION_DEFINITIONS, ...representations }) : null,
   };
   const files: Array<[string, string]> = [

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { writeJson } from '../io/atomic.js';
-import { fieldProblem } from '../io/field-problem.js';
+import { readJsonFile } from '../io/json-file.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 
 /** The run's reference plan, beside summary.json: what `measure` judges by again. */
@@ -38,18 +37,8 @@ export async function writeReferences(out: string, plan: ReferencePlan, dirs: re
 /** Reads a run's reference plan, checked against the sequences it must describe. */
 export async function readReferences(resultsDir: string, dirs: readonly string[]): Promise<ReferencePlan> {
   const file = path.join(resultsDir, REFERENCES_FILE);
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw badInput(`${file}: not found; it is written by compare from this version on: run compare again (passes in the trace cache are reused).`);
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw badInput(`${file}: not JSON; run compare again.`, error);
-  }
-  const parsed = planSchema.safeParse(value);
-  if (!parsed.success) throw badInput(`${file}: ${fieldProblem(parsed.error.issues[0])}; run compare again.`);
-  const listed = parsed.data.sequences.map((s) => s.dir);
+  const plan = await readJsonFile(file, planSchema, { missing: 'it is written by compare from this version on: run compare again (passes in the trace cache are reused).', again: 'run compare again.' });
+  const listed = plan.sequences.map((s) => s.dir);
   if (listed.length !== dirs.length || listed.some((d, k) => d !== dirs[k])) throw badInput(`${file}: lists other sequences than the traces; run compare again.`);
-  return { ...parsed.data, sequences: parsed.data.sequences.map(({ classes, spans }) => ({ classes, spans })) };
+  return { ...plan, sequences: plan.sequences.map(({ classes, spans }) => ({ classes, spans })) };
 }

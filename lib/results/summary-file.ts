@@ -4,34 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { fieldProblem } from '../io/field-problem.js';
-import type { NegativeControlSummary } from '../compare/negative-controls.js';
-
-/** The parts of summary.json the report reads. */
-export interface Summary {
-  tool: { name: string; version: string };
-  definitions: Record<string, string>;
-  options: { querySets: string[]; sinks: string[]; pairs: string[]; seed: number; controls: number; permutations: number; alpha: number; chatTemplate?: boolean };
-  models: Array<{ name: string; dir: string; contentHash: string; layers: number; heads: number }>;
-  concepts: Array<{
-    id: string;
-    name: string;
-    area: string | null;
-    source: string | null;
-    sequences: string[];
-    controlSequences?: string[];
-    results: ScopeResult[];
-    structure?: StructureSummary | null;
-    wording?: WordingSummary[];
-    robustness?: RobustnessSummary[];
-  }>;
-  overall: ScopeResult[];
-  /** What the targets were judged against; absent in folders written before negative controls. */
-  references?: { matchedOn: string[]; negativeControls: NegativeControlSummary[] };
-  structure?: { concepts: string[]; tests: Record<string, StructureTestSummary | null> } | null;
-  overallRobustness?: RobustnessSummary[];
-  /** Absent in folders written before representations were measured. */
-  representations?: RepresentationsSection;
-}
+import { readJsonFile } from '../io/json-file.js';
 
 // JSON writes NaN as null: every per-layer value may be missing.
 const layerValues = z.array(z.number().nullable());
@@ -69,65 +42,99 @@ export type RepresentationsSection = RepresentationsSummary | z.infer<typeof ski
 export type RepresentationChangeSummary = RepresentationsSummary['changes'][number];
 export type ProbeSummary = z.infer<typeof probeSchema>;
 
+const nullable = z.number().nullable();
+
 /** Whether a scope's conclusions for one pair hold under every span rule, query set and sink measured. */
-export interface RobustnessSummary {
-  pair: string;
-  choices: Array<{ target: string; querySet: string; sink: string; meanDelta: number | null; found: boolean | null }>;
-  direction: 'fell' | 'rose' | 'mixed' | 'unmeasured';
-  beyondChance: 'every' | 'some' | 'none' | 'untested';
-}
+const robustnessSchema = z.object({
+  pair: z.string(),
+  choices: z.array(z.object({ target: z.string(), querySet: z.string(), sink: z.string(), meanDelta: nullable, found: z.boolean().nullable() })),
+  direction: z.enum(['fell', 'rose', 'mixed', 'unmeasured']),
+  beyondChance: z.enum(['every', 'some', 'none', 'untested']),
+});
 
 /** The distance-matched structure test: p is null when alpha is out of reach. */
-export interface StructureTestSummary {
-  statistic: number | null;
-  pValue: number | null;
-  smallestPossible: number;
-  draws: number;
-}
+const structureTestSchema = z.object({ statistic: nullable, pValue: nullable, smallestPossible: z.number(), draws: z.number() });
 
-export interface StructureSummary {
-  components: string[];
-  edges: Array<[string, string]>;
-  models: Record<string, { alignment: number | null; test: StructureTestSummary | null }>;
-  changes: Record<string, { alignmentDelta: number | null; test: StructureTestSummary | null }>;
-}
+const structureSchema = z.object({
+  components: z.array(z.string()),
+  edges: z.array(z.tuple([z.string(), z.string()])),
+  models: z.record(z.string(), z.object({ alignment: nullable, test: structureTestSchema.nullable() })),
+  changes: z.record(z.string(), z.object({ alignmentDelta: nullable, test: structureTestSchema.nullable() })),
+});
 
-export interface WordingSummary {
-  legal: string;
-  plain: string;
-  models: Record<string, { legal: number | null; plain: number | null; contrast: number | null }>;
-  changes: Record<string, { contrastDelta: number | null }>;
-}
+const wordingSchema = z.object({
+  legal: z.string(),
+  plain: z.string(),
+  models: z.record(z.string(), z.object({ legal: nullable, plain: nullable, contrast: nullable })),
+  changes: z.record(z.string(), z.object({ contrastDelta: nullable })),
+});
 
-export interface ChangeSummary {
-  heads: number;
-  meanDelta: number | null;
-  medianDelta: number | null;
-  skewness: number | null;
-  skewnessAdjusted: number | null;
-  kurtosis: number | null;
-  kurtosisAdjusted: number | null;
-  fractionRose: number | null;
-  headsBeatingChance: number | null;
-  expectedByChance: number | null;
-  countPValue?: number | null;
-  /** Overall: concepts beating chance, of how many, how many chance gives, and the binomial p. */
-  conceptsBeatingChance?: number | null;
-  concepts?: number;
-  conceptsExpectedByChance?: number;
-  conceptsPValue?: number | null;
-  replication?: { meanDelta: { low: number | null; high: number | null } } | null;
-  sd: number | null;
-}
+const changeSchema = z.object({
+  heads: z.number(),
+  meanDelta: nullable,
+  medianDelta: nullable,
+  skewness: nullable,
+  skewnessAdjusted: nullable,
+  kurtosis: nullable,
+  kurtosisAdjusted: nullable,
+  fractionRose: nullable,
+  headsBeatingChance: nullable,
+  expectedByChance: nullable,
+  countPValue: nullable.optional(),
+  // overall: concepts beating chance, of how many, how many chance gives, and the binomial p
+  conceptsBeatingChance: nullable.optional(),
+  concepts: z.number().optional(),
+  conceptsExpectedByChance: z.number().optional(),
+  conceptsPValue: nullable.optional(),
+  replication: z.object({ meanDelta: z.object({ low: nullable, high: nullable }) }).nullable().optional(),
+  sd: nullable,
+});
 
-export interface ScopeResult {
-  target: string;
-  querySet: string;
-  sink: string;
-  sequences: string[];
-  models: Record<string, { share: number | null; lift: number | null; entropy: number | null; rollout: number | null; sharePerLayer: Array<number | null> }>;
-  changes: Record<string, ChangeSummary>;
-}
+const scopeSchema = z.object({
+  target: z.string(),
+  querySet: z.string(),
+  sink: z.string(),
+  sequences: z.array(z.string()),
+  models: z.record(z.string(), z.object({ share: nullable, lift: nullable, entropy: nullable, rollout: nullable, sharePerLayer: z.array(nullable) })),
+  changes: z.record(z.string(), changeSchema),
+});
+
+const negativeControlSchema = z.object({ querySet: z.string().optional(), sink: z.string().optional(), pair: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() });
+
+/** The parts of summary.json the report reads, checked: the report draws every one of them. */
+const summarySchema = z.object({
+  tool: z.object({ name: z.string(), version: z.string() }),
+  definitions: z.record(z.string(), z.string()),
+  options: z.object({ querySets: z.array(z.string()), sinks: z.array(z.string()), pairs: z.array(z.string()), seed: z.number(), controls: z.number(), permutations: z.number(), alpha: z.number(), chatTemplate: z.boolean().optional() }),
+  models: z.array(z.object({ name: z.string(), dir: z.string(), contentHash: z.string(), layers: z.number(), heads: z.number() })),
+  concepts: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      area: z.string().nullable(),
+      source: z.string().nullable(),
+      sequences: z.array(z.string()),
+      controlSequences: z.array(z.string()).optional(),
+      results: z.array(scopeSchema),
+      structure: structureSchema.nullable().optional(),
+      wording: z.array(wordingSchema).optional(),
+      robustness: z.array(robustnessSchema).optional(),
+    }),
+  ),
+  overall: z.array(scopeSchema),
+  // what the targets were judged against; absent in folders written before negative controls
+  references: z.object({ matchedOn: z.array(z.string()), negativeControls: z.array(negativeControlSchema) }).optional(),
+  structure: z.object({ concepts: z.array(z.string()), tests: z.record(z.string(), structureTestSchema.nullable()) }).nullable().optional(),
+  overallRobustness: z.array(robustnessSchema).optional(),
+  // checked by its own form below, so that a fault names the field inside; absent in folders written before representations
+  representations: z.unknown().optional(),
+});
+
+export type Summary = Omit<z.infer<typeof summarySchema>, 'representations'> & { representations?: RepresentationsSection };
+export type RobustnessSummary = z.infer<typeof robustnessSchema>;
+export type StructureTestSummary = z.infer<typeof structureTestSchema>;
+export type ChangeSummary = z.infer<typeof changeSchema>;
+export type ScopeResult = z.infer<typeof scopeSchema>;
 
 export type Row = Record<string, string>;
 
@@ -149,24 +156,21 @@ async function readText(file: string, what: string): Promise<string> {
 export async function readResults(dir: string): Promise<Results> {
   const hint = 'pass a folder written by legal-attn compare.';
   const summaryFile = path.join(dir, 'summary.json');
-  let summary: Summary;
-  try {
-    summary = JSON.parse(await readText(summaryFile, hint)) as Summary;
-  } catch (error) {
-    if (error instanceof SyntaxError) throw badInput(`${summaryFile}: not valid JSON (${error.message}); run legal-attn compare again.`);
-    throw error;
-  }
-  if (summary.representations !== undefined) {
-    // Chosen by form rather than as a union, so that a fault names the field inside.
-    const value: unknown = summary.representations;
-    const schema = value === null ? z.null() : typeof value === 'object' && 'skipped' in value ? skippedSchema : measuredSchema;
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw badInput(`${summaryFile}: ${fieldProblem(issue, ['representations', ...(issue?.path ?? [])])}; run legal-attn compare again.`);
-    }
-    summary.representations = parsed.data;
-  }
+  const read = await readJsonFile(summaryFile, summarySchema, { missing: hint, again: 'run legal-attn compare again.' });
+  const summary: Summary = { ...read, representations: representationsOf(read.representations, summaryFile) };
+  if (read.representations === undefined) delete summary.representations;
   const csv = async (name: string): Promise<Row[]> => parse<Row>(await readText(path.join(dir, name), hint), { columns: true });
   return { dir, summary, shares: await csv('shares.csv'), changes: await csv('changes.csv'), layers: await csv('layers.csv') };
+}
+
+/** summary.json's representations, chosen by form rather than as a union, so that a fault names the field inside. */
+function representationsOf(value: unknown, summaryFile: string): RepresentationsSection {
+  if (value === undefined || value === null) return null;
+  const schema = typeof value === 'object' && 'skipped' in value ? skippedSchema : measuredSchema;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw badInput(`${summaryFile}: ${fieldProblem(issue, ['representations', ...(issue?.path ?? [])])}; run legal-attn compare again.`);
+  }
+  return parsed.data;
 }

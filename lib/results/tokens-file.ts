@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { badInput } from '../errors.js';
-import { fieldProblem } from '../io/field-problem.js';
+import { readJsonFile } from '../io/json-file.js';
 import { conceptTokens } from '../tokenize/align-spans.js';
 import type { AlignedSequence } from '../tokenize/tokenizer.js';
 
@@ -46,19 +44,5 @@ export function tokensFile(aligned: AlignedSequence, identity: TokensIdentity = 
 }
 
 /** Reads and checks a tokens.json; a file that is missing or not of this form is named. */
-export async function readTokensFile(file: string): Promise<z.infer<typeof readSchema>> {
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw badInput(`${file}: not found; the traces are incomplete, run legal-attn compare or trace again.`);
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw badInput(`${file}: not JSON; run legal-attn compare or trace again.`, error);
-  }
-  const parsed = readSchema.safeParse(value);
-  if (!parsed.success) {
-    throw badInput(`${file}: ${fieldProblem(parsed.error.issues[0])}; run legal-attn compare or trace again.`);
-  }
-  return parsed.data;
-}
+export const readTokensFile = (file: string): Promise<z.infer<typeof readSchema>> =>
+  readJsonFile(file, readSchema, { missing: 'the traces are incomplete, run legal-attn compare or trace again.', again: 'run legal-attn compare or trace again.' });

@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { badInput } from '../errors.js';
-import { fieldProblem } from '../io/field-problem.js';
+import { readJsonFile } from '../io/json-file.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { TOOL_VERSION } from '../version.js';
 import { type MapsMode, type PlannedSequence, type TracedSequence } from '../plan/planned-sequence.js';
@@ -47,22 +45,18 @@ export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSeq
 const traceFileSchema = z.object({
   model: z.object({ dir: z.string(), contentHash: z.string() }),
   maps: z.enum(['none', 'mean', 'full']),
+  mapLayers: z.array(z.number().int()).optional(),
+  blockRows: z.number().int().optional(),
+  chatTemplate: z.boolean().optional(),
+  concepts: z
+    .array(z.object({ id: z.string(), name: z.string(), area: z.string(), source: z.string().optional(), components: z.array(z.string()).optional(), structure: z.array(z.tuple([z.string(), z.string()])).optional() }))
+    .optional(),
   sequences: z.array(z.object({ dir: z.string(), concept: z.string().optional(), sequence: z.string().optional() })),
 });
 
+/** A trace.json as read back: what its readers rely on, checked. */
+export type StoredTraceRecord = z.infer<typeof traceFileSchema>;
+
 /** Reads and checks a trace.json; a file that is missing or not of this form is named. */
-export async function readTraceRecord(folder: string): Promise<TraceRecord> {
-  const file = path.join(folder, 'trace.json');
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw badInput(`${file}: not found; trace the model first (legal-attn trace or compare).`);
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw badInput(`${file}: not JSON; trace the model again.`, error);
-  }
-  const parsed = traceFileSchema.safeParse(value);
-  if (!parsed.success) throw badInput(`${file}: ${fieldProblem(parsed.error.issues[0])}; trace the model again.`);
-  return value as TraceRecord;
-}
+export const readTraceRecord = (folder: string): Promise<StoredTraceRecord> =>
+  readJsonFile(path.join(folder, 'trace.json'), traceFileSchema, { missing: 'trace the model first (legal-attn trace or compare).', again: 'trace the model again.' });

@@ -1,12 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { badInput } from '../errors.js';
+import { z } from 'zod';
 import { writeJson } from '../io/atomic.js';
+import { readJsonFile } from '../io/json-file.js';
 
-/** `RESULTS/traces/index.json`: where each model's traces are, in lineage order. */
-export interface TraceIndex {
-  models: Array<{ name: string; dir: string; contentHash: string; /** Relative to the results folder. */ trace: string }>;
-}
+/** `RESULTS/traces/index.json`: where each model's traces are (relative to the results folder), in lineage order. */
+const traceIndexSchema = z.object({ models: z.array(z.object({ name: z.string(), dir: z.string(), contentHash: z.string(), trace: z.string() })) });
+export type TraceIndex = z.infer<typeof traceIndexSchema>;
 
 /** One model of a results folder: its name, checkpoint and the absolute folder of its traces. */
 export interface IndexedModel {
@@ -20,16 +19,7 @@ export const traceIndexFile = (resultsDir: string): string => path.join(resultsD
 
 /** The models of a results folder, with their trace folders resolved. */
 export async function readTraceIndex(resultsDir: string): Promise<IndexedModel[]> {
-  const file = traceIndexFile(resultsDir);
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw badInput(`${file}: not found; run legal-attn compare first, or pass the folder it wrote.`);
-  });
-  let index: TraceIndex;
-  try {
-    index = JSON.parse(text) as TraceIndex;
-  } catch (error) {
-    throw badInput(`${file}: not JSON; run legal-attn compare again.`, error);
-  }
+  const index = await readJsonFile(traceIndexFile(resultsDir), traceIndexSchema, { missing: 'run legal-attn compare first, or pass the folder it wrote.', again: 'run legal-attn compare again.' });
   return index.models.map((m) => ({ name: m.name, dir: m.dir, contentHash: m.contentHash, traceFolder: path.resolve(resultsDir, m.trace) }));
 }
 

@@ -133,6 +133,25 @@ describe('legal-attn trace', () => {
     assert.ok(cachedSize > graphSize && cachedSize < graphSize + 1024, `cached graph is ${cachedSize} bytes`);
   });
 
+  it('prints its summary on stdout, as every command prints its result; nothing with --quiet; the JSON object with --json', async () => {
+    const trace = async (...flags: string[]) => run(...flags, 'trace', '--model', modelDir('base'), '--text', 'A duty of care.', '--maps', 'none', '--out', path.join(await temporaryFolder(), 'out'));
+    const plain = await trace();
+    assert.equal(plain.code, 0, plain.err);
+    assert.match(plain.out, /^traced 1 sequence\(s\) on tiny-legal-base \(\d+ run, \d+ from the trace cache\); wrote \S+out\n$/);
+    assert.equal(plain.err, '');
+    const quiet = await trace('--quiet');
+    assert.equal(quiet.code, 0, quiet.err);
+    assert.equal(quiet.out, '');
+    assert.equal(quiet.err, '');
+    const json = await trace('--json');
+    assert.equal(json.code, 0, json.err);
+    const result = JSON.parse(json.out) as { out: string; model: string; contentHash: string; sequences: unknown[] };
+    assert.equal(result.model, 'tiny-legal-base');
+    assert.equal(result.sequences.length, 1);
+    assert.match(result.contentHash, /^[0-9a-f]{64}$/);
+    assert.match(json.err, /^traced 1 sequence\(s\) on tiny-legal-base/);
+  });
+
   describe('refuses bad input with one line on stderr, exit 2 and nothing written', () => {
     const refuses = (argv: () => Promise<string[]>, message: RegExp) => async () => {
       const outParent = await temporaryFolder();
@@ -174,8 +193,8 @@ describe('the legal-attn executable', () => {
 
   it('traces the shipped concepts on a tiny checkpoint and exits 0', async () => {
     const out = path.join(await temporaryFolder(), 'out');
-    const { stderr } = await exec(process.execPath, [bin, 'trace', '--model', modelDir('ift'), '--concepts', path.join(ROOT, 'concepts'), '--out', out, '--maps', 'none']);
-    assert.match(stderr, /traced \d+ sequence\(s\) on tiny-legal-ift/);
+    const { stdout } = await exec(process.execPath, [bin, 'trace', '--model', modelDir('ift'), '--concepts', path.join(ROOT, 'concepts'), '--out', out, '--maps', 'none']);
+    assert.match(stdout, /traced \d+ sequence\(s\) on tiny-legal-ift/);
     const trace = JSON.parse(await readFile(path.join(out, 'trace.json'), 'utf8')) as { sequences: Array<{ concept: string }> };
     assert.equal(new Set(trace.sequences.map((s) => s.concept)).size, (await loadConcepts(path.join(ROOT, 'concepts'))).length);
   });

@@ -3,9 +3,12 @@ import { spawn } from 'node:child_process';
 import { copyFile, readFile, readdir, truncate, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli } from '../../bin/cli.js';
-import type { BatchSummary } from '../../lib/commands/batch.js';
+import { sharedPasses } from '../../lib/commands/batch.js';
+import { prepareCompare, type CompareRequest, type PreparedCompare } from '../../lib/commands/compare.js';
+import type { BatchRun } from '../../lib/options/manifest.js';
 import { ROOT, captureIo, listFiles, modelDir, temporaryFolder } from '../helpers.js';
 import { RESULT_FILES, twoSetManifest } from './batch-fixtures.js';
+import { type BatchSummary } from '../../lib/results/batch-summary.js';
 
 const BIN = path.join(ROOT, 'dist', 'bin', 'legal-attn.js');
 
@@ -165,5 +168,20 @@ describe('legal-attn batch', function () {
     const result = await batch(file, root, await temporaryFolder(), '--shard', '1/2');
     assert.equal(result.code, 0, result.err);
     assert.equal((await listFiles(path.join(root, 'results', 'probes'))).filter((f) => f.endsWith('attentions.npy')).length, 3 * 4);
+  });
+});
+
+describe('the passes runs measured from full maps share', () => {
+  it('go on the device each run asks for: a run on CUDA is not traced on the CPU, and runs on one device share one pass per model', async () => {
+    const concepts = path.join(ROOT, 'concepts', 'hearsay.yaml');
+    const request = (out: string): CompareRequest => ({ models: [{ name: 'base', dir: modelDir('base') }, { name: 'cpt', dir: modelDir('cpt') }], concepts, out, maps: 'full', device: 'cpu' });
+    const prepared = await prepareCompare(request(path.join(await temporaryFolder(), 'a')));
+    const run = (index: number): BatchRun => ({ index, name: `run-${index}`, models: prepared.request.models, concepts, out: `r${index}`, line: 1 });
+    // the same checkpoints, once on the CPU (two runs) and once on CUDA (preparing the CUDA run itself needs CUDA libraries)
+    const onCuda: PreparedCompare = { ...prepared, request: { ...prepared.request, device: 'cuda' } };
+    const passes = sharedPasses([{ run: run(0), compare: prepared }, { run: run(1), compare: prepared }, { run: run(2), compare: onCuda }]);
+    assert.deepEqual(passes.map((p) => [p.checkpoint.name, p.device, [...p.runs]]), [['tiny-legal-base', 'cpu', [0, 1]], ['tiny-legal-cpt', 'cpu', [0, 1]], ['tiny-legal-base', 'cuda', [2]], ['tiny-legal-cpt', 'cuda', [2]]]);
+    // each sequence once per pass
+    assert.equal(passes[0]!.needs.length, prepared.planned.length);
   });
 });

@@ -1,0 +1,66 @@
+import { Option, type Command } from 'commander';
+import { ATTENTION_FORMS, NORM_FORMS, synthCheckpoint, type AttentionForm, type NormForm } from '../../lib/synth/synth-checkpoint.js';
+import { positiveInteger, positiveNumber, wholeNumber, type CliContext } from '../context.js';
+
+interface SynthFlags {
+  out: string;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  hidden: number;
+  vocab: number;
+  slidingWindow?: number;
+  softcap?: number;
+  rotaryInterleaved?: boolean;
+  positions: 'rotary' | 'none';
+  attention: AttentionForm;
+  norm: NormForm;
+  maxPositions: number;
+  seed: number;
+}
+
+const ATTENTION_HELP =
+  "how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime's model builder writes it); gqa-rotary-outside; gqa-unpacked; mha (com.microsoft MultiHeadAttention, as onnxruntime's optimizer fuses it); onnx-attention (ONNX Attention, opset 23, as PyTorch exports scaled_dot_product_attention); ms-attention (com.microsoft Attention, q/k/v projected inside the kernel, as onnxruntime's optimizer fuses GPT-2-like models; needs --positions none). The same seed gives the same weights in every form";
+const NORM_HELP =
+  "how RMSNorm and the residual additions are written: decomposed (as PyTorch exports them); fused (SimplifiedLayerNormalization and com.microsoft SkipSimplifiedLayerNormalization, as onnxruntime's model builder writes them). The same seed gives the same weights";
+
+/** `legal-attn synth`: a Mistral-architecture checkpoint with seeded random weights. */
+export function registerSynth(program: Command, context: CliContext): void {
+  program
+    .command('synth')
+    .description('write a Mistral-architecture ONNX checkpoint with seeded random weights (graph, model.onnx_data, the shipped tokenizer, config.json), to test and benchmark 7B-shaped attention without 7B weights')
+    .requiredOption('-o, --out <dir>', 'checkpoint folder to write')
+    .option('--layers <n>', 'decoder layers', positiveInteger('--layers'), 32)
+    .option('--heads <n>', 'attention heads', positiveInteger('--heads'), 32)
+    .option('--kv-heads <n>', 'key/value heads (grouped-query attention)', positiveInteger('--kv-heads'), 8)
+    .option('--hidden <n>', 'hidden size (heads × head size)', positiveInteger('--hidden'), 256)
+    .option('--vocab <n>', 'vocabulary size (at least 4096, the shipped tokenizer)', positiveInteger('--vocab'), 4096)
+    .option('--sliding-window <n>', 'attend to at most this many previous tokens, as Mistral-7B v0.1 does', positiveInteger('--sliding-window'))
+    .addOption(new Option('--attention <form>', ATTENTION_HELP).choices([...ATTENTION_FORMS]).default('decomposed'))
+    .addOption(new Option('--norm <form>', NORM_HELP).choices([...NORM_FORMS]).default('decomposed'))
+    .option('--softcap <cap>', 'scaled scores s become cap·tanh(s / cap) before the mask, as Gemma 2 does (decomposed and gqa forms)', positiveNumber('--softcap'))
+    .option('--rotary-interleaved', 'rotary on adjacent channel pairs, as GPT-J does, instead of on the two halves')
+    .addOption(new Option('--positions <kind>', 'position encoding: rotary, or none (no position encoding, for --attention ms-attention)').choices(['rotary', 'none']).default('rotary'))
+    .option('--max-positions <n>', 'positions of the rotary tables (the longest text the model takes)', positiveInteger('--max-positions'), 8192)
+    // not the analysis --seed of the option table: any whole number, and only the weights'
+    .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
+    .action(async (options: SynthFlags) => {
+      const dir = await synthCheckpoint(options.out, {
+        layers: options.layers,
+        heads: options.heads,
+        kvHeads: options.kvHeads,
+        hidden: options.hidden,
+        vocab: options.vocab,
+        seed: options.seed,
+        attention: options.attention,
+        norm: options.norm,
+        maxPositions: options.maxPositions,
+        ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
+        ...(options.softcap ? { softcap: options.softcap } : {}),
+        ...(options.rotaryInterleaved ? { rotaryInterleaved: true } : {}),
+        positions: options.positions,
+      });
+      const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${options.vocab}`;
+      context.emit({ ...options, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);
+    });
+}

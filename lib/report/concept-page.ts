@@ -1,0 +1,93 @@
+import { componentAttention, componentTokens } from '../measure/component-attention.js';
+import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
+import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
+import { componentMatrixSvg } from '../render/component-matrix.js';
+import { escapeHtml, figure, numberCell, page, slug } from './html.js';
+import { conceptRepresentations } from './representations-section.js';
+import { type Results } from '../results/summary-file.js';
+import { CONCEPT, maxAbs, ReportBuilder, type Page } from './report-builder.js';
+import { conceptChoices, intervalCell, structureTable, wordingTable } from './tables.js';
+
+/** One concept's page: every view of it, then its representation change. */
+export async function conceptPage(report: ReportBuilder, concept: Results['summary']['concepts'][number]): Promise<Page> {
+  const result = concept.results.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink);
+  const views = report.summaryViews(concept.id, result, concept.name, slug(concept.id));
+  const svgs = [...views.svgs];
+  const add = (name: string, svg: string, caption: string): string => {
+    const file = `svg/${slug(concept.id)}-${name}.svg`;
+    svgs.push({ file, svg });
+    return figure(svg, file, caption);
+  };
+  // The shortest sequence of legal wording: the most readable map, and the smallest file.
+  const sequence = (await report.shortestSequence(concept)) ?? concept.sequences[0]!;
+  const { tokens, spans, maps, layer, cellTokens } = await report.layerMaps(concept.id, sequence);
+  const conceptTokens = [...new Set(spans.flatMap((s) => s.tokens))];
+  const which = report.options.head === undefined ? 'head-averaged' : `head ${report.options.head}`;
+  const tokenMap = (map: Float32Array): TokenMap => ({ map, tokens, concept: conceptTokens, ...(cellTokens ? { cellTokens } : {}) });
+  const mapped = report.options.mapModels === 'all' ? maps : maps.slice(0, 1);
+  const hasMaps = maps.length === report.models.length;
+  const attentionMaps = mapped.map((map, k) => add(`map-${slug(report.models[k]!)}`, attentionMapSvg(tokenMap(map), `${concept.name} (${sequence}): layer ${layer}, ${which}, ${report.models[k]}`), `Attention of layer ${layer} (${which}) of ${report.models[k]}.`));
+  const differences = (hasMaps ? report.pairs : []).map((pair) => {
+    const [after = '', before = ''] = pair.split(':');
+    const a = maps[report.models.indexOf(after)]!;
+    const b = maps[report.models.indexOf(before)]!;
+    return { pair, after, before, map: tokenMap(a.map((v, k) => v - b[k]!)) };
+  });
+  // One colour scale for every pair of the concept, so that colours compare across pairs.
+  const extent = Math.max(1e-9, ...differences.map((d) => differenceExtent(d.map)));
+  const differenceMaps = differences.map(({ pair, after, before, map }) =>
+    add(`diff-${slug(pair)}`, differenceMapSvg(map, `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`, extent), `Raw attention alteration A_${after} − A_${before}, layer ${layer}; every pair on one scale, ±${extent.toPrecision(2)}.`),
+  );
+  const structured = hasMaps ? await report.shortestSequence(concept, true) : undefined;
+  let componentHtml = '';
+  const parts = structured ? await report.layerMaps(concept.id, structured) : undefined;
+  if (parts?.cellTokens) {
+    componentHtml = `<h3>Component structure</h3><p>Not drawn: this run kept its maps pooled into cells of ${parts.cellTokens} tokens (texts longer than ${FULL_MAP_TOKENS.toLocaleString('en')} tokens), and components are single tokens.</p>`;
+  } else if (parts) {
+    const components = componentTokens(parts.spans);
+    const labels = components.map((c) => c.label);
+    const matrices = parts.maps.map((map) => componentAttention(map, parts.tokens.length, components));
+    const top = Math.max(1e-9, ...matrices.flatMap((m) => Array.from(m).filter(Number.isFinite)));
+    const perModel = matrices.map((values, k) => add(`components-${slug(report.models[k]!)}`, componentMatrixSvg({ components: labels, values }, `${concept.name} (${structured}): components, ${report.models[k]}`, false, top), `Component × component attention of “${structured}”, layer ${layer} (${which}).`));
+    const deltas = report.pairs.map((pair) => {
+      const [after = '', before = ''] = pair.split(':');
+      return { pair, values: matrices[report.models.indexOf(after)]!.map((v, k) => v - matrices[report.models.indexOf(before)]![k]!) };
+    });
+    const extent = maxAbs(deltas.map((d) => d.values));
+    const perPair = deltas.map((d) => add(`components-${slug(d.pair)}`, componentMatrixSvg({ components: labels, values: d.values }, `${concept.name}: components, ${d.pair}`, true, extent), `Change of component × component attention, ${d.pair}.`));
+    componentHtml = `<h3>Component structure</h3><div class="views">${[...perModel, ...perPair].join('')}</div>`;
+  }
+  const rows = report.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${numberCell(result?.models[model]?.entropy, 3)}${numberCell(result?.models[model]?.rollout)}</tr>`);
+  const pairRows = report.pairs.map((pair) => {
+    const c = result?.changes[pair];
+    return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'}; count p ${c?.countPValue?.toPrecision(2) ?? 'n/a'})</td>${intervalCell(c?.replication?.meanDelta)}</tr>`;
+  });
+  const choiceTable = conceptChoices(concept.robustness ?? [], report.pairs);
+  // The second lens follows the attention views of the concept.
+  const representations = conceptRepresentations(report.results.summary.representations, concept, report.pairs, report.alpha);
+  svgs.push(...representations.svgs);
+  const html = page(
+    `${concept.name} · legal-attn`,
+    `<nav><a href="index.html">← all concepts</a></nav>
+<h1>${escapeHtml(concept.name)}</h1>
+<p class="muted">${escapeHtml(concept.area ?? '')}${concept.source ? ` · sources: ${escapeHtml(concept.source)}` : ''}<br>sequences: ${concept.sequences.map(escapeHtml).join(', ')} · query set ${escapeHtml(report.variant.querySet)}, sink included</p>
+<table><thead><tr><th>model</th><th>share</th><th>lift over controls</th><th>entropy</th><th>rollout share</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<table><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th><th>mean Δ, 95 % bootstrap over sequences</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
+${choiceTable}
+<h2>Structure and wording</h2>
+<p class="muted">Structure alignment: attention between declared component pairs minus between the others (p matched on token distance and component size). Contrast: concept share on the legal term minus on its plain paraphrase.</p>
+${structureTable([concept], report.models, report.pairs, false)}
+${wordingTable([concept], report.models, report.pairs, false)}
+${views.html}
+${
+hasMaps
+  ? `<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
+<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>`
+  : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
+}
+${componentHtml}
+${representations.html}`,
+    true,
+  );
+  return { file: `${slug(concept.id)}.html`, html, svgs };
+}
