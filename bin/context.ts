@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import path from 'node:path';
-import type { NamedModel } from '../lib/commands/compare.js';
 import type { Config } from '../lib/options/config.js';
 import { OPTIONS, parseOptionArgument, type OptionName, type OptionSpec } from '../lib/options/option-table.js';
+import { type NamedModel } from '../lib/options/run-options.js';
 
 /** Where the CLI writes: injectable so tests drive it in-process. */
 export interface CliIo {

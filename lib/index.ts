@@ -39,6 +39,6 @@ export { runBatch, mergeBatches, type BatchRequest, type BatchSummary } from './
 export { synthCheckpoint, type SynthOptions } from './synth/synth-checkpoint.js';
 export { readNpy, writeNpy, type Float32Tensor } from './io/npy.js';
 export { traceToFolder, type TraceRequest, type TraceSummary } from './commands/trace.js';
-export { MAPS_MODES, type MapsMode } from './plan/planned-sequence.js';
+export { MAPS_MODES, type MapsMode } from './measure/maps-mode.js';
 export { inspectCheckpoint, formatInspectReport, type InspectReport } from './commands/inspect.js';
 export { TOOL_VERSION } from './version.js';

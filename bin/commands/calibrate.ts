@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { calibratePair, type CalibrateSummary } from '../../lib/commands/calibrate.js';
-import type { NamedModel } from '../../lib/commands/compare.js';
 import { formatBytes } from '../../lib/commands/inspect.js';
 import { badInput } from '../../lib/errors.js';
-import { runOptionsOf } from '../../lib/options/run-options.js';
+import { runOptionsOf, type NamedModel } from '../../lib/options/run-options.js';
 import { optionValues, withAnalysisOptions, type OptionValues } from '../analysis.js';
 import { collectModel, optionOf, type CliContext } from '../context.js';
 

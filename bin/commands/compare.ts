@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { compareCheckpoints, type NamedModel } from '../../lib/commands/compare.js';
+import { compareCheckpoints } from '../../lib/commands/compare.js';
 import { badInput } from '../../lib/errors.js';
-import { runOptionsOf } from '../../lib/options/run-options.js';
+import { runOptionsOf, type NamedModel } from '../../lib/options/run-options.js';
 import { writeReport } from '../../lib/report/build-report.js';
 import { optionValues, withAnalysisOptions, type OptionValues } from '../analysis.js';
 import { collectModel, optionOf, type CliContext } from '../context.js';

@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import { traceToFolder } from '../../lib/commands/trace.js';
 import type { Device } from '../../lib/runtime/session.js';
-import type { MapsMode } from '../../lib/plan/planned-sequence.js';
 import { runOptionsOf } from '../../lib/options/run-options.js';
 import { optionOf, type CliContext } from '../context.js';
+import { type MapsMode } from '../../lib/measure/maps-mode.js';
 
 interface TraceFlags {
   model: string;

@@ -21,3 +21,25 @@ export function checkLengthFits(checkpoint: Checkpoint, tokens: number, where: s
 
 /** Bytes of one full float32 attention stack `[layers, heads, T, T]`. */
 export const fullMapBytes = (layers: number, heads: number, tokens: number): number => layers * heads * tokens * tokens * 4;
+
+const DEFAULT_MAX_MAP_BYTES = 4 * 1024 ** 3;
+
+/** Refuses `--maps full` where the longest sequence's maps would exceed the limit (`--max-map-gb`). */
+export function checkFullMapsFit(checkpoint: Checkpoint, longest: number, limit = DEFAULT_MAX_MAP_BYTES): void {
+  const heads = checkpoint.shape.heads;
+  if (heads === undefined) return;
+  const bytes = fullMapBytes(checkpoint.graph.attention.length, heads, longest);
+  if (bytes > limit) {
+    throw badInput(
+      `--maps full: the longest sequence (${longest} tokens) needs ${(bytes / 1024 ** 3).toFixed(2)} GiB of attention maps, over the ${(limit / 1024 ** 3).toFixed(2)} GiB limit; use --maps mean, or raise --max-map-gb.`,
+    );
+  }
+}
+
+/** The layers whose head-averaged maps are kept (`--map-layers`, default the last), each one of the checkpoint's. */
+export function mapLayersOf(checkpoint: Checkpoint | undefined, asked?: readonly number[]): number[] {
+  const layers = checkpoint?.graph.attention.length ?? 0;
+  const mapLayers = [...new Set(asked ?? [layers - 1])].sort((a, b) => a - b);
+  for (const l of mapLayers) if (!Number.isInteger(l) || l < 0 || l >= layers) throw badInput(`--map-layers: layer ${l} is outside the models' layers 0 to ${layers - 1}.`);
+  return mapLayers;
+}

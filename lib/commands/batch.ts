@@ -3,12 +3,14 @@ import path from 'node:path';
 import { badInput, LegalAttnError } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
 import { writeReport } from '../report/build-report.js';
-import { prepareCompare, runPreparedCompare, type CompareRequest, type PreparedCompare } from './compare.js';
+import { runPreparedCompare } from './compare.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { Device } from '../runtime/session.js';
 import { traceAttentionCached } from '../runtime/passes.js';
 import { loadManifest, parseShard, shardRuns, type BatchRun } from '../options/manifest.js';
 import { batchSummaryFile, readBatchSummary, type BatchSummary, type RunResult } from '../results/batch-summary.js';
+import { prepareCompare, type PreparedCompare } from '../plan/compare-plan.js';
+import { type CompareRequest } from '../options/run-options.js';
 
 export type { BatchSummary } from '../results/batch-summary.js';
 

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeJson, writeOutputFolder } from '../io/atomic.js';
 import type { RepresentationResults } from '../represent/representations.js';
-import { compareCheckpoints, type CompareRequest, type CompareSummary, type NamedModel } from './compare.js';
+import { compareCheckpoints, type CompareSummary } from './compare.js';
 import { perturbCheckpoint } from '../synth/perturb.js';
 import { attentionRates, rateShares, representationRates, type TestRates } from '../results/test-rates.js';
+import { type CompareRequest, type NamedModel } from '../options/run-options.js';
 
 export interface CalibrateRequest extends Omit<CompareRequest, 'models' | 'out' | 'pairs' | 'maps' | 'mapLayers'> {
   /** The pair to calibrate: before (A) and after (B). */

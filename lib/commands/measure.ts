@@ -1,16 +1,17 @@
 import path from 'node:path';
-import { judgeOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions } from '../options/analysis-options.js';
+import { comparisonOptionsOf, judgeOptionsOf, resolveAnalysis, resolvePairs, type AnalysisOptions } from '../options/analysis-options.js';
 import { badInput } from '../errors.js';
 import type { SequenceMeasures } from '../measure/measure-sequence.js';
 import { storedStateSequences } from '../represent/stored-states.js';
 import { measureRepresentations } from '../represent/representations.js';
+import { analyseComparison } from '../compare/analyse-comparison.js';
 import { readReferences, writeReferences } from '../results/references-file.js';
 import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceRecord, type StoredTraceRecord } from '../results/trace-file.js';
 import { readTraceIndex, writeTraceIndex } from '../results/trace-index.js';
 import { measuredSequences, writeComparison, type ModelMeasures, type WrittenComparison } from '../results/comparison-files.js';
 import { type PlannedSequence } from '../plan/planned-sequence.js';
-import { savedMapsMeasurer } from '../measurers/full-maps.js';
+import { FullMapMeasurer, savedMaps } from '../measurers/full-maps.js';
 
 /**
  * `measure`: recomputes every measure from the traces a compare run saved in
@@ -55,7 +56,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   const models: ModelMeasures[] = [];
   for (const { name, folder, record } of records) {
     const measures: SequenceMeasures[] = [];
-    for await (const pass of savedMapsMeasurer(folder, analysis.measure).measure(planned)) {
+    for await (const pass of new FullMapMeasurer(savedMaps(folder), analysis.measure).measure(planned)) {
       measures[pass.index] = pass.measures;
       options.onProgress?.(`measuring ${name}`, pass.index + 1, planned.length);
     }
@@ -75,6 +76,8 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     await writeTraceIndex(out, index);
     await writeReferences(out, references, planned.map((p) => p.dir));
   }
-  return { ...(await writeComparison(measured, records, pairs, analysis, references, out, representations)), ...(representations ? { representations } : {}) };
+  const analysed = analyseComparison(measured, records[0]?.record.concepts ?? [], comparisonOptionsOf(analysis, names, pairs, references));
+  const written = await writeComparison({ analysed, measured, records, pairs, analysis, references, ...(representations ? { representations } : {}) }, out);
+  return { ...written, ...(representations ? { representations } : {}) };
 }
 

@@ -3,10 +3,12 @@ import { writeJson, writeOutputFolder } from '../io/atomic.js';
 import { traceRecord } from '../results/trace-file.js';
 import { writeSequence, type SequenceMaps } from '../results/trace-folder.js';
 import { headMean } from '../measure/head-mean.js';
-import { checkMapSize, inputsDigest, planSequences, type MapsMode, type PlanRequest, type TracedSequence } from '../plan/planned-sequence.js';
+import { longestSequence, planSequences, type PlanRequest, type TracedSequence } from '../plan/planned-sequence.js';
+import { checkFullMapsFit } from '../checkpoint/fit.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { checkDevice } from '../runtime/session.js';
 import { traceAttentionCached, traceHeadMeansCached, type TraceOptions } from '../runtime/passes.js';
+import { type MapsMode } from '../measure/maps-mode.js';
 
 export interface TraceRequest extends Omit<TraceOptions, 'onProgress'>, PlanRequest {
   /** A checkpoint folder, or one already opened. */
@@ -43,11 +45,10 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
   const openOptions = request.cacheDir === undefined ? {} : { cacheDir: request.cacheDir };
   const checkpoint = typeof request.model === 'string' ? await openCheckpoint(request.model, openOptions) : request.model;
   const planned = await planSequences(request, checkpoint);
-  checkMapSize(request, checkpoint, planned);
+  if (maps === 'full') checkFullMapsFit(checkpoint, longestSequence(planned), request.maxMapBytes);
   if (request.device) checkDevice(request.device);
 
   const out = path.resolve(request.out);
-  const digest = inputsDigest(planned);
   const ids = planned.map((p) => p.aligned.ids);
   let computed = 0;
   let fromCache = 0;
@@ -58,7 +59,7 @@ export async function traceToFolder(request: TraceRequest): Promise<TraceSummary
       const item = planned[index]!;
       await writeSequence(path.join(staging, item.dir), item, sequenceMaps);
     }
-    const written = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false, inputsDigest: digest });
+    const written = traceRecord(checkpoint, planned, { maps, chatTemplate: request.chatTemplate ?? false });
     await writeJson(path.join(staging, 'trace.json'), written);
     return written;
   });

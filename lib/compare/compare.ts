@@ -7,7 +7,7 @@ import type { ReferencePlan } from '../reference/reference-plan.js';
 import { negativeControlRates, overallTest, testFamily, type ChanceTest, type NegativeControlRates, type OverallTest } from './chance.js';
 import { SHARE_PRECISION } from './class-matched.js';
 import { changeJudge, controlMatcher, type ChangeJudge, type ControlMatcher } from './judge.js';
-import { pairName, type ModelPair } from './pairs.js';
+import { pairName, type ModelPair } from '../options/pairs.js';
 import { replicate, type Replication } from './replication.js';
 
 /** One sequence measured under every model, by model name. */

@@ -1,5 +1,5 @@
-import type { ModelPair } from './pairs.js';
-import { pairName } from './pairs.js';
+import type { ModelPair } from '../options/pairs.js';
+import { pairName } from '../options/pairs.js';
 import type { MeasuredSequence } from './compare.js';
 import { declaredPairs, structureAlignment, type ConceptStructure } from '../measure/structure.js';
 import { structureTest, type ComponentPair, type ConceptPairs, type StructureTest, type StructureTestOptions } from './structure-test.js';

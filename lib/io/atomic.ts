@@ -54,36 +54,65 @@ export function removeStagingFolders(): void {
   staged.clear();
 }
 
+/** A folder being filled under a temporary name beside its target, which it replaces whole on `commit`. */
+export interface StagedFolder {
+  readonly dir: string;
+  /** Moves the staged folder to the target, replacing an older copy. */
+  commit(): Promise<void>;
+  /** Removes the staged folder; the target stays as it was. */
+  discard(): Promise<void>;
+}
+
 /**
- * Fills a folder through `fill(stagingDir)` and only then moves it to `target`,
- * replacing an older copy: an interrupted run leaves the previous folder or none,
- * never a mix. The staging folder is a sibling so that the rename stays on one disk.
+ * Starts a folder that appears at `target` only when it is whole: an interrupted run
+ * leaves the previous folder or none, never a mix. The staging folder is a sibling so
+ * that the rename stays on one disk.
  */
-export async function writeFolderWhole<T>(target: string, fill: (stagingDir: string) => Promise<T>): Promise<T> {
+export async function stageFolder(target: string): Promise<StagedFolder> {
   const parent = path.dirname(target);
   const prefix = `.${path.basename(target)}.tmp-`;
   // A killed run leaves its staging folder behind; it never became the target, so it goes.
   for (const name of await readdir(parent).catch(() => [] as string[])) {
     if (name.startsWith(prefix)) await rm(path.join(parent, name), { recursive: true, force: true });
   }
-  const staging = path.join(parent, `${prefix}${process.pid}-${Date.now()}`);
-  staged.add(staging);
+  const dir = path.join(parent, `${prefix}${process.pid}-${Date.now()}`);
+  staged.add(dir);
+  const discard = async (): Promise<void> => {
+    await rm(dir, { recursive: true, force: true });
+    staged.delete(dir);
+  };
   try {
-    await makeFolder(staging, target);
-    const result = await fill(staging);
-    const retired = `${staging}-old`;
-    const hadOld = await rename(target, retired).then(
-      () => true,
-      () => false,
-    );
-    await rename(staging, target);
-    if (hadOld) await rm(retired, { recursive: true, force: true });
+    await makeFolder(dir, target);
+  } catch (error) {
+    await discard();
+    throw error;
+  }
+  return {
+    dir,
+    async commit() {
+      const retired = `${dir}-old`;
+      const hadOld = await rename(target, retired).then(
+        () => true,
+        () => false,
+      );
+      await rename(dir, target);
+      staged.delete(dir);
+      if (hadOld) await rm(retired, { recursive: true, force: true });
+    },
+    discard,
+  };
+}
+
+/** Fills a folder through `fill(stagingDir)` and only then puts it in place of `target` (see `stageFolder`). */
+export async function writeFolderWhole<T>(target: string, fill: (stagingDir: string) => Promise<T>): Promise<T> {
+  const folder = await stageFolder(target);
+  try {
+    const result = await fill(folder.dir);
+    await folder.commit();
     return result;
   } catch (error) {
-    await rm(staging, { recursive: true, force: true });
+    await folder.discard();
     throw error;
-  } finally {
-    staged.delete(staging);
   }
 }
 
@@ -91,18 +120,23 @@ export async function writeFolderWhole<T>(target: string, fill: (stagingDir: str
 const OUTPUT_MARKERS = ['summary.json', 'trace.json', 'batch-summary.json'];
 
 /**
- * Writes a command's output folder whole: into a staging folder, then in place of the
- * previous results, so that nothing of an earlier run stays beside the new one. A
- * non-empty folder legal-attn did not write is refused unless `force`.
+ * A command's output folder replaces the previous results whole (`writeFolderWhole`), so
+ * that nothing of an earlier run stays beside the new one; a non-empty folder
+ * legal-attn did not write is refused unless `force`.
  */
-export async function writeOutputFolder<T>(target: string, options: { force?: boolean }, fill: (stagingDir: string) => Promise<T>): Promise<T> {
+export async function checkOutputFolder(target: string, force: boolean): Promise<void> {
   const info = await stat(target).catch(() => undefined);
   if (info && !info.isDirectory()) throw fileInTheWay(target, target);
   const entries = info ? await readdir(target) : [];
   const ours = OUTPUT_MARKERS.some((marker) => entries.includes(marker));
-  if (entries.length > 0 && !ours && !options.force) {
+  if (entries.length > 0 && !ours && !force) {
     throw badInput(`${target}: holds files legal-attn did not write; choose a new or empty output folder, or pass --force to replace it.`);
   }
+}
+
+/** Checks a command's output folder (`checkOutputFolder`), then writes it whole. */
+export async function writeOutputFolder<T>(target: string, options: { force?: boolean }, fill: (stagingDir: string) => Promise<T>): Promise<T> {
+  await checkOutputFolder(target, options.force ?? false);
   return writeFolderWhole(target, fill);
 }
 

@@ -1,34 +1,45 @@
 import path from 'node:path';
-import { readNpy } from '../io/npy.js';
+import { readNpy, type Float32Tensor } from '../io/npy.js';
 import { measureSequence, type MeasureOptions } from '../measure/measure-sequence.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { traceAttentionCached } from '../runtime/passes.js';
-import type { Measurer, PassOptions } from './measurer.js';
+import type { PlannedSequence } from '../plan/planned-sequence.js';
+import type { MeasuredPass, Measurer, PassOptions } from './measurer.js';
+
+/** Each planned sequence's full maps as they come, by index. */
+export type MapSource = (planned: readonly PlannedSequence[]) => AsyncIterable<{ index: number; attention: Float32Tensor; cached: boolean }>;
 
 /** Every measure from each sequence's full `[layers, heads, T, T]` maps, which are kept. */
-export function fullMapMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, options: PassOptions = {}): Measurer {
-  return {
-    maps: 'full',
-    mapLayers: [],
-    async *measure(planned) {
-      const ids = planned.map((p) => p.aligned.ids);
-      for await (const { index, attention, cached } of traceAttentionCached(checkpoint, ids, { ...options, batchSize: options.batchSize ?? 1 })) {
-        yield { index, measures: measureSequence(attention, planned[index]!.aligned.spans, measure, planned[index]!.references), maps: { full: attention }, cached };
-      }
-    },
-  };
+export class FullMapMeasurer implements Measurer {
+  readonly maps = 'full';
+  readonly mapLayers = [];
+
+  constructor(
+    private readonly source: MapSource,
+    private readonly measureOptions: MeasureOptions,
+  ) {}
+
+  async *measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass> {
+    for await (const { index, attention, cached } of this.source(planned)) {
+      const { aligned, references } = planned[index]!;
+      yield { index, measures: measureSequence(attention, aligned.spans, this.measureOptions, references), maps: { full: attention }, cached };
+    }
+  }
 }
 
-/** Every measure from the per-head maps an earlier `--maps full` run saved in a trace folder: no model runs. */
-export function savedMapsMeasurer(traceFolder: string, measure: MeasureOptions): Measurer {
-  return {
-    maps: 'full',
-    mapLayers: [],
-    async *measure(planned) {
-      for (const [index, p] of planned.entries()) {
-        const attention = await readNpy(path.join(traceFolder, p.dir, 'attentions.npy'));
-        yield { index, measures: measureSequence(attention, p.aligned.spans, measure, p.references), maps: { full: attention }, cached: true };
-      }
-    },
+/** The maps of a checkpoint's passes, through the trace cache. */
+export const checkpointMaps =
+  (checkpoint: Checkpoint, options: PassOptions = {}): MapSource =>
+  (planned) =>
+    traceAttentionCached(
+      checkpoint,
+      planned.map((p) => p.aligned.ids),
+      { ...options, batchSize: options.batchSize ?? 1 },
+    );
+
+/** The per-head maps an earlier `--maps full` run saved in a trace folder: no model runs. */
+export const savedMaps =
+  (traceFolder: string): MapSource =>
+  async function* (planned) {
+    for (const [index, p] of planned.entries()) yield { index, attention: await readNpy(path.join(traceFolder, p.dir, 'attentions.npy')), cached: true };
   };
-}

@@ -10,7 +10,9 @@ import { openReducedSession, type ReducedSession } from '../runtime/session.js';
 import type { CacheParts } from '../runtime/trace-cache.js';
 import { passesThroughCache } from '../runtime/passes.js';
 import { type SequenceMaps } from '../results/trace-folder.js';
-import { autoBatchSize, blockRowsFor, DEFAULT_ATTENTION_BYTES, type Measurer, type PassOptions } from './measurer.js';
+import type { MapsMode } from '../measure/maps-mode.js';
+import { longestSequence, type PlannedSequence } from '../plan/planned-sequence.js';
+import { autoBatchSize, blockRowsFor, DEFAULT_ATTENTION_BYTES, type MeasuredPass, type Measurer, type PassOptions } from './measurer.js';
 import { planIdentity, type ReductionPlan, type ReducedAttention } from '../rewrite/reduction-plan.js';
 
 /**
@@ -18,60 +20,73 @@ import { planIdentity, type ReductionPlan, type ReducedAttention } from '../rewr
  * materialised; the head-averaged maps of `mapLayers` are kept for the report. Each
  * pass is kept in the trace cache, so that an interrupted run resumes.
  */
-export function inGraphMeasurer(checkpoint: Checkpoint, measure: MeasureOptions, mapLayers: readonly number[], options: PassOptions = {}, stream?: ResidualStream): Measurer {
-  let chosenRows: number | undefined;
-  return {
-    maps: mapLayers.length > 0 ? 'mean' : 'none',
-    mapLayers,
-    get blockRows() {
-      return chosenRows;
-    },
-    async *measure(planned) {
-      const batchSize = options.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
-      // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
-      const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
-      const longest = Math.max(0, ...planned.map((p) => p.aligned.ids.length));
-      // Beyond FULL_MAP_TOKENS a T × T map is 64 MiB and more a layer: the run keeps its maps pooled as the report draws them.
-      const pooled = longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {};
-      const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...pooled, ...(stream ? { states: stream } : {}) };
-      const blockRows = blockRowsFor(checkpoint.shape.heads ?? 32, longest, batchSize, options.maxMemoryBytes ?? DEFAULT_ATTENTION_BYTES);
-      // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
-      const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
-      chosenRows = blockRows;
-      const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure, p.references));
-      // The spans whose residual states are kept (representations), and their pooling rows.
-      const stateRowsOf = stream ? planned.map((p) => stateRows(p.aligned, p.references ?? [])) : [];
-      const pools = stateRowsOf.map((rows, k) => poolMatrix(rows, planned[k]!.aligned.ids.length));
-      const poolOf = (k: number, S: number): Float32Array => (S === stateRowsOf[k]!.length ? pools[k]! : poolMatrix(stateRowsOf[k]!, planned[k]!.aligned.ids.length, S));
-      let session: ReducedSession | undefined;
-      try {
-        const passes = passesThroughCache(
-          checkpoint,
-          planned.map((p) => p.aligned.ids),
-          { batchSize, ...(options.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!, pools[k]) },
-          async (indices) => {
-            session ??= await openReducedSession(checkpoint, sessionPlan, options);
-            const K = Math.max(...indices.map((k) => layouts[k]!.keySetCount));
-            const R = Math.max(...indices.map((k) => layouts[k]!.rolloutCount));
-            const S = stream ? Math.max(...indices.map((k) => stateRowsOf[k]!.length)) : 0;
-            const results = await session.run(
-              indices.map((k) => planned[k]!.aligned.ids),
-              indices.map((k) => ({ ...widenInputs(layouts[k]!, K, R), ...(stream ? { pool: poolOf(k, S) } : {}) })),
-            );
-            // Zero columns and rows added for the batch are cut away, so the cache holds what this sequence alone gives.
-            return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount, stateRowsOf[indices[b]!]?.length)));
-          },
-        );
-        for await (const { index, parts, cached } of passes) {
-          const reduced = fromParts(parts);
-          const states = reduced.states ? { states: { tensor: reduced.states, rows: stateRowsOf[index]! } } : {};
-          yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length, plan.mapCells), cached, ...states };
-        }
-      } finally {
-        await session?.release();
+export class InGraphMeasurer implements Measurer {
+  readonly maps: MapsMode;
+
+  constructor(
+    private readonly checkpoint: Checkpoint,
+    private readonly measureOptions: MeasureOptions,
+    readonly mapLayers: readonly number[],
+    private readonly passOptions: PassOptions = {},
+    private readonly stream?: ResidualStream,
+  ) {
+    this.maps = mapLayers.length > 0 ? 'mean' : 'none';
+  }
+
+  private batchSize(planned: readonly PlannedSequence[]): number {
+    return this.passOptions.batchSize ?? autoBatchSize(planned.map((p) => p.aligned.ids.length));
+  }
+
+  blockRows(planned: readonly PlannedSequence[]): number | undefined {
+    const longest = longestSequence(planned);
+    return blockRowsFor(this.checkpoint.shape.heads ?? 32, longest, this.batchSize(planned), this.passOptions.maxMemoryBytes ?? DEFAULT_ATTENTION_BYTES);
+  }
+
+  async *measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass> {
+    const { checkpoint, measureOptions: measure, mapLayers, passOptions: options, stream } = this;
+    const batchSize = this.batchSize(planned);
+    // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
+    const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
+    const longest = longestSequence(planned);
+    // Beyond FULL_MAP_TOKENS a T × T map is 64 MiB and more a layer: the run keeps its maps pooled as the report draws them.
+    const pooled = longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {};
+    const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...pooled, ...(stream ? { states: stream } : {}) };
+    const blockRows = this.blockRows(planned);
+    // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
+    const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
+    const layouts = planned.map((p) => reductionLayout(p.aligned.ids.length, p.aligned.spans, measure, p.references));
+    // The spans whose residual states are kept (representations), and their pooling rows.
+    const stateRowsOf = stream ? planned.map((p) => stateRows(p.aligned, p.references ?? [])) : [];
+    const pools = stateRowsOf.map((rows, k) => poolMatrix(rows, planned[k]!.aligned.ids.length));
+    const poolOf = (k: number, S: number): Float32Array => (S === stateRowsOf[k]!.length ? pools[k]! : poolMatrix(stateRowsOf[k]!, planned[k]!.aligned.ids.length, S));
+    let session: ReducedSession | undefined;
+    try {
+      const passes = passesThroughCache(
+        checkpoint,
+        planned.map((p) => p.aligned.ids),
+        { batchSize, ...(options.useCache === false ? { useCache: false } : {}), variant: (k) => variantOf(plan, layouts[k]!, pools[k]) },
+        async (indices) => {
+          session ??= await openReducedSession(checkpoint, sessionPlan, options);
+          const K = Math.max(...indices.map((k) => layouts[k]!.keySetCount));
+          const R = Math.max(...indices.map((k) => layouts[k]!.rolloutCount));
+          const S = stream ? Math.max(...indices.map((k) => stateRowsOf[k]!.length)) : 0;
+          const results = await session.run(
+            indices.map((k) => planned[k]!.aligned.ids),
+            indices.map((k) => ({ ...widenInputs(layouts[k]!, K, R), ...(stream ? { pool: poolOf(k, S) } : {}) })),
+          );
+          // Zero columns and rows added for the batch are cut away, so the cache holds what this sequence alone gives.
+          return results.map((result, b) => toParts(narrow(result, layouts[indices[b]!]!.keySetCount, layouts[indices[b]!]!.rolloutCount, stateRowsOf[indices[b]!]?.length)));
+        },
+      );
+      for await (const { index, parts, cached } of passes) {
+        const reduced = fromParts(parts);
+        const states = reduced.states ? { states: { tensor: reduced.states, rows: stateRowsOf[index]! } } : {};
+        yield { index, measures: measureReduced(reduced, layouts[index]!, measure), maps: keptMaps(reduced, mapLayers, planned[index]!.aligned.ids.length, plan.mapCells), cached, ...states };
       }
-    },
-  };
+    } finally {
+      await session?.release();
+    }
+  }
 }
 
 function toParts(reduced: ReducedAttention): CacheParts {

@@ -4,7 +4,7 @@ import { type SequenceMeasures } from '../measure/measure-sequence.js';
 import { traceRecord, type TraceRecord } from '../results/trace-file.js';
 import { writeStates } from '../represent/capture.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import { inputsDigest, type PlannedSequence } from '../plan/planned-sequence.js';
+import type { PlannedSequence } from '../plan/planned-sequence.js';
 import { writeSequence } from '../results/trace-folder.js';
 import type { Measurer } from './measurer.js';
 
@@ -27,6 +27,13 @@ export async function measureCheckpoint(
   folder: string,
   options: { chatTemplate: boolean; onProgress?: (done: number, total: number) => void },
 ): Promise<CheckpointMeasures> {
+  const blockRows = measurer.blockRows?.(planned);
+  const record = traceRecord(checkpoint, planned, {
+    maps: measurer.maps,
+    ...(measurer.maps === 'mean' ? { mapLayers: [...measurer.mapLayers] } : {}),
+    ...(blockRows ? { blockRows } : {}),
+    chatTemplate: options.chatTemplate,
+  });
   const measures = new Array<SequenceMeasures>(planned.length);
   let computed = 0;
   let fromCache = 0;
@@ -38,13 +45,7 @@ export async function measureCheckpoint(
     if (pass.states) await writeStates(path.join(folder, planned[pass.index]!.dir), pass.states.tensor, pass.states.rows);
     options.onProgress?.(computed + fromCache, planned.length);
   }
-  const record = traceRecord(checkpoint, planned, {
-    maps: measurer.maps,
-    ...(measurer.maps === 'mean' ? { mapLayers: [...measurer.mapLayers] } : {}),
-    ...(measurer.blockRows ? { blockRows: measurer.blockRows } : {}),
-    chatTemplate: options.chatTemplate,
-    inputsDigest: inputsDigest(planned),
-  });
+  // written last: trace.json tells a whole trace folder
   await writeJson(path.join(folder, 'trace.json'), record);
   return { record, measures, computed, fromCache };
 }

@@ -2,8 +2,9 @@ import { type Float32Tensor } from '../io/npy.js';
 import { type SequenceMeasures } from '../measure/measure-sequence.js';
 import { type StateRow } from '../represent/span-rows.js';
 import { type SessionOptions } from '../runtime/session.js';
-import { type MapsMode, type PlannedSequence } from '../plan/planned-sequence.js';
+import { type PlannedSequence } from '../plan/planned-sequence.js';
 import { type SequenceMaps } from '../results/trace-folder.js';
+import { type MapsMode } from '../measure/maps-mode.js';
 
 /** What a measurer gives for one sequence: its measures, and the maps kept of it (written beside its tokens.json). */
 export interface MeasuredPass {
@@ -26,8 +27,8 @@ export interface Measurer {
   /** What trace.json says was kept. */
   readonly maps: MapsMode;
   readonly mapLayers: readonly number[];
-  /** Queries per block where attention ran in blocks (known once `measure` has run); undefined: whole layers. */
-  readonly blockRows?: number | undefined;
+  /** Queries per block where attention runs in blocks over these sequences; undefined: whole layers. */
+  blockRows?(planned: readonly PlannedSequence[]): number | undefined;
   measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass>;
 }
 

@@ -1,4 +1,4 @@
-import { defaultPairs, parsePairs, type ModelPair } from '../compare/pairs.js';
+import { defaultPairs, parsePairs, type ModelPair } from './pairs.js';
 import type { SinkMode } from '../measure/attention-share.js';
 import type { MeasureOptions } from '../measure/measure-sequence.js';
 import type { QuerySetKind } from '../measure/query-set.js';
@@ -55,8 +55,16 @@ export function resolvePairs(text: string | undefined, names: readonly string[])
   return text === undefined ? defaultPairs(names) : parsePairs(text, names);
 }
 
-/** The relabellings of the structure test: their number, seed and alpha. */
-export const chanceOptionsOf = (analysis: ResolvedAnalysis): { permutations: number; seed: number; alpha: number } => ({ permutations: analysis.permutations, seed: analysis.seed, alpha: analysis.alpha });
+/** How the measured models are compared: the models and pairs, the reference plan, the structure test's relabellings, seed and alpha. */
+export const comparisonOptionsOf = (analysis: ResolvedAnalysis, models: readonly string[], pairs: readonly ModelPair[], references: ReferencePlan) => ({
+  models,
+  pairs,
+  references,
+  querySet: analysis.measure.querySets[0]!,
+  permutations: analysis.permutations,
+  seed: analysis.seed,
+  alpha: analysis.alpha,
+});
 
 /** How changes are judged: against the run's reference plan, with the analysis's seed and alpha. */
 export const judgeOptionsOf = (analysis: ResolvedAnalysis, references: ReferencePlan): { references: ReferencePlan; seed: number; alpha: number } => ({ references, seed: analysis.seed, alpha: analysis.alpha });

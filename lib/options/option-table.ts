@@ -4,7 +4,7 @@ import { SINK_MODES } from '../measure/attention-share.js';
 import { QUERY_SETS } from '../measure/query-set.js';
 import { SPAN_RULES } from '../tokenize/align-spans.js';
 import { DEVICES } from '../runtime/session.js';
-import { MAPS_MODES } from '../plan/planned-sequence.js';
+import { MAPS_MODES } from '../measure/maps-mode.js';
 
 /**
  * One option, declared once: its key (the flag `--key`, and the key of config files and
@@ -119,6 +119,7 @@ export function optionFields(names: readonly OptionName[]): Record<string, z.Zod
 /** A command-line argument as the option's value, or the sentence saying why it is not one. */
 export function parseOptionArgument(name: OptionName, text: string): { value: unknown } | { problem: string } {
   const spec: OptionSpec = OPTIONS[name];
+  if (text.trim() === '') return { problem: `--${spec.key} is empty; it must ${spec.expect ?? 'be given a value'}` };
   const items = text.split(',').map((v) => v.trim());
   const raw = spec.form === 'number' ? Number(text) : spec.form === 'numbers' ? items.map(Number) : spec.form === 'strings' ? items : text;
   const parsed = spec.schema.safeParse(raw);

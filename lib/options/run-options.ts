@@ -1,7 +1,7 @@
 import type { Device } from '../runtime/session.js';
-import type { MapsMode } from '../plan/planned-sequence.js';
 import type { AnalysisOptions } from './analysis-options.js';
 import { ANALYSIS_OPTIONS, type OptionName } from './option-table.js';
+import { type MapsMode } from '../measure/maps-mode.js';
 
 /** How one comparison is analysed and run, as a library caller gives it: what every command, config file and manifest run is turned into. */
 export interface RunOptions extends AnalysisOptions {
@@ -46,4 +46,18 @@ export function runOptionsOf(values: Partial<Record<OptionName, unknown>>): RunO
     else options[name] = value;
   }
   return options;
+}
+
+export interface NamedModel {
+  name: string;
+  dir: string;
+}
+
+export interface CompareRequest extends RunOptions {
+  models: NamedModel[];
+  concepts: string;
+  out: string;
+  /** Replace a non-empty `out` that legal-attn did not write. */
+  force?: boolean;
+  cacheDir?: string;
 }

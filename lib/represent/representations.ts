@@ -1,7 +1,7 @@
 import { negativeControlRates, overallTest, testFamily, type ChanceTest, type NegativeControlRates, type OverallTest } from '../compare/chance.js';
 import { COSINE_PRECISION } from '../compare/class-matched.js';
 import { changeJudge, controlMatcher } from '../compare/judge.js';
-import { pairName, type ModelPair } from '../compare/pairs.js';
+import { pairName, type ModelPair } from '../options/pairs.js';
 import { finiteMean } from '../measure/distribution.js';
 import { controlLibrary } from '../reference/match.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile } from '../io/json-file.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { TOOL_VERSION } from '../version.js';
-import { type MapsMode, type PlannedSequence, type TracedSequence } from '../plan/planned-sequence.js';
+import { type PlannedSequence, type TracedSequence } from '../plan/planned-sequence.js';
+import { type MapsMode } from '../measure/maps-mode.js';
 
 /** What trace.json records, read back by `measure` and by reuse. */
 export interface TraceRecord {
@@ -22,7 +24,7 @@ export interface TraceRecord {
 }
 
 /** trace.json of a checkpoint run over every planned sequence, listed in plan order. */
-export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'blockRows' | 'chatTemplate' | 'inputsDigest'>): TraceRecord {
+export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSequence[], fields: Pick<TraceRecord, 'maps' | 'mapLayers' | 'blockRows' | 'chatTemplate'>): TraceRecord {
   return {
     tool: { name: 'legal-attn', version: TOOL_VERSION },
     model: {
@@ -34,11 +36,19 @@ export function traceRecord(checkpoint: Checkpoint, planned: readonly PlannedSeq
       shape: checkpoint.shape,
     },
     ...fields,
+    inputsDigest: inputsDigest(planned),
     concepts: [...new Map(planned.flatMap((p) => (p.concept ? [[p.concept.id, p.concept] as const] : []))).values()].map(
       ({ id, name, area, source, components, structure }) => ({ id, name, area, ...(source ? { source } : {}), ...(components ? { components } : {}), ...(structure ? { structure } : {}) }),
     ),
     sequences: planned.map((p) => ({ dir: p.dir, tokens: p.aligned.ids.length, ...(p.concept ? { concept: p.concept.id, sequence: p.sequenceId } : {}) })),
   };
+}
+
+/** Identity of what was traced: every sequence's place, ids and spans. */
+function inputsDigest(planned: readonly PlannedSequence[]): string {
+  const hash = createHash('sha256');
+  for (const p of planned) hash.update(JSON.stringify([p.dir, Array.from(p.aligned.ids, Number), p.aligned.spans]));
+  return hash.digest('hex');
 }
 
 // What readers of trace.json rely on; the rest is recorded for people.

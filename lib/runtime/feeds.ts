@@ -3,7 +3,7 @@ import { type GraphInput } from '../checkpoint/graph-analysis.js';
 
 export type FeedData = BigInt64Array | Int32Array | Float32Array | Uint8Array | Uint16Array;
 
-/** One model input as plain data; `lib/trace/session.ts` turns it into an onnxruntime tensor. */
+/** One model input as plain data; `lib/runtime/session.ts` turns it into an onnxruntime tensor. */
 export interface Feed {
   type: string;
   data: FeedData;

@@ -48,8 +48,14 @@ export async function loadChatTemplate(checkpointDir: string): Promise<(text: st
 }
 
 /** Whether a checkpoint folder carries a chat template. */
-export async function hasChatTemplate(checkpointDir: string): Promise<boolean> {
+async function hasChatTemplate(checkpointDir: string): Promise<boolean> {
   const text = await readFile(path.join(checkpointDir, 'tokenizer_config.json'), 'utf8').catch(() => '{}');
   const config = JSON.parse(text) as TokenizerConfig;
   return Boolean(config.chat_template);
+}
+
+/** The folder whose chat template wraps every model's input: the last of a lineage that has one (the instruct model's). */
+export async function lineageChatTemplate(dirs: readonly string[]): Promise<string | undefined> {
+  for (const dir of [...dirs].reverse()) if (await hasChatTemplate(dir)) return dir;
+  return undefined;
 }

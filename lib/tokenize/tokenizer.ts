@@ -21,6 +21,12 @@ export interface AlignedSequence extends Tokenization {
   spans: TokenSpan[];
 }
 
+/** How each text is wrapped: raw, or in a chat template (the checkpoint's own, or that of the folder `chatTemplateFrom`). */
+export interface TemplateChoice {
+  chatTemplate?: boolean;
+  chatTemplateFrom?: string;
+}
+
 /** The checkpoint's own tokenizer, loaded from its `tokenizer.json`. */
 export interface CheckpointTokenizer {
   file: string;
@@ -35,7 +41,7 @@ export interface CheckpointTokenizer {
  * tokens again; offsets still count characters of the original text, and the
  * template's own tokens get the empty range, so spans keep pointing at their words.
  */
-export async function loadTokenizer(checkpointDir: string, options: { chatTemplate?: boolean; chatTemplateFrom?: string } = {}): Promise<CheckpointTokenizer> {
+export async function loadTokenizer(checkpointDir: string, options: TemplateChoice = {}): Promise<CheckpointTokenizer> {
   const file = path.join(checkpointDir, 'tokenizer.json');
   await access(file).catch(() => {
     throw badInput(`${file}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
@@ -105,4 +111,20 @@ export async function tokenizeSequence(
     return { ...span, tokens, majority: majorityTokens(characters, tokenization.offsets, span) };
   });
   return { ...tokenization, spans: aligned };
+}
+
+/**
+ * Another model of a lineage must read the texts as the first one did (`expected`, by
+ * the first model's tokenizer): else concept tokens would not correspond.
+ */
+export async function checkReadsAlike(first: { name: string; dir: string }, other: { name: string; dir: string }, expected: readonly Tokenization[], template: TemplateChoice): Promise<void> {
+  const tokenizer = await loadTokenizer(other.dir, template);
+  for (const { text, ids: expectedIds } of expected) {
+    const ids = (await tokenizer.encode(text)).ids;
+    if (ids.length !== expectedIds.length || ids.some((id, i) => id !== expectedIds[i])) {
+      throw badInput(
+        `models ${first.name} and ${other.name} tokenize "${text.slice(0, 40)}…" differently (${tokenizer.file} differs from ${path.join(first.dir, 'tokenizer.json')}); concept tokens would not correspond, so compare needs one tokenizer.`,
+      );
+    }
+  }
 }

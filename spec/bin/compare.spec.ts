@@ -202,7 +202,7 @@ describe('legal-attn compare on the tiny family', () => {
       await writeNpy(path.join(folder, 'c', 's', 'attentions.npy'), { data: new Float32Array(layers * 9), dims: [layers, 1, 3, 3] });
       await writeFile(path.join(folder, 'trace.json'), JSON.stringify({ maps: 'full', model: { dir: name, contentHash: name }, concepts: [], sequences: [{ concept: 'c', sequence: 's', dir: 'c/s', tokens: 3 }] }));
     }
-    await writeFile(path.join(results, 'traces', 'index.json'), JSON.stringify({ models: [{ name: 'a', trace: 'traces/a' }, { name: 'b', trace: 'traces/b' }] }));
+    await writeFile(path.join(results, 'traces', 'index.json'), JSON.stringify({ models: ['a', 'b'].map((name) => ({ name, dir: name, contentHash: name, trace: `traces/${name}` })) }));
     const classes = { logFrequency: [0, 0, 0], word: [-1, -1, -1], words: [] };
     await writeFile(path.join(results, 'references.json'), JSON.stringify({ features: [], controlsPerWidth: 32, seed: 1, sequences: [{ dir: 'c/s', classes, spans: [] }] }));
     const { code, err } = await run('measure', results);

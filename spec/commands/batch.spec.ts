@@ -4,11 +4,12 @@ import { copyFile, readFile, readdir, truncate, writeFile, mkdir } from 'node:fs
 import path from 'node:path';
 import { runCli } from '../../bin/cli.js';
 import { sharedPasses } from '../../lib/commands/batch.js';
-import { prepareCompare, type CompareRequest, type PreparedCompare } from '../../lib/commands/compare.js';
 import type { BatchRun } from '../../lib/options/manifest.js';
 import { ROOT, captureIo, listFiles, modelDir, temporaryFolder } from '../helpers.js';
 import { RESULT_FILES, twoSetManifest } from './batch-fixtures.js';
 import { type BatchSummary } from '../../lib/results/batch-summary.js';
+import { prepareCompare, type PreparedCompare } from '../../lib/plan/compare-plan.js';
+import { type CompareRequest } from '../../lib/options/run-options.js';
 
 const BIN = path.join(ROOT, 'dist', 'bin', 'legal-attn.js');
 

@@ -5,8 +5,8 @@ import { conceptTokens } from '../../lib/tokenize/align-spans.js';
 import { openCheckpoint } from '../../lib/checkpoint/checkpoint.js';
 import { listFiles, maxRelativeDifference, modelDir, ROOT, temporaryFolder } from '../helpers.js';
 import { planSequences } from '../../lib/plan/planned-sequence.js';
-import { fullMapMeasurer } from '../../lib/measurers/full-maps.js';
-import { inGraphMeasurer } from '../../lib/measurers/in-graph.js';
+import { checkpointMaps, FullMapMeasurer } from '../../lib/measurers/full-maps.js';
+import { InGraphMeasurer } from '../../lib/measurers/in-graph.js';
 import { measureCheckpoint } from '../../lib/measurers/measure-checkpoint.js';
 import { resolveAnalysis } from '../../lib/options/analysis-options.js';
 
@@ -17,8 +17,8 @@ describe('measurers, one interface', () => {
     // every sequence measures control runs of widths 1 and 3 beside its targets, as a run's plan gives them
     planned.forEach((p) => (p.references = referenceSpans(p.aligned.ids.length, new Set(conceptTokens(p.aligned.spans)), [], [1, 3], 0, { controlsPerWidth: 8, seed: 1 })));
     const root = await temporaryFolder();
-    const full = await measureCheckpoint(checkpoint, planned, fullMapMeasurer(checkpoint, resolveAnalysis().measure), path.join(root, 'full'), { chatTemplate: false });
-    const inGraph = await measureCheckpoint(checkpoint, planned, inGraphMeasurer(checkpoint, resolveAnalysis().measure, [5]), path.join(root, 'in-graph'), { chatTemplate: false });
+    const full = await measureCheckpoint(checkpoint, planned, new FullMapMeasurer(checkpointMaps(checkpoint), resolveAnalysis().measure), path.join(root, 'full'), { chatTemplate: false });
+    const inGraph = await measureCheckpoint(checkpoint, planned, new InGraphMeasurer(checkpoint, resolveAnalysis().measure, [5]), path.join(root, 'in-graph'), { chatTemplate: false });
     assert.equal(full.measures.length, planned.length);
     full.measures.forEach((expected, s) => {
       const actual = inGraph.measures[s]!;

@@ -24,6 +24,7 @@ describe('options, declared once', () => {
       assert.ok('problem' in parseOptionArgument(name, bad), name);
     }
     assert.deepEqual(parseOptionArgument('alpha', '1.5'), { problem: '--alpha must lie between 0 and 1; got 1.5' });
+    assert.deepEqual(parseOptionArgument('pairs', ' '), { problem: '--pairs is empty; it must be pairs AFTER:BEFORE, comma-separated' });
     assert.deepEqual(parseOptionArgument('querySets', 'all,before'), { problem: '"before" is not a query set; choose from all, after, outside' });
     assert.equal(optionFields(['alpha']).alpha!.safeParse(1.5).success, false);
   });

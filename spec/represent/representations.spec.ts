@@ -14,7 +14,7 @@ import { openCheckpoint } from '../../lib/checkpoint/checkpoint.js';
 import { residualStreamOf } from '../../lib/runtime/states-session.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { modelDir, ROOT, temporaryFolder } from '../helpers.js';
-import { planSequences } from '../../lib/plan/planned-sequence.js';
+import { planConceptSequences } from '../../lib/plan/planned-sequence.js';
 import { planReferences } from '../../lib/plan/plan-references.js';
 
 const CONCEPTS = ['hearsay', 'consideration', 'mens-rea', 'easement', 'negligence', 'offer'];
@@ -38,7 +38,7 @@ describe('representation measures', function () {
   it('between a checkpoint and itself: no change anywhere and CKA 1 on the diagonal', async () => {
     const checkpoint = await openCheckpoint(modelDir('cpt'));
     const loaded = await loadConcepts(concepts);
-    const planned = await planSequences({ concepts }, checkpoint, loaded);
+    const planned = await planConceptSequences(checkpoint, loaded);
     const references = await planReferences(planned, checkpoint, REFERENCES);
     const stream = await residualStreamOf(checkpoint);
     assert.ok(typeof stream !== 'string');

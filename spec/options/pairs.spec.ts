@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defaultPairs, pairName, parsePairs } from '../../lib/compare/pairs.js';
+import { defaultPairs, pairName, parsePairs } from '../../lib/options/pairs.js';
 import { LegalAttnError } from '../../lib/errors.js';
 
 describe('model pairs', () => {
