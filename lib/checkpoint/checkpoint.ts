@@ -6,20 +6,9 @@ import { analyseGraph } from './find-attention.js';
 import { decodeModel } from '../onnx/model.js';
 import { byteLength } from '../onnx/initializers.js';
 import { type GraphAnalysis } from './graph-analysis.js';
+import { GENAI_CONFIG, readGenaiFolder, type InputNames } from './genai-config.js';
+import { readShape, type ModelShape } from './model-shape.js';
 import { EXTERNAL_DATA_LOCATION, type GraphProto, type ModelProto } from '../onnx/proto.js';
-
-/** What `config.json` says of the shapes legal-attn cares about. */
-export interface ModelShape {
-  modelType?: string;
-  layers?: number;
-  heads?: number;
-  kvHeads?: number;
-  headSize?: number;
-  hiddenSize?: number;
-  maxPositions?: number;
-  vocabSize?: number;
-  slidingWindow?: number;
-}
 
 /** A checkpoint folder, checked and analysed: the unit the tracer loads, one at a time. */
 export interface Checkpoint {
@@ -29,6 +18,8 @@ export interface Checkpoint {
   graphFile: string;
   graph: GraphAnalysis;
   shape: ModelShape;
+  /** Input names the folder declares (`genai_config.json`); exporters' conventions otherwise. */
+  inputNames: InputNames;
   /** SHA-256 over the graph and its external data: the identity of the weights. */
   contentHash: string;
   /** SHA-256 of tokenizer.json. */
@@ -40,8 +31,15 @@ export interface OpenOptions {
   cacheDir?: string;
 }
 
-const FUSED_ADVICE =
-  'export with onnxruntime\'s model builder (GroupQueryAttention), or re-export with explicit attention (for example `optimum-cli export onnx --model ID --task text-generation --no-post-process OUT`, without `--optimize`, from a model loaded with attn_implementation="eager"), so that the Softmax of each layer is a node of the graph';
+const EXPLICIT_ATTENTION =
+  're-export with explicit attention (for example `optimum-cli export onnx --model ID --task text-generation --no-post-process OUT`, without `--optimize`, from a model loaded with attn_implementation="eager"), so that the Softmax of each layer is a node of the graph';
+
+/** What to do about attention legal-attn cannot read, for the tool that wrote the graph. */
+function fusedAdvice(producer: string): string {
+  if (producer.startsWith('onnxruntime-genai')) return `onnxruntime-genai's model builder wrote this graph: run it again with \`-p fp32 -e cpu\` (GroupQueryAttention, which legal-attn reads), or ${EXPLICIT_ATTENTION}`;
+  if (producer.startsWith('onnxruntime.transformers')) return `onnxruntime's transformer optimizer fused this graph: optimize the export again with \`--disable_attention\`, or use it unoptimized, or ${EXPLICIT_ATTENTION}`;
+  return `export with onnxruntime's model builder (GroupQueryAttention), or ${EXPLICIT_ATTENTION}`;
+}
 
 async function readJsonIfPresent(file: string): Promise<Record<string, unknown> | undefined> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
@@ -69,41 +67,22 @@ function externalDataExtents(graph: GraphProto): Map<string, number> {
   return extents;
 }
 
-const positiveInt = (value: unknown): number | undefined =>
-  typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
-
-function readShape(config: Record<string, unknown> | undefined, tokenizerConfig: Record<string, unknown> | undefined): ModelShape {
-  const c = config ?? {};
-  const shape: ModelShape = {};
-  const set = <K extends keyof ModelShape>(key: K, value: ModelShape[K] | undefined): void => {
-    if (value !== undefined) shape[key] = value;
-  };
-  set('modelType', typeof c.model_type === 'string' ? c.model_type : undefined);
-  set('layers', positiveInt(c.num_hidden_layers ?? c.n_layer ?? c.num_layers));
-  set('heads', positiveInt(c.num_attention_heads ?? c.n_head));
-  set('kvHeads', positiveInt(c.num_key_value_heads) ?? shape.heads);
-  set('hiddenSize', positiveInt(c.hidden_size ?? c.n_embd));
-  set('headSize', positiveInt(c.head_dim) ?? (shape.hiddenSize && shape.heads ? shape.hiddenSize / shape.heads : undefined));
-  // Tokenizers often carry a sentinel like 1e30 for "no limit": only believe a sane one.
-  const tokenizerLimit = positiveInt(tokenizerConfig?.model_max_length);
-  set('maxPositions', positiveInt(c.max_position_embeddings ?? c.n_positions) ?? (tokenizerLimit && tokenizerLimit < 10_000_000 ? tokenizerLimit : undefined));
-  set('vocabSize', positiveInt(c.vocab_size));
-  set('slidingWindow', positiveInt(c.sliding_window));
-  return shape;
-}
-
 /**
  * Opens a checkpoint folder (`model.onnx` with its external data, `tokenizer.json`,
- * optionally `config.json` and `tokenizer_config.json`), finds its attention and hashes
+ * optionally `config.json` and `tokenizer_config.json`; or the decoder and input names a
+ * `genai_config.json` declares, as onnxruntime-genai's model builder writes them), finds its attention and hashes
  * its files. Every fault a user can fix is raised here, before any model runs.
  */
 export async function openCheckpoint(dir: string, options: OpenOptions = {}): Promise<Checkpoint> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) throw badInput(`${dir}: no such checkpoint folder; pass --model a folder holding model.onnx and tokenizer.json.`);
-  const graphFile = path.join(dir, 'model.onnx');
+  const genai = await readGenaiFolder(dir);
+  const graphName = genai?.decoder ?? 'model.onnx';
+  const graphFile = path.join(dir, graphName);
   const graphBytes = await readFile(graphFile).catch(async () => {
+    if (genai?.decoder) throw badInput(`${graphFile}: not found; ${genai.file} names it as the decoder (model.decoder.filename): copy it beside ${GENAI_CONFIG}.`);
     const others = (await readdir(dir)).filter((name) => name.endsWith('.onnx'));
-    const hint = others.length > 0 ? ` (it holds ${others.join(', ')}: rename the decoder graph to model.onnx)` : '';
+    const hint = others.length > 0 ? ` (it holds ${others.join(', ')}: name the decoder graph model.onnx, or in a ${GENAI_CONFIG} as onnxruntime-genai does)` : '';
     throw badInput(`${graphFile}: not found${hint}; a checkpoint folder needs the exported graph as model.onnx.`);
   });
   let model: ModelProto;
@@ -125,7 +104,7 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
     const inside = !path.relative(dir, dataFile).startsWith('..');
     const size = inside ? (await stat(dataFile).catch(() => undefined))?.size : undefined;
     if (size === undefined) {
-      throw badInput(`${dataFile}: external data file named by ${graphFile} is missing; copy it beside model.onnx (it is written by the exporter with the graph).`);
+      throw badInput(`${dataFile}: external data file named by ${graphFile} is missing; copy it beside ${graphName} (it is written by the exporter with the graph).`);
     }
     const needed = extents.get(location) ?? 0;
     if (size < needed) {
@@ -135,28 +114,30 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
   const unread = graph.fusedAttention.find((f) => f.unread);
   if (unread && graph.attentionSource !== 'outputs') {
     throw badInput(
-      `${graphFile}: attention is fused into ${unread.op} nodes (${graph.fusedAttention.length}, first ${unread.node}) whose probabilities legal-attn cannot compute (${unread.unread}); ${FUSED_ADVICE}.`,
+      `${graphFile}: attention is fused into ${unread.op} nodes (${graph.fusedAttention.length}, first ${unread.node}) whose probabilities legal-attn cannot compute (${unread.unread}); ${fusedAdvice(graph.producer)}.`,
     );
   }
   if (graph.attention.length === 0) {
-    throw badInput(`${graphFile}: no attention found (no Softmax between a query-key product and a product with the values, and no attentions outputs); ${FUSED_ADVICE}.`);
+    throw badInput(`${graphFile}: no attention found (no Softmax between a query-key product and a product with the values, and no attentions outputs); ${fusedAdvice(graph.producer)}.`);
   }
 
   const config = await readJsonIfPresent(path.join(dir, 'config.json'));
   const tokenizerConfig = await readJsonIfPresent(path.join(dir, 'tokenizer_config.json'));
-  const shape = readShape(config, tokenizerConfig);
+  // config.json where the folder has one (Hugging Face's), else what genai_config.json says
+  const shape = { ...genai?.shape, ...readShape(config, tokenizerConfig) };
   if (shape.layers !== undefined && shape.layers !== graph.attention.length) {
+    const source = config?.num_hidden_layers !== undefined || config?.n_layer !== undefined || config?.num_layers !== undefined ? 'config.json' : GENAI_CONFIG;
     throw badInput(
-      `${graphFile}: found attention in ${graph.attention.length} layers but config.json says num_hidden_layers is ${shape.layers}; the graph does not match its config, or some layers use fused attention.`,
+      `${graphFile}: found attention in ${graph.attention.length} layers but ${source} says ${shape.layers} layers; the graph does not match its config, or some layers use fused attention.`,
     );
   }
   const cacheDir = cacheRoot(options.cacheDir);
-  const hash = await contentHash(dir, ['model.onnx', ...graph.externalData], cacheDir);
+  const hash = await contentHash(dir, [graphName, ...graph.externalData], cacheDir);
   const tokenizerFile = path.join(dir, 'tokenizer.json');
   if (!(await access(tokenizerFile).then(() => true, () => false))) {
     throw badInput(`${tokenizerFile}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
   }
   const tokenizerHash = await fileHash(tokenizerFile, cacheDir);
   await rememberModelFolder(cacheDir, hash, path.resolve(dir));
-  return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, contentHash: hash, tokenizerHash, cacheDir };
+  return { dir: path.resolve(dir), name: path.basename(path.resolve(dir)), graphFile, graph, shape, inputNames: genai?.inputNames ?? {}, contentHash: hash, tokenizerHash, cacheDir };
 }

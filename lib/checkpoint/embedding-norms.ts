@@ -4,6 +4,7 @@ import { badInput } from '../errors.js';
 import { byteLength, elementCount, readInitializer, readInitializerRanges, shapeOf, toFloat32, typeName } from '../onnx/initializers.js';
 import { decodeModel } from '../onnx/model.js';
 import { FLOAT_TYPES, INT8, UINT8, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { idTensors, isEmbedLayerNormalization } from './token-ids.js';
 
 /** The token embedding table as the graph reads it: float rows, or integer rows dequantized per tensor, row or column. */
 export type TokenEmbedding =
@@ -18,7 +19,8 @@ const attributeInt = (node: NodeProto, name: string): number | undefined => {
 
 /**
  * Finds the token embedding as `findResidualStream` does (the Gather whose indices are
- * `input_ids`, or a Cast of it) and how its table is stored: a float initializer; an
+ * `input_ids`, passed on by `idTensors`, or the word table of onnxruntime's fused
+ * EmbedLayerNormalization) and how its table is stored: a float initializer; an
  * int8/uint8 one looked up then dequantized per tensor (Gather → DequantizeLinear, as
  * quantize_dynamic writes it); or one dequantized per tensor, row or column before the
  * lookup (DequantizeLinear → Gather, QDQ). Any other form is returned as the reason it is not read.
@@ -26,7 +28,13 @@ const attributeInt = (node: NodeProto, name: string): number | undefined => {
 export function findTokenEmbedding(graph: GraphProto): TokenEmbedding | string {
   const nodes = graph.node ?? [];
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const ids = new Set(['input_ids', ...nodes.filter((n) => n.opType === 'Cast' && n.input?.[0] === 'input_ids').flatMap((n) => n.output ?? [])]);
+  const ids = idTensors(nodes);
+  const fused = nodes.find((n) => isEmbedLayerNormalization(n) && ids.has(n.input?.[0] ?? ''));
+  if (fused) {
+    const table = initializers.get(fused.input?.[2] ?? '');
+    if (!table || !FLOAT_TYPES.has(table.dataType ?? 0) || shapeOf(table).length !== 2) return `the word embedding of ${fused.name ?? 'EmbedLayerNormalization'} is not a 2-d float initializer; not read`;
+    return { kind: 'float', table };
+  }
   const lookup = nodes.find((n) => (n.opType === 'Gather' || n.opType === 'GatherBlockQuantized') && ids.has(n.input?.[1] ?? ''));
   if (!lookup) return 'no token embedding (a Gather of input_ids from a weight table)';
   if (lookup.opType === 'GatherBlockQuantized') {

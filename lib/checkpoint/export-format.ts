@@ -52,7 +52,7 @@ function quantizationOf(graph: GraphProto): string {
 }
 
 function layoutOf(externalData: readonly string[]): string {
-  if (externalData.length === 0) return 'inline in model.onnx';
+  if (externalData.length === 0) return 'inline in the graph';
   const folders = [...new Set(externalData.map((file) => path.dirname(file)).filter((d) => d !== '.'))];
   const where = folders.length > 0 ? ` in ${folders.join(', ')}/` : '';
   return externalData.length === 1 ? `one external file${where} (${externalData[0]})` : `${count(externalData.length, 'external file')}${where} (one per tensor)`;

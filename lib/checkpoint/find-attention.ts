@@ -1,5 +1,7 @@
 import { elementTypes } from '../onnx/element-types.js';
 import { fusedNodes, unreadOperator, type GraphFacts } from './fused-attention.js';
+import { findTokenEmbedding } from './embedding-norms.js';
+import { shapeOf } from '../onnx/initializers.js';
 import { staticRank } from '../onnx/static-rank.js';
 import { describeExport } from './export-format.js';
 import type { AttentionSite, GraphAnalysis, GraphInput } from './graph-analysis.js';
@@ -163,25 +165,14 @@ function graphInputs(graph: GraphProto): GraphInput[] {
 }
 
 /** Rows of the table a Gather looks `input_ids` up in: the tokens the model can embed. */
-function embeddingRows(graph: GraphProto, index: Index): number | undefined {
-  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const idNames = new Set(['input_ids']);
-  for (const node of index.consumers.get('input_ids') ?? []) {
-    if (node.opType === 'Cast') node.output?.forEach((o) => idNames.add(o));
-  }
-  for (const node of graph.node ?? []) {
-    if (node.opType !== 'Gather' || !idNames.has(node.input?.[1] ?? '')) continue;
-    // protobufjs gives int64 as number or Long; both convert with Number()
-    const rows: unknown = initializers.get(node.input?.[0] ?? '')?.dims?.[0];
-    if (rows !== undefined && rows !== null) return Number(rows);
-  }
-  return undefined;
+function embeddingRows(graph: GraphProto): number | undefined {
+  const embedding = findTokenEmbedding(graph);
+  return typeof embedding === 'string' ? undefined : shapeOf(embedding.table)[0];
 }
 
 /** Everything legal-attn reads off a graph, without running it. */
 export function analyseGraph(model: ModelProto): GraphAnalysis {
   const graph = model.graph ?? {};
-  const index = indexGraph(graph);
   const outputSites = findAttentionOutputs(graph);
   const externalData = new Set<string>();
   for (const tensor of graph.initializer ?? []) {
@@ -191,7 +182,8 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
   }
   const softmaxSites = outputSites.length > 0 ? [] : findAttentionSoftmax(graph);
   const types = elementTypes(graph);
-  const facts: GraphFacts = { typeOf: (tensor) => ELEMENT_TYPES[types.get(tensor) ?? 0], rankOf: staticRank(graph) };
+  const graphInputNames = new Set((graph.input ?? []).map((i) => i.name ?? ''));
+  const facts: GraphFacts = { typeOf: (tensor) => ELEMENT_TYPES[types.get(tensor) ?? 0], rankOf: staticRank(graph), isGraphInput: (tensor) => graphInputNames.has(tensor) };
   const fused = findFusedAttention(graph, facts);
   // Fused kernels are read only where no layer exposes its probabilities otherwise.
   const attention = outputSites.length > 0 ? outputSites : softmaxSites.length > 0 ? softmaxSites : fused.sites;
@@ -215,7 +207,7 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
     format: describeExport(graph, attention, [...externalData]),
     subgraphSoftmax: softmaxInSubgraphs(graph),
   };
-  const rows = embeddingRows(graph, index);
+  const rows = embeddingRows(graph);
   if (rows !== undefined) analysis.embeddingRows = rows;
   return analysis;
 }

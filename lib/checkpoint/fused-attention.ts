@@ -50,7 +50,17 @@ export interface FusedAttention {
 export interface GraphFacts {
   typeOf: (tensor: string) => string | undefined;
   rankOf: (tensor: string) => number | undefined;
+  isGraphInput: (tensor: string) => boolean;
 }
+
+const PAST_FED = 'past key and value inputs computed inside the graph (legal-attn feeds a past only where it is a graph input, empty, and reads whole sequences in one pass)';
+
+/**
+ * Past keys and values that are graph inputs are fed empty (`buildFeeds`): the kernel
+ * then attends over the sequence's own keys, as a prompt pass does. A past computed
+ * inside the graph is another matter: the probabilities would depend on it.
+ */
+const pastNotFed = (facts: GraphFacts, ...pasts: string[]): boolean => pasts.some((p) => p !== '' && !facts.isGraphInput(p));
 
 type Reader = (node: NodeProto, facts: GraphFacts) => FusedAttention | string;
 
@@ -101,7 +111,7 @@ const oneHeadCount = (node: NodeProto, heads: number): Pick<FusedAttention, 'hea
 export const readMultiHeadAttention: Reader = (node, facts) => {
   const input = inputOf(node);
   if (input(3) !== '') return 'a projection bias input, added to q, k and v inside the kernel';
-  if (input(6) !== '' || input(7) !== '') return 'past key and value inputs (legal-attn reads whole sequences in one pass)';
+  if (pastNotFed(facts, input(6), input(7))) return PAST_FED;
   const keyRank = input(1) ? facts.rankOf(input(1)) : undefined;
   if (keyRank === 5) return 'packed keys and values';
   const paddingRank = input(4) ? facts.rankOf(input(4)) : undefined;
@@ -123,7 +133,7 @@ export const readMultiHeadAttention: Reader = (node, facts) => {
 /** ONNX's own Attention (opset 23), as PyTorch exports scaled_dot_product_attention. */
 export const readOnnxAttention: Reader = (node, facts) => {
   const input = inputOf(node);
-  if (input(4) !== '' || input(5) !== '') return 'past key and value inputs (legal-attn reads whole sequences in one pass)';
+  if (pastNotFed(facts, input(4), input(5))) return PAST_FED;
   const causal = (attribute(node, 'is_causal') ?? 0) !== 0;
   // with nonpad_kv_seqlen (opset 24) onnxruntime aligns the causal mask to each sequence's end, not its start
   if (causal && input(6) !== '') return 'is_causal with nonpad_kv_seqlen (a causal mask aligned to each padded sequence\'s end)';
@@ -160,7 +170,8 @@ export const readOnnxAttention: Reader = (node, facts) => {
 /** com.microsoft Attention, as onnxruntime's optimizer fuses GPT-2- and BERT-like models: q, k and v projected inside the kernel. */
 export const readProjectedAttention: Reader = (node, facts) => {
   const input = inputOf(node);
-  if (input(4) !== '' || input(6) !== '') return 'past key and value inputs (legal-attn reads whole sequences in one pass)';
+  if (pastNotFed(facts, input(4))) return PAST_FED;
+  if (input(6) !== '') return 'a past_sequence_length input (legal-attn reads whole sequences in one pass)';
   if ((attribute(node, 'do_rotary') ?? 0) !== 0) return 'do_rotary (rotary tables made inside the kernel)';
   const maskRank = input(3) ? facts.rankOf(input(3)) : undefined;
   if (input(3) && maskRank !== 1 && maskRank !== 2) return `a mask_index of rank ${maskRank ?? 'unknown'} (legal-attn reads [batch] key counts and [batch, keys] padding)`;

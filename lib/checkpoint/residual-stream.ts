@@ -1,4 +1,5 @@
 import { type GraphProto, type NodeProto } from '../onnx/proto.js';
+import { idTensors, isEmbedLayerNormalization } from './token-ids.js';
 
 /** Where a decoder's residual stream can be read: the state entering each layer, and the final one. */
 export interface ResidualStream {
@@ -8,10 +9,11 @@ export interface ResidualStream {
   positions: number[];
   /**
    * States a fused normalisation adds up without returning the sum (its optional
-   * `input_skip_bias_sum` output left out): the two tensors it adds, which legal-attn
-   * adds itself into the state's name; undefined for states that are tensors of the graph.
+   * `input_skip_bias_sum` output left out): the tensors it adds (input, skip and any
+   * bias), which legal-attn adds itself into the state's name; undefined for states that
+   * are tensors of the graph.
    */
-  sums: Array<[string, string] | undefined>;
+  sums: Array<string[] | undefined>;
 }
 
 // Kernels that add the residual and normalise in one (onnxruntime's optimizer and model builder write them); output 3 is the sum.
@@ -20,12 +22,12 @@ const FUSED_RESIDUAL = new Set(['SkipSimplifiedLayerNormalization', 'SkipLayerNo
 interface Link {
   tensor: string;
   position: number;
-  sum?: [string, string];
+  sum?: string[];
 }
 
 /**
  * Finds the residual stream by graph structure, not by names: it starts at the token
- * embedding (a Gather on `input_ids`) and follows the Add that takes the stream as it
+ * embedding (`streamStart`) and follows the Add that takes the stream as it
  * is and adds a computed branch to it (or the fused Skip…Normalization that adds and
  * normalises in one): first the attention's output, then the MLP's, two per layer. A
  * pre-norm decoder of L layers has 2L such additions; anything else is refused with
@@ -39,13 +41,8 @@ export function findResidualStream(graph: GraphProto, layers: number): ResidualS
     if (node.opType === 'Constant') node.output?.forEach((o) => constants.add(o));
     for (const input of node.input ?? []) consumers.set(input, [...(consumers.get(input) ?? []), { node, position }]);
   });
-  const ids = new Set(['input_ids', ...(consumers.get('input_ids') ?? []).filter((c) => c.node.opType === 'Cast').flatMap((c) => c.node.output ?? [])]);
-  const embedding = nodes.findIndex((n) => n.opType === 'Gather' && ids.has(n.input?.[1] ?? '') && constants.has(n.input?.[0] ?? ''));
-  if (embedding < 0) return 'no token embedding (a Gather of input_ids from a weight table)';
-  // A quantized table is looked up, then dequantized: the stream starts at the float rows.
-  let start: Link = { tensor: nodes[embedding]!.output![0]!, position: embedding };
-  const dequantized = consumers.get(start.tensor) ?? [];
-  if (dequantized.length === 1 && dequantized[0]!.node.opType === 'DequantizeLinear') start = { tensor: dequantized[0]!.node.output![0]!, position: dequantized[0]!.position };
+  const start = streamStart(nodes, consumers, constants);
+  if (typeof start === 'string') return start;
   const chain: Link[] = [start];
   // The stream may pass a Cast (a norm's upcast that the exporter shares with the residual) or an Identity.
   const aliases = (tensor: string, depth = 0): string[] =>
@@ -61,15 +58,38 @@ export function findResidualStream(graph: GraphProto, layers: number): ResidualS
       continue;
     }
     const sum = node.output?.[3] ?? '';
-    // without its sum output, the state is the kernel's input + skip, added beside it (a bias would be added too: not read)
-    if (sum === '' && (node.input?.[4] ?? '') !== '') return `${node.opType} ${node.name ?? ''} adds a bias to the residual without returning the sum`;
-    chain.push(sum !== '' ? { tensor: sum, position } : { tensor: `legal_attn.residual_sum.${chain.length}`, position, sum: [node.input![0]!, node.input![1]!] });
+    // without its sum output, the state is the kernel's input + skip (+ bias, input 4), added beside it
+    const terms = [node.input![0]!, node.input![1]!, ...((node.input?.[4] ?? '') !== '' ? [node.input![4]!] : [])];
+    chain.push(sum !== '' ? { tensor: sum, position } : { tensor: `legal_attn.residual_sum.${chain.length}`, position, sum: terms });
   }
   if (chain.length !== 2 * layers + 1) {
     return `the residual stream has ${chain.length - 1} residual additions where ${layers} layers have ${2 * layers}`;
   }
   const kept = chain.filter((_, k) => k % 2 === 0);
   return { states: kept.map((c) => c.tensor), positions: kept.map((c) => c.position), sums: kept.map((c) => c.sum) };
+}
+
+/**
+ * The embeddings entering layer 0: the rows a Gather of the ids reads from a weight table
+ * (dequantized, where the table is quantized), or the sum onnxruntime's fused
+ * EmbedLayerNormalization returns as its output 2 (the normalised output 0 feeds the first
+ * attention; the residual goes on from the sum).
+ */
+function streamStart(nodes: readonly NodeProto[], consumers: ReadonlyMap<string, Array<{ node: NodeProto; position: number }>>, constants: ReadonlySet<string>): Link | string {
+  const ids = idTensors(nodes);
+  const fused = nodes.findIndex((n) => isEmbedLayerNormalization(n) && ids.has(n.input?.[0] ?? ''));
+  if (fused >= 0) {
+    const sum = nodes[fused]!.output?.[2] ?? '';
+    if (sum === '') return `${nodes[fused]!.name ?? 'EmbedLayerNormalization'} returns no embedding sum (its output 2), so the residual stream does not start from it`;
+    return { tensor: sum, position: fused };
+  }
+  const embedding = nodes.findIndex((n) => n.opType === 'Gather' && ids.has(n.input?.[1] ?? '') && constants.has(n.input?.[0] ?? ''));
+  if (embedding < 0) return 'no token embedding (a Gather of input_ids from a weight table)';
+  // A quantized table is looked up, then dequantized: the stream starts at the float rows.
+  const start: Link = { tensor: nodes[embedding]!.output![0]!, position: embedding };
+  const dequantized = consumers.get(start.tensor) ?? [];
+  if (dequantized.length === 1 && dequantized[0]!.node.opType === 'DequantizeLinear') return { tensor: dequantized[0]!.node.output![0]!, position: dequantized[0]!.position };
+  return start;
 }
 
 /** An Add of the stream and a computed branch, or a fused kernel that adds the stream as its input or skip. */

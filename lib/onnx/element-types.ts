@@ -36,6 +36,11 @@ function outputTypes(node: NodeProto, typeOf: (name: string) => number | undefin
   if (op === 'DynamicQuantizeLinear') return [UINT8, FLOAT, UINT8];
   if (op === 'QuantizeLinear' && !node.input?.[2]) return all(UINT8);
   if (op === 'TopK') return [typeOf(node.input?.[0] ?? ''), INT64];
+  // onnxruntime's fused lookup: the normalised embeddings and their sum in the word table's type, a mask index in int32
+  if (op === 'EmbedLayerNormalization') {
+    const table = typeOf(node.input?.[2] ?? '');
+    return [table, INT32, table];
+  }
   const from = TYPE_FROM_INPUT[op];
   if (from !== undefined) return all(typeOf(node.input?.[from] ?? ''));
   const first = (node.input ?? []).find((name) => name !== '' && typeOf(name) !== undefined);

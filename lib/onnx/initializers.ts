@@ -42,7 +42,7 @@ export function externalPlace(tensor: TensorProto, dir: string): ExternalPlace |
   const location = entries.get('location') ?? '';
   const file = path.resolve(dir, location);
   if (!location || path.relative(path.resolve(dir), file).startsWith('..')) {
-    throw badInput(`${path.join(dir, 'model.onnx')}: initializer ${tensor.name ?? ''} names its external data "${location}", not a file inside the model's folder; export the model again.`);
+    throw badInput(`${dir}: the graph's initializer ${tensor.name ?? ''} names its external data "${location}", not a file inside the model's folder; export the model again.`);
   }
   const length = entries.has('length') ? Number(entries.get('length')) : (byteLength(tensor) ?? 0);
   return { location, file, offset: Number(entries.get('offset') ?? 0), length };
@@ -113,7 +113,7 @@ export async function readInitializerRanges(tensor: TensorProto, dir: string, ra
   if (outside) throw badInput(`${tensor.name ?? ''}: bytes ${outside[0]}–${outside[0] + outside[1]} are outside its ${total} bytes.`);
   if (!place) {
     const all = inlineBytes(tensor);
-    if (!all || all.length < total) throw badInput(`${path.join(dir, 'model.onnx')}: initializer ${tensor.name ?? ''} holds ${all?.length ?? 0} bytes where its shape needs ${total}; export the model again.`);
+    if (!all || all.length < total) throw badInput(`${dir}: the graph's initializer ${tensor.name ?? ''} holds ${all?.length ?? 0} bytes where its shape needs ${total}; export the model again.`);
     return ranges.map(([start, length]) => all.slice(start, start + length));
   }
   const handle = await openToRead(place.file, 'external data file');

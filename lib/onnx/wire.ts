@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs/minimal.js';
 import { schema, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import { int64Constants, lowerNodes, tensorsRead, withoutConstants } from './lower-opset.js';
 
 // Field numbers of onnx.proto that the editor touches; every other field is copied as bytes.
 const MODEL_GRAPH = 7;
@@ -38,6 +39,50 @@ export function wireFields(bytes: Uint8Array): WireField[] {
     }
   }
   return fields;
+}
+
+// ModelProto.opset_import and OperatorSetIdProto's fields.
+const MODEL_OPSET_IMPORT = 8;
+const OPSET_DOMAIN = 1;
+const OPSET_VERSION = 2;
+
+/** The ai.onnx opset a serialized model imports, read off the wire (17 where it names none). */
+export function onnxOpset(modelBytes: Uint8Array): number {
+  for (const f of wireFields(modelBytes)) {
+    if (f.field !== MODEL_OPSET_IMPORT || !f.payload) continue;
+    const entry = modelBytes.subarray(f.payload[0], f.payload[1]);
+    let domain = '';
+    let version = 0;
+    for (const g of wireFields(entry)) {
+      if (g.field === OPSET_DOMAIN && g.payload) domain = Buffer.from(entry.subarray(g.payload[0], g.payload[1])).toString('utf8');
+      if (g.field === OPSET_VERSION) version = protobuf.Reader.create(entry.subarray(g.start, g.end)).skip(1).int32();
+    }
+    if (domain === '' || domain === 'ai.onnx') return version;
+  }
+  return 17;
+}
+
+/** The edit as an older opset spells its nodes (`lowerNodes`), without the constants that then go unread. */
+function lowered(edit: GraphEdit, opset: number): GraphEdit {
+  if (opset >= 13) return edit;
+  const lists = [edit.prologue ?? [], ...(edit.before?.values() ?? []), ...(edit.after?.values() ?? [])];
+  const constants = int64Constants(lists.flat(), edit.initializers);
+  const lower = (nodes: readonly NodeProto[]): NodeProto[] => lowerNodes(nodes, opset, constants);
+  const prologue = lower(edit.prologue ?? []);
+  const before = new Map([...(edit.before ?? [])].map(([k, nodes]) => [k, lower(nodes)]));
+  const after = new Map([...(edit.after ?? [])].map(([k, nodes]) => [k, lower(nodes)]));
+  const read = tensorsRead([prologue, ...before.values(), ...after.values()].flat());
+  for (const names of edit.renamedInputs?.values() ?? []) for (const name of names.values()) read.add(name);
+  for (const output of edit.outputs ?? []) read.add(output.name ?? '');
+  const unread = new Set([...constants.keys()].filter((name) => !read.has(name)));
+  const drop = (nodes: readonly NodeProto[]): NodeProto[] => withoutConstants(nodes, unread);
+  return {
+    ...edit,
+    prologue: drop(prologue),
+    before: new Map([...before].map(([k, nodes]) => [k, drop(nodes)])),
+    after: new Map([...after].map(([k, nodes]) => [k, drop(nodes)])),
+    initializers: (edit.initializers ?? []).filter((t) => !unread.has(t.name ?? '')),
+  };
 }
 
 /** A length-delimited field: tag, length, payload. */
@@ -98,6 +143,7 @@ const encodedNodes = (nodes: readonly NodeProto[] | undefined): Uint8Array[] => 
  */
 export function editGraph(modelBytes: Uint8Array, edit: GraphEdit): Uint8Array {
   const graph = graphBytes(modelBytes);
+  edit = lowered(edit, onnxOpset(modelBytes));
   const parts: Uint8Array[] = [];
   let index = 0;
   let prologueWritten = false;

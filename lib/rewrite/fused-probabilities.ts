@@ -114,10 +114,11 @@ function projected(nodes: NodeList, fused: FusedAttention, projection: NonNullab
   const bias = asFloat(projection.bias, 'projection_bias_f32');
   // the parts' widths: from qkv_hidden_sizes, or a third of the weights' columns each
   const width = projection.sizes ? constant('q_width', [projection.sizes[0]], [1], 'int64') : nodes.add('Div', [nodes.add('Slice', [nodes.add('Shape', [weights], name('weights_dims')), constant('one_from', [1], [1], 'int64'), constant('two_to', [2], [1], 'int64')], name('columns')), constant('three', [3], [1], 'int64')], name('q_width'));
+  const input = asFloat(fused.query, 'input_f32');
   const part = (from: string, to: string, what: string): string => {
     const columns = nodes.add('Slice', [weights, from, to, constant(`${what}_columns_axis`, [1], [1], 'int64')], name(`${what}_weights`));
     const offsets = nodes.add('Slice', [bias, from, to, constant(`${what}_bias_axis`, [0], [1], 'int64')], name(`${what}_bias`));
-    const flat = nodes.add('Add', [nodes.add('MatMul', [asFloat(fused.query, 'input_f32'), columns], name(`${what}_product`)), offsets], name(`${what}_projected`));
+    const flat = nodes.add('Add', [nodes.add('MatMul', [input, columns], name(`${what}_product`)), offsets], name(`${what}_projected`));
     return nodes.add('Reshape', [flat, constant(`${what}_shape`, [0, 0, fused.heads, -1], [4], 'int64')], name(what));
   };
   const zero = constant('q_from', [0], [1], 'int64');

@@ -1,5 +1,6 @@
 import { badInput } from '../errors.js';
 import { type GraphInput } from '../checkpoint/graph-analysis.js';
+import { inputRole, type InputNames } from '../checkpoint/genai-config.js';
 
 export type FeedData = BigInt64Array | Int32Array | Float32Array | Uint8Array | Uint16Array;
 
@@ -33,41 +34,49 @@ export function padBatch(sequences: readonly BigInt64Array[], padId: bigint): Pa
 
 const asType = (type: string, values: BigInt64Array): FeedData => (type === 'int32' ? Int32Array.from(values, (v) => Number(v)) : values);
 
-const PAST = /^past_key_values\.\d+\.(key|value)$|^past\.\d+\.(key|value)$/;
-
 /**
  * What each graph input needs for one forward pass over `padded`: the ids and mask,
  * positions and token types where the export asks for them, and an empty past for
- * exports made with past key/values (`--task text-generation-with-past`).
+ * exports made with past key/values (optimum's `-with-past`, onnxruntime-genai's model
+ * builder, onnxruntime's optimizer). Roles come from the names the folder declares
+ * (`declared`, from genai_config.json), else from the names exporters give.
  */
-export function buildFeeds(inputs: readonly GraphInput[], padded: PaddedBatch, graphFile: string): Record<string, Feed> {
+export function buildFeeds(inputs: readonly GraphInput[], padded: PaddedBatch, graphFile: string, declared: InputNames = {}): Record<string, Feed> {
   const { batch, length } = padded;
   const feeds: Record<string, Feed> = {};
   for (const input of inputs) {
     const { name, type } = input;
-    if (name === 'input_ids') {
+    const role = inputRole(name, declared);
+    if (role === 'ids') {
       feeds[name] = { type, data: asType(type, padded.ids), dims: [batch, length] };
-    } else if (name === 'attention_mask') {
+    } else if (role === 'mask') {
       feeds[name] = { type, data: asType(type, padded.mask), dims: [batch, length] };
-    } else if (name === 'position_ids') {
+    } else if (role === 'positions') {
       const positions = new BigInt64Array(batch * length).map((_, k) => BigInt(k % length));
       feeds[name] = { type, data: asType(type, positions), dims: [batch, length] };
-    } else if (name === 'token_type_ids') {
+    } else if (role === 'tokenTypes') {
       feeds[name] = { type, data: asType(type, new BigInt64Array(batch * length)), dims: [batch, length] };
-    } else if (name === 'cache_position') {
+    } else if (role === 'cachePosition') {
       feeds[name] = { type, data: asType(type, BigInt64Array.from({ length }, (_, k) => BigInt(k))), dims: [length] };
-    } else if (name === 'use_cache_branch') {
+    } else if (role === 'useCacheBranch') {
       feeds[name] = { type: 'bool', data: new Uint8Array([0]), dims: [1] };
-    } else if (PAST.test(name)) {
-      const [, kvHeads, , headSize] = input.dims;
-      if (typeof kvHeads !== 'number' || typeof headSize !== 'number') {
-        throw badInput(`${graphFile}: input ${name} has no fixed key/value head count and head size (${JSON.stringify(input.dims)}); export with static head dimensions.`);
-      }
-      const data = type === 'float16' || type === 'bfloat16' ? new Uint16Array(0) : new Float32Array(0);
-      feeds[name] = { type, data, dims: [batch, kvHeads, 0, headSize] };
+    } else if (role === 'past') {
+      feeds[name] = emptyPast(input, batch, graphFile);
     } else {
       throw badInput(`${graphFile}: model input ${name} (${type}) is not one legal-attn knows how to feed (input_ids, attention_mask, position_ids, token_type_ids, past key/values); export the model for plain text generation.`);
     }
   }
   return feeds;
+}
+
+/** A past of no tokens: `[batch, kv heads, 0, head size]`, or `[2, batch, heads, 0, head size]` with keys and values stacked (onnxruntime's optimizer). */
+function emptyPast(input: GraphInput, batch: number, graphFile: string): Feed {
+  const { name, type, dims } = input;
+  const stacked = dims.length === 5;
+  const [kvHeads, , headSize] = dims.slice(stacked ? 2 : 1);
+  if ((dims.length !== 4 && !stacked) || typeof kvHeads !== 'number' || typeof headSize !== 'number') {
+    throw badInput(`${graphFile}: input ${name} has no fixed key/value head count and head size (${JSON.stringify(dims)}); export with static head dimensions.`);
+  }
+  const data = type === 'float16' || type === 'bfloat16' ? new Uint16Array(0) : new Float32Array(0);
+  return { type, data, dims: [...(stacked ? [2] : []), batch, kvHeads, 0, headSize] };
 }

@@ -81,7 +81,7 @@ export async function createSession(graph: Uint8Array, checkpoint: Checkpoint, o
 /** One forward pass over a right-padded batch: the model's own inputs, any extra ones, the outputs asked for. */
 export async function forward(session: ort.InferenceSession, checkpoint: Checkpoint, padded: PaddedBatch, extra: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
   const feeds: Record<string, ort.Tensor> = { ...extra };
-  for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile))) {
+  for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile, checkpoint.inputNames))) {
     feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
   }
   try {

@@ -4,6 +4,7 @@ import { randomLcg, randomNormal } from 'd3-random';
 import { badInput } from '../errors.js';
 import { makeFolder, writeFolderWhole, writeJson } from '../io/atomic.js';
 import { findTokenEmbedding } from '../checkpoint/embedding-norms.js';
+import { graphFileName } from '../checkpoint/genai-config.js';
 import { elementCount, externalPlace, readInitializer, replaceInlineData, rewriteExternalData, shapeOf, toFloat32, typeName, type ExternalPlace } from '../onnx/initializers.js';
 import { decodeModel } from '../onnx/model.js';
 import { LARGEST_FINITE, fromFloat32 } from './half-precision.js';
@@ -95,9 +96,9 @@ function addNoise(values: Float32Array, sd: number, seed: number, largest: numbe
 async function readFolder(dir: string, role: string): Promise<Folder> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) throw badInput(`${dir}: no such checkpoint folder; pass as ${role} a folder holding model.onnx (and its external data).`);
-  const graphFile = path.join(path.resolve(dir), 'model.onnx');
+  const graphFile = path.join(path.resolve(dir), await graphFileName(dir));
   const bytes = await readFile(graphFile).catch((error: unknown) => {
-    throw badInput(`${graphFile}: cannot read the ${role} checkpoint's graph (${(error as NodeJS.ErrnoException).code ?? String(error)}); a checkpoint folder holds its graph as model.onnx.`, error);
+    throw badInput(`${graphFile}: cannot read the ${role} checkpoint's graph (${(error as NodeJS.ErrnoException).code ?? String(error)}); a checkpoint folder holds its graph as model.onnx (or as its genai_config.json names it).`, error);
   });
   try {
     return { dir: path.resolve(dir), graphFile, bytes, graph: decodeModel(bytes).graph ?? {} };
@@ -232,10 +233,11 @@ export async function perturbCheckpoint(source: string, out: string, options: Pe
     return toFloat32(await readInitializer(theirs, other!.dir), theirs.dataType ?? 0);
   };
 
+  const graphName = path.basename(src.graphFile);
   const bytes = await writeFolderWhole(target, async (staging) => {
     const locations = new Set(tasks.flatMap((t) => (t.place ? [path.normalize(t.place.location)] : [])));
     for (const file of await filesBelow(src.dir)) {
-      if (file === 'model.onnx' || locations.has(file) || file === 'perturbation.json') continue;
+      if (file === graphName || locations.has(file) || file === 'perturbation.json') continue;
       await makeFolder(path.dirname(path.join(staging, file)));
       await copyFile(path.join(src.dir, file), path.join(staging, file));
     }
@@ -250,7 +252,7 @@ export async function perturbCheckpoint(source: string, out: string, options: Pe
       const changed = await change(task, data);
       if (changed !== data) inline.set(task.index, changed);
     }
-    await writeFile(path.join(staging, 'model.onnx'), inline.size > 0 ? replaceInlineData(src.bytes, inline) : src.bytes);
+    await writeFile(path.join(staging, graphName), inline.size > 0 ? replaceInlineData(src.bytes, inline) : src.bytes);
     const recorded = { ...options, ...(options.matchDifference ? { matchDifference: { ...options.matchDifference, other: other!.dir } } : {}) };
     await writeJson(path.join(staging, 'perturbation.json'), { source: src.dir, options: recorded, sd: sds, ...(plant ? { plant: { table: src.graph.initializer![table]!.name, sd: plantSd } } : {}), unchanged });
     let total = 0;

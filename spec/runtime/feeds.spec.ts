@@ -35,6 +35,22 @@ describe('buildFeeds', () => {
     assert.deepEqual(Array.from(feeds.use_cache_branch!.data as Uint8Array), [0]);
   });
 
+  it("feeds onnxruntime's optimizer's stacked past_N [2, batch, heads, past, d] empty", () => {
+    const feeds = buildFeeds([{ name: 'past_3', type: 'float32', dims: [2, 'batch_size', 4, 'past_seq_len', 8] }], padded, 'past.onnx');
+    assert.deepEqual(feeds.past_3!.dims, [2, 1, 4, 0, 8]);
+  });
+
+  it('feeds inputs by the names a genai_config.json declares', () => {
+    const inputs: GraphInput[] = [
+      { name: 'tokens', type: 'int64', dims: ['b', 's'] },
+      { name: 'kv.0.k', type: 'float16', dims: ['b', 2, 'p', 16] },
+    ];
+    const feeds = buildFeeds(inputs, padded, 'model.onnx', { input_ids: 'tokens', past_key_names: 'kv.%d.k' });
+    assert.deepEqual(Array.from(feeds.tokens!.data as BigInt64Array), [1n, 5n, 6n]);
+    assert.deepEqual(feeds['kv.0.k']!.dims, [1, 2, 0, 16]);
+    assert.throws(() => buildFeeds(inputs, padded, 'model.onnx'), /model input tokens/);
+  });
+
   it('casts ids to int32 for exports that take int32', () => {
     const feeds = buildFeeds([{ name: 'input_ids', type: 'int32', dims: ['b', 's'] }], padded, 'model.onnx');
     assert.ok(feeds.input_ids!.data instanceof Int32Array);

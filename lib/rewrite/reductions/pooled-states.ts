@@ -18,9 +18,17 @@ export function pooledStateNodes(stream: ResidualStream, typeOf: (tensor: string
     const nodes: NodeProto[] = [];
     // a state a fused kernel added up without returning it is added here, beside it
     const sum = stream.sums[l];
-    if (sum) nodes.push({ opType: 'Add', input: sum, output: [state], name: `legal_attn/residual_sum_${l}` });
+    // input + skip (+ bias), one Add at a time
+    if (sum) {
+      let partial = sum[0]!;
+      sum.slice(1).forEach((term, k) => {
+        const output = k === sum.length - 2 ? state : `${state}.partial_${k}`;
+        nodes.push({ opType: 'Add', input: [partial, term], output: [output], name: `legal_attn/residual_sum_${l}${k > 0 ? `_${k}` : ''}` });
+        partial = output;
+      });
+    }
     let x = state;
-    if ((typeOf(sum ? sum[0] : state) ?? FLOAT) !== FLOAT) {
+    if ((typeOf(sum?.[0] ?? state) ?? FLOAT) !== FLOAT) {
       x = `legal_attn.state_f32.${l}`;
       nodes.push({ opType: 'Cast', input: [state], output: [x], name: `legal_attn/state_cast_${l}`, attribute: [intAttribute('to', FLOAT)] });
     }
