@@ -33,6 +33,9 @@ export function padBatch(sequences: readonly BigInt64Array[], padId: bigint): Pa
 
 const asType = (type: string, values: BigInt64Array): FeedData => (type === 'int32' ? Int32Array.from(values, (v) => Number(v)) : values);
 
+/** A graph's inputs once it is widened from bfloat16 to float32 (`rewrite/widen-bfloat16.ts`): the bfloat16 ones are fed float32. */
+export const widenedInputs = (inputs: readonly GraphInput[]): GraphInput[] => inputs.map((input) => (input.type === 'bfloat16' ? { ...input, type: 'float32' } : input));
+
 const PAST = /^past_key_values\.\d+\.(key|value)$|^past\.\d+\.(key|value)$/;
 
 /**
