@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { AttentionSite, ExportFormat } from './graph-analysis.js';
-import { elementCount, typeName } from '../onnx/initializers.js';
-import { type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { byteLength, elementCount, typeName } from '../onnx/initializers.js';
+import { BFLOAT16, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 
 // float32, float16, float64 and bfloat16: the types a checkpoint's precision is read from
 const PRECISION_TYPES = new Set([1, 10, 11, 16]);
@@ -67,9 +67,20 @@ function attentionOf(sites: readonly AttentionSite[], precision: string): string
   return `${only!} (Softmax between Casts from ${precision})${only === 'float32' ? '' : ', measured in float32'}`;
 }
 
-/** Precision, quantization and weights layout of a graph, read off its initializers and nodes. */
+/** Bytes of the initializers' data as stored, all of them and the bfloat16 ones. */
+function weightBytesOf(initializers: readonly TensorProto[]): { weightBytes: number; bfloat16Bytes: number } {
+  let [weightBytes, bfloat16Bytes] = [0, 0];
+  for (const t of initializers) {
+    const bytes = byteLength(t) ?? 0;
+    weightBytes += bytes;
+    if (t.dataType === BFLOAT16) bfloat16Bytes += bytes;
+  }
+  return { weightBytes, bfloat16Bytes };
+}
+
+/** Precision, quantization, weights layout and size of a graph, read off its initializers and nodes. */
 export function describeExport(graph: GraphProto, sites: readonly AttentionSite[], externalData: readonly string[]): ExportFormat {
   const precision = precisionOf(graph.initializer ?? []);
   const activationScalesPerPass = (graph.node ?? []).some((n) => DYNAMIC_QUANTIZATION.has(n.opType ?? ''));
-  return { precision, attention: attentionOf(sites, precision), quantization: quantizationOf(graph), weightsLayout: layoutOf(externalData), activationScalesPerPass };
+  return { precision, attention: attentionOf(sites, precision), quantization: quantizationOf(graph), weightsLayout: layoutOf(externalData), activationScalesPerPass, ...weightBytesOf(graph.initializer ?? []) };
 }

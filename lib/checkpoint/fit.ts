@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { badInput } from '../errors.js';
 import type { Checkpoint } from './checkpoint.js';
 
@@ -32,6 +33,25 @@ export function checkFullMapsFit(checkpoint: Checkpoint, longest: number, limit 
   if (bytes > limit) {
     throw badInput(
       `--maps full: the longest sequence (${longest} tokens) needs ${(bytes / 1024 ** 3).toFixed(2)} GiB of attention maps, over the ${(limit / 1024 ** 3).toFixed(2)} GiB limit; use --maps mean, or raise --max-map-gb.`,
+    );
+  }
+}
+
+/** Bytes the weights take in memory on the CPU: as stored, bfloat16 ones widened to float32 (twice as large). */
+export const cpuWeightBytes = (checkpoint: Checkpoint): number => checkpoint.graph.format.weightBytes + checkpoint.graph.format.bfloat16Bytes;
+
+const gib = (bytes: number): string => `${Number((bytes / 1024 ** 3).toPrecision(3))} GiB`;
+
+/**
+ * Refuses a checkpoint whose bfloat16 weights, widened to float32 for the CPU, would
+ * take more memory than `budget` (default: this machine's memory, which they cannot exceed).
+ */
+export function checkWidenedWeightsFit(checkpoint: Checkpoint, budget?: number): void {
+  const bytes = cpuWeightBytes(checkpoint);
+  const limit = budget ?? os.totalmem();
+  if (bytes > limit) {
+    throw badInput(
+      `${checkpoint.graphFile}: a bfloat16 checkpoint, widened to float32 on the CPU, needs ${gib(bytes)} for its weights, more than ${budget === undefined ? "this machine's memory" : 'the budget'} (${gib(limit)}); run it with --device cuda, or use a float16 or float32 export.`,
     );
   }
 }

@@ -63,4 +63,8 @@ export interface ExportFormat {
    * a sequence's result then depends on the batch it runs in, so each needs a pass of its own.
    */
   activationScalesPerPass: boolean;
+  /** Bytes of the weights (every initializer's data) as stored. */
+  weightBytes: number;
+  /** Bytes of the bfloat16 weights among them: the CPU widens them to float32, twice as large (`rewrite/widen-bfloat16.ts`). */
+  bfloat16Bytes: number;
 }

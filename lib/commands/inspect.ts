@@ -1,5 +1,5 @@
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
-import { fullMapBytes } from '../checkpoint/fit.js';
+import { cpuWeightBytes, fullMapBytes } from '../checkpoint/fit.js';
 import { openAttentionSession } from '../runtime/session.js';
 import { residualStreamOf } from '../runtime/states-session.js';
 
@@ -21,6 +21,8 @@ export interface InspectReport {
   externalData: string[];
   /** Precision, quantization and weights layout of the export. */
   format: Checkpoint['graph']['format'];
+  /** Bytes of the weights in memory on the CPU where some are bfloat16, which the CPU widens to float32. */
+  widenedOnCpu?: { weightBytes: number };
   /** Memory of one full float32 attention map `[layers, heads, T, T]` at `length` tokens. */
   fullMap: { length: number; bytes: number; bytesPerLayer: number };
   /** The residual states legal-attn reads for representations (the embeddings, then after each layer), or why it cannot. */
@@ -67,6 +69,7 @@ export async function inspectCheckpoint(dir: string, options: { length?: number;
   if (kvHeads !== undefined) report.kvHeads = kvHeads;
   if (headSize !== undefined) report.headSize = headSize;
   if (maxPositions !== undefined) report.maxPositions = maxPositions;
+  if (checkpoint.graph.format.bfloat16Bytes > 0) report.widenedOnCpu = { weightBytes: cpuWeightBytes(checkpoint) };
   return report;
 }
 
@@ -107,6 +110,7 @@ export function formatInspectReport(report: InspectReport): string {
     `weights        ${report.format.weightsLayout}`,
     `precision      ${report.format.precision} weights; attention probabilities ${report.format.attention}`,
     `quantization   ${report.format.quantization}`,
+    ...(report.widenedOnCpu ? [`bfloat16       widened to float32 on CPU, ${formatBytes(report.widenedOnCpu.weightBytes)} of weights in memory`] : []),
     `inputs         ${report.inputs.map((i) => `${i.name} ${i.type}${dims(i.dims)}`).join(', ')}`,
     `outputs        ${report.outputs.join(', ')}`,
     `attention      ${report.layers.length} layers × ${report.heads} heads, ${report.kvHeads ?? '?'} key/value heads, head size ${report.headSize ?? '?'}; ${

@@ -1,9 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import protobuf from 'protobufjs/minimal.js';
 import { badInput } from '../errors.js';
 import { BFLOAT16, ELEMENT_TYPES, EXTERNAL_DATA_LOCATION, FLOAT, FLOAT16, type TensorProto } from './proto.js';
-import { graphBytes, wireFields } from './wire.js';
+import { delimited, graphBytes, wireFields, withGraph } from './wire.js';
 
 
 // Bits per element; 4-bit types pack two elements in a byte.
@@ -192,16 +191,13 @@ export function toFloat32(bytes: Uint8Array, dataType: number): Float32Array {
   return out;
 }
 
-// Field numbers of onnx.proto: ModelProto.graph, GraphProto.initializer, and TensorProto's data fields.
-const MODEL_GRAPH = 7;
+// Field numbers of onnx.proto: GraphProto.initializer, and TensorProto's data fields.
 const GRAPH_INITIALIZER = 5;
 const TENSOR_RAW_DATA = 9;
 const TENSOR_DATA_FIELDS = new Set([4, 5, 7, 9, 10, 11]); // float, int32, int64, raw, double, uint64
 
-const delimited = (field: number, payload: Uint8Array): Uint8Array => protobuf.Writer.create().uint32((field << 3) | 2).bytes(payload).finish();
-
 /** A serialized tensor with its data fields replaced by one raw_data field (where the first was); every other byte as it was. */
-function withRawData(tensor: Uint8Array, data: Uint8Array): Uint8Array {
+export function withRawData(tensor: Uint8Array, data: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [];
   let placed = false;
   for (const f of wireFields(tensor)) {
@@ -229,15 +225,5 @@ export function replaceInlineData(modelBytes: Uint8Array, data: ReadonlyMap<numb
     const replacement = data.get(index++);
     return replacement ? delimited(GRAPH_INITIALIZER, withRawData(graph.subarray(f.payload[0], f.payload[1]), replacement)) : whole;
   });
-  const newGraph = delimited(MODEL_GRAPH, Buffer.concat(parts));
-  let graphWritten = false;
-  const model: Uint8Array[] = [];
-  for (const f of wireFields(modelBytes)) {
-    if (f.field !== MODEL_GRAPH) model.push(modelBytes.subarray(f.start, f.end));
-    else if (!graphWritten) {
-      model.push(newGraph);
-      graphWritten = true;
-    }
-  }
-  return Buffer.concat(model);
+  return withGraph(modelBytes, Buffer.concat(parts));
 }

@@ -86,7 +86,17 @@ function lowered(edit: GraphEdit, opset: number): GraphEdit {
 }
 
 /** A length-delimited field: tag, length, payload. */
-const delimited = (field: number, payload: Uint8Array): Uint8Array => protobuf.Writer.create().uint32((field << 3) | LENGTH_DELIMITED).bytes(payload).finish();
+export const delimited = (field: number, payload: Uint8Array): Uint8Array => protobuf.Writer.create().uint32((field << 3) | LENGTH_DELIMITED).bytes(payload).finish();
+
+/** A varint field: tag, value. */
+export const varintField = (field: number, value: number): Uint8Array => protobuf.Writer.create().uint32(field << 3).int64(value).finish();
+
+/** The value of a varint field, from its bytes (tag included); enough for types and flags (the low 32 bits). */
+export function varintValue(field: Uint8Array): number {
+  const reader = protobuf.Reader.create(field);
+  reader.uint32();
+  return reader.uint32();
+}
 
 const payloadOf = (bytes: Uint8Array, field: WireField): Uint8Array => bytes.subarray(field.payload![0], field.payload![1]);
 
@@ -166,8 +176,12 @@ export function editGraph(modelBytes: Uint8Array, edit: GraphEdit): Uint8Array {
   for (const t of edit.initializers ?? []) parts.push(delimited(GRAPH_INITIALIZER, schema.TensorProto.encode(t).finish()));
   for (const v of edit.inputs ?? []) parts.push(delimited(GRAPH_INPUT, schema.ValueInfoProto.encode(v).finish()));
   for (const v of edit.outputs ?? []) parts.push(delimited(GRAPH_OUTPUT, schema.ValueInfoProto.encode(v).finish()));
-  const newGraph = delimited(MODEL_GRAPH, Buffer.concat(parts));
+  return withGraph(modelBytes, Buffer.concat(parts));
+}
 
+/** A serialized model with its graph replaced by `graph` (as one field, where the first part was); every other field as it was. */
+export function withGraph(modelBytes: Uint8Array, graph: Uint8Array): Uint8Array {
+  const newGraph = delimited(MODEL_GRAPH, graph);
   const model: Uint8Array[] = [];
   let graphWritten = false;
   for (const f of wireFields(modelBytes)) {

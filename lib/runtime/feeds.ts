@@ -34,6 +34,9 @@ export function padBatch(sequences: readonly BigInt64Array[], padId: bigint): Pa
 
 const asType = (type: string, values: BigInt64Array): FeedData => (type === 'int32' ? Int32Array.from(values, (v) => Number(v)) : values);
 
+/** A graph's inputs once it is widened from bfloat16 to float32 (`rewrite/widen-bfloat16.ts`): the bfloat16 ones are fed float32. */
+export const widenedInputs = (inputs: readonly GraphInput[]): GraphInput[] => inputs.map((input) => (input.type === 'bfloat16' ? { ...input, type: 'float32' } : input));
+
 /**
  * What each graph input needs for one forward pass over `padded`: the ids and mask,
  * positions and token types where the export asks for them, and an empty past for

@@ -7,11 +7,13 @@ import { badInput, runtimeFailure } from '../errors.js';
 import type { Float32Tensor } from '../io/npy.js';
 import { keyCellMatrix, mapCells, poolQueryRows } from '../measure/map-cells.js';
 import { type Checkpoint } from '../checkpoint/checkpoint.js';
-import { buildFeeds, padBatch, type PaddedBatch } from './feeds.js';
+import { checkWidenedWeightsFit } from '../checkpoint/fit.js';
+import { buildFeeds, padBatch, widenedInputs, type PaddedBatch } from './feeds.js';
 import { SPAN_POOL_INPUT, stateOutput } from '../rewrite/reductions/pooled-states.js';
 import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput } from '../rewrite/reduce-graph.js';
 import { attentionGraph, attentionOutputName, rewrittenGraph } from '../rewrite/attention-graph.js';
 import { planIdentity, type ReducedAttention, type ReductionInputs, type ReductionPlan } from '../rewrite/reduction-plan.js';
+import { widenBfloat16 } from '../rewrite/widen-bfloat16.js';
 
 export type Device = 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
@@ -19,6 +21,8 @@ export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 export interface SessionOptions {
   threads?: number;
   device?: Device;
+  /** Memory the weights may take on the CPU, where bfloat16 ones are widened to float32 (default: this machine's memory). */
+  weightBudgetBytes?: number;
 }
 
 /** A loaded checkpoint that returns per-layer attention for a batch of token id sequences. */
@@ -54,15 +58,20 @@ export function checkDevice(device: Device): void {
   }
 }
 
-/** One onnxruntime session on a graph whose weights stay in the checkpoint's own folder. */
+// Sessions on a graph widened from bfloat16 to float32, whose bfloat16 inputs are fed float32.
+const widened = new WeakSet<ort.InferenceSession>();
+
+/**
+ * One onnxruntime session on a graph whose weights stay in the checkpoint's own folder;
+ * on the CPU, bfloat16 weights are widened to float32 as the session is created.
+ */
 export async function createSession(graph: Uint8Array, checkpoint: Checkpoint, options: SessionOptions, what: string): Promise<ort.InferenceSession> {
   const device = options.device ?? 'cpu';
   checkDevice(device);
-  if (device === 'cpu' && checkpoint.graph.format.precision === 'bfloat16') {
-    throw badInput(
-      `${checkpoint.graphFile}: a bfloat16 export; onnxruntime's CPU provider has no bfloat16 kernels for most operators (MatMul, Add, Where), so it cannot run here: export in float16 or float32 (for example \`optimum-cli export onnx --dtype fp16\`), or run with --device cuda.`,
-    );
-  }
+  // onnxruntime's CPU provider has no bfloat16 kernels for most operators (MatMul, Add, Where): widened to float32
+  const widen = device === 'cpu' && checkpoint.graph.format.bfloat16Bytes > 0;
+  if (widen) checkWidenedWeightsFit(checkpoint, options.weightBudgetBytes);
+  const model = widen ? widenBfloat16(graph, checkpoint.graphFile) : graph;
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
@@ -72,7 +81,9 @@ export async function createSession(graph: Uint8Array, checkpoint: Checkpoint, o
   };
   if (options.threads) sessionOptions.intraOpNumThreads = options.threads;
   try {
-    return await ort.InferenceSession.create(graph, sessionOptions);
+    const session = await ort.InferenceSession.create(model, sessionOptions);
+    if (widen) widened.add(session);
+    return session;
   } catch (error) {
     throw runtimeFailure(`${checkpoint.graphFile}: onnxruntime could not load ${what} on ${device} (${firstLine(error)}).`, error);
   }
@@ -81,7 +92,8 @@ export async function createSession(graph: Uint8Array, checkpoint: Checkpoint, o
 /** One forward pass over a right-padded batch: the model's own inputs, any extra ones, the outputs asked for. */
 export async function forward(session: ort.InferenceSession, checkpoint: Checkpoint, padded: PaddedBatch, extra: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
   const feeds: Record<string, ort.Tensor> = { ...extra };
-  for (const [name, feed] of Object.entries(buildFeeds(checkpoint.graph.inputs, padded, checkpoint.graphFile, checkpoint.inputNames))) {
+  const inputs = widened.has(session) ? widenedInputs(checkpoint.graph.inputs) : checkpoint.graph.inputs;
+  for (const [name, feed] of Object.entries(buildFeeds(inputs, padded, checkpoint.graphFile, checkpoint.inputNames))) {
     feeds[name] = new ort.Tensor(feed.type as ort.Tensor.Type, feed.data, feed.dims);
   }
   try {

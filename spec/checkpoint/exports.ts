@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, modelDir, temporaryFolder } from '../helpers.js';
+import { ROOT, modelDir, temporaryFolder, type ReferenceProbe } from '../helpers.js';
 
 const run = promisify(execFile);
 
@@ -33,4 +33,15 @@ export async function makeExports(source: 'base' | 'base-dynamo'): Promise<strin
   const out = path.join(await temporaryFolder('legal-attn-exports-'), source);
   await run(python, [MAKE_EXPORTS, modelDir(source), out], { timeout: 300_000 });
   return out;
+}
+
+/** Concept share per layer and head of one probe: mean over queries of the attention on the span's tokens. */
+export function sharesOf(map: Float32Array, dims: readonly number[], probe: ReferenceProbe): Float64Array {
+  const [layers = 0, heads = 0, T = 0] = dims;
+  const concept = probe.offsets.flatMap(([a, b], t) => (b > a && probe.spans.some(([s, e]) => a < e && b > s) ? [t] : []));
+  const shares = new Float64Array(layers * heads);
+  for (let m = 0; m < layers * heads; m++) {
+    for (let i = 0; i < T; i++) for (const j of concept) shares[m]! += map[(m * T + i) * T + j]! / T;
+  }
+  return shares;
 }

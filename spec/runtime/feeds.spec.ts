@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { LegalAttnError } from '../../lib/errors.js';
-import { buildFeeds, padBatch } from '../../lib/runtime/feeds.js';
+import { buildFeeds, padBatch, widenedInputs } from '../../lib/runtime/feeds.js';
 import { type GraphInput } from '../../lib/checkpoint/graph-analysis.js';
 
 describe('padBatch', () => {
@@ -49,6 +49,17 @@ describe('buildFeeds', () => {
     assert.deepEqual(Array.from(feeds.tokens!.data as BigInt64Array), [1n, 5n, 6n]);
     assert.deepEqual(feeds['kv.0.k']!.dims, [1, 2, 0, 16]);
     assert.throws(() => buildFeeds(inputs, padded, 'model.onnx'), /model input tokens/);
+  });
+
+  it('feeds a graph widened from bfloat16 an empty float32 past where the export asked for bfloat16', () => {
+    const inputs: GraphInput[] = [
+      { name: 'input_ids', type: 'int64', dims: ['batch', 'seq'] },
+      { name: 'past_key_values.0.key', type: 'bfloat16', dims: ['batch', 2, 'past', 16] },
+    ];
+    assert.equal(buildFeeds(inputs, padded, 'model.onnx')['past_key_values.0.key']!.type, 'bfloat16');
+    const past = buildFeeds(widenedInputs(inputs), padded, 'model.onnx')['past_key_values.0.key']!;
+    assert.deepEqual([past.type, past.data instanceof Float32Array, past.dims], ['float32', true, [1, 2, 0, 16]]);
+    assert.deepEqual(widenedInputs(inputs)[0], inputs[0]);
   });
 
   it('casts ids to int32 for exports that take int32', () => {
