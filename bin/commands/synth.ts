@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { ATTENTION_FORMS, NORM_FORMS, synthCheckpoint, type AttentionForm, type NormForm } from '../../lib/synth/synth-checkpoint.js';
+import { ATTENTION_FORMS, NORM_FORMS, SHIPPED_TOKENIZER, synthCheckpoint, type AttentionForm, type NormForm } from '../../lib/synth/synth-checkpoint.js';
+import { tokenizerVocabSize } from '../../lib/tokenize/tokenizer.js';
 import { positiveInteger, positiveNumber, wholeNumber, type CliContext } from '../context.js';
 
 interface SynthFlags {
@@ -8,7 +9,8 @@ interface SynthFlags {
   heads: number;
   kvHeads: number;
   hidden: number;
-  vocab: number;
+  vocab?: number;
+  tokenizer?: string;
   slidingWindow?: number;
   softcap?: number;
   rotaryInterleaved?: boolean;
@@ -28,13 +30,14 @@ const NORM_HELP =
 export function registerSynth(program: Command, context: CliContext): void {
   program
     .command('synth')
-    .description('write a Mistral-architecture ONNX checkpoint with seeded random weights (graph, model.onnx_data, the shipped tokenizer, config.json), to test and benchmark 7B-shaped attention without 7B weights')
+    .description('write a Mistral-architecture ONNX checkpoint with seeded random weights (graph, model.onnx_data, the shipped tokenizer or --tokenizer, config.json), to test and benchmark 7B-shaped attention without 7B weights')
     .requiredOption('-o, --out <dir>', 'checkpoint folder to write')
     .option('--layers <n>', 'decoder layers', positiveInteger('--layers'), 32)
     .option('--heads <n>', 'attention heads', positiveInteger('--heads'), 32)
     .option('--kv-heads <n>', 'key/value heads (grouped-query attention)', positiveInteger('--kv-heads'), 8)
     .option('--hidden <n>', 'hidden size (heads × head size)', positiveInteger('--hidden'), 256)
-    .option('--vocab <n>', 'vocabulary size (at least 4096, the shipped tokenizer)', positiveInteger('--vocab'), 4096)
+    .option('--vocab <n>', "vocabulary size (embedding rows): by default the tokenizer's highest id + 1, 4096 for the shipped tokenizer", positiveInteger('--vocab'))
+    .option('--tokenizer <file>', "a tokenizer.json to carry instead of the shipped tokenizer (a real model's: the model reads its ids)")
     .option('--sliding-window <n>', 'attend to at most this many previous tokens, as Mistral-7B v0.1 does', positiveInteger('--sliding-window'))
     .addOption(new Option('--attention <form>', ATTENTION_HELP).choices([...ATTENTION_FORMS]).default('decomposed'))
     .addOption(new Option('--norm <form>', NORM_HELP).choices([...NORM_FORMS]).default('decomposed'))
@@ -45,12 +48,14 @@ export function registerSynth(program: Command, context: CliContext): void {
     // not the analysis --seed of the option table: any whole number, and only the weights'
     .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
     .action(async (options: SynthFlags) => {
+      const vocab = options.vocab ?? (await tokenizerVocabSize(options.tokenizer ?? SHIPPED_TOKENIZER));
       const dir = await synthCheckpoint(options.out, {
         layers: options.layers,
         heads: options.heads,
         kvHeads: options.kvHeads,
         hidden: options.hidden,
-        vocab: options.vocab,
+        vocab,
+        ...(options.tokenizer ? { tokenizer: options.tokenizer } : {}),
         seed: options.seed,
         attention: options.attention,
         norm: options.norm,
@@ -60,7 +65,7 @@ export function registerSynth(program: Command, context: CliContext): void {
         ...(options.rotaryInterleaved ? { rotaryInterleaved: true } : {}),
         positions: options.positions,
       });
-      const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${options.vocab}`;
-      context.emit({ ...options, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);
+      const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${vocab}`;
+      context.emit({ ...options, vocab, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);
     });
 }

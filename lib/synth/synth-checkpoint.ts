@@ -7,6 +7,7 @@ import { badInput } from '../errors.js';
 import { writeFolderWhole, writeJson } from '../io/atomic.js';
 import { constantTensor, intAttribute, intsAttribute } from '../onnx/build.js';
 import { PACKAGE_ROOT } from '../version.js';
+import { tokenizerVocabSize } from '../tokenize/tokenizer.js';
 import { FLOAT, INT64 } from '../onnx/proto.js';
 
 const { onnx: schema } = onnxProto;
@@ -21,7 +22,10 @@ export interface SynthOptions {
   heads: number;
   kvHeads: number;
   hidden: number;
-  vocab: number;
+  /** Embedding rows; by default the ids the tokenizer needs (4096 for the shipped one). */
+  vocab?: number;
+  /** A tokenizer.json to carry instead of the shipped tokenizer, so that a synthetic model reads as a real one does. */
+  tokenizer?: string;
   intermediate?: number;
   maxPositions?: number;
   slidingWindow?: number;
@@ -131,7 +135,7 @@ class GraphBuilder {
 }
 
 
-type OptionalSynth = 'slidingWindow' | 'plant' | 'softcap' | 'rotaryInterleaved' | 'positions';
+type OptionalSynth = 'slidingWindow' | 'plant' | 'softcap' | 'rotaryInterleaved' | 'positions' | 'tokenizer';
 
 function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<SynthOptions, OptionalSynth>, random: () => number): { model: Uint8Array; data: Buffer } {
   const g = new GraphBuilder(random);
@@ -325,27 +329,33 @@ function buildGraph(options: Required<Omit<SynthOptions, OptionalSynth>> & Pick<
   return { model: schema.ModelProto.encode(model).finish(), data: g.externalData() };
 }
 
+/** The tokenizer a synthetic checkpoint carries unless given another: the tiny family's, ids up to 4095. */
+export const SHIPPED_TOKENIZER = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base', 'tokenizer.json');
+
 /**
  * `synth`: writes a checkpoint folder with a seeded random Mistral-architecture model
- * (graph, external data, the shipped tokenizer, config.json), to test and benchmark
- * 7B-shaped attention without 7B weights.
+ * (graph, external data, the shipped tokenizer or `tokenizer`, config.json), to test and
+ * benchmark 7B-shaped attention without 7B weights.
  */
 export async function synthCheckpoint(out: string, options: SynthOptions): Promise<string> {
-  const full = { intermediate: options.hidden * 3, maxPositions: 8192, attention: 'decomposed' as AttentionForm, norm: 'decomposed' as NormForm, seed: 1, ...options };
+  const tokenizer = options.tokenizer ?? SHIPPED_TOKENIZER;
+  const needed = await tokenizerVocabSize(tokenizer);
+  const vocab = options.vocab ?? needed;
+  const full = { intermediate: options.hidden * 3, maxPositions: 8192, attention: 'decomposed' as AttentionForm, norm: 'decomposed' as NormForm, seed: 1, ...options, vocab };
   if (full.hidden % full.heads !== 0 || (full.hidden / full.heads) % 2 !== 0) throw badInput(`--hidden ${full.hidden} must split into ${full.heads} heads of an even size.`);
   if (full.heads % full.kvHeads !== 0) throw badInput(`--heads ${full.heads} must be a multiple of --kv-heads ${full.kvHeads}.`);
   if (full.softcap !== undefined && !(full.softcap > 0)) throw badInput(`--softcap ${full.softcap} must be a positive number.`);
   if (full.softcap && (full.attention === 'mha' || full.attention === 'onnx-attention')) throw badInput(`--softcap: the ${full.attention} form is written without one; use --attention decomposed or a gqa form.`);
   if (full.attention === 'ms-attention' && full.positions !== 'none') throw badInput('--attention ms-attention projects q and k inside the kernel, where no rotary can be applied: add --positions none.');
   if (full.attention === 'ms-attention' && full.slidingWindow) throw badInput('--attention ms-attention is written without a sliding window: drop --sliding-window.');
-  if (full.vocab < 4096) throw badInput(`--vocab ${full.vocab}: the synthetic model uses the shipped tokenizer, whose ids reach 4095; use --vocab 4096 or more.`);
+  if (vocab < needed) throw badInput(`--vocab ${vocab}: the synthetic model uses ${options.tokenizer ?? 'the shipped tokenizer'}, whose ids reach ${needed - 1}; use --vocab ${needed} or more.`);
   const { model, data } = buildGraph(full, randomLcg(full.seed));
   const target = path.resolve(out);
   await writeFolderWhole(target, async (staging) => {
     await mkdir(staging, { recursive: true });
     await writeFile(path.join(staging, 'model.onnx'), model);
     await writeFile(path.join(staging, 'model.onnx_data'), data);
-    await copyFile(path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base', 'tokenizer.json'), path.join(staging, 'tokenizer.json'));
+    await copyFile(tokenizer, path.join(staging, 'tokenizer.json'));
     await writeJson(path.join(staging, 'config.json'), {
       architectures: ['MistralForCausalLM'],
       model_type: 'mistral',

@@ -15,9 +15,15 @@ type TokenizerConfig = { chat_template?: string | Array<{ name: string; template
 const tokenText = (token: unknown): string =>
   typeof token === 'string' ? token : token && typeof token === 'object' && 'content' in token ? String((token).content) : '';
 
+// A message no template writes itself (private-use code points): where it lands in the
+// rendering is where the text goes, whatever the template's markup or system prompt say.
+const PLACEHOLDER = '\u{E000}legal-attn message\u{E001}';
+
 /**
  * Loads the chat template of `tokenizer_config.json` and returns a function that wraps
  * one user message in it, rendered with a Jinja implementation made for these templates.
+ * The text is placed by where the template puts the message, never by searching for it:
+ * a text such as "user" or "INST" also occurs in the markup.
  */
 export async function loadChatTemplate(checkpointDir: string): Promise<(text: string) => TemplatedText> {
   const file = path.join(checkpointDir, 'tokenizer_config.json');
@@ -34,16 +40,24 @@ export async function loadChatTemplate(checkpointDir: string): Promise<(text: st
   } catch (error) {
     throw badInput(`${file}: the chat_template does not parse (${String(error)}); fix it or drop --chat-template.`, error);
   }
-  return (text) => {
-    const rendered = template.render({
-      messages: [{ role: 'user', content: text }],
+  const render = (content: string): string =>
+    template.render({
+      messages: [{ role: 'user', content }],
       bos_token: tokenText(config.bos_token),
       eos_token: tokenText(config.eos_token),
       add_generation_prompt: false,
     });
-    const start = rendered.indexOf(text);
-    if (start < 0) throw badInput(`${file}: the chat_template does not reproduce the message text; legal-attn cannot place the spans in it.`);
-    return { rendered, start };
+  const [before = '', after, ...more] = render(PLACEHOLDER).split(PLACEHOLDER);
+  if (after === undefined || more.length > 0) {
+    throw badInput(`${file}: the chat_template does not write the message text exactly once, unchanged; legal-attn cannot place the spans in it, so drop --chat-template.`);
+  }
+  return (text) => {
+    const rendered = render(text);
+    // a template that trims or rewrites the text would shift every offset after it
+    if (rendered !== before + text + after) {
+      throw badInput(`${file}: the chat_template changes the message text "${text.slice(0, 40)}…" (trims or rewrites it); remove leading and trailing white space from the text, or drop --chat-template.`);
+    }
+    return { rendered, start: before.length };
   };
 }
 

@@ -36,13 +36,11 @@ export interface CheckpointTokenizer {
 }
 
 /**
- * The checkpoint's tokenizer. With `chatTemplate`, each text is first wrapped in the
- * checkpoint's chat template (as one user message) and encoded without adding special
- * tokens again; offsets still count characters of the original text, and the
- * template's own tokens get the empty range, so spans keep pointing at their words.
+ * A tokenizer.json as the Hugging Face tokenizers library reads it, without the padding
+ * and truncation some files set (sentence-transformers' pad to a multiple of 8 and cut
+ * at 256): legal-attn pads batches itself, and a text must reach the model whole.
  */
-export async function loadTokenizer(checkpointDir: string, options: TemplateChoice = {}): Promise<CheckpointTokenizer> {
-  const file = path.join(checkpointDir, 'tokenizer.json');
+async function readTokenizer(file: string): Promise<Tokenizer> {
   await access(file).catch(() => {
     throw badInput(`${file}: not found; a checkpoint folder needs the tokenizer.json of its model (save it with tokenizer.save_pretrained).`);
   });
@@ -57,10 +55,32 @@ export async function loadTokenizer(checkpointDir: string, options: TemplateChoi
   } catch (error) {
     throw badInput(`${file}: not a tokenizer the Hugging Face tokenizers library can read (${String(error).split('\n')[0]}); re-save it with a recent transformers.`, error);
   }
+  tokenizer.disablePadding();
+  tokenizer.disableTruncation();
+  return tokenizer;
+}
+
+/** Highest token id + 1, added tokens included: the embedding rows a model of this tokenizer needs. */
+const idsNeeded = (tokenizer: Tokenizer): number => Math.max(...Object.values(tokenizer.getVocab(true))) + 1;
+
+/** The embedding rows a model needs to read the ids of a tokenizer.json. */
+export async function tokenizerVocabSize(file: string): Promise<number> {
+  return idsNeeded(await readTokenizer(file));
+}
+
+/**
+ * The checkpoint's tokenizer. With `chatTemplate`, each text is first wrapped in the
+ * checkpoint's chat template (as one user message) and encoded without adding special
+ * tokens again; offsets still count characters of the original text, and the
+ * template's own tokens get the empty range, so spans keep pointing at their words.
+ */
+export async function loadTokenizer(checkpointDir: string, options: TemplateChoice = {}): Promise<CheckpointTokenizer> {
+  const file = path.join(checkpointDir, 'tokenizer.json');
+  const tokenizer = await readTokenizer(file);
   const wrap = options.chatTemplate ? await loadChatTemplate(options.chatTemplateFrom ?? checkpointDir) : undefined;
   return {
     file,
-    vocabSize: Math.max(...Object.values(tokenizer.getVocab(true))) + 1,
+    vocabSize: idsNeeded(tokenizer),
     async encode(text: string): Promise<Tokenization> {
       if (!wrap) {
         // The post-processor adds the special tokens the model was trained with (`<s>` for Mistral).
