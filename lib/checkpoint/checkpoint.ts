@@ -91,7 +91,7 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
   } catch (error) {
     throw badInput(`${graphFile}: not an ONNX model (${String(error).split('\n')[0]}); export it again.`, error);
   }
-  const graph = analyseGraph(model);
+  const graph = analyseGraph(model, graphName);
   if (graph.attention.length === 0 && graph.subgraphSoftmax > 0) {
     throw badInput(
       `${graphFile}: a merged decoder (its attention sits inside If subgraphs, with past key/values and without); export it unmerged, for example \`optimum-cli export onnx --model ID --task text-generation OUT\` (no -with-past), or use the decoder_model.onnx of a --no-post-process export, renamed model.onnx.`,

@@ -51,8 +51,8 @@ function quantizationOf(graph: GraphProto): string {
   return found.length > 0 ? found.join('; ') : 'none';
 }
 
-function layoutOf(externalData: readonly string[]): string {
-  if (externalData.length === 0) return 'inline in the graph';
+function layoutOf(externalData: readonly string[], graphName: string): string {
+  if (externalData.length === 0) return `inline in ${graphName}`;
   const folders = [...new Set(externalData.map((file) => path.dirname(file)).filter((d) => d !== '.'))];
   const where = folders.length > 0 ? ` in ${folders.join(', ')}/` : '';
   return externalData.length === 1 ? `one external file${where} (${externalData[0]})` : `${count(externalData.length, 'external file')}${where} (one per tensor)`;
@@ -79,8 +79,8 @@ function weightBytesOf(initializers: readonly TensorProto[]): { weightBytes: num
 }
 
 /** Precision, quantization, weights layout and size of a graph, read off its initializers and nodes. */
-export function describeExport(graph: GraphProto, sites: readonly AttentionSite[], externalData: readonly string[]): ExportFormat {
+export function describeExport(graph: GraphProto, sites: readonly AttentionSite[], externalData: readonly string[], graphName: string): ExportFormat {
   const precision = precisionOf(graph.initializer ?? []);
   const activationScalesPerPass = (graph.node ?? []).some((n) => DYNAMIC_QUANTIZATION.has(n.opType ?? ''));
-  return { precision, attention: attentionOf(sites, precision), quantization: quantizationOf(graph), weightsLayout: layoutOf(externalData), activationScalesPerPass, ...weightBytesOf(graph.initializer ?? []) };
+  return { precision, attention: attentionOf(sites, precision), quantization: quantizationOf(graph), weightsLayout: layoutOf(externalData, graphName), activationScalesPerPass, ...weightBytesOf(graph.initializer ?? []) };
 }

@@ -171,7 +171,7 @@ function embeddingRows(graph: GraphProto): number | undefined {
 }
 
 /** Everything legal-attn reads off a graph, without running it. */
-export function analyseGraph(model: ModelProto): GraphAnalysis {
+export function analyseGraph(model: ModelProto, graphName = 'model.onnx'): GraphAnalysis {
   const graph = model.graph ?? {};
   const outputSites = findAttentionOutputs(graph);
   const externalData = new Set<string>();
@@ -204,7 +204,7 @@ export function analyseGraph(model: ModelProto): GraphAnalysis {
         return { node: node.name ?? '', op: node.opType ?? '', ...(why ? { unread: why } : {}) };
       }),
     externalData: [...externalData].sort(),
-    format: describeExport(graph, attention, [...externalData]),
+    format: describeExport(graph, attention, [...externalData], graphName),
     subgraphSoftmax: softmaxInSubgraphs(graph),
   };
   const rows = embeddingRows(graph);

@@ -102,7 +102,7 @@ describe('analyseGraph', () => {
     const reads = 'legal-attn reads GroupQueryAttention, MultiHeadAttention and Attention (com.microsoft) and ONNX Attention';
     assert.deepEqual(analysis.fusedAttention, [
       { node: 'mha_bias', op: 'MultiHeadAttention', unread: 'a projection bias input, added to q, k and v inside the kernel' },
-      { node: 'mha_past', op: 'MultiHeadAttention', unread: 'past key and value inputs (legal-attn reads whole sequences in one pass)' },
+      { node: 'mha_past', op: 'MultiHeadAttention', unread: 'past key and value inputs computed inside the graph (legal-attn feeds a past only where it is a graph input, empty, and reads whole sequences in one pass)' },
       { node: 'gqa_onnx_domain', op: 'GroupQueryAttention', unread: `ai.onnx GroupQueryAttention; ${reads}` },
       { node: 'onnx_softcap', op: 'Attention', unread: 'softcap (not read for ONNX Attention yet)' },
       { node: 'ms_attention_rotary', op: 'Attention', unread: 'do_rotary (rotary tables made inside the kernel)' },

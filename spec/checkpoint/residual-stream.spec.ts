@@ -87,13 +87,24 @@ describe('the residual stream', function () {
     }
   });
 
-  it('says why where it cannot: additions missing, or a fused kernel that adds a bias it does not return', () => {
+  it('says why where additions are missing', () => {
     const embedded = { opType: 'Gather', input: ['table', 'input_ids'], output: ['embedded'] };
     const skip = (input: string[], output: string[]) => ({ opType: 'SkipLayerNormalization', domain: 'com.microsoft', name: 'final_norm', input, output });
     const withAddition = { initializer: [{ name: 'table' }], node: [embedded, skip(['attention_out', 'embedded', 'gamma', 'beta'], ['normed', '', '', 'residual'])] };
     assert.equal(findResidualStream(withAddition, 2), 'the residual stream has 1 residual additions where 2 layers have 4');
-    const biased = { initializer: [{ name: 'table' }], node: [embedded, skip(['attention_out', 'embedded', 'gamma', 'beta', 'bias'], ['normed'])] };
-    assert.equal(findResidualStream(biased, 1), 'SkipLayerNormalization final_norm adds a bias to the residual without returning the sum');
+  });
+
+  it("adds a fused kernel's input, skip and bias beside it where the kernel does not return their sum", () => {
+    const embedded = { opType: 'Gather', input: ['table', 'input_ids'], output: ['embedded'] };
+    const skip = (name: string, input: string[], output: string[]) => ({ opType: 'SkipLayerNormalization', domain: 'com.microsoft', name, input, output });
+    const graph = {
+      initializer: [{ name: 'table' }],
+      node: [embedded, skip('mid_norm', ['attention_out', 'embedded', 'g', 'b'], ['n1', '', '', 'mid']), skip('final_norm', ['mlp_out', 'mid', 'g', 'b', 'bias'], ['normed'])],
+    };
+    const stream = findResidualStream(graph, 1);
+    assert.ok(typeof stream !== 'string', String(stream));
+    assert.deepEqual(stream.sums, [undefined, ['mlp_out', 'mid', 'bias']]);
+    assert.equal(stream.states[0], 'embedded');
   });
 
   describe('in the formats other tools write', () => {
