@@ -102,7 +102,7 @@ describe('the residual stream', function () {
       node: [embedded, skip('mid_norm', ['attention_out', 'embedded', 'g', 'b'], ['n1', '', '', 'mid']), skip('final_norm', ['mlp_out', 'mid', 'g', 'b', 'bias'], ['normed'])],
     };
     const stream = findResidualStream(graph, 1);
-    assert.ok(typeof stream !== 'string', String(stream));
+    if (typeof stream === 'string') assert.fail(stream);
     assert.deepEqual(stream.sums, [undefined, ['mlp_out', 'mid', 'bias']]);
     assert.equal(stream.states[0], 'embedded');
   });
