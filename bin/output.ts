@@ -1,4 +1,4 @@
-import type { BatchSummary } from '../lib/commands/batch.js';
+import type { BatchEvent, BatchSummary } from '../lib/commands/batch.js';
 import type { CompareSummary } from '../lib/commands/compare.js';
 import { formatBytes } from '../lib/commands/inspect.js';
 import { negativeControlShare } from '../lib/compare/negative-controls.js';
@@ -61,9 +61,20 @@ export function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out'
 /** Where the HTML report is (compare, report, demo). */
 export const reportLine = (report: ReportSummary): string => `report: ${report.index} (${report.files.length} files, ${formatBytes(report.bytes)})\n`;
 
+/** What a run's passes were: traced now, or read from the trace cache. */
+const passesOf = (traced: number | undefined): string => (traced === undefined ? '' : traced > 0 ? `, ${traced} sequences traced now` : ', every pass from the trace cache');
+
 /** The runs of a batch, or of merged batch slices, and their count. */
 export function batchLines(summary: BatchSummary): string {
-  const lines = summary.runs.map((r) => `  ${r.status.padEnd(6)} ${r.name} → ${r.out} (${r.seconds} s)${r.reason ? `: ${r.reason}` : ''}`);
-  lines.push(`${summary.runs.length} runs: ${summary.done} done, ${summary.cached} cached, ${summary.failed} failed; ${summary.traced} sequences traced now; ${summary.seconds} s`);
+  const lines = summary.runs.map((r) => `  ${r.status.padEnd(6)} ${r.name} → ${r.out} (${r.seconds} s${passesOf(r.traced)})${r.reason ? `: ${r.reason}` : ''}`);
+  lines.push(`${summary.runs.length} runs: ${summary.ran} ran, ${summary.failed} failed; ${summary.traced} sequences traced now, the rest from the trace cache; ${summary.seconds} s`);
   return `${lines.join('\n')}\n`;
+}
+
+/** A line on stderr as the batch goes: checking its runs, a run started, a run ended. */
+export function batchEventLine(event: BatchEvent): string {
+  if (event.kind === 'checking') return `batch: checking the ${event.runs} run(s) of ${event.manifest} (models, concepts, checkpoints, tokenizers) before any runs\n`;
+  if (event.kind === 'started') return `[${event.at}/${event.of}] ${event.run}: started\n`;
+  const r = event.result;
+  return r.status === 'failed' ? `[${event.at}/${event.of}] ${r.name}: failed after ${r.seconds} s: ${r.reason}\n` : `[${event.at}/${event.of}] ${r.name}: ran in ${r.seconds} s${passesOf(r.traced)}\n`;
 }

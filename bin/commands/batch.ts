@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runBatch } from '../../lib/commands/batch.js';
 import type { Device } from '../../lib/runtime/session.js';
 import { optionOf, type CliContext } from '../context.js';
-import { batchLines } from '../output.js';
+import { batchEventLine, batchLines } from '../output.js';
 
 interface BatchFlags {
   shard?: string;
@@ -26,6 +26,8 @@ export function registerBatch(program: Command, context: CliContext): void {
     .addOption(optionOf('threads'))
     .addOption(optionOf('device', { help: 'execution provider of the runs that name none in the manifest (default: cpu)' }))
     .action(async (manifest: string, options: BatchFlags) => {
+      // a line per run on stderr from the first second, between the progress bar's stages
+      const quiet = Boolean(context.globals().quiet);
       const summary = await context.withProgress((bar) =>
         runBatch({
           manifest,
@@ -37,6 +39,11 @@ export function registerBatch(program: Command, context: CliContext): void {
           ...(options.device ? { device: options.device } : {}),
           ...context.cacheOption(),
           onProgress: bar.stage,
+          onRun: (event) => {
+            if (quiet) return;
+            bar.stop();
+            context.io.stderr(batchEventLine(event));
+          },
         }),
       );
       context.emit(summary, batchLines(summary));

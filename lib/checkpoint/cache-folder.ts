@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, realpath, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { writeJson } from '../io/atomic.js';
+import { badInput } from '../errors.js';
+import { makeFolder, whyNot, writeJson } from '../io/atomic.js';
 
 /**
  * Where legal-attn keeps what it derives from checkpoints (patched graphs, content
@@ -15,6 +17,21 @@ export function cacheRoot(explicit?: string): string {
   if (process.env.LEGAL_ATTN_CACHE) return path.resolve(process.env.LEGAL_ATTN_CACHE);
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'legal-attn');
+}
+
+/** Where the cache folder is chosen, said when it cannot be written. */
+const CACHE_ADVICE = 'pass --cache DIR or set LEGAL_ATTN_CACHE=DIR to a folder you can write to';
+
+/**
+ * Makes the cache folder and checks that it can be written, before anything is traced:
+ * a cache that cannot be written is named as the cache, with the flag and the variable
+ * that choose another.
+ */
+export async function openCacheFolder(dir: string): Promise<void> {
+  await makeFolder(dir, `${dir} (the cache folder)`, CACHE_ADVICE);
+  await access(dir, constants.W_OK).catch((error: unknown) => {
+    throw badInput(`${dir} (the cache folder): cannot write there (${whyNot(error)}); ${CACHE_ADVICE}.`, error);
+  });
 }
 
 interface HashRecord {

@@ -1,7 +1,7 @@
 import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
-import { cacheRoot, contentHash, fileHash, rememberModelFolder } from './cache-folder.js';
+import { cacheRoot, contentHash, fileHash, openCacheFolder, rememberModelFolder } from './cache-folder.js';
 import { analyseGraph } from './find-attention.js';
 import { decodeModel } from '../onnx/model.js';
 import { byteLength } from '../onnx/initializers.js';
@@ -132,6 +132,7 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
     );
   }
   const cacheDir = cacheRoot(options.cacheDir);
+  await openCacheFolder(cacheDir);
   const hash = await contentHash(dir, [graphName, ...graph.externalData], cacheDir);
   const tokenizerFile = path.join(dir, 'tokenizer.json');
   if (!(await access(tokenizerFile).then(() => true, () => false))) {

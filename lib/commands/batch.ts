@@ -27,7 +27,12 @@ export interface BatchRequest {
   /** For runs that name none. */
   device?: Device;
   onProgress?: (stage: string, done: number, total: number) => void;
+  /** What the batch is doing, run by run: for a line on stderr from its first second. */
+  onRun?: (event: BatchEvent) => void;
 }
+
+/** The batch checks its runs, a run starts, a run ends. */
+export type BatchEvent = { kind: 'checking'; runs: number; manifest: string } | { kind: 'started'; run: string; at: number; of: number } | { kind: 'ended'; result: RunResult; at: number; of: number };
 
 const seconds = (start: number): number => Math.round((performance.now() - start) / 10) / 100;
 
@@ -71,13 +76,14 @@ export function sharedPasses(prepared: ReadonlyArray<{ run: BatchRun; compare: P
 
 /**
  * For the runs measured from full maps: runs their shared passes, loading each model once,
- * so that the runs take their maps from the trace cache. Returns the runs that had
- * anything traced now, and the runs whose model failed (with the reason); the other runs
+ * so that the runs take their maps from the trace cache. Returns how many sequences of
+ * each run were traced now, and the runs whose model failed (with the reason); the other runs
  * are not held back by them.
  */
-async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Set<number>; failed: Map<number, string> }> {
+async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compare: PreparedCompare }>, request: BatchRequest): Promise<{ traced: number; fresh: Map<number, number>; failed: Map<number, string> }> {
   let traced = 0;
-  const fresh = new Set<number>();
+  // sequences traced now, by run
+  const fresh = new Map<number, number>();
   const failed = new Map<number, string>();
   for (const { checkpoint, device, needs, runs } of sharedPasses(prepared)) {
     const options = {
@@ -90,7 +96,7 @@ async function traceFullMapsOnce(prepared: ReadonlyArray<{ run: BatchRun; compar
       for await (const { index, cached } of traceAttentionCached(checkpoint, needs.map((n) => n.ids), options)) {
         if (cached) continue;
         traced++;
-        needs[index]!.runs.forEach((r) => fresh.add(r));
+        needs[index]!.runs.forEach((r) => fresh.set(r, (fresh.get(r) ?? 0) + 1));
       }
     } catch (error) {
       if (request.failFast) throw error;
@@ -132,6 +138,7 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
   const shard = request.shard ? parseShard(request.shard) : null;
   const runs = shard ? shardRuns(manifest.runs, shard) : manifest.runs;
   const root = path.resolve(request.outRoot ?? manifest.dir);
+  request.onRun?.({ kind: 'checking', runs: runs.length, manifest: manifest.file });
 
   const prepared: Prepared[] = [];
   for (const run of runs) {
@@ -151,9 +158,14 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
 
   const results: RunResult[] = [];
   let traced = full.traced;
-  for (const { run, compare, failure } of prepared) {
+  for (const [k, { run, compare, failure }] of prepared.entries()) {
     const runStart = performance.now();
-    const failed = (reason: string): void => void results.push({ index: run.index, name: run.name, out: run.out, status: 'failed', reason, seconds: seconds(runStart) });
+    const at = { at: k + 1, of: prepared.length };
+    const ended = (result: RunResult): void => {
+      results.push(result);
+      request.onRun?.({ kind: 'ended', result, ...at });
+    };
+    const failed = (reason: string): void => ended({ index: run.index, name: run.name, out: run.out, status: 'failed', reason, seconds: seconds(runStart) });
     if (!compare) {
       failed(failure);
       continue;
@@ -162,12 +174,12 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
       failed(full.failed.get(run.index)!);
       continue;
     }
+    request.onRun?.({ kind: 'started', run: run.name, ...at });
     try {
       const summary = await runPreparedCompare(compare);
       traced += summary.computed;
       if (run.report !== false) await writeReport(compare.request.out);
-      const ranNow = summary.computed > 0 || full.fresh.has(run.index);
-      results.push({ index: run.index, name: run.name, out: run.out, status: ranNow ? 'done' : 'cached', seconds: seconds(runStart) });
+      ended({ index: run.index, name: run.name, out: run.out, status: 'ran', seconds: seconds(runStart), traced: summary.computed + (full.fresh.get(run.index) ?? 0) });
     } catch (error) {
       if (request.failFast) throw error;
       failed(reasonOf(error));
@@ -179,8 +191,7 @@ export async function runBatch(request: BatchRequest): Promise<BatchSummary> {
     shard,
     root,
     runs: results,
-    done: results.filter((r) => r.status === 'done').length,
-    cached: results.filter((r) => r.status === 'cached').length,
+    ran: results.filter((r) => r.status === 'ran').length,
     failed: results.filter((r) => r.status === 'failed').length,
     traced,
     seconds: seconds(start),
@@ -226,8 +237,7 @@ export async function mergeBatches(roots: readonly string[], out: string): Promi
     shard: null,
     root: target,
     runs,
-    done: runs.filter((r) => r.status === 'done').length,
-    cached: runs.filter((r) => r.status === 'cached').length,
+    ran: runs.filter((r) => r.status === 'ran').length,
     failed: runs.filter((r) => r.status === 'failed').length,
     traced: summaries.reduce((n, s) => n + s.traced, 0),
     seconds: summaries.reduce((n, s) => Math.max(n, s.seconds), 0),

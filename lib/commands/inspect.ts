@@ -23,8 +23,8 @@ export interface InspectReport {
   format: Checkpoint['graph']['format'];
   /** Bytes of the weights in memory on the CPU where some are bfloat16, which the CPU widens to float32. */
   widenedOnCpu?: { weightBytes: number };
-  /** Memory of one full float32 attention map `[layers, heads, T, T]` at `length` tokens. */
-  fullMap: { length: number; bytes: number; bytesPerLayer: number };
+  /** Memory of one full float32 attention map `[layers, heads, T, T]` at `length` tokens; `beyondModel` when the model takes fewer positions than that. */
+  fullMap: { length: number; bytes: number; bytesPerLayer: number; beyondModel?: true };
   /** The residual states legal-attn reads for representations (the embeddings, then after each layer), or why it cannot. */
   residualStream: { states: string[] } | { unread: string };
 }
@@ -69,6 +69,7 @@ export async function inspectCheckpoint(dir: string, options: { length?: number;
   if (kvHeads !== undefined) report.kvHeads = kvHeads;
   if (headSize !== undefined) report.headSize = headSize;
   if (maxPositions !== undefined) report.maxPositions = maxPositions;
+  if (maxPositions !== undefined && length > maxPositions) report.fullMap.beyondModel = true;
   if (checkpoint.graph.format.bfloat16Bytes > 0) report.widenedOnCpu = { weightBytes: cpuWeightBytes(checkpoint) };
   return report;
 }
@@ -120,9 +121,11 @@ export function formatInspectReport(report: InspectReport): string {
         fused: 'fused kernels; P computed beside each from its queries, keys and mask rule',
       }[report.attentionSource]
     }`,
-    `max positions  ${report.maxPositions ?? 'unknown'}`,
+    `max positions  ${report.maxPositions === undefined ? 'unknown' : `${report.maxPositions} (the longest sequence the model takes)`}`,
     `residual       ${'states' in report.residualStream ? `${report.residualStream.states.length} states (the embeddings, then after each layer), found by graph structure` : `not readable (${report.residualStream.unread}); compare measures attention only`}`,
-    `full map       ${formatBytes(report.fullMap.bytes)} for one sequence of ${report.fullMap.length} tokens (${formatBytes(report.fullMap.bytesPerLayer)} a layer)`,
+    `full map       ${formatBytes(report.fullMap.bytes)} for one sequence of ${report.fullMap.length} tokens (${formatBytes(report.fullMap.bytesPerLayer)} a layer)${
+      report.fullMap.beyondModel ? `; but the model stops at ${report.maxPositions} positions, so no sequence of ${report.fullMap.length} tokens runs on it` : ''
+    }`,
     '',
     'layer  label      kind  node → output',
     ...report.layers.map((site) => `${String(site.layer).padStart(5)}  ${site.label.padEnd(9)}  ${attentionKind(site)}  ${site.node || '(output)'} → ${site.output}`),

@@ -14,27 +14,33 @@ const WHY: Readonly<Record<string, string>> = {
   ENOSPC: 'no space left on the disk',
 };
 
+/** Why a file system refused, in words. */
+export const whyNot = (error: unknown): string => WHY[errorCode(error)] ?? errorCode(error);
+
+/** What to do about an output folder that cannot be made. */
+const OUTPUT_ADVICE = 'choose an output folder you can write to';
+
 /** `named` cannot be a folder because `at`, on its path, is a file. */
-const fileInTheWay = (named: string, at: string): Error => badInput(`${named}: cannot create this folder, ${at} is a file; choose another output folder.`);
+const fileInTheWay = (named: string, at: string, advice = 'choose another output folder'): Error => badInput(`${named}: cannot create this folder, ${at} is a file; ${advice}.`);
 
 /**
  * Creates a folder and its missing parents one level at a time, so that every failure
  * is one clear line (Node's recursive mkdir never returns for some paths, such as
  * under /proc) naming the folder (or `named`, the folder the user asked for) and what to do.
  */
-export async function makeFolder(dir: string, named = dir): Promise<void> {
+export async function makeFolder(dir: string, named = dir, advice = OUTPUT_ADVICE): Promise<void> {
   const missing: string[] = [];
   for (let at = path.resolve(dir); ; at = path.dirname(at)) {
     const info = await stat(at).catch(() => undefined);
     if (info?.isDirectory()) break;
-    if (info) throw fileInTheWay(named, at);
+    if (info) throw fileInTheWay(named, at, advice);
     missing.unshift(at);
     if (path.dirname(at) === at) break;
   }
   for (const folder of missing) {
     await mkdir(folder).catch((error: unknown) => {
       if (errorCode(error) === 'EEXIST') return;
-      throw badInput(`${named}: cannot create this folder (${WHY[errorCode(error)] ?? errorCode(error)}); choose an output folder you can write to.`, error);
+      throw badInput(`${named}: cannot create this folder (${whyNot(error)}); ${advice}.`, error);
     });
   }
 }
@@ -47,6 +53,25 @@ export async function writeFileWhole(file: string, data: string | Uint8Array): P
 
 // Staging folders of writes under way, removed on an interrupt (see `removeStagingFolders`).
 const staged = new Set<string>();
+
+/** Hears of each staging folder as it is made (`true`) and as it is committed or discarded (`false`). */
+type StagingWatcher = (dir: string, staging: boolean) => void;
+let watcher: StagingWatcher | undefined;
+
+/**
+ * Tells `watch` of the staging folders of this process: the CLI's supervisor, which
+ * removes them when it has to kill a run whose event loop is blocked (a long
+ * onnxruntime pass) and cannot clean up after itself.
+ */
+export function watchStagingFolders(watch: StagingWatcher): void {
+  watcher = watch;
+}
+
+const track = (dir: string, staging: boolean): void => {
+  if (staging) staged.add(dir);
+  else staged.delete(dir);
+  watcher?.(dir, staging);
+};
 
 /** Removes the staging folders of writes under way, so that an interrupted run leaves nothing temporary. */
 export function removeStagingFolders(): void {
@@ -76,10 +101,10 @@ export async function stageFolder(target: string): Promise<StagedFolder> {
     if (name.startsWith(prefix)) await rm(path.join(parent, name), { recursive: true, force: true });
   }
   const dir = path.join(parent, `${prefix}${process.pid}-${Date.now()}`);
-  staged.add(dir);
+  track(dir, true);
   const discard = async (): Promise<void> => {
     await rm(dir, { recursive: true, force: true });
-    staged.delete(dir);
+    track(dir, false);
   };
   try {
     await makeFolder(dir, target);
@@ -96,8 +121,12 @@ export async function stageFolder(target: string): Promise<StagedFolder> {
         () => false,
       );
       await rename(dir, target);
-      staged.delete(dir);
-      if (hadOld) await rm(retired, { recursive: true, force: true });
+      track(dir, false);
+      if (!hadOld) return;
+      // the replaced results, which a stop while they are being removed must not leave behind
+      track(retired, true);
+      await rm(retired, { recursive: true, force: true });
+      track(retired, false);
     },
     discard,
   };

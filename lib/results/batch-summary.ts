@@ -6,10 +6,12 @@ const runResultSchema = z.object({
   index: z.number().int(),
   name: z.string(),
   out: z.string(),
-  /** done: ran; cached: every trace it needed was already in the cache; failed: see reason. */
-  status: z.enum(['done', 'cached', 'failed']),
+  /** ran: the run was executed (its traces made now or read from the trace cache); failed: see reason. A batch reuses no run's outputs, so no run is skipped. */
+  status: z.enum(['ran', 'failed']),
   reason: z.string().optional(),
   seconds: z.number(),
+  /** Sequences this run had run through a model now (the rest of its passes came from the trace cache). */
+  traced: z.number().int().optional(),
 });
 
 /** batch-summary.json: what a batch (or one slice of it) did, run by run. */
@@ -18,8 +20,7 @@ const batchSummarySchema = z.object({
   shard: z.object({ index: z.number().int(), count: z.number().int() }).nullable(),
   root: z.string(),
   runs: z.array(runResultSchema),
-  done: z.number().int(),
-  cached: z.number().int(),
+  ran: z.number().int(),
   failed: z.number().int(),
   /** Sequences run through a model in this invocation (the rest came from the trace cache). */
   traced: z.number().int(),

@@ -38,13 +38,19 @@ const require = createRequire(import.meta.url);
 
 /**
  * Where onnxruntime-node keeps its native libraries: the CUDA execution provider is a
- * separate library there, present only when the package was installed with
- * `--onnxruntime-node-install=cuda12` (the npm registry does not carry it).
+ * separate library there, present only when the package's install script fetched it (`CUDA_INSTALL_COMMAND`; the npm registry does not carry it).
  */
 function cudaProviderLibrary(): string {
   const binding = path.dirname(require.resolve('onnxruntime-node'));
   return path.join(binding, '..', 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
 }
+
+/**
+ * How to fetch the CUDA provider, as the README says it: the package's own install
+ * script, run directly, so that the project's `.npmrc` (`ignore-scripts=true`) does not
+ * skip it as it skips `npm install --onnxruntime-node-install=cuda12`.
+ */
+export const CUDA_INSTALL_COMMAND = 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js';
 
 /** Refuses a device this installation cannot run, in one sentence that says how to get it. */
 export function checkDevice(device: Device): void {
@@ -53,9 +59,19 @@ export function checkDevice(device: Device): void {
   if (!backend) throw badInput(`--device ${device}: this onnxruntime-node (${ort.env.versions.common}) has no ${device} execution provider; use --device cpu.`);
   if (!backend.bundled && !existsSync(cudaProviderLibrary())) {
     throw badInput(
-      `--device cuda: onnxruntime-node was installed without its CUDA libraries (no ${path.basename(cudaProviderLibrary())}); on a machine with CUDA 12 and cuDNN 9, run \`npm install onnxruntime-node --onnxruntime-node-install=cuda12\`, or use --device cpu.`,
+      `--device cuda: onnxruntime-node was installed without its CUDA libraries (no ${path.basename(cudaProviderLibrary())}); on a machine with CUDA 12 and cuDNN 9, run \`${CUDA_INSTALL_COMMAND}\` in the folder whose node_modules holds onnxruntime-node, or use --device cpu.`,
     );
   }
+}
+
+// onnxruntime's warnings ("Removing initializer …" of every patched graph) tell a user nothing to act on: errors only, unless onnxruntimeWarnings().
+let severity: 2 | 3 = 3;
+ort.env.logLevel = 'error';
+
+/** Lets onnxruntime print its warnings (the CLI's --debug); before the first session, which fixes the process's level. */
+export function onnxruntimeWarnings(): void {
+  severity = 2;
+  ort.env.logLevel = 'warning';
 }
 
 // Sessions on a graph widened from bfloat16 to float32, whose bfloat16 inputs are fed float32.
@@ -75,6 +91,7 @@ export async function createSession(graph: Uint8Array, checkpoint: Checkpoint, o
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
+    logSeverityLevel: severity,
     // The patched graph is handed over as bytes; this lets onnxruntime read the
     // weights from the checkpoint's own folder by their relative location.
     extra: { session: { model_external_initializers_file_folder_path: checkpoint.dir } },

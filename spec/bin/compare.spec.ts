@@ -169,7 +169,7 @@ describe('legal-attn compare on the tiny family', () => {
     it('an alpha out of range', refuses(compare('--alpha', '1.5'), /--alpha must lie between 0 and 1/));
     it('an unknown query set', refuses(compare('--query-set', 'all,before'), /"before" is not a query set/));
     it('a map layer the models do not have', refuses(compare('--map-layers', '2,9'), /--map-layers: layer 9 is outside the models' layers 0 to 5/));
-    it('the CUDA device where onnxruntime-node has no CUDA libraries', refuses(compare('--device', 'cuda'), /--device cuda: onnxruntime-node was installed without its CUDA libraries .*--onnxruntime-node-install=cuda12/));
+    it('the CUDA device where onnxruntime-node has no CUDA libraries', refuses(compare('--device', 'cuda'), /--device cuda: onnxruntime-node was installed without its CUDA libraries .*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.js/));
     it(
       'concepts with no spans',
       refuses(async (o) => {

@@ -52,20 +52,23 @@ describe('legal-attn batch', function () {
 
   it('runs every run of the manifest and says so in a summary', () => {
     assert.deepEqual(clean.runs.map((r) => [r.name, r.status]), [
-      ['probes', 'done'],
-      ['generated', 'done'],
+      ['probes', 'ran'],
+      ['generated', 'ran'],
     ]);
     assert.equal(clean.traced, TOTAL);
+    assert.deepEqual(clean.runs.map((r) => r.traced), [3 * 4, 3 * 40]);
+    assert.equal(clean.ran, 2);
     assert.equal(clean.failed, 0);
   });
 
   it('killed in the middle and run again, ends with the results of a clean run, tracing only what was missing', async () => {
     const cache = await temporaryFolder();
     const root = await temporaryFolder();
-    const child = spawn(process.execPath, [BIN, '--quiet', '--cache', cache, 'batch', manifest, '--out-root', root], { stdio: 'ignore' });
+    // in a process group of its own, killed whole (the supervisor and its run) as a job scheduler does
+    const child = spawn(process.execPath, [BIN, '--quiet', '--cache', cache, 'batch', manifest, '--out-root', root], { stdio: 'ignore', detached: true });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     while ((await countCached(cache)) < 12) await new Promise((r) => setTimeout(r, 5));
-    child.kill('SIGKILL');
+    process.kill(-child.pid!, 'SIGKILL');
     await exited;
     const before = await countCached(cache);
     assert.ok(before >= 12 && before < TOTAL, `killed after ${before} of ${TOTAL} traces`);
@@ -73,10 +76,20 @@ describe('legal-attn batch', function () {
     assert.equal(resumed.code, 0, resumed.err);
     assert.equal(resumed.summary.traced, TOTAL - before);
     await sameResults(cleanRoot, root);
-    // and a third run traces nothing at all
-    const again = await batch(manifest, root, cache);
-    assert.equal(again.summary.traced, 0);
-    assert.deepEqual(again.summary.runs.map((r) => r.status), ['cached', 'cached']);
+    // and a third run traces nothing at all: its runs ran, every pass from the trace cache, and it says so as it goes
+    const io = captureIo();
+    assert.equal(await runCli(['--json', '--cache', cache, 'batch', manifest, '--out-root', root], io), 0, io.err);
+    const again = JSON.parse(io.out) as BatchSummary;
+    assert.equal(again.traced, 0);
+    assert.deepEqual(again.runs.map((r) => [r.status, r.traced]), [['ran', 0], ['ran', 0]]);
+    const lines = io.err.split('\n').filter((line) => /^(batch:|\[\d\/2\])/.test(line));
+    assert.deepEqual(lines.map((line) => line.replace(/\d+(\.\d+)? s/, 'N s')), [
+      `batch: checking the 2 run(s) of ${manifest} (models, concepts, checkpoints, tokenizers) before any runs`,
+      '[1/2] probes: started',
+      '[1/2] probes: ran in N s, every pass from the trace cache',
+      '[2/2] generated: started',
+      '[2/2] generated: ran in N s, every pass from the trace cache',
+    ]);
   });
 
   it('detects a corrupted cache file and traces that sequence again', async () => {
@@ -123,7 +136,7 @@ describe('legal-attn batch', function () {
     await writeFile(path.join(root, 'results', 'probes'), 'a file where the run wants its folder');
     const result = await batch(manifest, root, await temporaryFolder());
     assert.equal(result.code, 1);
-    assert.deepEqual(result.summary.runs.map((r) => r.status), ['failed', 'done']);
+    assert.deepEqual(result.summary.runs.map((r) => r.status), ['failed', 'ran']);
     assert.match(result.summary.runs[0]!.reason!, /results\/probes/);
     const io = captureIo();
     // --fail-fast stops at the failure itself: here a folder that is a file, the user's to fix (exit 2)
@@ -138,7 +151,7 @@ describe('legal-attn batch', function () {
     const root = await temporaryFolder();
     const result = await batch(file, root, await temporaryFolder());
     assert.equal(result.code, 1);
-    assert.deepEqual(result.summary.runs.map((r) => [r.name, r.status]), [['probes', 'done'], ['generated', 'failed']]);
+    assert.deepEqual(result.summary.runs.map((r) => [r.name, r.status]), [['probes', 'ran'], ['generated', 'failed']]);
     assert.match(result.summary.runs[1]!.reason!, /broken\.yaml:\d+: run generated: .*missing-folder: no such file or folder/);
     assert.equal((JSON.parse(await readFile(path.join(root, 'batch-summary.json'), 'utf8')) as BatchSummary).failed, 1);
   });
@@ -153,7 +166,7 @@ describe('legal-attn batch', function () {
     const root = await temporaryFolder();
     const result = await batch(file, root, await temporaryFolder());
     assert.equal(result.code, 1, result.err);
-    assert.deepEqual(result.summary.runs.map((r) => [r.name, r.status]), [['probes', 'done'], ['generated', 'failed']]);
+    assert.deepEqual(result.summary.runs.map((r) => [r.name, r.status]), [['probes', 'ran'], ['generated', 'failed']]);
     assert.match(result.summary.runs[1]!.reason!, /model\.onnx_data: truncated \(4096 bytes/);
     assert.ok((await listFiles(path.join(root, 'results', 'probes'))).includes('summary.json'));
   });
