@@ -79,6 +79,15 @@ describe('legal-attn concepts check: errors and warnings', () => {
     assert.equal(err, `legal-attn: ${file}:6: sequence s: the span label undeclared is not declared (the concept has no components); list it under components, or drop the label.\n`);
   });
 
+  it('refuses a Latin-1 file in concepts check and in compare alike, naming line and column', async () => {
+    const file = await write('latin1.yaml', '');
+    await writeFile(file, Buffer.from('id: cle\nname: Clé\narea: tort\nsequences:\n  - id: s\n    text: a [[term]]\n', 'latin1'));
+    const expected = `legal-attn: ${file}:2:9: the file is not UTF-8 (byte 0xE9 there is not UTF-8; Latin-1 or Windows-1252, perhaps); save it as UTF-8.\n`;
+    assert.deepEqual(await run('concepts', 'check', file), { code: 2, out: '', err: expected });
+    const compare = await run('compare', '--model', `base=${modelDir('base')}`, '--model', `cpt=${modelDir('cpt')}`, '--concepts', file, '--out', path.join(path.dirname(file), 'out'));
+    assert.deepEqual([compare.code, compare.err], [2, expected]);
+  });
+
   it('with --model, refuses a text longer than the model takes, as compare does', async () => {
     const file = await write('long.yaml', `id: long\nname: Long\narea: tort\nsequences:\n  - id: s\n    text: The [[hearsay]] rule${' applies again'.repeat(600)}.\n`);
     assert.equal((await run('concepts', 'check', file)).code, 0);
