@@ -5,14 +5,16 @@ import { negativeControlShare } from '../lib/compare/negative-controls.js';
 import type { ReportSummary } from '../lib/report/build-report.js';
 
 /** The overall lines of a comparison (compare, measure, demo): per pair and variant, and of representations. */
-export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'representations'>): string {
-  const lines: string[] = [];
+export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'representations' | 'notes'>): string {
+  const lines: string[] = summary.notes.map((note) => `note: ${note}`);
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
     if (scope.unmeasurable) {
       lines.push(`  ${scope.variant.querySet}/${scope.variant.sink}: not measurable, ${scope.unmeasurable}`);
       continue;
     }
-    const skipped = scope.skipped.length > 0 ? `; ${scope.skipped.length} sequence(s) with no query in ${scope.variant.querySet} left out` : '';
+    const outOfMeans = scope.skipped.filter((s) => !scope.sequences.includes(s.sequence)).length;
+    const outOfLift = scope.skipped.length - outOfMeans;
+    const skipped = `${outOfMeans > 0 ? `; ${outOfMeans} sequence(s) with no query in ${scope.variant.querySet} left out` : ''}${outOfLift > 0 ? `; ${outOfLift} sequence(s) without control runs left out of the lift` : ''}`;
     for (const change of scope.pairs) {
       const d = change.distribution;
       const o = change.overall;
@@ -33,10 +35,11 @@ export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'repre
 }
 
 /** The machine-readable result of compare and measure: where things are, and the headline numbers. */
-export function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out' | 'files'>, report?: ReportSummary) {
+export function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out' | 'files' | 'notes'>, report?: ReportSummary) {
   return {
     out: summary.out,
     files: summary.files,
+    notes: summary.notes,
     ...(report ? { report: report.index } : {}),
     overall: summary.comparison.scopes
       .filter((s) => s.scope === '*')

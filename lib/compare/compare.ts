@@ -43,8 +43,10 @@ export interface ModelShares {
   share: Float64Array;
   entropy: Float64Array;
   rollout: Float64Array;
-  /** Mean share of the target's matched control runs. */
+  /** Mean share of the target's matched control runs, over the sequences that have any. */
   controlShare: Float64Array;
+  /** Mean share of the target over those same sequences: the lift is this over `controlShare`. */
+  controlledShare: Float64Array;
 }
 
 export interface PairChanges {
@@ -63,14 +65,24 @@ export interface PairChanges {
   distribution: Distribution;
 }
 
+export interface SkippedSequence {
+  /** `concept/sequence`. */
+  sequence: string;
+  reason: string;
+}
+
 /** A scope is one concept (its id) or all concepts (`*`, the concept target only). */
 export interface ScopeComparison {
   scope: string;
   variant: Variant;
   /** The sequences measured (those whose query set is not empty). */
   sequences: string[];
-  /** Sequences left out because their query set is empty (a concept that ends its sequence has no query after it). */
-  skipped: string[];
+  /**
+   * Sequences left out, each with the reason: of every mean when their query set is
+   * empty (a concept that ends its sequence has no query after it); of the control share
+   * and lift when no control run of the target's width could be measured.
+   */
+  skipped: SkippedSequence[];
   /** Sequences measured but not judged: too few control runs of their class could be measured. */
   unjudged: string[];
   /** Why nothing of this scope is measurable; then shares and changes are empty, and no head beats chance. */
@@ -178,6 +190,22 @@ const measurable = (sequence: MeasuredSequence, model: string, variant: Variant)
 
 const targetTokens = (sequence: MeasuredSequence, model: string, target: string): number[] => sequence.byModel[model]!.targets.find((t) => t.name === target)!.tokens;
 
+const noQuery = (s: MeasuredSequence, variant: Variant): SkippedSequence => ({
+  sequence: `${s.concept}/${s.sequence}`,
+  reason: `no query in the ${variant.querySet} query set of ${variant.target}: left out of every mean`,
+});
+
+const noControls = (s: MeasuredSequence, variant: Variant, width: number): SkippedSequence => ({
+  sequence: `${s.concept}/${s.sequence}`,
+  reason: `no control run of ${width} tokens (the width of its ${variant.target} target) could be measured in any sequence of the run: left out of the control share and lift, which come from the other sequences`,
+});
+
+/** Mean over groups of the mean over each group's arrays, leaving out empty groups; NaN everywhere when all are empty. */
+const meanOverSome = (groups: ReadonlyArray<readonly Float64Array[]>, length: number): Float64Array => {
+  const kept = groups.filter((g) => g.length > 0);
+  return kept.length > 0 ? nestedMean(kept) : new Float64Array(length).fill(Number.NaN);
+};
+
 interface ScopeContext {
   judges: VariantJudges;
   sequences: ReadonlyMap<number, MeasuredSequence>;
@@ -194,13 +222,16 @@ interface ScopeEffects {
 function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<readonly MeasuredSequence[]>, context: ScopeContext): ScopeEffects {
   const { options, headCount } = context;
   const first = options.models[0]!;
-  const skipped = allGroups.flat().filter((s) => !measurable(s, first, variant)).map((s) => `${s.concept}/${s.sequence}`);
+  const skipped = allGroups.flat().filter((s) => !measurable(s, first, variant)).map((s) => noQuery(s, variant));
   const groups = allGroups.map((group) => group.filter((s) => measurable(s, first, variant))).filter((group) => group.length > 0);
   if (groups.length === 0) return { comparison: unmeasurableScope(scope, variant, skipped, options, headCount), effects: new Map() };
   const measuresOf = (model: string): TargetMeasures[][] => groups.map((group) => group.map((s) => measureOf(s, model, variant)!));
   const byModel = new Map(options.models.map((model) => [model, measuresOf(model)]));
   const layerCount = byModel.get(first)![0]![0]!.rollout.length;
   const tokensOf = (s: MeasuredSequence): number[] => targetTokens(s, first, variant.target);
+  // A sequence with no measurable control run of its target's width has no control share: its lift is left out, not the concept's.
+  const controlled = (s: MeasuredSequence): boolean => context.judges.matcher.runs(s.index, tokensOf(s)).length > 0;
+  for (const s of groups.flat()) if (!controlled(s)) skipped.push(noControls(s, variant, tokensOf(s).length));
   const models = options.models.map((model): ModelShares => {
     const m = byModel.get(model)!;
     return {
@@ -208,7 +239,8 @@ function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<
       share: nestedMean(m.map((g) => g.map((x) => x.share))),
       entropy: nestedMean(m.map((g) => g.map((x) => x.entropy))),
       rollout: nestedMean(m.map((g) => g.map((x) => x.rollout))),
-      controlShare: nestedMean(groups.map((g) => g.map((s) => matchedControlShare(context.judges, context.sequences, s, tokensOf(s), model, variant, headCount)))),
+      controlShare: meanOverSome(groups.map((g) => g.filter(controlled).map((s) => matchedControlShare(context.judges, context.sequences, s, tokensOf(s), model, variant, headCount))), headCount),
+      controlledShare: meanOverSome(groups.map((g, k) => g.flatMap((s, i) => (controlled(s) ? [m[k]![i]!.share] : []))), headCount),
     };
   });
   const sharesOf = new Map(models.map((m) => [m.model, m]));
@@ -288,7 +320,7 @@ function replicationOf(after: TargetMeasures[][], before: TargetMeasures[][], ef
 }
 
 /** A scope none of whose sequences has a query in the query set: empty values, no p-value, the reason said. */
-function unmeasurableScope(scope: string, variant: Variant, skipped: string[], options: CompareOptions, headCount: number): ScopeComparison {
+function unmeasurableScope(scope: string, variant: Variant, skipped: SkippedSequence[], options: CompareOptions, headCount: number): ScopeComparison {
   const empty = (): Float64Array => new Float64Array(headCount).fill(Number.NaN);
   const layers = (): Float64Array => new Float64Array(0);
   return {
@@ -297,8 +329,8 @@ function unmeasurableScope(scope: string, variant: Variant, skipped: string[], o
     sequences: [],
     skipped,
     unjudged: [],
-    unmeasurable: `no query in the ${variant.querySet} query set of ${variant.target} in any sequence (${skipped.join(', ')})`,
-    models: options.models.map((model) => ({ model, share: empty(), entropy: empty(), rollout: layers(), controlShare: empty() })),
+    unmeasurable: `no query in the ${variant.querySet} query set of ${variant.target} in any sequence (${skipped.map((s) => s.sequence).join(', ')})`,
+    models: options.models.map((model) => ({ model, share: empty(), entropy: empty(), rollout: layers(), controlShare: empty(), controlledShare: empty() })),
     pairs: options.pairs.map((pair) => ({ pair: pairName(pair), delta: empty(), relative: empty(), entropyDelta: empty(), rolloutDelta: layers(), distribution: describeDistribution([]) })),
   };
 }

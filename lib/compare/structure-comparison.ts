@@ -24,6 +24,8 @@ export interface StructureResult {
   sequences: string[];
   models: Record<string, ModelStructure>;
   changes: Record<string, { alignmentDelta: number | null; test: StructureTest | null }>;
+  /** Why the structure test can say nothing of this concept, where it cannot: no undeclared pair to contrast the declared ones with. */
+  note?: string;
 }
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
@@ -163,7 +165,14 @@ export function compareStructure(sequences: readonly MeasuredSequence[], structu
       test: tests(pairName(pair)) ?? null,
     };
   }
-  return { components: structure.components, edges: structure.edges, sequences: withParts.map((s) => s.sequence), models: byModel, changes };
+  const note = uncontrastedNote(structurePairs('', withParts, structure, () => 0));
+  return { components: structure.components, edges: structure.edges, sequences: withParts.map((s) => s.sequence), models: byModel, changes, ...(note ? { note } : {}) };
+}
+
+/** The structure test contrasts declared pairs with the others its sequences hold: without any other, it says nothing. */
+function uncontrastedNote(pairs: ConceptPairs): string | undefined {
+  if (pairs.pairs.some((p) => !pairs.declared.has(`${p.a}|${p.b}`))) return undefined;
+  return 'every pair of components its sequences hold is declared, so the structure test has no undeclared pair to contrast them with and its p says nothing; declare a third component, or annotate pairs the structure does not relate';
 }
 
 export interface WordingContrast {

@@ -1,8 +1,9 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { parseYamlFile } from '../io/yaml-file.js';
+import { readUtf8File } from '../io/utf8-file.js';
 import { codePointLength, type Concept, type ConceptSequence, type ConceptSpan } from './concept.js';
 import { parseMarkup } from './markup.js';
 import { type KeyPath } from '../io/field-problem.js';
@@ -68,10 +69,10 @@ function toConcept(data: ConceptFile, file: string, lineAt: (keys: KeyPath) => n
       if (span.end <= span.start) throw badInput(`${spanWhere}: the span [${span.start}, ${span.end}) is empty; end must be greater than start.`);
       if (span.end > length) throw badInput(`${spanWhere}: the span [${span.start}, ${span.end}) lies outside the text, which has ${length} characters.`);
     });
-    if (data.components) {
-      const unknown = marked.spans.find((span) => span.label !== undefined && !data.components!.includes(span.label));
-      if (unknown) throw badInput(`${where}: the span label ${unknown.label} is not one of the concept's components (${data.components.join(', ')}); add it to components or fix the label.`);
-    }
+    checkOverlaps(marked.spans, (k) => (raw.spans ? `${file}:${lineAt(['sequences', i, 'spans', k])}: sequence ${raw.id}, spans[${k}]` : where));
+    const unknown = marked.spans.find((span) => span.label !== undefined && !data.components?.includes(span.label));
+    if (unknown && !data.components) throw badInput(`${where}: the span label ${unknown.label} is not declared (the concept has no components); list it under components, or drop the label.`);
+    if (unknown) throw badInput(`${where}: the span label ${unknown.label} is not one of the concept's components (${data.components!.join(', ')}); add it to components or fix the label.`);
     const sequence: ConceptSequence = { id: raw.id, text: marked.text, spans: marked.spans, origin: { file, line } };
     if (raw.register) sequence.register = raw.register;
     if (raw['paraphrase-of']) sequence.paraphraseOf = raw['paraphrase-of'];
@@ -97,6 +98,18 @@ function toConcept(data: ConceptFile, file: string, lineAt: (keys: KeyPath) => n
   return concept;
 }
 
+/** Spans must not overlap: a token would count for two targets at once (inline markup cannot nest either). */
+function checkOverlaps(spans: readonly ConceptSpan[], whereOf: (k: number) => string): void {
+  const order = spans.map((_, k) => k).sort((a, b) => spans[a]!.start - spans[b]!.start || a - b);
+  for (let n = 1; n < order.length; n++) {
+    const [k, j] = [order[n - 1]!, order[n]!];
+    const [earlier, later] = [spans[k]!, spans[j]!];
+    if (later.start < earlier.end) {
+      throw badInput(`${whereOf(j)}: the span [${later.start}, ${later.end}) overlaps the span [${earlier.start}, ${earlier.end}); spans must not overlap, so mark each character in at most one span.`);
+    }
+  }
+}
+
 const isConceptFile = (name: string): boolean => /\.ya?ml$/i.test(name);
 
 /** Loads one concept file, or every `.yaml`/`.yml` file of a folder (sorted by name). */
@@ -110,7 +123,7 @@ export async function loadConcepts(target: string): Promise<Concept[]> {
   const concepts: Concept[] = [];
   const ids = new Map<string, string>();
   for (const file of files) {
-    const concept = parseConceptFile(await readFile(file, 'utf8'), file);
+    const concept = parseConceptFile(await readUtf8File(file, 'check that the concept file can be read.'), file);
     const other = ids.get(concept.id);
     if (other) throw badInput(`${file}:${concept.origin.line}: concept id ${concept.id} is already used by ${other}; ids must be unique.`);
     ids.set(concept.id, file);

@@ -14,6 +14,7 @@ import type { StoredTraceRecord } from './trace-file.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 import { MATCHED_CONTROLS } from '../reference/match.js';
 import { TOOL_VERSION } from '../version.js';
+import { comparisonNotes } from './comparison-notes.js';
 
 /** The representation measures, or why they were not taken. */
 export type RepresentationOutcome = RepresentationResults | { skipped: string };
@@ -25,6 +26,8 @@ export interface WrittenComparison {
   comparison: Comparison;
   pairs: ModelPair[];
   representations?: RepresentationOutcome;
+  /** What the numbers alone hide, one line each (see comparisonNotes). */
+  notes: string[];
 }
 
 /** Each sequence measured under every model, by model name, in the order of the first model's trace. */
@@ -140,5 +143,5 @@ export async function writeComparison(inputs: ComparisonInputs, out: string): Pr
     ['summary.json', `${JSON.stringify(summaryOf(inputs), null, 2)}\n`],
   ];
   for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);
-  return { out, files: files.map(([name]) => name), comparison, pairs };
+  return { out, files: files.map(([name]) => name), comparison, pairs, notes: comparisonNotes(analysed) };
 }

@@ -47,7 +47,8 @@ function modelSummary(m: ModelShares, layers: number) {
     share: finite(share),
     sharePerLayer: perLayer(m.share, layers).map(finite),
     controlShare: finite(control),
-    lift: finite(share / control),
+    // over the sequences that have control runs (those without are in `skipped`)
+    lift: finite(finiteMean(m.controlledShare) / control),
     entropy: finite(finiteMean(m.entropy)),
     rollout: finite(m.rollout[layers - 1] ?? Number.NaN),
     rolloutPerLayer: Array.from(m.rollout, finite),
@@ -97,7 +98,7 @@ export function scopeSummary(scope: ScopeComparison, comparison: Comparison, alp
     querySet: scope.variant.querySet,
     sink: scope.variant.sink,
     sequences: scope.sequences,
-    // Sequences whose query set is empty: left out of the means, and said so.
+    // Sequences left out, each with the reason: of the means (empty query set), or of the control share and lift (no control run).
     skipped: scope.skipped,
     // Measured but not judged: too few control runs of their class could be measured.
     unjudged: scope.unjudged,
@@ -108,7 +109,7 @@ export function scopeSummary(scope: ScopeComparison, comparison: Comparison, alp
 }
 
 /** The sequence of a per-sequence scope, measured or left out. */
-const sequenceOf = (scope: ScopeComparison): string => [...scope.sequences, ...scope.skipped][0]?.split('/')[1] ?? '';
+const sequenceOf = (scope: ScopeComparison): string => [...scope.sequences, ...scope.skipped.map((s) => s.sequence)][0]?.split('/')[1] ?? '';
 
 type Cell = string | number | null;
 const cell = (v: number): Cell => (Number.isFinite(v) ? v : null);

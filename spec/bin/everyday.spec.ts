@@ -53,6 +53,60 @@ describe('legal-attn concepts check', () => {
   });
 });
 
+describe('legal-attn concepts check: errors and warnings', () => {
+  const write = async (name: string, text: string): Promise<string> => {
+    const file = path.join(await temporaryFolder(), name);
+    await writeFile(file, text);
+    return file;
+  };
+
+  it('warns on stderr, and still exits 0, when the one declared pair is the only pair', async () => {
+    const file = await write('n.yaml', 'id: negligence\nname: Negligence\narea: tort\ncomponents: [duty, breach]\nstructure:\n  - [duty, breach]\nsequences:\n  - id: s\n    text: A [[duty of care|duty]] was [[breached|breach]] by the driver on the road.\n');
+    const { code, out, err } = await run('concepts', 'check', file);
+    assert.equal(code, 0);
+    assert.match(out, /1 concepts, 1 sequences: valid, 1 warning \(on stderr\)\n$/);
+    assert.equal(err, `warning: ${file}:1: concept negligence: every pair of its components (duty, breach) is declared under structure, so no undeclared pair is left to contrast the declared ones with and the structure test can say nothing; declare a third component, or annotate pairs the structure does not relate.\n`);
+    const json = await run('--json', '--quiet', 'concepts', 'check', file);
+    const [checked] = JSON.parse(json.out) as Array<{ id: string; warnings: string[] }>;
+    assert.equal(checked!.warnings.length, 1);
+    assert.match(checked!.warnings[0]!, /^.*n\.yaml:1: concept negligence: every pair/);
+  });
+
+  it('exits 2 on an undeclared span label, naming file and line', async () => {
+    const file = await write('b.yaml', 'id: b\nname: B\narea: tort\nsequences:\n  - id: s\n    text: a [[b|undeclared]] here\n');
+    const { code, out, err } = await run('concepts', 'check', file);
+    assert.deepEqual([code, out], [2, '']);
+    assert.equal(err, `legal-attn: ${file}:6: sequence s: the span label undeclared is not declared (the concept has no components); list it under components, or drop the label.\n`);
+  });
+
+  it('refuses a Latin-1 file in concepts check and in compare alike, naming line and column', async () => {
+    const file = await write('latin1.yaml', '');
+    await writeFile(file, Buffer.from('id: cle\nname: Clé\narea: tort\nsequences:\n  - id: s\n    text: a [[term]]\n', 'latin1'));
+    const expected = `legal-attn: ${file}:2:9: the file is not UTF-8 (byte 0xE9 there is not UTF-8; Latin-1 or Windows-1252, perhaps); save it as UTF-8.\n`;
+    assert.deepEqual(await run('concepts', 'check', file), { code: 2, out: '', err: expected });
+    const compare = await run('compare', '--model', `base=${modelDir('base')}`, '--model', `cpt=${modelDir('cpt')}`, '--concepts', file, '--out', path.join(path.dirname(file), 'out'));
+    assert.deepEqual([compare.code, compare.err], [2, expected]);
+  });
+
+  it('with --model, refuses a text longer than the model takes, as compare does', async () => {
+    const file = await write('long.yaml', `id: long\nname: Long\narea: tort\nsequences:\n  - id: s\n    text: The [[hearsay]] rule${' applies again'.repeat(600)}.\n`);
+    assert.equal((await run('concepts', 'check', file)).code, 0);
+    const { code, err } = await run('concepts', 'check', file, '--model', modelDir('base'));
+    assert.equal(code, 2);
+    assert.match(err, new RegExp(`^legal-attn: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6: sequence s: the text is \\d+ tokens long but tiny-legal-base takes at most 1024 \\(max_position_embeddings\\); split the text\\.\n$`));
+  });
+
+  it('with --model, warns of a sequence whose annotations leave no room for control runs', async () => {
+    const file = await write('crowded.yaml', 'id: crowded\nname: Crowded\narea: tort\ncomponents: [duty, breach]\nsequences:\n  - id: s\n    text: The [[duty of care owed by every driver to all other road users|duty]] was [[plainly and very seriously breached by the careless driver|breach]] today.\n');
+    const { code, out, err } = await run('concepts', 'check', file, '--model', modelDir('base'));
+    assert.equal(code, 0);
+    assert.match(out, /valid, 3 warnings \(on stderr\)\n$/);
+    const warnings = err.trim().split('\n');
+    assert.deepEqual(warnings.map((w) => /its (\S+) target/.exec(w)?.[1]), ['concept', 'component:breach', 'component:duty']);
+    assert.match(warnings[0]!, /crowded\.yaml:7: sequence s: its concept target covers (\d+) of its \d+ tokens and no sequence of these concepts leaves \1 consecutive tokens free for a control run, so compare leaves this sequence out of the concept lift over controls; mark fewer words, or add longer sequences\.$/);
+  });
+});
+
 describe('--json', () => {
   it('prints one JSON result on stdout and the human text on stderr', async () => {
     const { code, out, err } = await run('--json', 'inspect', '--model', modelDir('base'));

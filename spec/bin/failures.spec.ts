@@ -159,6 +159,40 @@ describe('output folders', () => {
   });
 });
 
+describe('a sequence whose annotations leave no room for control runs', () => {
+  it("is listed in skipped with the reason and noted, and the concept's lift comes from its other sequences", async () => {
+    const dir = await temporaryFolder();
+    const concepts = path.join(dir, 'crowded.yaml');
+    await writeFile(
+      concepts,
+      'id: crowded\nname: Crowded\narea: tort\ncomponents: [duty, breach]\nstructure:\n  - [duty, breach]\nsequences:\n' +
+        '  - id: crowded\n    text: The [[duty of care owed by every driver to all other road users|duty]] was [[plainly and very seriously breached by the careless driver|breach]] today.\n' +
+        '  - id: roomy\n    text: In the evening a [[duty|duty]] was [[breached|breach]] by the driver on the long and busy road near the town.\n',
+    );
+    const out = path.join(dir, 'out');
+    const result = await run('compare', '--model', `base=${modelDir('base')}`, '--model', `cpt=${modelDir('cpt')}`, '--concepts', concepts, '--out', out, '--no-report', '--no-representations');
+    assert.equal(result.code, 0, result.err);
+    const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as {
+      concepts: Array<{ results: Array<{ target: string; querySet: string; sink: string; sequences: string[]; skipped: Array<{ sequence: string; reason: string }>; models: Record<string, { lift: number | null }> }>; structure: { note?: string } }>;
+    };
+    const [concept] = summary.concepts;
+    const scope = concept!.results.find((r) => r.target === 'concept' && r.querySet === 'all' && r.sink === 'include')!;
+    assert.deepEqual(scope.sequences, ['crowded/crowded', 'crowded/roomy']);
+    assert.equal(scope.skipped.length, 1);
+    assert.equal(scope.skipped[0]!.sequence, 'crowded/crowded');
+    assert.match(scope.skipped[0]!.reason, /^no control run of \d+ tokens \(the width of its concept target\) could be measured in any sequence of the run: left out of the control share and lift, which come from the other sequences$/);
+    // the concept's lift is the roomy sequence's: its mean share over its mean control share (shares.csv)
+    const rows = (await readFile(path.join(out, 'shares.csv'), 'utf8')).split('\n').filter((r) => r.startsWith('crowded,roomy,concept,all,include,base,')).map((r) => r.split(',').map(Number));
+    const mean = (column: number): number => rows.reduce((sum, r) => sum + r[column]!, 0) / rows.length;
+    assert.equal(rows.length, 48);
+    assert.ok(Math.abs(scope.models.base!.lift! - mean(8) / mean(10)) < 1e-9, `${scope.models.base!.lift} vs ${mean(8) / mean(10)}`);
+    assert.match(concept!.structure.note ?? '', /^every pair of components its sequences hold is declared, so the structure test has no undeclared pair to contrast them with/);
+    assert.match(result.out, /^note: crowded: every pair of components its sequences hold is declared.* \(summary\.json structure\.note\)\.$/m);
+    assert.match(result.out, /^note: crowded\/crowded: no control run of \d+ tokens \(the width of its concept target\) .* \(summary\.json skipped\)\.$/m);
+    assert.match(result.out, /1 sequence\(s\) without control runs left out of the lift/);
+  });
+});
+
 describe('unmeasurable is not significant', () => {
   it('a sequence whose query set is empty (the concept ends it) is left out of the means, gets no p-value, and is said to be left out', async () => {
     const out = path.join(await temporaryFolder(), 'out');
@@ -167,10 +201,10 @@ describe('unmeasurable is not significant', () => {
     // one concept file holds too few words that recur in its sequences to judge the concept by: said, not tested
     assert.match(result.out, /cpt:base +outside\/include: mean Δ [-\d.e+]+, skewness [-\d.]+, \d+% of heads rose, no concept could be tested; 1 sequence\(s\) with no query in outside left out/);
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as {
-      concepts: Array<{ id: string; results: Array<{ querySet: string; sequences: string[]; skipped: string[]; changes: Record<string, { meanDelta: number | null; headsBeatingChance: number | null }> }> }>;
+      concepts: Array<{ id: string; results: Array<{ querySet: string; sequences: string[]; skipped: Array<{ sequence: string; reason: string }>; changes: Record<string, { meanDelta: number | null; headsBeatingChance: number | null }> }> }>;
     };
     const [scope] = summary.concepts.find((c) => c.id === 'consideration')!.results.filter((r) => r.querySet === 'outside');
-    assert.deepEqual(scope!.skipped, ['consideration/plain']);
+    assert.deepEqual(scope!.skipped, [{ sequence: 'consideration/plain', reason: 'no query in the outside query set of concept: left out of every mean' }]);
     assert.equal(scope!.sequences.length, 2);
     assert.ok(Number.isFinite(scope!.changes['cpt:base']!.meanDelta));
     // the left-out sequence on its own: empty cells, no p-value

@@ -38,12 +38,23 @@ describe('parseConceptFile', () => {
     assert.deepEqual(offsets?.spans, [{ start: 0, end: 7 }]);
   });
 
-  it('names the line of malformed YAML', rejects('id: x\nname: [unclosed\narea: tort\n', /^concepts\/hearsay\.yaml:3:1: malformed YAML/));
+  it('names where an unclosed flow sequence opened', rejects('id: x\nname: [unclosed\narea: tort\n', /^concepts\/hearsay\.yaml:2:7: malformed YAML: the \[ opened here is never closed .*; close it with \]\.$/));
+  it('names where an unclosed quote opened, not the end of the file', rejects(valid.replace('text: Hearsay is generally excluded.', 'text: "Hearsay is generally excluded.'), /^concepts\/hearsay\.yaml:10:11: malformed YAML: the " opened here is never closed \(Missing closing "quote\); close it with "\.$/));
+  it('names where an unclosed quote opened inside a flow sequence', rejects("id: x\nname: [a, 'b\narea: tort\n", /^concepts\/hearsay\.yaml:2:11: malformed YAML: the ' opened here/));
+  it('takes an escaped quote for no closing quote', rejects('id: x\nname: "a\\"\narea: tort\n', /^concepts\/hearsay\.yaml:2:7: malformed YAML: the " opened here/));
+  it('names other YAML faults where the parser finds them', rejects('id: x\nid: y\n', /^concepts\/hearsay\.yaml:2:1: malformed YAML \(Map keys must be unique\); fix the syntax there\./));
   it('names the line and field of an unknown field', rejects(valid.replace('area: evidence', 'area: evidence\nareaa: typo'), /^concepts\/hearsay\.yaml:4: field areaa is not a known field/));
   it('names the line and field of a missing text', rejects(valid.replace('    text: Hearsay is generally excluded.\n', ''), /^concepts\/hearsay\.yaml:9: field sequences\[1\]\.text /));
   it('rejects a span outside the text', rejects(valid.replace('end: 7', 'end: 70'), /hearsay\.yaml:12: sequence offsets, spans\[0\]: the span \[0, 70\) lies outside the text/));
   it('rejects an empty span', rejects(valid.replace('start: 0, end: 7', 'start: 5, end: 5'), /hearsay\.yaml:12: .*is empty/));
   it('rejects a sequence without spans', rejects(valid.replace('[[hearsay]]', 'hearsay'), /hearsay\.yaml:8: sequence plain has no concept span/));
+  it('rejects overlapping offset spans, naming the later one', rejects(valid.replace('      - { start: 0, end: 7 }\n', '      - { start: 4, end: 7 }\n      - { start: 5, end: 9 }\n'), /^concepts\/hearsay\.yaml:13: sequence offsets, spans\[1\]: the span \[5, 9\) overlaps the span \[4, 7\); spans must not overlap/));
+  it('accepts offset spans that only touch', () => {
+    const concept = parseConceptFile(valid.replace('      - { start: 0, end: 7 }\n', '      - { start: 8, end: 10 }\n      - { start: 0, end: 7 }\n      - { start: 7, end: 8 }\n'), 'h.yaml');
+    assert.equal(concept.sequences[1]!.spans.length, 3);
+  });
+  it('rejects a span label when the concept declares no components', rejects(valid.replace('[[hearsay]]', '[[hearsay|undeclared]]'), /^concepts\/hearsay\.yaml:8: sequence plain: the span label undeclared is not declared \(the concept has no components\); list it under components, or drop the label\.$/));
+  it('rejects an offset span label when the concept declares no components', rejects(valid.replace('{ start: 0, end: 7 }', '{ start: 0, end: 7, label: rule }'), /hearsay\.yaml:10: sequence offsets: the span label rule is not declared/));
   it('rejects an id that is not kebab-case', rejects(valid.replace('id: hearsay', 'id: Hearsay Rule'), /hearsay\.yaml:1: field id must be kebab-case/));
 });
 
@@ -74,6 +85,31 @@ describe('loadConcepts', () => {
     await writeFile(path.join(dir, 'a.yaml'), valid);
     await writeFile(path.join(dir, 'b.yaml'), valid);
     await assert.rejects(loadConcepts(dir), /b\.yaml:1: concept id hearsay is already used by .*a\.yaml/);
+  });
+
+  it('refuses a Latin-1 file, naming the line and column of the first byte that is not UTF-8', async () => {
+    const file = path.join(await temporaryFolder(), 'latin1.yaml');
+    await writeFile(file, Buffer.concat([Buffer.from(valid.replace('generally', 'clé, generally'), 'latin1')]));
+    await assert.rejects(loadConcepts(file), (error: unknown) => {
+      assert.ok(error instanceof LegalAttnError && error.code === 'bad-input');
+      assert.equal(error.message, `${file}:10:24: the file is not UTF-8 (byte 0xE9 there is not UTF-8; Latin-1 or Windows-1252, perhaps); save it as UTF-8.`);
+      return true;
+    });
+  });
+
+  it('counts the column in characters past UTF-8 text and a real U+FFFD before the bad byte', async () => {
+    const file = path.join(await temporaryFolder(), 'mixed.yaml');
+    const line = 'note: «\uFFFD» ';
+    await writeFile(file, Buffer.concat([Buffer.from(`${valid}${line}`, 'utf8'), Buffer.from([0xe9, 0x0a])]));
+    await assert.rejects(loadConcepts(file), new RegExp(`mixed\\.yaml:13:${Array.from(line).length + 1}: the file is not UTF-8 \\(byte 0xE9`));
+  });
+
+  it('reads a UTF-8 file that starts with a byte order mark', async () => {
+    const file = path.join(await temporaryFolder(), 'bom.yaml');
+    await writeFile(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(valid.replace('generally', 'clé, generally'), 'utf8')]));
+    const [concept] = await loadConcepts(file);
+    assert.equal(concept!.id, 'hearsay');
+    assert.equal(concept!.sequences[1]!.text, 'Hearsay is clé, generally excluded.');
   });
 
   it('refuses a folder with no concept files', async () => {
