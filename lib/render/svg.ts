@@ -39,6 +39,11 @@ export function sequentialScale(min: number, max: number): d3.ScaleSequential<st
   return d3.scaleSequential(d3.interpolateViridis).domain([min, max === min ? min + 1e-9 : max]);
 }
 
+/** Greys over [min, max]: for cells set apart from a map's main scale (the attention sink). */
+export function greyScale(min: number, max: number): d3.ScaleSequential<string> {
+  return d3.scaleSequential((t) => d3.interpolateGreys(0.15 + 0.85 * t)).domain([min, max === min ? min + 1e-9 : max]);
+}
+
 /** Diverging, colour-blind-safe scale (purple–orange) centred on zero and symmetric. */
 export function divergingScale(maxAbs: number): d3.ScaleDiverging<string> {
   const m = maxAbs > 0 ? maxAbs : 1e-9;

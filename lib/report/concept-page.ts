@@ -1,12 +1,19 @@
 import { componentAttention, componentTokens } from '../measure/component-attention.js';
+import { skewnessUndefined } from '../measure/distribution.js';
 import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
 import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
-import { escapeHtml, figure, numberCell, page, slug } from './html.js';
+import { escapeHtml, figure, naCell, numberCell, page, slug } from './html.js';
 import { conceptRepresentations } from './representations-section.js';
-import { type Results } from '../results/summary-file.js';
+import { type ChangeSummary, type Results } from '../results/summary-file.js';
 import { CONCEPT, maxAbs, ReportBuilder, type Page } from './report-builder.js';
 import { conceptChoices, intervalCell, structureTable, wordingTable } from './tables.js';
+
+/** Heads beating chance of one pair, against chance, or why there is no test. */
+function headsCell(c: ChangeSummary | undefined): string {
+  if (!c || c.headsBeatingChance === null || c.expectedByChance === null) return naCell('no chance test of the heads: fewer than 20 negative-control words recur in as many sequences as this concept has');
+  return `<td data-value="${c.headsBeatingChance}">${c.headsBeatingChance} / ${c.heads} (chance: ${c.expectedByChance}; count p ${c.countPValue?.toPrecision(2) ?? 'not defined'})</td>`;
+}
 
 /** One concept's page: every view of it, then its representation change. */
 export async function conceptPage(report: ReportBuilder, concept: Results['summary']['concepts'][number]): Promise<Page> {
@@ -60,7 +67,7 @@ export async function conceptPage(report: ReportBuilder, concept: Results['summa
   const rows = report.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${numberCell(result?.models[model]?.entropy, 3)}${numberCell(result?.models[model]?.rollout)}</tr>`);
   const pairRows = report.pairs.map((pair) => {
     const c = result?.changes[pair];
-    return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'}; count p ${c?.countPValue?.toPrecision(2) ?? 'n/a'})</td>${intervalCell(c?.replication?.meanDelta)}</tr>`;
+    return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2, false, `skewness not defined: ${skewnessUndefined(c?.heads ?? 0)}`)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}${headsCell(c)}${intervalCell(c?.replication?.meanDelta)}</tr>`;
   });
   const choiceTable = conceptChoices(concept.robustness ?? [], report.pairs);
   // The second lens follows the attention views of the concept.
