@@ -5,6 +5,8 @@ import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } fr
 import { componentMatrixSvg } from '../render/component-matrix.js';
 import { escapeHtml, figure, naCell, numberCell, page, slug } from './html.js';
 import { conceptRepresentations } from './representations-section.js';
+import { explorerSection } from './explorer.js';
+import { keptMaps } from './kept-maps.js';
 import { type ChangeSummary, type Results } from '../results/summary-file.js';
 import { CONCEPT, maxAbs, ReportBuilder, type Page } from './report-builder.js';
 import { conceptChoices, intervalCell, structureTable, wordingTable } from './tables.js';
@@ -45,6 +47,8 @@ export async function conceptPage(report: ReportBuilder, concept: Results['summa
   const differenceMaps = differences.map(({ pair, after, before, map }) =>
     add(`diff-${slug(pair)}`, differenceMapSvg(map, `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`, extent), `Raw attention alteration A_${after} − A_${before}, layer ${layer}; every pair on one scale, ±${extent.toPrecision(2)}.`),
   );
+  const kept = hasMaps ? await keptMaps(await Promise.all(report.models.map((m) => report.traceFolder(m))), concept.id, sequence) : undefined;
+  const explorer = kept ? explorerSection(kept, report.models, report.pairs[0] ?? '', layer, sequence) : '';
   const structured = hasMaps ? await report.shortestSequence(concept, true) : undefined;
   let componentHtml = '';
   const parts = structured ? await report.layerMaps(concept.id, structured) : undefined;
@@ -89,7 +93,8 @@ ${views.html}
 ${
 hasMaps
   ? `<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
-<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>`
+<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
+${explorer}`
   : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
 }
 ${componentHtml}

@@ -1,4 +1,5 @@
 import escapeHtml from 'escape-html';
+import { EXPLORER_STYLE } from './explorer-script.js';
 
 export { escapeHtml };
 
@@ -49,7 +50,7 @@ export function page(title: string, body: string, withSorting = false): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${EXPLORER_STYLE}</style>
 </head>
 <body>
 ${body}
