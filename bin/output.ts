@@ -2,6 +2,7 @@ import type { BatchEvent, BatchSummary } from '../lib/commands/batch.js';
 import type { CompareSummary } from '../lib/commands/compare.js';
 import { formatBytes } from '../lib/commands/inspect.js';
 import { negativeControlShare } from '../lib/compare/negative-controls.js';
+import { skewnessWords } from '../lib/measure/distribution.js';
 import type { ReportSummary } from '../lib/report/build-report.js';
 
 /** The overall lines of a comparison (compare, measure, demo): per pair and variant, and of representations. */
@@ -22,7 +23,7 @@ export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'repre
       const controls = negativeControlShare(summary.comparison.negativeControls, change.pair, scope.variant);
       const own = controls ? `; negative controls ${(100 * controls.rate).toFixed(1)}% of ${controls.words} words` : '';
       const target = scope.variant.target === 'concept' ? '' : `${scope.variant.target} `;
-      lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, skewness ${d.skewness.toFixed(2)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${own}${skipped}`);
+      lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, ${skewnessWords(d.skewness, d.n)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${own}${skipped}`);
     }
   }
   const states = summary.representations && !('skipped' in summary.representations) ? summary.representations : undefined;

@@ -53,3 +53,10 @@ export function finiteMean(values: ArrayLike<number>): number {
   }
   return n > 0 ? sum / n : Number.NaN;
 }
+
+/** Why a skewness is not defined: too few heads, or no spread among them. */
+export const skewnessUndefined = (n: number): string => (n < 3 ? `${n} head${n === 1 ? '' : 's'}; it needs 3 or more` : 'every head changed alike: no spread');
+
+/** A skewness as the console and the report write it; never NaN. */
+export const skewnessWords = (skewness: number | null | undefined, n: number): string =>
+  skewness === null || skewness === undefined || !Number.isFinite(skewness) ? `skewness not defined (${skewnessUndefined(n)})` : `skewness ${skewness.toFixed(2)}`;

@@ -1,6 +1,6 @@
 import { heatmapSvg } from './heatmap.js';
 import { mapCells, MAX_MAP_CELLS } from '../measure/map-cells.js';
-import { displayToken, divergingScale, sequentialScale } from './svg.js';
+import { displayToken, divergingScale, greyScale, sequentialScale } from './svg.js';
 
 export interface TokenMap {
   /** `T × T`, row = query, column = key; or `size × size` cells where `cellTokens` is given. */
@@ -62,6 +62,12 @@ function pooledValues(map: Float32Array, T: number, block: number, size: number)
  */
 const tooltipValue = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : 'n/a');
 
+/** Whether the k-th drawn cell (row by row, causal) is in key column 0: the first cell of each row. */
+const isSinkCell = (k: number): boolean => {
+  const row = Math.floor((Math.sqrt(8 * k + 1) - 1) / 2);
+  return k === (row * (row + 1)) / 2;
+};
+
 /** The drawn (causal) cells of a pooled map. */
 const drawnValues = (pooled: Pooled): number[] => Array.from(pooled.value).filter((_, k) => k % pooled.size <= Math.floor(k / pooled.size));
 
@@ -72,7 +78,13 @@ function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel:
   const pooled = poolMap(input);
   const T = input.tokens.length;
   const values = drawnValues(pooled);
-  const scale = diverging ? divergingScale(sharedExtent ?? Math.max(1e-9, ...values.map(Math.abs))) : sequentialScale(0, Math.max(1e-9, ...values));
+  // The sink (key 0) takes most of every row's mass: on an attention map it gets a scale of its own, or it would be the only bright cell.
+  const sink = diverging ? [] : values.filter((_, k) => isSinkCell(k));
+  const rest = diverging ? values : values.filter((_, k) => !isSinkCell(k));
+  const scale = diverging ? divergingScale(sharedExtent ?? Math.max(1e-9, ...values.map(Math.abs))) : sequentialScale(0, Math.max(1e-9, ...rest));
+  const sinkName = pooled.block === 1 ? `key 0 (${pooled.labels[0]}, the attention sink)` : `key cell 0 (tokens 0–${pooled.block - 1}, holding the sink)`;
+  const apart = diverging ? undefined : { cells: (_r: number, c: number) => c === 0, scale: greyScale(0, Math.max(1e-9, ...sink)), label: `${sinkName}: greys, its own scale` };
+  const label = apart ? `${legendLabel}, every key but the sink column` : legendLabel;
   const cell = Math.max(5, Math.min(14, Math.floor(720 / pooled.size)));
   return heatmapSvg({
     title,
@@ -82,7 +94,7 @@ function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel:
     drawn: (r, c) => c <= r,
     scale,
     // On a shared scale, the legend also says where this map's own values lie.
-    legendLabel: sharedExtent === undefined ? legendLabel : `${legendLabel}; this map ${tooltipValue(Math.min(...values))} to ${tooltipValue(Math.max(...values))}`,
+    legendLabel: sharedExtent === undefined ? label : `${label}; this map ${tooltipValue(Math.min(...values))} to ${tooltipValue(Math.max(...values))}`,
     xLabel: 'key token (attended to)',
     yLabel: 'query token',
     rowLabels: pooled.labels,
@@ -95,6 +107,8 @@ function mapSvg(input: TokenMap, title: string, diverging: boolean, legendLabel:
       pooled.block === 1
         ? `${r}→${c}: ${tooltipValue(v)}`
         : `${r * pooled.block}–${Math.min(T, (r + 1) * pooled.block) - 1} → ${c * pooled.block}–${Math.min(T, (c + 1) * pooled.block) - 1}: mean ${tooltipValue(v)}`,
+    missing: 'no value: not measured',
+    ...(apart ? { apart } : {}),
     cell,
     paletteLevels: MAP_PALETTE_LEVELS,
     note:

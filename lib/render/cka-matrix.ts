@@ -28,6 +28,7 @@ export function ckaMatrixSvg(matrix: CkaMatrix, title: string): string {
     rowLabels: labels,
     colLabels: labels,
     tooltip: (i, j, v) => `${matrix.after} state ${i} × ${matrix.before} state ${j}: CKA ${exact(v)}`,
+    missing: 'CKA not defined: one of the two states has no spread over these rows',
     cell: Math.max(8, Math.min(32, Math.floor(320 / Math.max(1, n)))),
     note: `state 0: the embeddings; ${n - 1}: after the last layer`,
   });

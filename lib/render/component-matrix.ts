@@ -27,6 +27,7 @@ export function componentMatrixSvg(matrix: ComponentMatrix, title: string, diver
     colLabels: matrix.components,
     rotateColLabels: true,
     tooltip: (a, b, v) => `${matrix.components[a]} → ${matrix.components[b]}: ${exact(v)}`,
+    missing: 'no value: the querying component has no token in this sequence',
     cell: 36,
   });
 }

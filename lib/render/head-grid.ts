@@ -8,6 +8,9 @@ export interface HeadValues {
   heads: number;
 }
 
+/** Why a head has no value. */
+const NOT_MEASURED = 'not measured: no query token of the query set in any of the sequences, so no share';
+
 /** What every layers × heads grid shares: its shape, values, axes and cell size. */
 const gridSpec = (grid: HeadValues) => ({
   rows: grid.layers,
@@ -32,6 +35,7 @@ export function headGridSvg(grid: HeadValues, title: string, domain: [number, nu
     scale,
     legendLabel: 'attention share',
     tooltip: (l, h, v) => `L${l} H${h}: ${exact(v)}`,
+    missing: NOT_MEASURED,
   });
 }
 
@@ -55,9 +59,11 @@ export function changeGridSvg(delta: HeadValues, chance: HeadChance | undefined,
     legendLabel: 'Δ share (purple: rose, orange: fell)',
     tooltip: (l, h, v) => {
       if (!chance) return `L${l} H${h}: Δ ${exact(v)}`;
-      const q = chance.q[at(l, h)]!;
-      return `L${l} H${h}: Δ ${exact(v)}, p ${exact(chance.p[at(l, h)]!)}, q ${exact(q)}${q < alpha ? ' *' : ''}`;
+      const [p, q] = [chance.p[at(l, h)]!, chance.q[at(l, h)]!];
+      if (!Number.isFinite(p)) return `L${l} H${h}: Δ ${exact(v)}, p not defined (this head had no chance test: too few comparable words measured)`;
+      return `L${l} H${h}: Δ ${exact(v)}, p ${exact(p)}, q ${exact(q)}${q < alpha ? ' *' : ''}`;
     },
+    missing: NOT_MEASURED,
     marked: chance ? (l, h) => chance.q[at(l, h)]! < alpha : undefined,
     markLabel: chance ? `outlined: q < ${alpha} (Benjamini–Hochberg over the heads) against comparable words` : 'no chance baseline (too few comparable words)',
   });

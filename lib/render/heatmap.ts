@@ -1,4 +1,6 @@
 import { canvas, hex, legend, type ColourScale } from './svg.js';
+import { textWidth } from './text-width.js';
+import { clipLabel, labelGap, thinLabels, TICK_FONT } from './tick-labels.js';
 
 export interface HeatmapSpec {
   title: string;
@@ -14,6 +16,13 @@ export interface HeatmapSpec {
   rowLabels: string[];
   colLabels: string[];
   tooltip: (row: number, col: number, value: number) => string;
+  /** Why a cell has no value (drawn grey, n/a): said in its tooltip. */
+  missing: string | ((row: number, col: number) => string);
+  /**
+   * Cells drawn on a scale of their own, left out of the main one (the attention sink,
+   * which would take the whole scale), with their legend's label.
+   */
+  apart?: { cells: (row: number, col: number) => boolean; scale: ColourScale; label: string };
   /** Cells to outline (heads that beat chance). */
   marked?: (row: number, col: number) => boolean;
   markLabel?: string;
@@ -46,16 +55,33 @@ const paletteColour = (scale: ColourScale, levels: number, level: number): strin
 
 /** A labelled heatmap; every cell carries a `<title>` with its exact value. */
 export function heatmapSvg(spec: HeatmapSpec): string {
-  const labelWidth = Math.min(160, 8 + 6.5 * Math.max(2, ...spec.rowLabels.map((l) => l.length)));
-  const colLabelHeight = spec.rotateColLabels ? Math.min(160, 8 + 6.5 * Math.max(2, ...spec.colLabels.map((l) => l.length))) : 18;
+  // Tick labels at a readable size, thinned to those that fit, concept tokens first.
+  const rowLabels = spec.rowLabels.map(clipLabel);
+  const colLabels = spec.colLabels.map(clipLabel);
+  const rowShown = thinLabels(rowLabels, spec.cell, labelGap(rowLabels, 'rows'), spec.highlightRows);
+  const colShown = thinLabels(colLabels, spec.cell, labelGap(colLabels, spec.rotateColLabels ? 'rotated' : 'columns'), spec.highlightCols);
+  const widest = (labels: string[], shown: boolean[], bold?: ReadonlySet<number>): number => Math.max(12, ...labels.map((l, k) => (shown[k] ? textWidth(l, TICK_FONT, bold?.has(k)) : 0)));
+  const labelWidth = widest(rowLabels, rowShown, spec.highlightRows) + 8;
+  const colLabelHeight = spec.rotateColLabels ? Math.ceil(widest(colLabels, colShown, spec.highlightCols) * Math.sin(Math.PI / 3)) + 12 : 18;
   const left = labelWidth + 24;
   const top = 34;
   const gridWidth = spec.cols * spec.cell;
   const gridHeight = spec.rows * spec.cell;
   const legendWidth = Math.min(200, Math.max(120, gridWidth));
-  // Wide enough for the grid, the legend, the title and the note, none clipped.
-  const width = Math.max(left + gridWidth + 20, left + legendWidth + 16 + 6.2 * spec.legendLabel.length, 8 + 7 * spec.title.length, 16 + 6.2 * (spec.note?.length ?? 0), 380);
-  const height = top + gridHeight + colLabelHeight + 34 + 36 + (spec.note ? 16 : 0);
+  const legendHeight = 36;
+  const legends = spec.apart ? 2 : 1;
+  // Wide enough for the grid, each legend, the title, the mark label and the note, measured: none clipped.
+  const width = Math.ceil(
+    Math.max(
+      left + gridWidth + 20,
+      ...[spec.legendLabel, spec.apart?.label ?? ''].map((label) => left + legendWidth + 8 + textWidth(label, 11) + 8),
+      left + textWidth(spec.markLabel ?? '', 11) + 8,
+      8 + textWidth(spec.title, 13, true) + 8,
+      8 + textWidth(spec.note ?? '', 11) + 8,
+      380,
+    ),
+  );
+  const height = top + gridHeight + colLabelHeight + 34 + legends * legendHeight + (spec.markLabel ? 16 : 0) + (spec.note ? 16 : 0);
   const { svg, done } = canvas(width, height, spec.title);
 
   // Cells carry only x, fill and their tooltip; rows are groups and the cell size is one
@@ -69,7 +95,8 @@ export function heatmapSvg(spec: HeatmapSpec): string {
       if (spec.drawn && !spec.drawn(r, c)) continue;
       const v = spec.value(r, c);
       const rect = row.append('rect').attr('x', c * spec.cell);
-      if (!Number.isFinite(v)) rect.attr('fill', '#ddd');
+      if (!Number.isFinite(v)) rect.attr('fill', '#ddd').attr('class', 'na');
+      else if (spec.apart?.cells(r, c)) rect.attr('fill', hex(spec.apart.scale(v))).attr('class', 'apart');
       else if (!spec.paletteLevels) rect.attr('fill', hex(spec.scale(v)));
       else {
         const level = paletteLevel(spec.scale, spec.paletteLevels, v);
@@ -77,7 +104,8 @@ export function heatmapSvg(spec: HeatmapSpec): string {
         rect.attr('class', `p${level}`);
       }
       if (spec.marked?.(r, c)) rect.attr('class', 'marked');
-      rect.append('title').text(spec.tooltip(r, c, v));
+      const why = Number.isFinite(v) ? '' : ` (${typeof spec.missing === 'string' ? spec.missing : spec.missing(r, c)})`;
+      rect.append('title').text(`${spec.tooltip(r, c, v)}${why}`);
     }
   }
   if (spec.paletteLevels) {
@@ -86,9 +114,9 @@ export function heatmapSvg(spec: HeatmapSpec): string {
   }
   grid.append('rect').attr('width', gridWidth).attr('height', gridHeight).attr('fill', 'none').attr('stroke', '#888').attr('stroke-width', 0.5);
 
-  const fontSize = Math.max(7, Math.min(11, spec.cell - 1));
-  const rows = svg.append('g').attr('class', 'row-labels').attr('transform', `translate(${left - 4},${top})`).attr('font-size', fontSize);
-  spec.rowLabels.forEach((label, r) => {
+  const rows = svg.append('g').attr('class', 'row-labels').attr('transform', `translate(${left - 4},${top})`).attr('font-size', TICK_FONT);
+  rowLabels.forEach((label, r) => {
+    if (!rowShown[r]) return;
     rows
       .append('text')
       .attr('x', 0)
@@ -100,8 +128,9 @@ export function heatmapSvg(spec: HeatmapSpec): string {
       .attr('fill', '#222')
       .text(label);
   });
-  const cols = svg.append('g').attr('class', 'col-labels').attr('transform', `translate(${left},${top + gridHeight + 4})`).attr('font-size', fontSize);
-  spec.colLabels.forEach((label, c) => {
+  const cols = svg.append('g').attr('class', 'col-labels').attr('transform', `translate(${left},${top + gridHeight + 4})`).attr('font-size', TICK_FONT);
+  colLabels.forEach((label, c) => {
+    if (!colShown[c]) return;
     const x = c * spec.cell + spec.cell / 2;
     const text = cols
       .append('text')
@@ -127,7 +156,8 @@ export function heatmapSvg(spec: HeatmapSpec): string {
     .text(spec.yLabel);
   const legendY = top + gridHeight + colLabelHeight + 28;
   legend(svg, spec.scale, left, legendY, legendWidth, spec.legendLabel);
-  if (spec.markLabel) svg.append('text').attr('x', left).attr('y', legendY + 36).text(spec.markLabel);
+  if (spec.apart) legend(svg, spec.apart.scale, left, legendY + legendHeight, legendWidth, spec.apart.label);
+  if (spec.markLabel) svg.append('text').attr('class', 'mark-label').attr('x', left).attr('y', legendY + legends * legendHeight).text(spec.markLabel);
   if (spec.note) svg.append('text').attr('class', 'note').attr('x', 8).attr('y', height - 6).attr('fill', '#555').text(spec.note);
   return done();
 }

@@ -1,6 +1,7 @@
 import * as d3 from 'd3';
-import type { Distribution } from '../measure/distribution.js';
+import { skewnessUndefined, type Distribution } from '../measure/distribution.js';
 import { canvas, exact, short } from './svg.js';
+import { textWidth } from './text-width.js';
 
 export interface PairDistribution {
   pair: string;
@@ -13,7 +14,10 @@ export function distributionSvg(pairs: readonly PairDistribution[], title: strin
   const panelWidth = 250;
   const panelHeight = 150;
   const top = 40;
-  const width = 16 + pairs.length * (panelWidth + 30);
+  const stats = pairs.map((p) => statLines(p.distribution));
+  // A panel is as wide as its longest line of statistics, measured, so none runs into the next.
+  const stride = Math.max(panelWidth + 30, ...stats.flat().map((line) => textWidth(line, 11) + 20));
+  const width = Math.ceil(Math.max(16 + 40 + (pairs.length - 1) * stride + Math.max(panelWidth, ...stats.flat().map((line) => textWidth(line, 11))) + 8, 8 + textWidth(title, 13, true) + 8));
   const height = top + panelHeight + 110;
   const { svg, done } = canvas(width, height, title);
   const all = pairs.flatMap((p) => Array.from(p.values).filter(Number.isFinite));
@@ -24,7 +28,7 @@ export function distributionSvg(pairs: readonly PairDistribution[], title: strin
   const y = d3.scaleLinear().domain([0, Math.max(1, ...binned.flat().map((b) => b.length))]).nice().range([panelHeight, 0]);
 
   pairs.forEach((p, k) => {
-    const g = svg.append('g').attr('class', 'panel').attr('transform', `translate(${40 + k * (panelWidth + 30)},${top})`);
+    const g = svg.append('g').attr('class', 'panel').attr('transform', `translate(${40 + k * stride},${top})`);
     g.append('text').attr('x', panelWidth / 2).attr('y', -6).attr('text-anchor', 'middle').attr('font-weight', 600).text(p.pair);
     for (const b of binned[k]!) {
       const x0 = x(b.x0 ?? 0);
@@ -45,14 +49,18 @@ export function distributionSvg(pairs: readonly PairDistribution[], title: strin
     g.append('g').attr('transform', `translate(0,${panelHeight})`).call(d3.axisBottom(x).ticks(4).tickFormat((v) => short(Number(v))));
     g.append('g').call(d3.axisLeft(y).ticks(4));
     g.append('text').attr('x', panelWidth / 2).attr('y', panelHeight + 32).attr('text-anchor', 'middle').text('Δ attention share per head');
-    const stats = [
-      `n ${d.n} heads, ${Math.round(100 * d.fractionRose)}% rose`,
-      `mean ${short(d.mean)}, median ${short(d.median)}`,
-      `skewness g1 ${short(d.skewness)} (G1 ${short(d.skewnessAdjusted)})`,
-      `excess kurtosis g2 ${short(d.kurtosis)} (G2 ${short(d.kurtosisAdjusted)})`,
-    ];
-    stats.forEach((line, i) => g.append('text').attr('class', 'stat').attr('x', 0).attr('y', panelHeight + 50 + i * 13).text(line));
+    stats[k]!.forEach((line, i) => g.append('text').attr('class', 'stat').attr('x', 0).attr('y', panelHeight + 50 + i * 13).text(line));
   });
   svg.append('text').attr('transform', `translate(12,${top + panelHeight / 2}) rotate(-90)`).attr('text-anchor', 'middle').text('heads');
   return done();
+}
+
+/** The statistics written under a panel; a statistic the heads cannot define says why. */
+function statLines(d: Distribution): string[] {
+  return [
+    `n ${d.n} heads, ${Math.round(100 * d.fractionRose)}% rose`,
+    `mean ${short(d.mean)}, median ${short(d.median)}`,
+    Number.isFinite(d.skewness) ? `skewness g1 ${short(d.skewness)} (G1 ${short(d.skewnessAdjusted)})` : `skewness not defined (${skewnessUndefined(d.n)})`,
+    Number.isFinite(d.kurtosis) ? `excess kurtosis g2 ${short(d.kurtosis)} (G2 ${short(d.kurtosisAdjusted)})` : `excess kurtosis not defined (${d.n < 4 ? `${d.n} head${d.n === 1 ? '' : 's'}; it needs 4 or more` : 'no spread'})`,
+  ];
 }

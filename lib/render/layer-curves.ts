@@ -1,5 +1,6 @@
 import * as d3 from 'd3';
 import { canvas, exact, short } from './svg.js';
+import { textWidth } from './text-width.js';
 
 export interface LayerCurve {
   model: string;
@@ -27,9 +28,11 @@ const DASHES = ['', '6,3', '2,2', '8,2,2,2'];
 
 /** Concept share by layer, one line per model (colour and dash differ). */
 export function layerCurvesSvg(curves: readonly LayerCurve[], title: string, yLabel = 'attention share (mean over heads)', axis: LayerAxis = {}): string {
-  const width = 460;
+  // The legend at the right is as wide as its longest entry (model names, the mark label), measured.
+  const legendText = Math.max(0, ...[...curves.map((c) => c.model), axis.markLabel ?? ''].map((label) => textWidth(label, 11)));
+  const margin = { top: 36, right: Math.max(110, 38 + legendText + 8), bottom: 44, left: 56 };
+  const width = Math.ceil(Math.max(350 + margin.right, 8 + textWidth(title, 13, true) + 8));
   const height = 280;
-  const margin = { top: 36, right: 110, bottom: 44, left: 56 };
   const { svg, done } = canvas(width, height, title);
   const tick = axis.tick ?? ((l: number) => `L${l}`);
   const point = axis.point ?? ((l: number) => `layer ${l}`);

@@ -39,6 +39,11 @@ export function sequentialScale(min: number, max: number): d3.ScaleSequential<st
   return d3.scaleSequential(d3.interpolateViridis).domain([min, max === min ? min + 1e-9 : max]);
 }
 
+/** Greys over [min, max]: for cells set apart from a map's main scale (the attention sink). */
+export function greyScale(min: number, max: number): d3.ScaleSequential<string> {
+  return d3.scaleSequential((t) => d3.interpolateGreys(0.15 + 0.85 * t)).domain([min, max === min ? min + 1e-9 : max]);
+}
+
 /** Diverging, colour-blind-safe scale (purple–orange) centred on zero and symmetric. */
 export function divergingScale(maxAbs: number): d3.ScaleDiverging<string> {
   const m = maxAbs > 0 ? maxAbs : 1e-9;
@@ -50,15 +55,15 @@ export type ColourScale = d3.ScaleSequential<string> | d3.ScaleDiverging<string>
 /** A colour as #rrggbb, the shortest form (d3's diverging scales give rgb()). */
 export const hex = (colour: string): string => d3.color(colour)?.formatHex() ?? colour;
 
-let gradients = 0;
-
 /** A horizontal colour legend (a gradient) with its domain written at the ends and the middle. */
 export function legend(parent: Svg | Group, scale: ColourScale, x: number, y: number, width: number, label: string): void {
   const g = parent.append('g').attr('class', 'legend').attr('transform', `translate(${x},${y})`);
   const domain = scale.domain();
   const lo = Math.min(...domain);
   const hi = Math.max(...domain);
-  const id = `legend-gradient-${++gradients}`;
+  // Unique within its SVG, and the same on every run: each SVG is a document of its own.
+  const root = parent.node()!;
+  const id = `legend-gradient-${(root.ownerSVGElement ?? root).querySelectorAll('linearGradient').length + 1}`;
   const gradient = g.append('linearGradient').attr('id', id);
   const stops = 16;
   for (let k = 0; k <= stops; k++) gradient.append('stop').attr('offset', k / stops).attr('stop-color', hex(scale(lo + ((hi - lo) * k) / stops)));

@@ -1,12 +1,21 @@
 import { componentAttention, componentTokens } from '../measure/component-attention.js';
+import { skewnessUndefined } from '../measure/distribution.js';
 import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
 import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
-import { escapeHtml, figure, numberCell, page, slug } from './html.js';
+import { escapeHtml, figure, naCell, numberCell, page, slug } from './html.js';
 import { conceptRepresentations } from './representations-section.js';
-import { type Results } from '../results/summary-file.js';
+import { explorerSection } from './explorer.js';
+import { keptMaps } from './kept-maps.js';
+import { type ChangeSummary, type Results } from '../results/summary-file.js';
 import { CONCEPT, maxAbs, ReportBuilder, type Page } from './report-builder.js';
 import { conceptChoices, intervalCell, structureTable, wordingTable } from './tables.js';
+
+/** Heads beating chance of one pair, against chance, or why there is no test. */
+function headsCell(c: ChangeSummary | undefined): string {
+  if (!c || c.headsBeatingChance === null || c.expectedByChance === null) return naCell('no chance test of the heads: fewer than 20 negative-control words recur in as many sequences as this concept has');
+  return `<td data-value="${c.headsBeatingChance}">${c.headsBeatingChance} / ${c.heads} (chance: ${c.expectedByChance}; count p ${c.countPValue?.toPrecision(2) ?? 'not defined'})</td>`;
+}
 
 /** One concept's page: every view of it, then its representation change. */
 export async function conceptPage(report: ReportBuilder, concept: Results['summary']['concepts'][number]): Promise<Page> {
@@ -38,6 +47,8 @@ export async function conceptPage(report: ReportBuilder, concept: Results['summa
   const differenceMaps = differences.map(({ pair, after, before, map }) =>
     add(`diff-${slug(pair)}`, differenceMapSvg(map, `${concept.name} (${sequence}): layer ${layer}, ${which}, ${pair}`, extent), `Raw attention alteration A_${after} − A_${before}, layer ${layer}; every pair on one scale, ±${extent.toPrecision(2)}.`),
   );
+  const kept = hasMaps ? await keptMaps(await Promise.all(report.models.map((m) => report.traceFolder(m))), concept.id, sequence) : undefined;
+  const explorer = kept ? explorerSection(kept, report.models, report.pairs[0] ?? '', layer, sequence) : '';
   const structured = hasMaps ? await report.shortestSequence(concept, true) : undefined;
   let componentHtml = '';
   const parts = structured ? await report.layerMaps(concept.id, structured) : undefined;
@@ -60,7 +71,7 @@ export async function conceptPage(report: ReportBuilder, concept: Results['summa
   const rows = report.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${numberCell(result?.models[model]?.entropy, 3)}${numberCell(result?.models[model]?.rollout)}</tr>`);
   const pairRows = report.pairs.map((pair) => {
     const c = result?.changes[pair];
-    return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}<td data-value="${c?.headsBeatingChance ?? ''}">${c?.headsBeatingChance ?? 'n/a'} / ${c?.heads ?? 0} (chance: ${c?.expectedByChance ?? 'n/a'}; count p ${c?.countPValue?.toPrecision(2) ?? 'n/a'})</td>${intervalCell(c?.replication?.meanDelta)}</tr>`;
+    return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2, false, `skewness not defined: ${skewnessUndefined(c?.heads ?? 0)}`)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}${headsCell(c)}${intervalCell(c?.replication?.meanDelta)}</tr>`;
   });
   const choiceTable = conceptChoices(concept.robustness ?? [], report.pairs);
   // The second lens follows the attention views of the concept.
@@ -82,7 +93,8 @@ ${views.html}
 ${
 hasMaps
   ? `<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
-<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>`
+<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
+${explorer}`
   : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
 }
 ${componentHtml}

@@ -1,4 +1,5 @@
 import escapeHtml from 'escape-html';
+import { EXPLORER_STYLE } from './explorer-script.js';
 
 export { escapeHtml };
 
@@ -16,6 +17,7 @@ table.sortable th { cursor: pointer; user-select: none; } table.sortable th::aft
 figcaption { font-size: .8rem; color: #555; } figcaption a { color: #555; }
 details { margin: .5rem 0 1rem; } dl { font-size: .9rem; } dt { font-weight: 600; margin-top: .4rem; }
 nav { margin-bottom: 1rem; font-size: .9rem; }
+ul.answer { font-size: 1.05rem; } ul.answer li { margin: .3rem 0; } table.findings td { white-space: normal; vertical-align: top; } .undefined { color: #555; font-style: italic; }
 @media print { body { margin: 0; max-width: none; } nav, figcaption a { display: none; } figure, table { break-inside: avoid; } h2 { break-after: avoid; } }
 `;
 
@@ -48,7 +50,7 @@ export function page(title: string, body: string, withSorting = false): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${EXPLORER_STYLE}</style>
 </head>
 <body>
 ${body}
@@ -73,9 +75,12 @@ export function figure(svg: string, file: string, caption: string): string {
 /** A concept id or pair as a file name: anything but letters, digits, _ and - becomes -. */
 export const slug = (text: string): string => text.replace(/[^A-Za-z0-9_-]+/g, '-');
 
-/** A table cell holding a number, sortable by its exact value. */
-export function numberCell(value: number | null | undefined, digits = 4, signed = false): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '<td data-value="">n/a</td>';
+/** A cell with no value, saying why in its tooltip. */
+export const naCell = (why: string): string => `<td data-value="" class="na" title="${escapeHtml(why)}">n/a</td>`;
+
+/** A table cell holding a number, sortable by its exact value; n/a with the reason where there is none. */
+export function numberCell(value: number | null | undefined, digits = 4, signed = false, why = 'not measured: no query token of the query set, or no sequence of this concept (see summary.json)'): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return naCell(why);
   const text = signed && value > 0 ? `+${value.toFixed(digits)}` : value.toFixed(digits);
   const cls = signed ? (value > 0 ? ' class="rose"' : value < 0 ? ' class="fell"' : '') : '';
   return `<td data-value="${value}"${cls}>${text}</td>`;

@@ -1,10 +1,11 @@
+import { skewnessUndefined } from '../measure/distribution.js';
 import { escapeHtml, numberCell, page, slug } from './html.js';
 import { headlineSection } from './headline.js';
 import { indexRepresentations } from './representations-section.js';
 import { CONCEPT, ReportBuilder, type Page } from './report-builder.js';
 import { beatChanceCell, robustnessTable, structureTable, wordingTable } from './tables.js';
 
-/** The index: the findings first, then the models, the concepts, the tables and the views over all concepts. */
+/** The index: the answer first, then the concepts and their tables, the models and options, and the views over all concepts. */
 export function indexPage(report: ReportBuilder): Page {
   const { summary } = report.results;
   const overall = summary.overall.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink);
@@ -16,7 +17,7 @@ export function indexPage(report: ReportBuilder): Page {
   const conceptRows = summary.concepts.map((c) => {
     const r = c.results.find((x) => x.target === CONCEPT && x.querySet === report.variant.querySet && x.sink === report.variant.sink);
     return `<tr><td><a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a></td><td class="text">${escapeHtml(c.area ?? '')}</td><td>${c.sequences.length}</td>${report.models.map((m) => numberCell(r?.models[m]?.share)).join('')}${report.pairs
-      .map((p) => `${numberCell(r?.changes[p]?.meanDelta, 4, true)}${numberCell(r?.changes[p]?.skewness, 2)}${beatChanceCell(r?.changes[p], o.alpha)}`)
+      .map((p) => `${numberCell(r?.changes[p]?.meanDelta, 4, true)}${numberCell(r?.changes[p]?.skewness, 2, false, `skewness not defined: ${skewnessUndefined(r?.changes[p]?.heads ?? 0)}`)}${beatChanceCell(r?.changes[p], o.alpha)}`)
       .join('')}</tr>`;
   });
   const definitions = Object.entries(summary.definitions).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`);
@@ -25,9 +26,6 @@ export function indexPage(report: ReportBuilder): Page {
     `<h1>Attention on legal concepts</h1>
 <p class="muted">legal-attn ${escapeHtml(summary.tool.version)} · ${summary.concepts.length} concepts · pairs ${o.pairs.map(escapeHtml).join(', ')} · query set ${escapeHtml(report.variant.querySet)}, sink included · seed ${o.seed}, ${o.controls} control runs of each width per sequence at most, alpha ${o.alpha} · chat template: ${o.chatTemplate ? 'yes (each sequence wrapped as a user message)' : 'no (raw text, as in the study)'}</p>
 ${headlineSection(summary, report.pairs, report.variant)}
-<h2>Models</h2>
-<table><thead><tr><th>model</th><th>content hash</th><th>folder</th><th>layers × heads</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>
-<details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>
 <h2>Concepts</h2>
 <p class="muted">Click a column to sort. “beat chance”: heads whose change has p &lt; ${o.alpha} against the run's negative-control words, each span judged against control runs of its own class; about ${(o.alpha * report.layers * report.heads).toFixed(1)} would by chance alone. <strong>*</strong>: more heads than chance gives (count p &lt; ${o.alpha} against the negative-control words' own counts, so the dependence between heads is kept).</p>
 <table class="sortable" id="concepts"><thead>${head}</thead><tbody>${conceptRows.join('')}</tbody></table>
@@ -39,6 +37,9 @@ ${structureTable(summary.concepts, report.models, report.pairs, true, summary.st
 <h2>Legal wording vs plain wording</h2>
 <p class="muted">Concept share (mean over heads) on the legal term and on its plain paraphrase in the control sequence, their contrast (legal − plain) per model, and its change per pair.</p>
 ${wordingTable(summary.concepts, report.models, report.pairs, true)}
+<h2 id="run">Models and run</h2>
+<table><thead><tr><th>model</th><th>content hash</th><th>folder</th><th>layers × heads</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>
+<details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>
 <h2>All concepts</h2>
 ${views.html}
 ${representations.html}`,

@@ -1,11 +1,11 @@
-import { escapeHtml, numberCell, slug } from './html.js';
+import { escapeHtml, naCell, numberCell, slug } from './html.js';
 import { type ChangeSummary, type Results, type RobustnessSummary, type StructureTestSummary, type Summary } from '../results/summary-file.js';
 
 type ConceptEntry = Results['summary']['concepts'][number];
 
 /** Heads beating chance, starred when their number is itself beyond chance. */
 export function beatChanceCell(c: ChangeSummary | undefined, alpha: number): string {
-  if (!c || c.headsBeatingChance === null) return '<td data-value="">n/a</td>';
+  if (!c || c.headsBeatingChance === null) return naCell('no chance test of the heads: fewer than 20 negative-control words recur in as many sequences as this concept has');
   const beyond = c.countPValue !== null && c.countPValue !== undefined && c.countPValue < alpha;
   const title = `${c.headsBeatingChance} of ${c.heads} heads at p < ${alpha}; about ${c.expectedByChance ?? 'n/a'} by chance; count p ${c.countPValue ?? 'n/a'}`;
   return `<td data-value="${c.headsBeatingChance}" title="${escapeHtml(title)}">${c.headsBeatingChance}${beyond ? ' <strong>*</strong>' : ''}</td>`;
@@ -13,7 +13,7 @@ export function beatChanceCell(c: ChangeSummary | undefined, alpha: number): str
 
 /** A bootstrap interval, or n/a with too few units. */
 export function intervalCell(interval: { low: number | null; high: number | null } | undefined): string {
-  if (!interval || interval.low === null || interval.high === null) return '<td data-value="">n/a</td>';
+  if (!interval || interval.low === null || interval.high === null) return naCell('no bootstrap interval: fewer than five sequences to resample');
   return `<td data-value="${interval.low}">[${interval.low.toExponential(1)}, ${interval.high.toExponential(1)}]</td>`;
 }
 

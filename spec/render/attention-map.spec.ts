@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as d3 from 'd3';
 import { attentionMapSvg, differenceMapSvg, poolMap } from '../../lib/render/attention-map.js';
+import { textWidth } from '../../lib/render/text-width.js';
 import { parseSvg, texts } from './svg-helpers.js';
 
 const A3 = Float32Array.of(1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5);
@@ -25,16 +26,24 @@ describe('attentionMapSvg', () => {
   });
   it('is wide enough for its note', () => {
     const width = Number(doc.querySelector('svg')?.getAttribute('width'));
-    assert.ok(width >= 16 + 6.2 * texts(doc, 'text.note')[0]!.length, `width ${width}`);
+    assert.ok(width >= 16 + textWidth(texts(doc, 'text.note')[0]!, 11), `width ${width}`);
   });
   it('gives each cell its value, named by query and key index', () => assert.equal(texts(doc, 'g.cells rect title')[4], '2→1: 0.3'));
-  it('colours cells from 128 evenly spaced levels of the scale, the largest value in its top colour', () => {
-    // 1 → level 127, 0.5 → 63.5 → 64, 0.2 → 25.4 → 25, 0.3 → 38.1 → 38
+  it('colours cells from 128 evenly spaced levels of the scale, the largest value but the sink in its top colour', () => {
+    // the sink column (key 0) apart; the rest: 0.5 → level 127, 0.3 → 76.2 → 76
     const classes = Array.from(doc.querySelectorAll('g.cells g rect'), (r) => r.getAttribute('class'));
-    assert.deepEqual(classes, ['p127', 'p64', 'p64', 'p25', 'p38', 'p64']);
+    assert.deepEqual(classes, ['apart', 'apart', 'p127', 'apart', 'p76', 'p127']);
     const css = doc.querySelector('style')?.textContent ?? '';
     assert.match(css, new RegExp(`\\.p127\\{fill:${d3.color(d3.interpolateViridis(1))!.formatHex()}\\}`));
-    assert.match(css, new RegExp(`\\.p64\\{fill:${d3.color(d3.interpolateViridis(64 / 127))!.formatHex()}\\}`));
+    assert.match(css, new RegExp(`\\.p76\\{fill:${d3.color(d3.interpolateViridis(76 / 127))!.formatHex()}\\}`));
+  });
+  it('sets the sink column apart on a grey scale of its own, and says so in a second legend', () => {
+    const fills = Array.from(doc.querySelectorAll('g.cells rect.apart'), (r) => r.getAttribute('fill'));
+    // 1 → the darkest grey of the sink's scale, 0.2 → lighter
+    assert.equal(fills[0], d3.color(d3.interpolateGreys(1))!.formatHex());
+    assert.equal(new Set(fills).size, 3);
+    const labels = texts(doc, 'g.legend text').filter((t) => /[a-z]/.test(t));
+    assert.deepEqual(labels, ['attention, every key but the sink column', 'key 0 (<s>, the attention sink): greys, its own scale']);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -7,6 +7,8 @@ import { PNG } from 'pngjs';
 import { runCli } from '../../bin/cli.js';
 import { ROOT, captureIo, listFiles, temporaryFolder } from '../helpers.js';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
+import { negativeControlShare } from '../../lib/compare/negative-controls.js';
+import type { Summary } from '../../lib/results/summary-file.js';
 
 const CHROMIUM = process.env.LEGAL_ATTN_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -111,6 +113,74 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     assert.deepEqual(new Set(legends.map((l) => l.slice(0, 3).join(' '))).size, 1);
     const shot = await page.screenshot({ fullPage: true });
     assert.ok(distinctColours(shot) > 100);
+    await page.close();
+  });
+
+  it('keeps every file under 1 MB', async () => {
+    const sizes = await Promise.all((await listFiles(report)).map(async (f) => ({ f, bytes: (await stat(path.join(report, f))).size })));
+    assert.deepEqual(sizes.filter((s) => s.bytes >= 1_000_000), []);
+  });
+
+  it('draws every text of every view inside its SVG: no legend, label or note clipped', async () => {
+    for (const file of ['index.html', 'hearsay.html']) {
+      const { page } = await open(browser, path.join(report, file));
+      for (const frame of page.frames().slice(1)) {
+        const outside = await frame.evaluate(() => {
+          const box = document.querySelector('svg')!.getBoundingClientRect();
+          return Array.from(document.querySelectorAll('text'))
+            .filter((t) => t.textContent !== '')
+            .map((t) => ({ text: t.textContent ?? '', b: t.getBoundingClientRect() }))
+            .filter(({ b }) => b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5 || b.bottom > box.bottom + 0.5)
+            .map(({ text, b }) => `${text}: ${Math.round(b.left)}–${Math.round(b.right)} in ${Math.round(box.width)} px`);
+        });
+        assert.deepEqual(outside, [], frame.url());
+      }
+      await page.close();
+    }
+  });
+
+  it('opens with the answer: per pair the mean change and its interval, concepts and heads beyond chance against chance, and the false-positive rate of the negative controls, before any other table', async () => {
+    const { page } = await open(browser, path.join(report, 'index.html'));
+    const summary = JSON.parse(await readFile(path.join(path.dirname(report), 'summary.json'), 'utf8')) as Summary;
+    const first = page.locator('table').first();
+    assert.equal(await first.getAttribute('class'), 'findings');
+    assert.ok(await page.locator('ul.answer').evaluate((answer) => answer.getBoundingClientRect().top < document.querySelector('table')!.getBoundingClientRect().top));
+    const overall = summary.overall.find((r) => r.target === 'concept' && r.querySet === 'all' && r.sink === 'include')!;
+    for (const pair of summary.options.pairs) {
+      const c = overall.changes[pair]!;
+      const row = page.locator(`table.findings tr[data-pair="${pair}"]`);
+      const mean = await row.locator('td.mean').textContent();
+      assert.ok(mean?.includes(`${c.meanDelta! > 0 ? '+' : '−'}${Math.abs(c.meanDelta!).toExponential(2)}`), `${pair}: ${mean}`);
+      assert.ok(mean?.includes(`${Math.abs(c.replication!.meanDelta.low!).toExponential(2)}`), `${pair}: ${mean}`);
+      assert.match((await row.locator('td.concepts').textContent())!, new RegExp(`^${c.conceptsBeatingChance} of ${c.concepts}; chance alone gives ${c.conceptsExpectedByChance}`));
+      const controls = negativeControlShare(summary.references!.negativeControls, pair, { querySet: 'all', sink: 'include' })!;
+      assert.ok((await row.locator('td.controls').textContent())!.includes(`attention ${(100 * controls.rate).toFixed(1)} % of ${controls.words} words`));
+      assert.match((await row.locator('td.heads').textContent())!, /^\d+ of \d+ \(\d+ concepts × heads\); chance alone gives [\d.]+$/);
+      assert.ok((await page.locator(`ul.answer li[data-pair="${pair}"]`).textContent())!.includes(`skewed ${c.skewness!.toFixed(2)}`));
+    }
+    assert.ok(!(await page.locator('body').innerText()).includes('NaN'), 'no NaN shown');
+    const headings = await page.locator('h2').allTextContents();
+    assert.ok(headings.indexOf('Findings') < headings.indexOf('Models and run'));
+    assert.ok(headings.indexOf('Concepts') < headings.indexOf('Models and run'));
+    await page.close();
+  });
+
+  it('explores the maps of a concept: hover a token to follow its row and column, pick another model to see its values', async () => {
+    const { page, errors } = await open(browser, path.join(report, 'hearsay.html'));
+    const explorer = page.locator('#explorer');
+    const cells = explorer.locator('.panel-after svg rect[data-r]');
+    const size = await cells.count();
+    assert.ok(size > 100);
+    await explorer.locator('.token').nth(5).hover();
+    assert.deepEqual(await explorer.locator('.token.hl-query').evaluateAll((s) => s.map((e) => e.getAttribute('data-t'))), ['5']);
+    assert.equal(await explorer.locator('.panel-difference rect.hl-row').getAttribute('visibility'), 'visible');
+    assert.match((await explorer.locator('.readout').textContent())!, /^query 5 .* → key 5 .*: cpt [\d.e-]+, base [\d.e-]+, Δ /);
+    const before = await cells.evaluateAll((r) => r.map((e) => e.getAttribute('data-value')));
+    await explorer.locator('select.pick-after').selectOption('ift');
+    const after = await cells.evaluateAll((r) => r.map((e) => e.getAttribute('data-value')));
+    assert.notDeepEqual(after, before);
+    assert.match((await explorer.locator('.panel-after figcaption').textContent())!, /^ift: layer 5, mean over heads$/);
+    assert.deepEqual(errors, []);
     await page.close();
   });
 
