@@ -4,11 +4,11 @@ import { describeDistribution } from '../../lib/measure/distribution.js';
 import { overallLines } from '../../bin/output.js';
 
 /** The overall scope of a comparison of models with one head: its skewness is not defined. */
-function oneHead(): Pick<CompareSummary, 'comparison' | 'representations'> {
+function oneHead(): Pick<CompareSummary, 'comparison' | 'representations' | 'notes'> {
   const delta = Float64Array.of(0.002);
   const pair = { pair: 'cpt:base', delta, relative: delta, entropyDelta: delta, rolloutDelta: delta, distribution: describeDistribution(delta) };
   const scope = { scope: '*', variant: { target: 'concept', querySet: 'all', sink: 'include' }, sequences: ['a'], skipped: [], unjudged: [], models: [], pairs: [pair] };
-  return { comparison: { layers: 1, heads: 1, scopes: [scope], sequences: [], negativeControls: [] }, representations: null } as unknown as Pick<CompareSummary, 'comparison' | 'representations'>;
+  return { comparison: { layers: 1, heads: 1, scopes: [scope], sequences: [], negativeControls: [] }, representations: null, notes: [] } as unknown as Pick<CompareSummary, 'comparison' | 'representations' | 'notes'>;
 }
 
 describe('overallLines', () => {

@@ -7,7 +7,7 @@ import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from '../../lib/checkpoint/checkpoint.js';
 import { openAttentionSession } from '../../lib/runtime/session.js';
 import { modelDir, referenceAttention, referenceIndex, temporaryFolder, run } from '../helpers.js';
-import { makeExports, NO_PYTHON_ONNX, sharesOf } from './exports.js';
+import { exportsOrSkip, sharesOf } from './exports.js';
 import { checkMeasuresAgainstFullMaps, checkTensorsAgainstFullMaps } from '../rewrite/parity.js';
 
 /** What legal-attn must say of each format, and how close its attention stays to Hugging Face's float32 maps. */
@@ -89,13 +89,7 @@ for (const source of ['base', 'base-dynamo'] as const) {
     let texts: string[] = [];
     let concepts = '';
     before(async function () {
-      const made = await makeExports(source);
-      if (!made) {
-        if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
-        console.warn(`  skipped: ${NO_PYTHON_ONNX}`);
-        this.skip();
-      }
-      root = made;
+      root = await exportsOrSkip(this, source);
       texts = (await referenceIndex()).probes.map((p) => p.text);
       concepts = path.join(await temporaryFolder(), 'concept.yaml');
       await writeFile(concepts, CONCEPT);

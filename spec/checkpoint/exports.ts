@@ -45,3 +45,12 @@ export function sharesOf(map: Float32Array, dims: readonly number[], probe: Refe
   }
   return shares;
 }
+
+/** The exports of `source`, or this suite skipped where Python's onnx is missing (an error in CI, where .ci/run installs it). */
+export async function exportsOrSkip(suite: Mocha.Context, source: 'base' | 'base-dynamo'): Promise<string> {
+  const made = await makeExports(source);
+  if (made) return made;
+  if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
+  console.warn(`  skipped: ${NO_PYTHON_ONNX}`);
+  return suite.skip();
+}

@@ -8,7 +8,7 @@ import { openStatesSession, residualStreamOf } from '../../lib/runtime/states-se
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { modelDir, temporaryFolder } from '../helpers.js';
-import { makeExports, NO_PYTHON_ONNX } from './exports.js';
+import { exportsOrSkip } from './exports.js';
 
 const TEXT = 'The statement was hearsay, so the court excluded it under the rule against hearsay.';
 
@@ -110,11 +110,7 @@ describe('the residual stream', function () {
   describe('in the formats other tools write', () => {
     let root: string | undefined;
     before(async function () {
-      root = await makeExports('base');
-      if (!root) {
-        if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
-        this.skip();
-      }
+      root = await exportsOrSkip(this, 'base');
     });
     // Largest difference from the float32 export, relative to the largest state value: what each precision costs.
     // Measured: 0, 0, 0, 5.1e-4, 4.7e-4, 1.6e-2, 4.1e-2, 0.13; bfloat16 (widened to float32 on the CPU) 3.9e-3 ≈ 2^-8, its mantissa's rounding.

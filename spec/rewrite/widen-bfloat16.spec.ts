@@ -8,7 +8,7 @@ import { BFLOAT16, EXTERNAL_DATA_LOCATION, FLOAT, INT64, schema, type AttributeP
 import { reduceAttentionInGraph } from '../../lib/rewrite/reduce-graph.js';
 import { keptName, widenBfloat16 } from '../../lib/rewrite/widen-bfloat16.js';
 import { modelDir, temporaryFolder } from '../helpers.js';
-import { makeExports, NO_PYTHON_ONNX } from '../checkpoint/exports.js';
+import { exportsOrSkip } from '../checkpoint/exports.js';
 
 type TypeProto = NonNullable<ValueInfoProto['type']>;
 const DTYPE = /^(to|.*dtype)$/i;
@@ -145,12 +145,7 @@ describe('widenBfloat16', function () {
   describe("on the bf16 export (make-exports.py), whole and as the reduced graph's Loop bodies", () => {
     let dir = '';
     before(async function () {
-      const made = await makeExports('base');
-      if (!made) {
-        if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
-        this.skip();
-      }
-      dir = path.join(made, 'bf16');
+      dir = path.join(await exportsOrSkip(this, 'base'), 'bf16');
     });
 
     it('leaves no bfloat16 but the weights, each kept in model.onnx_data where it was and read by one Cast to float32', async () => {

@@ -7,7 +7,7 @@ import { openCheckpoint, type Checkpoint } from '../../lib/checkpoint/checkpoint
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { openAttentionSession, type SessionOptions } from '../../lib/runtime/session.js';
 import { maxAbsDifference, modelDir, referenceIndex, run } from '../helpers.js';
-import { makeExports, NO_PYTHON_ONNX, sharesOf } from '../checkpoint/exports.js';
+import { exportsOrSkip, sharesOf } from '../checkpoint/exports.js';
 
 /** Full maps `[layers, heads, T, T]` of the reference probes. */
 async function probeMaps(checkpoint: Checkpoint, options: SessionOptions = {}): Promise<Float32Tensor[]> {
@@ -26,12 +26,7 @@ describe('bfloat16 checkpoints on the CPU, widened to float32 as the session ope
   this.timeout(300_000);
   let root = '';
   before(async function () {
-    const made = await makeExports('base');
-    if (!made) {
-      if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
-      this.skip();
-    }
-    root = made;
+    root = await exportsOrSkip(this, 'base');
   });
 
   it('traces the bf16 export: every row a probability distribution over the keys up to its query', async () => {
