@@ -14,6 +14,7 @@ const CONCEPT = `id: res-judicata
 name: Res judicata
 area: civil-procedure
 source: Restatement (Second) of Judgments 17.
+components: [doctrine, claim]
 sequences:
   - id: probe
     text: Under [[res judicata]], a claim that was decided on the merits cannot be litigated again between the same parties.
@@ -178,7 +179,7 @@ describe('legal-attn trace', () => {
     );
     it('a text longer than the maximum positions', refuses(async () => traceText(await alteredCheckpoint({ config: { max_position_embeddings: 4 } })), /--text: the text is \d+ tokens long but checkpoint takes at most 4/));
     it('a span outside the text', refuses(async () => ['trace', '--model', modelDir('base'), '--concepts', await conceptFile(CONCEPT.replace('    text: The [[doctrine', '    spans: [{ start: 3, end: 900 }]\n    text: The [[doctrine'))], /res-judicata\.yaml:\d+: sequence second, spans\[0\]: the span \[3, 900\) lies outside the text/));
-    it('an empty span', refuses(async () => ['trace', '--model', modelDir('base'), '--concepts', await conceptFile(CONCEPT.replace('[[res judicata]]', '[[]]res judicata'))], /res-judicata\.yaml:7: sequence probe: the span "\[\[\]\]" is empty/));
+    it('an empty span', refuses(async () => ['trace', '--model', modelDir('base'), '--concepts', await conceptFile(CONCEPT.replace('[[res judicata]]', '[[]]res judicata'))], /res-judicata\.yaml:8: sequence probe: the span "\[\[\]\]" is empty/));
     it('malformed YAML', refuses(async () => ['trace', '--model', modelDir('base'), '--concepts', await conceptFile(CONCEPT.replace('name: Res judicata', 'name: [Res judicata'))], /res-judicata\.yaml:\d+:\d+: malformed YAML/));
     it('an unknown flag', refuses(async () => ['trace', '--model', modelDir('base'), '--text', 'x', '--mapz', 'full'], /unknown option '--mapz'/));
     it('a bad --maps value', refuses(async () => ['trace', '--model', modelDir('base'), '--text', 'x', '--maps', 'all'], /argument 'all' is invalid. Allowed choices are none, mean, full/));
