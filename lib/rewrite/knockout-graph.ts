@@ -3,6 +3,7 @@ import { elementTypes } from '../onnx/element-types.js';
 import { decodeModel } from '../onnx/model.js';
 import { editGraph, onnxOpset } from '../onnx/wire.js';
 import { BFLOAT16, FLOAT, FLOAT16, INT64, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.js';
+import { badInput } from '../errors.js';
 import { findLogits } from '../checkpoint/logits.js';
 import type { AttentionSite } from '../checkpoint/graph-analysis.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
@@ -35,12 +36,13 @@ const input = (name: string, elemType: number, dims: string[]): ValueInfoProto =
  * The mask stays an outer product of `[rows, T]` vectors, built inside each layer, so
  * no `[rows, T, T]` tensor is fed. The outputs are the per-token log-probability of
  * the next token and the cosine of the last residual state with row 0's (the baseline).
- * Decomposed attention only: the sites must be Softmax nodes of the graph.
+ * Decomposed attention only: the sites must be Softmax nodes of the graph. `graphFile`
+ * names the graph in the refusal of one without logits.
  */
-export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], stream: ResidualStream, embeddingRows?: number): Uint8Array {
+export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], stream: ResidualStream, graphFile: string, embeddingRows?: number): Uint8Array {
   const graph = decodeModel(modelBytes).graph ?? {};
   const logits = findLogits(graph, embeddingRows);
-  if (typeof logits === 'string') throw new Error(`knockoutGraph: ${logits}`);
+  if (typeof logits === 'string') throw badInput(`${graphFile}: ${logits}, and attention knockout scores the next token from them; export the model with its language-model head (task text-generation).`);
   const types = elementTypes(graph);
   const opset = onnxOpset(modelBytes);
   const initializers: TensorProto[] = [];

@@ -65,7 +65,7 @@ export async function openKnockoutSession(checkpoint: Checkpoint, stream: Residu
   const why = unsupported(checkpoint);
   if (why) throw badInput(`${checkpoint.graphFile}: ${why}; export the model with explicit attention (a Softmax per layer) and without dynamic quantization.`);
   const sites = checkpoint.graph.attention;
-  const graph = await rewrittenGraph(checkpoint, KNOCKOUT_GRAPH, (original) => knockoutGraph(original, sites, stream, checkpoint.graph.embeddingRows));
+  const graph = await rewrittenGraph(checkpoint, KNOCKOUT_GRAPH, (original) => knockoutGraph(original, sites, stream, checkpoint.graphFile, checkpoint.graph.embeddingRows));
   const session = await createSession(graph, checkpoint, options, 'the knockout graph');
   const L = sites.length;
   return {

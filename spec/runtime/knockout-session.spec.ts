@@ -8,6 +8,7 @@ import { padBatch } from '../../lib/runtime/feeds.js';
 import { openKnockoutSession, spanKnockout } from '../../lib/runtime/knockout-session.js';
 import { createSession, forward } from '../../lib/runtime/session.js';
 import { residualStreamOf } from '../../lib/runtime/states-session.js';
+import { makeExports, NO_PYTHON_ONNX } from '../checkpoint/exports.js';
 import { modelDir, referenceIndex } from '../helpers.js';
 
 async function streamOf(checkpoint: Checkpoint): Promise<ResidualStream> {
@@ -44,7 +45,7 @@ describe('the knockout graph', () => {
     it(`of tiny-legal-${model} computes the plain model's logits bit for bit where nothing is knocked out`, async () => {
       const checkpoint = await openCheckpoint(modelDir(model));
       const original = await readFile(checkpoint.graphFile);
-      const edited = knockoutGraph(original, checkpoint.graph.attention, await streamOf(checkpoint), checkpoint.graph.embeddingRows);
+      const edited = knockoutGraph(original, checkpoint.graph.attention, await streamOf(checkpoint), checkpoint.graphFile, checkpoint.graph.embeddingRows);
       const ids = await probeIds();
       const T = ids.length;
       const L = checkpoint.graph.attention.length;
@@ -100,5 +101,48 @@ describe('a knockout pass', () => {
     const checkpoint = await openCheckpoint(modelDir('base'));
     const fused: Checkpoint = { ...checkpoint, graph: { ...checkpoint.graph, attentionSource: 'fused' } };
     await assert.rejects(openKnockoutSession(fused, await streamOf(checkpoint)), (error: Error) => error.message.startsWith(`${checkpoint.graphFile}: attention knockout needs each layer's Softmax`));
+  });
+});
+
+describe('a knockout pass in the formats other tools write', () => {
+  // the change a knockout makes to the log-probs, as far from float32's as the format's rounding takes it
+  const tolerances = { 'with-past': 1e-6, fp16: 0.01, 'fp16-softmax-fp32': 0.01, bf16: 0.05 } as const;
+  let folder: string | undefined;
+  let float32: number[] = [];
+  async function changes(dir: string): Promise<number[]> {
+    const checkpoint = await openCheckpoint(dir);
+    const session = await openKnockoutSession(checkpoint, await streamOf(checkpoint));
+    const ids = await probeIds();
+    const T = ids.length;
+    try {
+      const pass = await session.run(ids, [spanKnockout(T, [18, 19], session.layers), spanKnockout(T, [18, 19], session.layers, [2])]);
+      return Array.from({ length: 2 * (T - 1) }, (_, k) => pass.logprob[(1 + Math.floor(k / (T - 1))) * T + (k % (T - 1))]! - pass.logprob[k % (T - 1)]!);
+    } finally {
+      await session.release();
+    }
+  }
+
+  before(async function () {
+    folder = await makeExports('base');
+    if (!folder) {
+      if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
+      console.warn(`  skipped: ${NO_PYTHON_ONNX}`);
+      this.skip();
+    }
+    float32 = await changes(modelDir('base'));
+  });
+
+  for (const [format, tolerance] of Object.entries(tolerances)) {
+    it(`${format}: the knockout's changes are float32's within ${tolerance}`, async () => {
+      const actual = await changes(`${folder}/${format}`);
+      const difference = Math.max(...actual.map((v, k) => Math.abs(v - float32[k]!)));
+      assert.ok(difference < tolerance, `${format}: the changes differ by up to ${difference}`);
+      assert.ok(Math.max(...float32.map(Math.abs)) > 1, 'the knockout changes the log-probs by more than any tolerance');
+    });
+  }
+
+  it('int8-dynamic: refused, since its activation scales would mix the rows of one pass', async () => {
+    const checkpoint = await openCheckpoint(`${folder}/int8-dynamic`);
+    await assert.rejects(openKnockoutSession(checkpoint, await streamOf(checkpoint)), /quantizes activations with scales taken over the whole pass/);
   });
 });
