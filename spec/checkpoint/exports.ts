@@ -8,7 +8,7 @@ const run = promisify(execFile);
 export const MAKE_EXPORTS = path.join(ROOT, 'spec', 'fixtures', 'exports', 'make-exports.py');
 
 /** A Python with the `onnx` package (Debian's python3-onnx), or undefined. */
-async function pythonWithOnnx(): Promise<string | undefined> {
+export async function pythonWithOnnx(): Promise<string | undefined> {
   for (const python of [process.env.LEGAL_ATTN_PYTHON, '/usr/bin/python3', 'python3']) {
     if (!python) continue;
     const ok = await run(python, ['-c', 'import onnx, numpy'], { timeout: 60_000 }).then(
