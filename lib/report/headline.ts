@@ -16,7 +16,7 @@ const defined = (v: number | null | undefined): v is number => v !== null && v !
 function meanCell(c: ChangeSummary | undefined): string {
   if (!defined(c?.meanDelta)) return notDefined('no head was measured on this pair');
   const interval = c.replication?.meanDelta;
-  const range = interval && defined(interval.low) && defined(interval.high) ? `<br><small>95 % over concepts [${signed(interval.low)}, ${signed(interval.high)}]</small>` : `<br><small>${notDefined('no interval: fewer than five concepts to resample')}</small>`;
+  const range = interval && defined(interval.low) && defined(interval.high) ? `<br><small>95 % over concepts <span style="white-space: nowrap">[${signed(interval.low)}, ${signed(interval.high)}]</span></small>` : `<br><small>${notDefined('no interval: fewer than five concepts to resample')}</small>`;
   return `<span class="${c.meanDelta > 0 ? 'rose' : 'fell'}">${signed(c.meanDelta)}</span>${range}`;
 }
 
