@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { openCheckpoint, type Checkpoint } from '../../lib/checkpoint/checkpoint.js';
+import { residualStreamOf } from '../../lib/runtime/states-session.js';
+import { openKnockoutSession, spanKnockout, type KnockoutPass } from '../../lib/runtime/knockout-session.js';
+import { fusedKnockoutRefusal } from '../../lib/rewrite/knockout-fused.js';
+import type { FusedAttention } from '../../lib/checkpoint/fused-attention.js';
+import { synthCheckpoint, type SynthOptions } from '../../lib/synth/synth-checkpoint.js';
+import { decodeModel } from '../../lib/onnx/model.js';
+import { schema } from '../../lib/onnx/proto.js';
+import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
+import { genaiFolder } from '../checkpoint/genai-folders.js';
+import { modelDir, temporaryFolder } from '../helpers.js';
+
+const TEXT = 'The statement was hearsay, so the court excluded it under the rule against hearsay.';
+const SHAPE = { layers: 2, heads: 8, kvHeads: 2, hidden: 128, vocab: 4096 };
+
+/** One pass: the span's knockout in every layer, in layer 1 only, and an earlier token's in layer 0 only. */
+async function knockouts(checkpoint: Checkpoint, ids: BigInt64Array): Promise<KnockoutPass> {
+  const stream = await residualStreamOf(checkpoint);
+  if (typeof stream === 'string') throw new Error(stream);
+  const session = await openKnockoutSession(checkpoint, stream);
+  const T = ids.length;
+  try {
+    return await session.run(ids, [spanKnockout(T, [5, 6], session.layers), spanKnockout(T, [5, 6], session.layers, [1]), spanKnockout(T, [2], session.layers, [0])]);
+  } finally {
+    await session.release();
+  }
+}
+
+/** Largest |a − b| over the positions that predict a token of the text (the last is NaN in both). */
+function largestDifference(a: Float32Array, b: Float32Array, T: number): number {
+  let max = 0;
+  for (let k = 0; k < a.length; k++) if (k % T !== T - 1) max = Math.max(max, Math.abs(a[k]! - b[k]!));
+  return max;
+}
+
+describe('a knockout pass on fused attention', () => {
+  let root = '';
+  let ids = new BigInt64Array();
+  const twins = new Map<string, KnockoutPass>();
+  async function twin(extra: Partial<SynthOptions>): Promise<KnockoutPass> {
+    const key = JSON.stringify(extra);
+    if (!twins.has(key)) twins.set(key, await knockouts(await openCheckpoint(await synthCheckpoint(path.join(root, `decomposed-${twins.size}`), { ...SHAPE, ...extra })), ids));
+    return twins.get(key)!;
+  }
+
+  before(async () => {
+    root = await temporaryFolder();
+    ids = BigInt64Array.from((await (await loadTokenizer(modelDir('base'))).encode(TEXT)).ids);
+  });
+
+  const cases: Array<[string, Partial<SynthOptions>]> = [
+    ['gqa', { attention: 'gqa', slidingWindow: 6 }],
+    ['gqa', { attention: 'gqa' }],
+    ['gqa', { attention: 'gqa', softcap: 2 }],
+    ['gqa-unpacked', { attention: 'gqa-unpacked', slidingWindow: 6 }],
+    ['gqa-rotary-outside', { attention: 'gqa-rotary-outside' }],
+    ['mha', { attention: 'mha', slidingWindow: 6 }],
+    ['mha', { attention: 'mha' }],
+    ['onnx-attention', { attention: 'onnx-attention', slidingWindow: 6 }],
+    ['onnx-attention', { attention: 'onnx-attention' }],
+    ['ms-attention', { attention: 'ms-attention', positions: 'none' }],
+  ];
+  for (const [form, options] of cases) {
+    const { attention, ...shape } = options;
+    const described = `${form}${shape.slidingWindow ? ', with a window' : ''}${shape.softcap ? `, soft-capped at ${shape.softcap}` : ''}${shape.positions === 'none' ? ', without rotary' : ''}`;
+    it(`${described}: the log-probs and cosines of the decomposed twin, for all-layer and single-layer knockouts (1e-5)`, async () => {
+      const expected = await twin(shape);
+      const actual = await knockouts(await openCheckpoint(await synthCheckpoint(path.join(root, described.replace(/\W+/g, '-')), { ...SHAPE, ...options })), ids);
+      const T = ids.length;
+      assert.deepEqual([actual.rows, actual.length], [expected.rows, expected.length]);
+      const logprob = largestDifference(actual.logprob, expected.logprob, T);
+      const cosine = largestDifference(actual.cosine, expected.cosine, T);
+      assert.ok(logprob < 1e-5 && cosine < 1e-5, `${attention}: log-probs differ by ${logprob}, cosines by ${cosine}`);
+      // and each knockout moves the twin's numbers by far more than that
+      for (let r = 1; r < expected.rows; r++) {
+        const change = largestDifference(expected.logprob.subarray(r * T, (r + 1) * T), expected.logprob.subarray(0, T), T);
+        assert.ok(change > 1e-3, `row ${r} changes the log-probs by only ${change}`);
+      }
+    });
+  }
+});
+
+describe('a knockout on com.microsoft Attention beside a past input (the optimizer\'s GPT-2, opset 11)', () => {
+  it('goes through a 3-D mask_index, and equals the knockout of the same graph without its past, which takes attention_bias (1e-5)', async () => {
+    const withPast = await genaiFolder('optimizer-gpt2-fp32');
+    const withoutPast = await genaiFolder('optimizer-gpt2-fp32');
+    // the past is fed empty, so the kernels compute the same without it
+    const model = decodeModel(await readFile(path.join(withoutPast, 'past.onnx')));
+    for (const node of model.graph!.node!) if (node.opType === 'Attention') node.input![4] = '';
+    await writeFile(path.join(withoutPast, 'past.onnx'), schema.ModelProto.encode(model).finish());
+    const ids = BigInt64Array.from([5, 17, 300, 42, 99, 120, 7, 8, 250, 31, 64, 77], BigInt);
+    const T = ids.length;
+    const [actual, expected] = [await knockouts(await openCheckpoint(withPast), ids), await knockouts(await openCheckpoint(withoutPast), ids)];
+    assert.ok(largestDifference(actual.logprob, expected.logprob, T) < 1e-5 && largestDifference(actual.cosine, expected.cosine, T) < 1e-5);
+    for (let r = 1; r < expected.rows; r++) assert.ok(largestDifference(expected.logprob.subarray(r * T, (r + 1) * T), expected.logprob.subarray(0, T), T) > 1e-3, `row ${r} changes nothing`);
+  });
+});
+
+describe('a knockout on fused attention is refused', () => {
+  const projected: FusedAttention = { op: 'Attention', query: 'x', key: 'x', queryLayout: 'sequence', keyLayout: 'sequence', heads: 4, kvHeads: 4, scale: 0, causal: true, window: -1, softcap: 0, type: 'float32' };
+  const read = (input: string[], masks: Pick<FusedAttention, 'realKeys' | 'keyPadding'>): string | undefined =>
+    fusedKnockoutRefusal({ opType: 'Attention', domain: 'com.microsoft', name: 'attn_0', input, output: ['y', 'present'] }, { ...projected, ...masks });
+
+  it('where com.microsoft Attention has a past input and a mask_index of key counts, which neither attention_bias nor a 3-D mask_index can carry', () => {
+    assert.match(read(['x', 'w', 'b', 'ends', 'past'], { realKeys: { tensor: 'ends', as: 'count' } })!, /^com\.microsoft Attention with a past input takes no attention_bias, and its mask_index of key counts/);
+    assert.equal(read(['x', 'w', 'b', 'ends'], { realKeys: { tensor: 'ends', as: 'count' } }), undefined);
+    assert.equal(read(['x', 'w', 'b', 'mask', 'past'], { keyPadding: 'mask' }), undefined);
+  });
+
+  it('naming the kernel and its reason, where a layer\'s kernel is not read', async () => {
+    const checkpoint = await openCheckpoint(modelDir('base'));
+    const stream = await residualStreamOf(checkpoint);
+    if (typeof stream === 'string') throw new Error(stream);
+    const fused: Checkpoint = { ...checkpoint, graph: { ...checkpoint.graph, attentionSource: 'fused', fusedAttention: [{ node: 'layers.1/attn', op: 'GroupQueryAttention', unread: 'smooth_softmax adds a virtual zero logit legal-attn does not reproduce' }] } };
+    await assert.rejects(openKnockoutSession(fused, stream), (error: Error) => error.message === `${checkpoint.graphFile}: attention knockout needs every layer's attention kernel read, and node layers.1/attn (GroupQueryAttention) has smooth_softmax adds a virtual zero logit legal-attn does not reproduce; export the model with explicit attention (a Softmax per layer) and without dynamic quantization.`);
+  });
+});
