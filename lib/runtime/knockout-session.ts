@@ -54,10 +54,9 @@ export interface KnockoutSession {
 
 /** Why a checkpoint cannot run knockout passes yet, or undefined. */
 function unsupported(checkpoint: Checkpoint): string | undefined {
-  const { attentionSource, format, fusedAttention } = checkpoint.graph;
+  // fused kernels are all read here: openCheckpoint refuses a graph with one it cannot read
+  const { attentionSource, format } = checkpoint.graph;
   if (attentionSource === 'outputs') return "attention knockout needs each layer's Softmax or fused attention kernel in the graph, and this export returns its attention as outputs";
-  const unread = attentionSource === 'fused' ? fusedAttention.find((kernel) => kernel.unread) : undefined;
-  if (unread) return `attention knockout needs every layer's attention kernel read, and node ${unread.node} (${unread.op}) has ${unread.unread}`;
   if (format.activationScalesPerPass) return 'attention knockout batches its rows in one pass, and this export quantizes activations with scales taken over the whole pass';
   return undefined;
 }

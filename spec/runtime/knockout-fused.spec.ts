@@ -99,6 +99,31 @@ describe('a knockout on com.microsoft Attention beside a past input (the optimiz
   });
 });
 
+describe("a knockout on float16 kernels as onnxruntime's tools write them", () => {
+  const ids = BigInt64Array.from([5, 17, 300, 42, 99, 120, 7, 8, 250, 31, 64, 77], BigInt);
+  const T = ids.length;
+  /** Each knockout row's change of the log-probs from the baseline's, at the positions that predict a token. */
+  const changes = (pass: KnockoutPass): number[] => Array.from({ length: (pass.rows - 1) * (T - 1) }, (_, k) => pass.logprob[(1 + Math.floor(k / (T - 1))) * T + (k % (T - 1))]! - pass.logprob[k % (T - 1)]!);
+
+  it("the optimizer's GPT-2 in float16 (a 3-D mask_index beside a past): the float32 folder's changes to half precision", async () => {
+    const half = changes(await knockouts(await openCheckpoint(await genaiFolder('optimizer-gpt2-fp16')), ids));
+    const full = changes(await knockouts(await openCheckpoint(await genaiFolder('optimizer-gpt2-fp32')), ids));
+    const difference = Math.max(...half.map((v, k) => Math.abs(v - full[k]!)));
+    assert.ok(difference < 1e-3, `the changes differ by up to ${difference}`);
+    assert.ok(Math.max(...full.map(Math.abs)) > 1e-2, 'the knockout changes the log-probs by more than the tolerance');
+  });
+
+  it("the model builder's float16 Llama (MultiHeadAttention with past key/values): every token up to the span as the baseline, every later one changed", async () => {
+    const pass = await knockouts(await openCheckpoint(await genaiFolder('builder-llama-fp16-mha')), ids);
+    const row = (r: number): number[] => Array.from(pass.logprob.subarray(r * T, (r + 1) * T - 1));
+    // rows 1 and 2 knock out [5, 6] (every layer, layer 1), row 3 knocks out [2] in layer 0
+    for (const [r, last] of [[1, 6], [2, 6], [3, 2]] as const) {
+      assert.deepEqual(row(r).slice(0, last + 1), row(0).slice(0, last + 1), `row ${r}: a token up to the span changed`);
+      assert.ok(row(r).slice(last + 1).every((v, i) => v !== row(0)[last + 1 + i]), `row ${r}: a later token is unchanged`);
+    }
+  });
+});
+
 describe('a knockout on fused attention is refused', () => {
   const projected: FusedAttention = { op: 'Attention', query: 'x', key: 'x', queryLayout: 'sequence', keyLayout: 'sequence', heads: 4, kvHeads: 4, scale: 0, causal: true, window: -1, softcap: 0, type: 'float32' };
   const read = (input: string[], masks: Pick<FusedAttention, 'realKeys' | 'keyPadding'>): string | undefined =>
@@ -110,11 +135,21 @@ describe('a knockout on fused attention is refused', () => {
     assert.equal(read(['x', 'w', 'b', 'mask', 'past'], { keyPadding: 'mask' }), undefined);
   });
 
-  it('naming the kernel and its reason, where a layer\'s kernel is not read', async () => {
-    const checkpoint = await openCheckpoint(modelDir('base'));
+  it('in one sentence naming the graph, the node and why, where com.microsoft Attention beside a past masks by key counts', async () => {
+    const dir = await genaiFolder('optimizer-gpt2-fp32');
+    const model = decodeModel(await readFile(path.join(dir, 'past.onnx')));
+    // each sequence's key count as a graph input [batch], which the kernels read as their mask_index
+    model.graph!.input!.push({ name: 'key_counts', type: { tensorType: { elemType: 6, shape: { dim: [{ dimParam: 'batch_size' }] } } } });
+    for (const node of model.graph!.node!) if (node.opType === 'Attention') node.input![3] = 'key_counts';
+    await writeFile(path.join(dir, 'past.onnx'), schema.ModelProto.encode(model).finish());
+    const checkpoint = await openCheckpoint(dir);
     const stream = await residualStreamOf(checkpoint);
     if (typeof stream === 'string') throw new Error(stream);
-    const fused: Checkpoint = { ...checkpoint, graph: { ...checkpoint.graph, attentionSource: 'fused', fusedAttention: [{ node: 'layers.1/attn', op: 'GroupQueryAttention', unread: 'smooth_softmax adds a virtual zero logit legal-attn does not reproduce' }] } };
-    await assert.rejects(openKnockoutSession(fused, stream), (error: Error) => error.message === `${checkpoint.graphFile}: attention knockout needs every layer's attention kernel read, and node layers.1/attn (GroupQueryAttention) has smooth_softmax adds a virtual zero logit legal-attn does not reproduce; export the model with explicit attention (a Softmax per layer) and without dynamic quantization.`);
+    await assert.rejects(
+      openKnockoutSession(checkpoint, stream),
+      (error: Error) =>
+        error.message ===
+        `${checkpoint.graphFile}: node GptAttention_0 (layer 0): com.microsoft Attention with a past input takes no attention_bias, and its mask_index of key counts cannot be widened to the 3-D mask the knockout needs, so attention knockout cannot reach its scores; export the model with explicit attention (a Softmax per layer).`,
+    );
   });
 });
