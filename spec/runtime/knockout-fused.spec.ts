@@ -8,7 +8,8 @@ import { fusedKnockoutRefusal } from '../../lib/rewrite/knockout-fused.js';
 import type { FusedAttention } from '../../lib/checkpoint/fused-attention.js';
 import { synthCheckpoint, type SynthOptions } from '../../lib/synth/synth-checkpoint.js';
 import { decodeModel } from '../../lib/onnx/model.js';
-import { schema } from '../../lib/onnx/proto.js';
+import { constantTensor } from '../../lib/onnx/build.js';
+import { schema, type ModelProto, type NodeProto } from '../../lib/onnx/proto.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { genaiFolder } from '../checkpoint/genai-folders.js';
 import { modelDir, temporaryFolder } from '../helpers.js';
@@ -79,6 +80,49 @@ describe('a knockout pass on fused attention', () => {
         const change = largestDifference(expected.logprob.subarray(r * T, (r + 1) * T), expected.logprob.subarray(0, T), T);
         assert.ok(change > 1e-3, `row ${r} changes the log-probs by only ${change}`);
       }
+    });
+  }
+});
+
+describe('a knockout on ONNX Attention with other masks than a boolean one', () => {
+  let root = '';
+  let ids = new BigInt64Array();
+  let twin: KnockoutPass;
+  before(async () => {
+    root = await temporaryFolder();
+    ids = BigInt64Array.from((await (await loadTokenizer(modelDir('base'))).encode(TEXT)).ids);
+    twin = await knockouts(await openCheckpoint(await synthCheckpoint(path.join(root, 'decomposed'), SHAPE)), ids);
+  });
+
+  /** The synth ONNX Attention checkpoint with each kernel's boolean attn_mask replaced. */
+  async function withMask(name: string, replace: (model: ModelProto, node: NodeProto) => string): Promise<Checkpoint> {
+    const dir = await synthCheckpoint(path.join(root, name), { ...SHAPE, attention: 'onnx-attention' });
+    const file = path.join(dir, 'model.onnx');
+    const model = decodeModel(await readFile(file));
+    for (const node of model.graph!.node!.filter((n) => n.opType === 'Attention')) node.input![3] = replace(model, node);
+    await writeFile(file, schema.ModelProto.encode(model).finish());
+    return openCheckpoint(dir);
+  }
+
+  for (const [kind, replace] of [
+    ['none (is_causal alone)', () => ''],
+    [
+      'an additive float mask (0 where seen, the lowest float elsewhere)',
+      (model: ModelProto, node: NodeProto): string => {
+        const graph = model.graph!;
+        if (!graph.initializer!.some((t) => t.name === 'seen_bias')) graph.initializer!.push(constantTensor('seen_bias', [0], [], 'float'), constantTensor('unseen_bias', [-3.4028234663852886e38], [], 'float'));
+        const additive = `${node.input![3]}_additive`;
+        graph.node!.splice(graph.node!.indexOf(node), 0, { opType: 'Where', input: [node.input![3]!, 'seen_bias', 'unseen_bias'], output: [additive], name: additive });
+        return additive;
+      },
+    ],
+  ] as const) {
+    it(`${kind}: the log-probs and cosines of the decomposed twin (1e-5)`, async () => {
+      const checkpoint = await withMask(kind.replace(/\W+/g, '-'), replace);
+      assert.equal(checkpoint.graph.attention[0]!.fused?.bias !== undefined, kind.startsWith('an additive'));
+      const actual = await knockouts(checkpoint, ids);
+      const T = ids.length;
+      assert.ok(largestDifference(actual.logprob, twin.logprob, T) < 1e-5 && largestDifference(actual.cosine, twin.cosine, T) < 1e-5);
     });
   }
 });
