@@ -127,6 +127,29 @@ describe('a knockout on ONNX Attention with other masks than a boolean one', () 
   }
 });
 
+describe('a knockout on GroupQueryAttention beside past key/value inputs, as the model builder writes them', () => {
+  it('feeds attention_bias beside the empty past, and gives the log-probs and cosines of the decomposed twin (1e-5)', async () => {
+    const root = await temporaryFolder();
+    const ids = BigInt64Array.from((await (await loadTokenizer(modelDir('base'))).encode(TEXT)).ids);
+    const dir = await synthCheckpoint(path.join(root, 'gqa-past'), { ...SHAPE, attention: 'gqa' });
+    const file = path.join(dir, 'model.onnx');
+    const model = decodeModel(await readFile(file));
+    const dims = (...d: Array<string | number>) => ({ dim: d.map((x) => (typeof x === 'string' ? { dimParam: x } : { dimValue: x })) });
+    model.graph!.node!.filter((n) => n.opType === 'GroupQueryAttention').forEach((node, l) => {
+      const [key, value] = [`past_key_values.${l}.key`, `past_key_values.${l}.value`];
+      for (const name of [key, value]) model.graph!.input!.push({ name, type: { tensorType: { elemType: 1, shape: dims('batch', SHAPE.kvHeads, 'past', SHAPE.hidden / SHAPE.heads) } } });
+      node.input![3] = key;
+      node.input![4] = value;
+      node.output = [node.output![0]!, `present.${l}.key`, `present.${l}.value`];
+    });
+    await writeFile(file, schema.ModelProto.encode(model).finish());
+    const expected = await knockouts(await openCheckpoint(await synthCheckpoint(path.join(root, 'decomposed'), SHAPE)), ids);
+    const actual = await knockouts(await openCheckpoint(dir), ids);
+    const T = ids.length;
+    assert.ok(largestDifference(actual.logprob, expected.logprob, T) < 1e-5 && largestDifference(actual.cosine, expected.cosine, T) < 1e-5);
+  });
+});
+
 describe('a knockout on com.microsoft Attention beside a past input (the optimizer\'s GPT-2, opset 11)', () => {
   it('goes through a 3-D mask_index, and equals the knockout of the same graph without its past, which takes attention_bias (1e-5)', async () => {
     const withPast = await genaiFolder('optimizer-gpt2-fp32');
