@@ -5,12 +5,18 @@ import type { FusedAttention } from '../checkpoint/fused-attention.js';
 const BOOL = 9;
 const INT32 = 6;
 
-/** Where each fused kernel takes a mask or bias over `[batch, heads or 1, T, T]`, and which kind. */
-const MASK_INPUT: Readonly<Record<string, { position: number; kind: 'additive' | 'boolean or additive' }>> = {
-  'com.microsoft/GroupQueryAttention': { position: 10, kind: 'additive' },
-  'com.microsoft/MultiHeadAttention': { position: 5, kind: 'additive' },
-  'com.microsoft/Attention': { position: 5, kind: 'additive' },
-  '/Attention': { position: 3, kind: 'boolean or additive' },
+/**
+ * The input through which each fused kernel takes a mask over `[batch, heads or 1, T, T]`:
+ * attention_bias (additive) for onnxruntime's kernels, attn_mask (boolean or additive) for
+ * ONNX's. Checked on onnxruntime 1.30's CPU kernels against decomposed twins: each adds
+ * the bias after its soft-cap, window and causal mask, beside an empty past too, except
+ * com.microsoft Attention, which refuses attention_bias beside any past (`withMaskIndex`).
+ */
+const MASK_INPUT: Readonly<Record<string, number>> = {
+  'com.microsoft/GroupQueryAttention': 10,
+  'com.microsoft/MultiHeadAttention': 5,
+  'com.microsoft/Attention': 5,
+  '/Attention': 3,
 };
 const kernelOf = (node: NodeProto): string => `${node.domain === 'ai.onnx' ? '' : (node.domain ?? '')}/${node.opType ?? ''}`;
 
@@ -27,7 +33,7 @@ export interface KernelFacts {
 
 /** Why a fused kernel cannot take the knockout mask, or undefined when it can. */
 export function fusedKnockoutRefusal(node: NodeProto, fused: FusedAttention): string | undefined {
-  if (!MASK_INPUT[kernelOf(node)]) return `${node.domain || 'ai.onnx'} ${node.opType} takes no attention mask legal-attn knows`;
+  if (MASK_INPUT[kernelOf(node)] === undefined) return `${node.domain || 'ai.onnx'} ${node.opType} takes no attention mask legal-attn knows`;
   // onnxruntime: "Attention cannot have both past and attention_bias"; the mask then goes into a 3-D mask_index, built from padding by key
   if (pastBeside(node) && fused.realKeys) return 'com.microsoft Attention with a past input takes no attention_bias, and its mask_index of key counts cannot be widened to the 3-D mask the knockout needs';
   return undefined;
@@ -43,7 +49,7 @@ const pastBeside = (node: NodeProto): boolean => kernelOf(node) === 'com.microso
  */
 export function knockedOutKernel(node: NodeProto, fused: FusedAttention, blocked: string, layer: NodeList, l: number, facts: KernelFacts): NodeProto {
   if (pastBeside(node)) return withMaskIndex(node, fused, blocked, layer, l, facts);
-  const { position } = MASK_INPUT[kernelOf(node)]!;
+  const position = MASK_INPUT[kernelOf(node)]!;
   const inputs = [...(node.input ?? [])];
   while (inputs.length <= position) inputs.push('');
   const existing = inputs[position]!;

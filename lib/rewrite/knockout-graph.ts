@@ -37,8 +37,9 @@ const input = (name: string, elemType: number, dims: string[]): ValueInfoProto =
  * The mask stays an outer product of `[rows, T]` vectors, built inside each layer, so
  * no `[rows, T, T]` tensor is fed. The outputs are the per-token log-probability of
  * the next token and the cosine of the last residual state with row 0's (the baseline).
- * Decomposed attention only: the sites must be Softmax nodes of the graph. `graphFile`
- * names the graph in the refusal of one without logits.
+ * A fused kernel takes the mask through its own mask or bias input instead, in a copy
+ * that replaces it (`knockout-fused.ts`). `graphFile` names the graph in the refusals
+ * of one without logits and of a kernel that cannot take the mask.
  */
 export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], stream: ResidualStream, graphFile: string, embeddingRows?: number): Uint8Array {
   const graph = decodeModel(modelBytes).graph ?? {};
