@@ -4,6 +4,7 @@ import type { FusedAttention } from '../checkpoint/fused-attention.js';
 
 const BOOL = 9;
 const INT32 = 6;
+const INT64 = 7;
 
 /**
  * The input through which each fused kernel takes a mask over `[batch, heads or 1, T, T]`:
@@ -29,15 +30,13 @@ export interface KernelFacts {
   zero: (type: number) => string;
   /** An int64 axes tensor. */
   axes: (values: number[]) => string;
+  /** A named int64 constant. */
+  int64: (name: string, values: number[], dims: number[]) => string;
 }
 
-/** Why a fused kernel cannot take the knockout mask, or undefined when it can. */
-export function fusedKnockoutRefusal(node: NodeProto, fused: FusedAttention): string | undefined {
-  if (MASK_INPUT[kernelOf(node)] === undefined) return `${node.domain || 'ai.onnx'} ${node.opType} takes no attention mask legal-attn knows`;
-  // onnxruntime: "Attention cannot have both past and attention_bias"; the mask then goes into a 3-D mask_index, built from padding by key
-  if (pastBeside(node) && fused.realKeys) return 'com.microsoft Attention with a past input takes no attention_bias, and its mask_index of key counts cannot be widened to the 3-D mask the knockout needs';
-  return undefined;
-}
+/** Why a fused kernel cannot take the knockout mask, or undefined when it can (every kernel read today can: this guards one read later). */
+export const fusedKnockoutRefusal = (node: NodeProto): string | undefined =>
+  MASK_INPUT[kernelOf(node)] === undefined ? `${node.domain || 'ai.onnx'} ${node.opType} takes no attention mask legal-attn knows` : undefined;
 
 const pastBeside = (node: NodeProto): boolean => kernelOf(node) === 'com.microsoft/Attention' && (node.input?.[4] ?? '') !== '';
 
@@ -67,8 +66,9 @@ export function knockedOutKernel(node: NodeProto, fused: FusedAttention, blocked
 
 /**
  * com.microsoft Attention beside a past: its mask_index becomes int32 `[rows, T, T]`, 1
- * where query i sees key j, the padding by key (if any) And Not(blocked). The kernel
- * masks with its `mask_filter_value` (−10000 unless set), under which exp underflows to 0.
+ * where query i sees key j: the keys its 2-D padding or 1-D key counts let through (if
+ * any), And Not(blocked). The kernel masks with its `mask_filter_value` (−10000 unless
+ * set), under which exp underflows to 0.
  */
 function withMaskIndex(node: NodeProto, fused: FusedAttention, blocked: string, layer: NodeList, l: number, facts: KernelFacts): NodeProto {
   const inputs = [...(node.input ?? [])];
@@ -77,6 +77,15 @@ function withMaskIndex(node: NodeProto, fused: FusedAttention, blocked: string, 
     const padding = layer.add('Cast', [layer.add('Unsqueeze', [fused.keyPadding, facts.axes([1])], `legal_attn.knockout_padding_3d.${l}`)], `legal_attn.knockout_padding_bool.${l}`, [intAttribute('to', BOOL)]);
     allowed = layer.add('And', [padding, allowed], `legal_attn.knockout_seen_3d.${l}`);
   }
+  if (fused.realKeys) allowed = layer.add('And', [keysBefore(fused.realKeys.tensor, blocked, layer, l, facts), allowed], `legal_attn.knockout_seen_3d.${l}`);
   inputs[3] = layer.add('Cast', [allowed], `legal_attn.knockout_mask_index.${l}`, [intAttribute('to', INT32)]);
   return { ...node, input: inputs };
+}
+
+/** bool `[rows, 1, T]`: key j is one of the sequence's first `counts` (a 1-D mask_index, as the kernel reads it). */
+function keysBefore(counts: string, blocked: string, layer: NodeList, l: number, facts: KernelFacts): string {
+  const length = layer.add('Squeeze', [layer.add('Slice', [layer.add('Shape', [blocked], `legal_attn.knockout_blocked_dims.${l}`), facts.axes([3]), facts.int64('legal_attn.knockout_dim_end', [4], [1]), facts.axes([0])], `legal_attn.knockout_length_1d.${l}`), facts.axes([0])], `legal_attn.knockout_length.${l}`);
+  const positions = layer.add('Range', [facts.int64('legal_attn.knockout_zero_i64', [0], []), length, facts.int64('legal_attn.knockout_one_i64', [1], [])], `legal_attn.knockout_positions.${l}`);
+  const bound = layer.add('Reshape', [layer.add('Cast', [counts], `legal_attn.knockout_counts_i64.${l}`, [intAttribute('to', INT64)]), facts.int64('legal_attn.knockout_count_shape', [-1, 1, 1], [3])], `legal_attn.knockout_count_bound.${l}`);
+  return layer.add('Less', [layer.add('Unsqueeze', [positions, facts.axes([0, 1])], `legal_attn.knockout_positions_3d.${l}`), bound], `legal_attn.knockout_counted_keys.${l}`);
 }

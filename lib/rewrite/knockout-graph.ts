@@ -69,7 +69,7 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
     return cast;
   };
   const lowest = (type: number): string => typed('lowest', LOWEST[type] ?? LOWEST[FLOAT]!, type);
-  const facts: KernelFacts = { typeOf: (t) => types.get(t), lowest, zero: (type) => typed('zero', 0, type), axes };
+  const facts: KernelFacts = { typeOf: (t) => types.get(t), lowest, zero: (type) => typed('zero', 0, type), axes, int64: (name, values, dims) => constant(name, values, dims, 'int64') };
 
   const before = new Map<number, NodeProto[]>();
   const renamedInputs = new Map<number, Map<number, string>>();
@@ -85,7 +85,7 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
     const blocked = layer.add('And', [selected, queries], `legal_attn.knockout_blocked.${l}`);
     if (site.fused) {
       // the kernel, fed the mask through its own mask or bias input, takes the original's place
-      const why = fusedKnockoutRefusal(node, site.fused);
+      const why = fusedKnockoutRefusal(node);
       if (why) throw badInput(`${graphFile}: node ${node.name || node.output?.[0]} (layer ${l}): ${why}, so attention knockout cannot reach its scores; export the model with explicit attention (a Softmax per layer).`);
       const kernel = knockedOutKernel(node, site.fused, blocked, layer, l, facts);
       before.set(site.position, [...layer.nodes, kernel]);

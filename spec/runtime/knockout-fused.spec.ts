@@ -4,11 +4,10 @@ import path from 'node:path';
 import { openCheckpoint, type Checkpoint } from '../../lib/checkpoint/checkpoint.js';
 import { residualStreamOf } from '../../lib/runtime/states-session.js';
 import { openKnockoutSession, spanKnockout, type KnockoutPass } from '../../lib/runtime/knockout-session.js';
-import { fusedKnockoutRefusal } from '../../lib/rewrite/knockout-fused.js';
-import type { FusedAttention } from '../../lib/checkpoint/fused-attention.js';
+import { knockoutGraph } from '../../lib/rewrite/knockout-graph.js';
 import { synthCheckpoint, type SynthOptions } from '../../lib/synth/synth-checkpoint.js';
 import { decodeModel } from '../../lib/onnx/model.js';
-import { constantTensor } from '../../lib/onnx/build.js';
+import { constantTensor, intAttribute, intsAttribute } from '../../lib/onnx/build.js';
 import { schema, type ModelProto, type NodeProto } from '../../lib/onnx/proto.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { genaiFolder } from '../checkpoint/genai-folders.js';
@@ -151,18 +150,43 @@ describe('a knockout on GroupQueryAttention beside past key/value inputs, as the
 });
 
 describe('a knockout on com.microsoft Attention beside a past input (the optimizer\'s GPT-2, opset 11)', () => {
-  it('goes through a 3-D mask_index, and equals the knockout of the same graph without its past, which takes attention_bias (1e-5)', async () => {
-    const withPast = await genaiFolder('optimizer-gpt2-fp32');
-    const withoutPast = await genaiFolder('optimizer-gpt2-fp32');
-    // the past is fed empty, so the kernels compute the same without it
-    const model = decodeModel(await readFile(path.join(withoutPast, 'past.onnx')));
-    for (const node of model.graph!.node!) if (node.opType === 'Attention') node.input![4] = '';
-    await writeFile(path.join(withoutPast, 'past.onnx'), schema.ModelProto.encode(model).finish());
-    const ids = BigInt64Array.from([5, 17, 300, 42, 99, 120, 7, 8, 250, 31, 64, 77], BigInt);
-    const T = ids.length;
-    const [actual, expected] = [await knockouts(await openCheckpoint(withPast), ids), await knockouts(await openCheckpoint(withoutPast), ids)];
-    assert.ok(largestDifference(actual.logprob, expected.logprob, T) < 1e-5 && largestDifference(actual.cosine, expected.cosine, T) < 1e-5);
-    for (let r = 1; r < expected.rows; r++) assert.ok(largestDifference(expected.logprob.subarray(r * T, (r + 1) * T), expected.logprob.subarray(0, T), T) > 1e-3, `row ${r} changes nothing`);
+  const ids = BigInt64Array.from([5, 17, 300, 42, 99, 120, 7, 8, 250, 31, 64, 77], BigInt);
+  const T = ids.length;
+  /** The GPT-2 folder with each Attention node edited. */
+  async function gpt2(edit: (model: ModelProto, node: NodeProto) => void): Promise<Checkpoint> {
+    const dir = await genaiFolder('optimizer-gpt2-fp32');
+    const model = decodeModel(await readFile(path.join(dir, 'past.onnx')));
+    for (const node of model.graph!.node!.filter((n) => n.opType === 'Attention')) edit(model, node);
+    await writeFile(path.join(dir, 'past.onnx'), schema.ModelProto.encode(model).finish());
+    return openCheckpoint(dir);
+  }
+  let withoutPast: KnockoutPass;
+  before(async () => {
+    // the past is fed empty, so the kernels compute the same without it, and take attention_bias then
+    withoutPast = await knockouts(await gpt2((_, node) => void (node.input![4] = '')), ids);
+    for (let r = 1; r < withoutPast.rows; r++) assert.ok(largestDifference(withoutPast.logprob.subarray(r * T, (r + 1) * T), withoutPast.logprob.subarray(0, T), T) > 1e-3, `row ${r} changes nothing`);
+  });
+
+  it('goes through a 3-D mask_index with the padding by key, and equals the knockout of the same graph without its past (1e-5)', async () => {
+    const actual = await knockouts(await gpt2(() => undefined), ids);
+    assert.ok(largestDifference(actual.logprob, withoutPast.logprob, T) < 1e-5 && largestDifference(actual.cosine, withoutPast.cosine, T) < 1e-5);
+  });
+
+  it('widens a mask_index of key counts to the 3-D mask, and equals the knockout without a past (1e-5)', async () => {
+    const checkpoint = await gpt2((model, node) => {
+      const graph = model.graph!;
+      if (!graph.node!.some((n) => n.output![0] === 'key_counts')) {
+        graph.initializer!.push(constantTensor('flat', [-1], [1], 'int64'));
+        graph.node!.unshift(
+          { opType: 'ReduceSum', input: ['attention_mask'], output: ['key_sums'], name: 'key_sums', attribute: [intsAttribute('axes', [1]), intAttribute('keepdims', 0)] },
+          { opType: 'Reshape', input: ['key_sums', 'flat'], output: ['key_counts'], name: 'key_counts' },
+        );
+      }
+      node.input![3] = 'key_counts';
+    });
+    assert.deepEqual(checkpoint.graph.attention[0]!.fused?.realKeys, { tensor: 'key_counts', as: 'count' });
+    const actual = await knockouts(checkpoint, ids);
+    assert.ok(largestDifference(actual.logprob, withoutPast.logprob, T) < 1e-5 && largestDifference(actual.cosine, withoutPast.cosine, T) < 1e-5);
   });
 });
 
@@ -192,31 +216,17 @@ describe("a knockout on float16 kernels as onnxruntime's tools write them", () =
 });
 
 describe('a knockout on fused attention is refused', () => {
-  const projected: FusedAttention = { op: 'Attention', query: 'x', key: 'x', queryLayout: 'sequence', keyLayout: 'sequence', heads: 4, kvHeads: 4, scale: 0, causal: true, window: -1, softcap: 0, type: 'float32' };
-  const read = (input: string[], masks: Pick<FusedAttention, 'realKeys' | 'keyPadding'>): string | undefined =>
-    fusedKnockoutRefusal({ opType: 'Attention', domain: 'com.microsoft', name: 'attn_0', input, output: ['y', 'present'] }, { ...projected, ...masks });
-
-  it('where com.microsoft Attention has a past input and a mask_index of key counts, which neither attention_bias nor a 3-D mask_index can carry', () => {
-    assert.match(read(['x', 'w', 'b', 'ends', 'past'], { realKeys: { tensor: 'ends', as: 'count' } })!, /^com\.microsoft Attention with a past input takes no attention_bias, and its mask_index of key counts/);
-    assert.equal(read(['x', 'w', 'b', 'ends'], { realKeys: { tensor: 'ends', as: 'count' } }), undefined);
-    assert.equal(read(['x', 'w', 'b', 'mask', 'past'], { keyPadding: 'mask' }), undefined);
-  });
-
-  it('in one sentence naming the graph, the node and why, where com.microsoft Attention beside a past masks by key counts', async () => {
-    const dir = await genaiFolder('optimizer-gpt2-fp32');
-    const model = decodeModel(await readFile(path.join(dir, 'past.onnx')));
-    // each sequence's key count as a graph input [batch], which the kernels read as their mask_index
-    model.graph!.input!.push({ name: 'key_counts', type: { tensorType: { elemType: 6, shape: { dim: [{ dimParam: 'batch_size' }] } } } });
-    for (const node of model.graph!.node!) if (node.opType === 'Attention') node.input![3] = 'key_counts';
-    await writeFile(path.join(dir, 'past.onnx'), schema.ModelProto.encode(model).finish());
-    const checkpoint = await openCheckpoint(dir);
+  it('in one sentence naming the graph, the node and why, where a kernel takes no mask legal-attn knows', async () => {
+    const checkpoint = await openCheckpoint(await genaiFolder('optimizer-gpt2-fp32'));
     const stream = await residualStreamOf(checkpoint);
     if (typeof stream === 'string') throw new Error(stream);
-    await assert.rejects(
-      openKnockoutSession(checkpoint, stream),
+    const model = decodeModel(await readFile(checkpoint.graphFile));
+    model.graph!.node!.find((n) => n.name === 'GptAttention_2')!.opType = 'PackedAttention';
+    assert.throws(
+      () => knockoutGraph(schema.ModelProto.encode(model).finish(), checkpoint.graph.attention, stream, checkpoint.graphFile, checkpoint.graph.embeddingRows),
       (error: Error) =>
         error.message ===
-        `${checkpoint.graphFile}: node GptAttention_0 (layer 0): com.microsoft Attention with a past input takes no attention_bias, and its mask_index of key counts cannot be widened to the 3-D mask the knockout needs, so attention knockout cannot reach its scores; export the model with explicit attention (a Softmax per layer).`,
+        `${checkpoint.graphFile}: node GptAttention_2 (layer 2): com.microsoft PackedAttention takes no attention mask legal-attn knows, so attention knockout cannot reach its scores; export the model with explicit attention (a Softmax per layer).`,
     );
   });
 });
