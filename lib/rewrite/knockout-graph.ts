@@ -8,6 +8,7 @@ import { findLogits } from '../checkpoint/logits.js';
 import type { AttentionSite } from '../checkpoint/graph-analysis.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
 import { stateTensorNodes } from './reductions/pooled-states.js';
+import { fusedKnockoutRefusal, knockedOutKernel, type KernelFacts } from './knockout-fused.js';
 
 /** `[rows, T]` 0/1: the keys each row knocks out. */
 export const KNOCKOUT_KEYS_INPUT = 'legal_attn_knockout_keys';
@@ -36,8 +37,9 @@ const input = (name: string, elemType: number, dims: string[]): ValueInfoProto =
  * The mask stays an outer product of `[rows, T]` vectors, built inside each layer, so
  * no `[rows, T, T]` tensor is fed. The outputs are the per-token log-probability of
  * the next token and the cosine of the last residual state with row 0's (the baseline).
- * Decomposed attention only: the sites must be Softmax nodes of the graph. `graphFile`
- * names the graph in the refusal of one without logits.
+ * A fused kernel takes the mask through its own mask or bias input instead, in a copy
+ * that replaces it (`knockout-fused.ts`). `graphFile` names the graph in the refusals
+ * of one without logits and of a kernel that cannot take the mask.
  */
 export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], stream: ResidualStream, graphFile: string, embeddingRows?: number): Uint8Array {
   const graph = decodeModel(modelBytes).graph ?? {};
@@ -55,28 +57,42 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
   const keys = prologue.add('Unsqueeze', [prologue.add('Cast', [KNOCKOUT_KEYS_INPUT], 'legal_attn.knockout_keys_bool', [intAttribute('to', BOOL)]), axes([1, 2])], 'legal_attn.knockout_key_row');
   const queries = prologue.add('Unsqueeze', [prologue.add('Cast', [KNOCKOUT_QUERIES_INPUT], 'legal_attn.knockout_queries_bool', [intAttribute('to', BOOL)]), axes([1, 3])], 'legal_attn.knockout_query_column');
   const layers = prologue.add('Cast', [KNOCKOUT_LAYERS_INPUT], 'legal_attn.knockout_layers_bool', [intAttribute('to', BOOL)]);
-  const lowestOf = new Map<number, string>();
-  const lowest = (type: number): string => {
-    const known = lowestOf.get(type);
+  // scalar constants of a score type, cast once from float32
+  const typedOf = new Map<string, string>();
+  const typed = (what: 'lowest' | 'zero', value: number, type: number): string => {
+    const key = `${what}_${type}`;
+    const known = typedOf.get(key);
     if (known) return known;
-    const value = constant(`legal_attn.knockout_lowest_${type}`, [LOWEST[type] ?? LOWEST[FLOAT]!], [], 'float');
-    const typed = type === FLOAT ? value : prologue.add('Cast', [value], `legal_attn.knockout_lowest_as_${type}`, [intAttribute('to', type)]);
-    lowestOf.set(type, typed);
-    return typed;
+    const name = constant(`legal_attn.knockout_${what}_f32`, [value], [], 'float');
+    const cast = type === FLOAT ? name : prologue.add('Cast', [name], `legal_attn.knockout_${what}_as_${type}`, [intAttribute('to', type)]);
+    typedOf.set(key, cast);
+    return cast;
   };
+  const lowest = (type: number): string => typed('lowest', LOWEST[type] ?? LOWEST[FLOAT]!, type);
+  const facts: KernelFacts = { typeOf: (t) => types.get(t), lowest, zero: (type) => typed('zero', 0, type), axes, int64: (name, values, dims) => constant(name, values, dims, 'int64') };
 
   const before = new Map<number, NodeProto[]>();
   const renamedInputs = new Map<number, Map<number, string>>();
+  const removed = new Set<number>();
   for (const site of sites) {
-    if (site.fused || site.node === '') throw new Error(`knockoutGraph: layer ${site.layer} has no Softmax node of the graph`);
-    const softmax = graph.node![site.position]!;
-    const scores = softmax.input![0]!;
+    if (site.node === '' && !site.fused) throw new Error(`knockoutGraph: layer ${site.layer} has no Softmax node of the graph`);
+    const node = graph.node![site.position]!;
     const l = site.layer;
     const layer = new NodeList(`legal_attn/knockout_${l}/`);
     // the row's layer flag as [rows, 1, 1, 1], then the blocked pairs [rows, 1, T, T] of this layer only
     const flag = layer.add('Slice', [layers, constant(`legal_attn.knockout_layer_${l}`, [l], [1], 'int64'), constant(`legal_attn.knockout_layer_end_${l}`, [l + 1], [1], 'int64'), axes([1])], `legal_attn.knockout_flag.${l}`);
     const selected = layer.add('And', [keys, layer.add('Unsqueeze', [flag, axes([2, 3])], `legal_attn.knockout_flag_4d.${l}`)], `legal_attn.knockout_selected_keys.${l}`);
     const blocked = layer.add('And', [selected, queries], `legal_attn.knockout_blocked.${l}`);
+    if (site.fused) {
+      // the kernel, fed the mask through its own mask or bias input, takes the original's place
+      const why = fusedKnockoutRefusal(node);
+      if (why) throw badInput(`${graphFile}: node ${node.name || node.output?.[0]} (layer ${l}): ${why}, so attention knockout cannot reach its scores; export the model with explicit attention (a Softmax per layer).`);
+      const kernel = knockedOutKernel(node, site.fused, blocked, layer, l, facts);
+      before.set(site.position, [...layer.nodes, kernel]);
+      removed.add(site.position);
+      continue;
+    }
+    const scores = node.input![0]!;
     const knocked = layer.add('Where', [blocked, lowest(types.get(scores) ?? FLOAT), scores], `legal_attn.knockout_scores.${l}`);
     before.set(site.position, layer.nodes);
     renamedInputs.set(site.position, new Map([[0, knocked]]));
@@ -110,6 +126,7 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
     prologue: prologue.nodes,
     before,
     after,
+    removed,
     renamedInputs,
     initializers,
     inputs: [input(KNOCKOUT_KEYS_INPUT, FLOAT, ['rows', 'seq']), input(KNOCKOUT_QUERIES_INPUT, FLOAT, ['rows', 'seq']), input(KNOCKOUT_LAYERS_INPUT, FLOAT, ['rows', 'layers']), input(NEXT_IDS_INPUT, INT64, ['rows', 'seq', 'one'])],

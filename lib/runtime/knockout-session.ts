@@ -8,7 +8,7 @@ import { createSession, forward, type SessionOptions } from './session.js';
 import { padBatch } from './feeds.js';
 
 /** Bump whenever `knockoutGraph` writes another graph. */
-const KNOCKOUT_GRAPH = 'knockout-v1.onnx';
+const KNOCKOUT_GRAPH = 'knockout-v2.onnx';
 
 /** One row's knockout, as 0/1 vectors: query i may not read key j in layer l when all three are 1. */
 export interface KnockoutMask {
@@ -54,13 +54,14 @@ export interface KnockoutSession {
 
 /** Why a checkpoint cannot run knockout passes yet, or undefined. */
 function unsupported(checkpoint: Checkpoint): string | undefined {
+  // fused kernels are all read here: openCheckpoint refuses a graph with one it cannot read
   const { attentionSource, format } = checkpoint.graph;
-  if (attentionSource !== 'softmax') return `attention knockout needs each layer's Softmax in the graph, and this export's attention is ${attentionSource === 'fused' ? 'fused into kernels' : 'returned as outputs'}`;
+  if (attentionSource === 'outputs') return "attention knockout needs each layer's Softmax or fused attention kernel in the graph, and this export returns its attention as outputs";
   if (format.activationScalesPerPass) return 'attention knockout batches its rows in one pass, and this export quantizes activations with scales taken over the whole pass';
   return undefined;
 }
 
-/** A session on the knockout graph (`rewrite/knockout-graph.ts`) of a checkpoint with decomposed attention. */
+/** A session on the knockout graph (`rewrite/knockout-graph.ts`) of a checkpoint with decomposed or fused attention. */
 export async function openKnockoutSession(checkpoint: Checkpoint, stream: ResidualStream, options: SessionOptions = {}): Promise<KnockoutSession> {
   const why = unsupported(checkpoint);
   if (why) throw badInput(`${checkpoint.graphFile}: ${why}; export the model with explicit attention (a Softmax per layer) and without dynamic quantization.`);

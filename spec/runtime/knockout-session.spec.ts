@@ -97,10 +97,10 @@ describe('a knockout pass', () => {
     assert.ok(Number.isNaN(pass.logprob[T - 1]), 'the last position predicts no token of the text');
   });
 
-  it('is refused, naming the graph, where attention is fused into kernels', async () => {
+  it('is refused, naming the graph, where the model returns its attention as outputs', async () => {
     const checkpoint = await openCheckpoint(modelDir('base'));
-    const fused: Checkpoint = { ...checkpoint, graph: { ...checkpoint.graph, attentionSource: 'fused' } };
-    await assert.rejects(openKnockoutSession(fused, await streamOf(checkpoint)), (error: Error) => error.message.startsWith(`${checkpoint.graphFile}: attention knockout needs each layer's Softmax`));
+    const outputs: Checkpoint = { ...checkpoint, graph: { ...checkpoint.graph, attentionSource: 'outputs' } };
+    await assert.rejects(openKnockoutSession(outputs, await streamOf(checkpoint)), (error: Error) => error.message.startsWith(`${checkpoint.graphFile}: attention knockout needs each layer's Softmax or fused attention kernel`));
   });
 });
 
