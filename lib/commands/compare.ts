@@ -117,12 +117,12 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
 }
 
 /** Refuses --knockout, before any model runs, where a checkpoint cannot be knocked out or a --knockout-layers layer is not one of its. */
-function checkKnockout(checkpoints: ReadonlyArray<{ checkpoint: Checkpoint }>, streams: Map<string, ResidualStream> | string | undefined, layers: readonly number[] = []): void {
+function checkKnockout(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, streams: Map<string, ResidualStream> | string | undefined, layers: readonly number[] = []): void {
   if (typeof streams === 'string') throw badInput(`--knockout: ${streams}; attention knockout compares the last residual state with the baseline's, so it needs it.`);
-  for (const { checkpoint } of checkpoints) {
+  for (const { name, checkpoint } of checkpoints) {
     checkKnockoutSupported(checkpoint);
     const count = checkpoint.graph.attention.length;
     const outside = layers.find((l) => l >= count);
-    if (outside !== undefined) throw badInput(`--knockout-layers: layer ${outside} is outside ${checkpoint.name}'s layers 0 to ${count - 1}.`);
+    if (outside !== undefined) throw badInput(`--knockout-layers: layer ${outside} is outside ${name}'s layers 0 to ${count - 1}.`);
   }
 }

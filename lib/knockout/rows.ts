@@ -1,5 +1,5 @@
 import type { ReferenceSpan } from '../reference/reference-spans.js';
-import type { AlignedSequence } from '../tokenize/tokenizer.js';
+import type { TokenSpan } from '../tokenize/align-spans.js';
 
 /** Where a row knocks out: every layer, or one layer alone (`--knockout-layers`). */
 export type LayerSet = 'all' | number;
@@ -23,7 +23,7 @@ export const layerSetsOf = (layers: readonly number[] = []): LayerSet[] => ['all
  * text holds it) and each reference span in plan order, each under every layer set in
  * turn, so that the spans' values read as `[spans × layer sets]`.
  */
-export function knockoutRows(aligned: Pick<AlignedSequence, 'spans'>, references: readonly ReferenceSpan[], layerSets: readonly LayerSet[]): KnockoutRow[] {
+export function knockoutRows(aligned: { spans: ReadonlyArray<Pick<TokenSpan, 'label' | 'tokens'>> }, references: readonly ReferenceSpan[], layerSets: readonly LayerSet[]): KnockoutRow[] {
   const concept = [...new Set(aligned.spans.filter((s) => !s.label).flatMap((s) => s.tokens))].sort((a, b) => a - b);
   const spans: Array<Omit<KnockoutRow, 'layer'>> = [
     ...(concept.length > 0 ? [{ kind: 'concept' as const, tokens: concept }] : []),
