@@ -7,6 +7,7 @@ import { compareCheckpoints } from '../../lib/commands/compare.js';
 import { measureResults } from '../../lib/commands/measure.js';
 import { chunks, knockoutRows, layerSetsOf } from '../../lib/knockout/rows.js';
 import { loadManifest } from '../../lib/options/manifest.js';
+import { readResults } from '../../lib/results/summary-file.js';
 import { exclusiveTokens } from '../../lib/synth/plant.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
@@ -90,6 +91,8 @@ describe('compare --knockout', function () {
     const json = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { knockout: { definitions: Record<string, string>; layerSets: unknown[] } };
     assert.deepEqual(json.knockout.layerSets, ['all', 1]);
     assert.match(json.knockout.definitions.knockout!, /i > max S/);
+    // read back in the form a report draws from
+    assert.equal((await readResults(out)).summary.knockout?.changes.length, knockout.changes.length);
 
     await measureResults(out, { out: path.join(root, 'measured') });
     assert.equal(await readFile(path.join(root, 'measured', 'knockout.csv'), 'utf8'), await readFile(path.join(out, 'knockout.csv'), 'utf8'));
