@@ -98,6 +98,27 @@ describe('compare --knockout', function () {
     assert.equal(await readFile(path.join(root, 'measured', 'knockout.csv'), 'utf8'), await readFile(path.join(out, 'knockout.csv'), 'utf8'));
   });
 
+  it('cut into runs of a few rows to fit a small --max-memory-gb, gives the values of one run per sequence', async () => {
+    const root = await temporaryFolder();
+    const concepts = await someConcepts(['hearsay', 'easement']);
+    const shape = { layers: 2, heads: 4, kvHeads: 2, hidden: 64, vocab: 4096 };
+    const models = [{ name: 'a', dir: await synthCheckpoint(path.join(root, 'a'), { ...shape, seed: 1 }) }, { name: 'b', dir: await synthCheckpoint(path.join(root, 'b'), { ...shape, seed: 2 }) }];
+    const valuesOf = async (out: string, maxMemoryBytes?: number): Promise<Row[]> => {
+      await compareCheckpoints({ models, concepts, out: path.join(root, out), cacheDir: path.join(root, 'cache'), representations: false, knockout: true, ...(maxMemoryBytes ? { maxMemoryBytes } : {}) });
+      return csv(path.join(root, out, 'knockout.csv'));
+    };
+    const whole = await valuesOf('whole');
+    // about 2 MB a row at these texts' lengths: runs of a handful of rows
+    const cut = await valuesOf('cut', 16 * 1024 ** 2);
+    assert.equal(cut.length, whole.length);
+    cut.forEach((row, k) => {
+      for (const column of ['value', 'control']) {
+        const [x, y] = [Number(row[column]), Number(whole[k]![column])];
+        assert.ok(Math.abs(x - y) <= 1e-4 * Math.max(1, Math.abs(y)), `${row.measure} ${row.scope} ${row.model} ${column}: ${x} vs ${y}`);
+      }
+    });
+  });
+
   it('is refused in one line, before any model runs, for fused attention and for a layer the models lack', async () => {
     const root = await temporaryFolder();
     const concepts = await someConcepts(['hearsay']);
