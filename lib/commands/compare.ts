@@ -11,11 +11,8 @@ import { captureKnockout } from '../knockout/capture.js';
 import { layerSetsOf } from '../knockout/rows.js';
 import { measureKnockout } from '../knockout/measure.js';
 import { storedKnockoutSequences } from '../knockout/stored.js';
-import { checkKnockoutSupported } from '../runtime/knockout-session.js';
 import { badInput } from '../errors.js';
 import { optionValue } from '../options/option-table.js';
-import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import type { ResidualStream } from '../checkpoint/residual-stream.js';
 import { writeReferences } from '../results/references-file.js';
 import { measureCheckpoint } from '../measurers/measure-checkpoint.js';
 import type { CompareRequest } from '../options/run-options.js';
@@ -64,7 +61,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const models: ModelMeasures[] = [];
   let computed = 0;
   const streams = request.representations === false && !request.knockout ? undefined : await residualStreams(checkpoints);
-  if (request.knockout) checkKnockout(checkpoints, streams, request.knockoutLayers);
+  if (request.knockout && typeof streams === 'string') throw badInput(`--knockout: ${streams}; attention knockout compares the last residual state with the baseline's, so it needs it.`);
   const layerSets = layerSetsOf(request.knockoutLayers);
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
@@ -114,15 +111,4 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const analysed = analyseComparison(measured, models[0]?.record.concepts ?? [], comparisonOptionsOf(prepared.analysis, models.map((m) => m.name), prepared.pairs, prepared.references));
   const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}) }, out);
   return { ...written, computed, ...(representations ? { representations } : {}) };
-}
-
-/** Refuses --knockout, before any model runs, where a checkpoint cannot be knocked out or a --knockout-layers layer is not one of its. */
-function checkKnockout(checkpoints: ReadonlyArray<{ name: string; checkpoint: Checkpoint }>, streams: Map<string, ResidualStream> | string | undefined, layers: readonly number[] = []): void {
-  if (typeof streams === 'string') throw badInput(`--knockout: ${streams}; attention knockout compares the last residual state with the baseline's, so it needs it.`);
-  for (const { name, checkpoint } of checkpoints) {
-    checkKnockoutSupported(checkpoint);
-    const count = checkpoint.graph.attention.length;
-    const outside = layers.find((l) => l >= count);
-    if (outside !== undefined) throw badInput(`--knockout-layers: layer ${outside} is outside ${name}'s layers 0 to ${count - 1}.`);
-  }
 }
