@@ -2,11 +2,12 @@ import type { BatchEvent, BatchSummary } from '../lib/commands/batch.js';
 import type { CompareSummary } from '../lib/commands/compare.js';
 import { formatBytes } from '../lib/commands/inspect.js';
 import { negativeControlShare } from '../lib/compare/negative-controls.js';
+import { KNOCKOUT_MEASURES } from '../lib/knockout/measure.js';
 import { skewnessWords } from '../lib/measure/distribution.js';
 import type { ReportSummary } from '../lib/report/build-report.js';
 
-/** The overall lines of a comparison (compare, measure, demo): per pair and variant, and of representations. */
-export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'representations' | 'notes'>): string {
+/** The overall lines of a comparison (compare, measure, demo): per pair and variant, of representations and of knockout. */
+export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'representations' | 'knockout' | 'notes'>): string {
   const lines: string[] = summary.notes.map((note) => `note: ${note}`);
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
     if (scope.unmeasurable) {
@@ -32,7 +33,22 @@ export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'repre
     const controls = negativeControlShare(states!.negativeControls, change.pair);
     lines.push(`  ${change.pair.padEnd(12)} representations: ${o.conceptsBeatingChance}/${o.concepts} concepts beat chance (chance gives ${o.expectedByChance.toFixed(1)}, p ${o.pValue.toPrecision(2)})${controls ? `; negative controls ${(100 * controls.rate).toFixed(1)}% of ${controls.words} words` : ''}`);
   }
+  lines.push(...knockoutLines(summary.knockout));
   return lines.join('\n');
+}
+
+/** Per pair, the knockout tests' overall counts: did the dependence on the concepts change beyond chance? */
+function knockoutLines(knockout: CompareSummary['knockout']): string[] {
+  const pairs = [...new Set(knockout?.changes.filter((c) => c.model.includes(':')).map((c) => c.model) ?? [])];
+  return pairs.map((pair) => {
+    const parts = KNOCKOUT_MEASURES.map((measure) => {
+      const o = knockout!.changes.find((c) => c.measure === measure && c.model === pair && c.scope === '*')?.overall;
+      const controls = negativeControlShare(knockout!.negativeControls.filter((n) => n.measure === measure).map((n) => ({ ...n, pair: n.model })), pair);
+      const beat = o ? `${o.conceptsBeatingChance}/${o.concepts} concepts beat chance (chance gives ${o.expectedByChance.toFixed(1)}, p ${o.pValue.toPrecision(2)})` : 'no concept could be tested';
+      return `${measure} ${beat}${controls ? `; negative controls ${(100 * controls.rate).toFixed(1)}% of ${controls.words} words` : ''}`;
+    });
+    return `  ${pair.padEnd(12)} knockout: ${parts.join('; ')}`;
+  });
 }
 
 /** The machine-readable result of compare and measure: where things are, and the headline numbers. */

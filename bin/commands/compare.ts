@@ -28,6 +28,8 @@ export function registerCompare(program: Command, context: CliContext): void {
       .addOption(optionOf('maxMapGb'))
       .addOption(optionOf('maxMemoryGb'))
       .addOption(optionOf('representations', { negate: true, help: 'do not capture the residual stream (representation change, CKA and probes in representations.csv); saves one forward pass per sequence and model' }))
+      .addOption(optionOf('knockout'))
+      .addOption(optionOf('knockoutLayers'))
       .addOption(optionOf('report', { negate: true, help: 'do not write the HTML report (OUT/report/index.html)' })),
   ).action(async (options: CompareFlags) => {
     if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');

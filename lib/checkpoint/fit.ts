@@ -63,3 +63,10 @@ export function mapLayersOf(checkpoint: Checkpoint | undefined, asked?: readonly
   for (const l of mapLayers) if (!Number.isInteger(l) || l < 0 || l >= layers) throw badInput(`--map-layers: layer ${l} is outside the models' layers 0 to ${layers - 1}.`);
   return mapLayers;
 }
+
+/** Refuses a `--knockout-layers` layer that is not one of the model's. */
+export function checkKnockoutLayers(name: string, checkpoint: Checkpoint, asked: readonly number[] = []): void {
+  const count = checkpoint.graph.attention.length;
+  const outside = asked.find((l) => l >= count);
+  if (outside !== undefined) throw badInput(`--knockout-layers: layer ${outside} is outside ${name}'s layers 0 to ${count - 1}.`);
+}

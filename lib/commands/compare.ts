@@ -7,6 +7,12 @@ import { measuredSequences, writeComparison, type ModelMeasures, type Representa
 import { captureStates } from '../represent/capture.js';
 import { residualStreams, storedStateSequences } from '../represent/stored-states.js';
 import { measureRepresentations } from '../represent/representations.js';
+import { captureKnockout } from '../knockout/capture.js';
+import { layerSetsOf } from '../knockout/rows.js';
+import { measureKnockout } from '../knockout/measure.js';
+import { storedKnockoutSequences } from '../knockout/stored.js';
+import { badInput } from '../errors.js';
+import { optionValue } from '../options/option-table.js';
 import { writeReferences } from '../results/references-file.js';
 import { measureCheckpoint } from '../measurers/measure-checkpoint.js';
 import type { CompareRequest } from '../options/run-options.js';
@@ -54,22 +60,33 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const index: IndexedModel[] = [];
   const models: ModelMeasures[] = [];
   let computed = 0;
-  const streams = request.representations === false ? undefined : await residualStreams(checkpoints);
+  const streams = request.representations === false && !request.knockout ? undefined : await residualStreams(checkpoints);
+  if (request.knockout && typeof streams === 'string') throw badInput(`--knockout: ${streams}; attention knockout compares the last residual state with the baseline's, so it needs it.`);
+  const layerSets = layerSetsOf(request.knockoutLayers);
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
     const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
     const stream = typeof streams === 'object' ? streams.get(name) : undefined;
-    const measurer = measurerOf(prepared, checkpoint, stream);
+    const measurer = measurerOf(prepared, checkpoint, request.representations === false ? undefined : stream);
     const result = await measureCheckpoint(checkpoint, planned, measurer, folder, {
       chatTemplate: request.chatTemplate ?? false,
       onProgress: (done, total) => request.onProgress?.(stage, done, total),
     });
     computed += result.computed;
     // Measured in the graph, the states came in the same passes; full maps need a pass of their own.
-    if (stream && prepared.maps === 'full') {
+    if (stream && prepared.maps === 'full' && request.representations !== false) {
       await captureStates(checkpoint, stream, planned, folder, {
         ...sessionOptions(request),
         onProgress: (done, total) => request.onProgress?.(`representations of ${name}`, done, total),
+      });
+    }
+    // knockout rows are passes of their own, one session run per sequence
+    if (request.knockout && stream) {
+      await captureKnockout(checkpoint, stream, planned, folder, {
+        ...sessionOptions(request),
+        layerSets,
+        budget: request.maxMemoryBytes ?? optionValue<number>('maxMemoryGb', undefined) * 1024 ** 3,
+        onProgress: (done, total) => request.onProgress?.(`knockout of ${name}`, done, total),
       });
     }
     models.push({ name, record: result.record, measures: result.measures });
@@ -78,19 +95,20 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   await writeTraceIndex(out, index);
   await writeReferences(out, prepared.references, planned.map((p) => p.dir));
   const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
+  const sequenceFacts = planned.map((p) => ({ dir: p.dir, concept: p.concept?.id ?? '', sequence: p.sequenceId ?? p.dir, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}) }));
+  const folders = index.map((m) => ({ name: m.name, folder: m.traceFolder }));
   let representations: RepresentationOutcome | undefined;
-  if (typeof streams === 'string') representations = { skipped: streams };
-  else if (streams) {
+  if (typeof streams === 'string') representations = request.representations === false ? undefined : { skipped: streams };
+  else if (streams && request.representations !== false) {
     const names = checkpoints.map((c) => c.name);
     const facts = prepared.concepts.map((c) => ({ id: c.id, area: c.area, ...(c.structure ? { structure: c.structure } : {}) }));
     // the rows as the passes wrote them beside the traces, read back as measure reads them
-    const stored = await storedStateSequences(
-      planned.map((p) => ({ dir: p.dir, concept: p.concept?.id ?? '', sequence: p.sequenceId ?? p.dir, ...(p.paraphraseOf ? { paraphraseOf: p.paraphraseOf } : {}) })),
-      index.map((m) => ({ name: m.name, folder: m.traceFolder })),
-    );
+    const stored = await storedStateSequences(sequenceFacts, folders);
     representations = stored ? await measureRepresentations(stored, names, prepared.pairs, facts, judgeOptionsOf(prepared.analysis, prepared.references)) : { skipped: 'the passes wrote no residual states' };
   }
+  const knocked = request.knockout ? await storedKnockoutSequences(sequenceFacts, folders) : undefined;
+  const knockout = knocked ? await measureKnockout(knocked, checkpoints.map((c) => c.name), prepared.pairs, judgeOptionsOf(prepared.analysis, prepared.references)) : undefined;
   const analysed = analyseComparison(measured, models[0]?.record.concepts ?? [], comparisonOptionsOf(prepared.analysis, models.map((m) => m.name), prepared.pairs, prepared.references));
-  const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}) }, out);
+  const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}) }, out);
   return { ...written, computed, ...(representations ? { representations } : {}) };
 }

@@ -4,6 +4,8 @@ import { badInput } from '../errors.js';
 import type { SequenceMeasures } from '../measure/measure-sequence.js';
 import { storedStateSequences } from '../represent/stored-states.js';
 import { measureRepresentations } from '../represent/representations.js';
+import { storedKnockoutSequences } from '../knockout/stored.js';
+import { measureKnockout } from '../knockout/measure.js';
 import { analyseComparison } from '../compare/analyse-comparison.js';
 import { readReferences, writeReferences } from '../results/references-file.js';
 import { readTokensFile } from '../results/tokens-file.js';
@@ -64,12 +66,13 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
   }
   const measured = measuredSequences(models, planned.map((p) => p.paraphraseOf));
   // Residual states compare kept beside the traces are measured again under these options.
-  const stored = await storedStateSequences(
-    sequenceList.map((item, k) => ({ dir: item.dir, concept: item.concept ?? '', sequence: item.sequence ?? item.dir, ...(planned[k]!.paraphraseOf ? { paraphraseOf: planned[k]!.paraphraseOf } : {}) })),
-    records,
-  );
+  const sequenceFacts = sequenceList.map((item, k) => ({ dir: item.dir, concept: item.concept ?? '', sequence: item.sequence ?? item.dir, ...(planned[k]!.paraphraseOf ? { paraphraseOf: planned[k]!.paraphraseOf } : {}) }));
+  const stored = await storedStateSequences(sequenceFacts, records);
   const facts = (records[0]?.record.concepts ?? []).map((c) => ({ id: c.id, area: c.area ?? '', ...(c.structure ? { structure: c.structure } : {}) }));
   const representations = stored ? await measureRepresentations(stored, names, pairs, facts, judgeOptionsOf(analysis, references)) : undefined;
+  // and the knockout passes compare --knockout kept
+  const knocked = await storedKnockoutSequences(sequenceFacts, records);
+  const knockout = knocked ? await measureKnockout(knocked, names, pairs, judgeOptionsOf(analysis, references)) : undefined;
   const out = path.resolve(options.out ?? resultsDir);
   // Results written elsewhere point at the traces they were measured from, so that report draws their maps.
   if (out !== path.resolve(resultsDir)) {
@@ -77,7 +80,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     await writeReferences(out, references, planned.map((p) => p.dir));
   }
   const analysed = analyseComparison(measured, records[0]?.record.concepts ?? [], comparisonOptionsOf(analysis, names, pairs, references));
-  const written = await writeComparison({ analysed, measured, records, pairs, analysis, references, ...(representations ? { representations } : {}) }, out);
+  const written = await writeComparison({ analysed, measured, records, pairs, analysis, references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}) }, out);
   return { ...written, ...(representations ? { representations } : {}) };
 }
 

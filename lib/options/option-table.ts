@@ -108,6 +108,13 @@ export const OPTIONS = {
   },
   copies: { key: 'copies', value: 'k', help: 'concept-agnostic copies of the first model (each as large as it on disk, one at a time)', schema: whole(1, 100), form: 'number', default: 4, expect: 'be a whole number from 1 to 100' },
   representations: { key: 'representations', help: 'also capture each layer\'s residual stream at concept, component, control and sampled tokens and measure representation change, CKA and probes (representations.csv)', schema: z.boolean(), form: 'switch' },
+  knockout: {
+    key: 'knockout',
+    help: 'also run attention knockout: per sequence, one pass in which no query after the concept (or a control span) may attend to its tokens, and measure the change in log-likelihood of the tokens after it and in their last residual states (knockout.csv); costs about one plain pass per knocked-out span',
+    schema: z.boolean(),
+    form: 'switch',
+  },
+  knockoutLayers: { key: 'knockout-layers', value: 'list', help: 'with --knockout, also knock out in each of these layers alone, comma-separated (each adds a row per span)', schema: z.array(whole(0)).min(1), form: 'numbers', expect: 'be layer numbers from 0, comma-separated' },
   report: { key: 'report', help: 'write the HTML report (OUT/report/index.html)', schema: z.boolean(), form: 'switch' },
 } satisfies Record<string, OptionSpec>;
 

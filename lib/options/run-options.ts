@@ -24,10 +24,14 @@ export interface RunOptions extends AnalysisOptions {
   maxMemoryBytes?: number;
   /** Capture residual states and measure representations beside attention (default true). */
   representations?: boolean;
+  /** Run attention knockout passes and measure what the concept's keys are needed for (default false). */
+  knockout?: boolean;
+  /** Layers knocked out alone, besides all layers together. */
+  knockoutLayers?: number[];
 }
 
 /** The declared options a run takes, by name: the analysis, and how it runs. */
-export const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'pairs', 'chatTemplate', 'batchSize', 'threads', 'device', 'maps', 'mapLayers', 'maxMapGb', 'maxMemoryGb', 'representations'];
+export const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'pairs', 'chatTemplate', 'batchSize', 'threads', 'device', 'maps', 'mapLayers', 'maxMapGb', 'maxMemoryGb', 'representations', 'knockout', 'knockoutLayers'];
 
 const GIB = 1024 ** 3;
 

@@ -2,13 +2,14 @@ import path from 'node:path';
 import type { Concept } from '../concepts/concept.js';
 import { loadConcepts } from '../concepts/load-concepts.js';
 import { badInput } from '../errors.js';
-import { checkFullMapsFit, checkLengthFits, mapLayersOf } from '../checkpoint/fit.js';
+import { checkFullMapsFit, checkKnockoutLayers, checkLengthFits, mapLayersOf } from '../checkpoint/fit.js';
 import { checkSameLayout, openLineage, type NamedCheckpoint } from '../checkpoint/lineage.js';
 import { lineageChatTemplate } from '../tokenize/chat-template.js';
 import { checkReadsAlike } from '../tokenize/tokenizer.js';
 import type { MapsMode } from '../measure/maps-mode.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 import { checkDevice } from '../runtime/session.js';
+import { checkKnockoutSupported } from '../runtime/knockout-session.js';
 import type { ModelPair } from '../options/pairs.js';
 import { resolveAnalysis, resolvePairs, type ResolvedAnalysis } from '../options/analysis-options.js';
 import type { CompareRequest, NamedModel } from '../options/run-options.js';
@@ -72,5 +73,11 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   const references = await planReferences(planned, first!.checkpoint, analysis.references);
   for (const { checkpoint } of others) for (const p of planned) checkLengthFits(checkpoint, p.aligned.ids.length, p.dir);
   if (maps === 'full') for (const { checkpoint } of checkpoints) checkFullMapsFit(checkpoint, longestSequence(planned), request.maxMapBytes);
+  if (request.knockout) {
+    for (const { name, checkpoint } of checkpoints) {
+      checkKnockoutSupported(checkpoint);
+      checkKnockoutLayers(name, checkpoint, request.knockoutLayers);
+    }
+  }
   return { request, concepts, checkpoints, pairs, analysis, maps, mapLayers, planned, references, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };
 }

@@ -1,6 +1,7 @@
-import { negativeControlRates, overallTest, testFamily, type ChanceTest, type NegativeControlRates, type OverallTest } from '../compare/chance.js';
+import type { NegativeControlRates } from '../compare/chance.js';
+import { judgeFamily, type FamilyResult } from '../compare/family-judge.js';
 import { COSINE_PRECISION } from '../compare/class-matched.js';
-import { changeJudge, controlMatcher } from '../compare/judge.js';
+import { controlMatcher } from '../compare/judge.js';
 import { pairName, type ModelPair } from '../options/pairs.js';
 import { finiteMean } from '../measure/distribution.js';
 import { controlLibrary } from '../reference/match.js';
@@ -29,23 +30,9 @@ export interface ConceptFacts {
   structure?: Array<[string, string]>;
 }
 
-/** Representation change of one scope (a concept, or `*` for all) for one pair of models. */
-export interface ChangeResult {
-  scope: string;
+/** Representation change of one scope (a concept, or `*` for all) for one pair of models: per state layer, mean 1 − cos at the concept's tokens and at its matched control runs', judged as attention shares are. */
+export interface ChangeResult extends FamilyResult {
   pair: string;
-  /** Per state layer: mean 1 − cos at the concept's tokens, and at its matched control runs'. */
-  concept: number[];
-  control: number[];
-  /** Class-matched effect per state layer (mean over sequences; overall, over concepts), as for attention shares. */
-  effect?: number[];
-  /** Against the negative-control null, as for attention shares; absent for `*`, or where `untested` says why. */
-  pValue?: number[];
-  layersBeatingChance?: number;
-  expectedByChance?: number;
-  countPValue?: number;
-  untested?: string;
-  /** Over all concepts (`*`): how many beat chance against how many chance gives. */
-  overall?: OverallTest;
 }
 
 /** The negative-control words' own rates on one pair: the run's false-positive rate for representation change. */
@@ -134,31 +121,10 @@ export async function measureRepresentations(sequences: readonly StateSequence[]
   const changes = pairs.flatMap((pair) => {
     const list = change.get(pairName(pair)) ?? [];
     const bySequence = options.references.sequences.map((_, k) => list.find((item) => item.sequence.index === k)?.references ?? new Float64Array(0));
-    const judge = changeJudge(options.references, matcher, { measures: states, precision: COSINE_PRECISION, bySequence }, options.seed);
-    const judged = list.map((item) => ({ item, effect: judge.effectOf(item.sequence.index, conceptTokensOf(item.sequence), item.byLayer) }));
-    // the mean change of a sequence's matched control runs, read from the sequences they lie in
-    const controlChange = (item: SequenceChange, l: number): number =>
-      finiteMean(
-        matcher.runs(item.sequence.index, conceptTokensOf(item.sequence)).map((run) => {
-          const { sequence, span } = matcher.library.runs[run]!;
-          return bySequence[sequence]![span * states + l]!;
-        }),
-      );
-    const result = (scope: string, items: typeof judged): ChangeResult => changeResult(scope, pairName(pair), items, states, controlChange);
-    const perConcept = conceptIds.map((id) => result(id, judged.filter((j) => j.item.concept === id)));
-    // the concepts are one family, tested together: the null located at their own median
-    const units = conceptIds.map((id) => judged.filter((j) => j.item.concept === id && !j.effect.every(Number.isNaN)).map((j) => j.effect));
-    testFamily(units, (k) => judge.nullFor(k), options.alpha).forEach((test, c) => withTest(perConcept[c]!, test));
-    const overall = result('*', judged);
-    const test = overallTest(perConcept.map((c) => c.countPValue ?? Number.NaN), options.alpha);
-    if (test) overall.overall = test;
-    const conceptEffects = perConcept.flatMap((c) => (c.effect ? [c.effect] : []));
-    if (conceptEffects.length > 0) overall.effect = Array.from({ length: states }, (_, l) => finiteMean(conceptEffects.map((e) => e[l]!)));
-    for (const nul of judge.nulls()) {
-      const rates = negativeControlRates([nul], options.alpha);
-      if (rates) negativeControls.push({ pair: pairName(pair), sequences: nul.sequences, ...rates });
-    }
-    return [...perConcept, overall];
+    const items = list.map((item) => ({ concept: item.concept, sequence: item.sequence.index, tokens: conceptTokensOf(item.sequence), values: item.byLayer }));
+    const judged = judgeFamily({ measures: states, precision: COSINE_PRECISION, bySequence, items }, { plan: options.references, matcher, concepts: conceptIds, seed: options.seed, alpha: options.alpha });
+    negativeControls.push(...judged.negativeControls.map((rates) => ({ pair: pairName(pair), ...rates })));
+    return judged.results.map(({ scope, ...rest }): ChangeResult => ({ scope, pair: pairName(pair), ...rest }));
   });
   const cka = pairs.map((pair): PairCka => {
     const occurrences = legal.map((s) => kept.get(`${s.concept}/${s.sequence}`)!).filter((byModel) => rowsOf(byModel.get(pair.after)!, 'concept').length > 0);
@@ -216,25 +182,6 @@ function conceptRows(list: readonly SequenceStates[], l: number, hidden: number)
 const square = (flat: Float64Array, n: number): Array<Array<number | null>> => Array.from({ length: n }, (_, i) => Array.from(flat.subarray(i * n, (i + 1) * n), nanFree));
 
 const conceptTokensOf = (s: StateSequence): number[] => s.rows.find((r) => r.kind === 'concept')?.tokens ?? [];
-
-/** A concept's (or, for `*`, every concept's) representation change: its means, and its matched controls'. */
-function changeResult(scope: string, pair: string, judged: ReadonlyArray<{ item: SequenceChange; effect: Float64Array }>, states: number, controlChange: (item: SequenceChange, l: number) => number): ChangeResult {
-  const perLayer = (value: (item: SequenceChange, l: number) => number): number[] => Array.from({ length: states }, (_, l) => finiteMean(judged.map(({ item }) => value(item, l))));
-  return { scope, pair, concept: perLayer((item, l) => item.byLayer[l]!), control: perLayer(controlChange) };
-}
-
-/** A concept's test against its null, or why it has none. */
-function withTest(result: ChangeResult, test: ChanceTest | string): void {
-  if (typeof test === 'string') {
-    result.untested = test;
-    return;
-  }
-  result.effect = Array.from(test.effect);
-  result.pValue = Array.from(test.pValue);
-  result.layersBeatingChance = test.headsBeatingChance;
-  result.expectedByChance = test.expectedByChance;
-  result.countPValue = test.countPValue;
-}
 
 function modelGeometry(model: string, legal: readonly StateSequence[], all: readonly StateSequence[], kept: ReadonlyMap<string, ReadonlyMap<string, SequenceStates>>, concepts: readonly ConceptFacts[], states: number, hidden: number): ModelGeometry {
   const statesOf = (s: StateSequence): SequenceStates => kept.get(`${s.concept}/${s.sequence}`)!.get(model)!;

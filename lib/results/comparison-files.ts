@@ -10,6 +10,8 @@ import { DEFINITIONS } from './definitions.js';
 import type { SequenceMeasures } from '../measure/measure-sequence.js';
 import type { RepresentationResults } from '../represent/representations.js';
 import { representationRows, REPRESENTATION_DEFINITIONS } from './representation-rows.js';
+import type { KnockoutResults } from '../knockout/measure.js';
+import { knockoutRows, KNOCKOUT_DEFINITIONS } from './knockout-rows.js';
 import type { StoredTraceRecord } from './trace-file.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 import { MATCHED_CONTROLS } from '../reference/match.js';
@@ -26,6 +28,7 @@ export interface WrittenComparison {
   comparison: Comparison;
   pairs: ModelPair[];
   representations?: RepresentationOutcome;
+  knockout?: KnockoutResults;
   /** What the numbers alone hide, one line each (see comparisonNotes). */
   notes: string[];
 }
@@ -69,6 +72,8 @@ export interface ComparisonInputs {
   analysis: ResolvedAnalysis;
   references: ReferencePlan;
   representations?: RepresentationOutcome;
+  /** The knockout measures, where compare ran with --knockout. */
+  knockout?: KnockoutResults;
 }
 
 /** summary.json's `options`: what the run was asked and resolved to. */
@@ -92,7 +97,7 @@ function optionsSummary({ analysis, pairs, records }: ComparisonInputs) {
 
 /** summary.json: definitions, options, models, every concept's results, overall, and the representation measures. */
 function summaryOf(inputs: ComparisonInputs) {
-  const { analysed, measured, records, analysis, references, representations } = inputs;
+  const { analysed, measured, records, analysis, references, representations, knockout } = inputs;
   const { comparison } = analysed;
   const conceptIds = [...new Set(measured.map((m) => m.concept))];
   const conceptInfo = new Map((records[0]?.record.concepts ?? []).map((c) => [c.id, c]));
@@ -124,12 +129,14 @@ function summaryOf(inputs: ComparisonInputs) {
     structure: analysed.structured.length > 0 ? { concepts: analysed.structured.map((c) => c.id), tests: analysed.structureTests.pooled } : null,
     // Residual-stream measures beside attention; null where not asked for (--no-representations) or no states were kept beside the traces.
     representations: representations ? ('skipped' in representations ? representations : { definitions: REPRESENTATION_DEFINITIONS, ...representations }) : null,
+    // Attention knockout (--knockout); null where not asked for.
+    knockout: knockout ? { definitions: KNOCKOUT_DEFINITIONS, ...knockout } : null,
   };
 }
 
 /** Writes a comparison's summary.json and CSV files into `out`. */
 export async function writeComparison(inputs: ComparisonInputs, out: string): Promise<WrittenComparison> {
-  const { analysed, records, pairs, analysis, representations } = inputs;
+  const { analysed, records, pairs, analysis, representations, knockout } = inputs;
   const { comparison } = analysed;
   const names = records.map((r) => r.name);
   const files: Array<[string, string]> = [
@@ -140,8 +147,9 @@ export async function writeComparison(inputs: ComparisonInputs, out: string): Pr
     ['structure.csv', stringify(structureRows(analysed.structures, names, pairs.map(pairName)))],
     ['wording.csv', stringify(wordingRows(analysed.wording, names, pairs.map(pairName)))],
     ...(representations && !('skipped' in representations) ? [['representations.csv', stringify(representationRows(representations))] as [string, string]] : []),
+    ...(knockout ? [['knockout.csv', stringify(knockoutRows(knockout))] as [string, string]] : []),
     ['summary.json', `${JSON.stringify(summaryOf(inputs), null, 2)}\n`],
   ];
   for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);
-  return { out, files: files.map(([name]) => name), comparison, pairs, notes: comparisonNotes(analysed) };
+  return { out, files: files.map(([name]) => name), comparison, pairs, notes: comparisonNotes(analysed), ...(knockout ? { knockout } : {}) };
 }

@@ -16,9 +16,12 @@ export const REPRESENTATION_DEFINITIONS = {
   structure: 'Structure gap: mean 1 − cos between the states of declared related components minus the mean over undeclared pairs of the same sequence, averaged over sequences with at least 3 components (negative: related components sit closer).',
 } as const;
 
+/** The columns of representations.csv, which knockout.csv shares. */
+export const REPRESENTATION_HEADER = ['measure', 'scope', 'model', 'layer', 'layer_other', 'value', 'control', 'effect', 'p_value', 'chance'] as const;
+
 /** `representations.csv`: one row per measure, scope, model or pair, and state layer (CKA: and the other model's layer). */
 export function representationRows(results: RepresentationResults): Cell[][] {
-  const rows: Cell[][] = [['measure', 'scope', 'model', 'layer', 'layer_other', 'value', 'control', 'effect', 'p_value', 'chance']];
+  const rows: Cell[][] = [[...REPRESENTATION_HEADER]];
   for (const c of results.changes) {
     c.concept.forEach((v, l) => rows.push(['change', c.scope, c.pair, l, null, cell(v), cell(c.control[l]), cell(c.effect?.[l]), cell(c.pValue?.[l]), null]));
   }

@@ -36,6 +36,29 @@ const measuredSchema = z.object({
   models: z.array(z.object({ model: z.string(), areaProbe: z.array(probeSchema), conceptProbe: z.array(probeSchema), paraphraseDistance: layerValues, structureGap: layerValues.optional() })),
 });
 
+/** summary.json's `knockout` (compare --knockout): checked, since a later report draws its arrays. */
+const knockoutSchema = z.object({
+  definitions: z.record(z.string(), z.string()),
+  layerSets: z.array(z.union([z.literal('all'), z.number().int()])),
+  rowsPerSequence: z.number().int(),
+  changes: z.array(
+    z.object({
+      measure: z.enum(['loglik', 'state']),
+      scope: z.string(),
+      model: z.string(),
+      concept: layerValues,
+      control: layerValues,
+      effect: layerValues.optional(),
+      pValue: layerValues.optional(),
+      layersBeatingChance: z.number().nullable().optional(),
+      expectedByChance: z.number().nullable().optional(),
+      countPValue: z.number().nullable().optional(),
+      untested: z.string().optional(),
+      overall: z.object({ concepts: z.number(), conceptsBeatingChance: z.number(), expectedByChance: z.number(), pValue: z.number() }).optional(),
+    }),
+  ),
+  negativeControls: z.array(z.object({ measure: z.enum(['loglik', 'state']), model: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() })),
+});
 export type RepresentationsSummary = z.infer<typeof measuredSchema>;
 /** The representation measures, why they were not taken (`skipped`), or null when not asked for. */
 export type RepresentationsSection = RepresentationsSummary | z.infer<typeof skippedSchema> | null;
@@ -128,6 +151,8 @@ const summarySchema = z.object({
   overallRobustness: z.array(robustnessSchema).optional(),
   // checked by its own form below, so that a fault names the field inside; absent in folders written before representations
   representations: z.unknown().optional(),
+  // absent in folders written before knockout
+  knockout: knockoutSchema.nullable().optional(),
 });
 
 export type Summary = Omit<z.infer<typeof summarySchema>, 'representations'> & { representations?: RepresentationsSection };

@@ -61,10 +61,15 @@ function unsupported(checkpoint: Checkpoint): string | undefined {
   return undefined;
 }
 
-/** A session on the knockout graph (`rewrite/knockout-graph.ts`) of a checkpoint with decomposed or fused attention. */
-export async function openKnockoutSession(checkpoint: Checkpoint, stream: ResidualStream, options: SessionOptions = {}): Promise<KnockoutSession> {
+/** Refuses, in one sentence naming the graph, a checkpoint that cannot run knockout passes (checked before any model runs). */
+export function checkKnockoutSupported(checkpoint: Checkpoint): void {
   const why = unsupported(checkpoint);
   if (why) throw badInput(`${checkpoint.graphFile}: ${why}; export the model with explicit attention (a Softmax per layer) and without dynamic quantization.`);
+}
+
+/** A session on the knockout graph (`rewrite/knockout-graph.ts`) of a checkpoint with decomposed or fused attention. */
+export async function openKnockoutSession(checkpoint: Checkpoint, stream: ResidualStream, options: SessionOptions = {}): Promise<KnockoutSession> {
+  checkKnockoutSupported(checkpoint);
   const sites = checkpoint.graph.attention;
   const graph = await rewrittenGraph(checkpoint, KNOCKOUT_GRAPH, (original) => knockoutGraph(original, sites, stream, checkpoint.graphFile, checkpoint.graph.embeddingRows));
   const session = await createSession(graph, checkpoint, options, 'the knockout graph');

@@ -1,0 +1,52 @@
+import type { ReferenceSpan } from '../reference/reference-spans.js';
+import type { TokenSpan } from '../tokenize/align-spans.js';
+
+/** Where a row knocks out: every layer, or one layer alone (`--knockout-layers`). */
+export type LayerSet = 'all' | number;
+
+/** One row of a sequence's knockout pass: the span whose keys no later query may read, in which layers. */
+export interface KnockoutRow {
+  /** `baseline`: row 0, nothing knocked out; `concept`: the union of its unlabelled spans; `control` and `word`: the sequence's reference spans, as for attention. */
+  kind: 'baseline' | 'concept' | 'control' | 'word';
+  /** A word's type. */
+  label?: string;
+  tokens: number[];
+  /** The layer knocked out alone; absent: every layer. */
+  layer?: number;
+}
+
+/** The layer sets of a run: every layer together, then each asked for alone. */
+export const layerSetsOf = (layers: readonly number[] = []): LayerSet[] => ['all', ...[...new Set(layers)].sort((a, b) => a - b)];
+
+/**
+ * The rows of one sequence's knockout pass: the baseline, then the concept (when the
+ * text holds it) and each reference span in plan order, each under every layer set in
+ * turn, so that the spans' values read as `[spans × layer sets]`.
+ */
+export function knockoutRows(aligned: { spans: ReadonlyArray<Pick<TokenSpan, 'label' | 'tokens'>> }, references: readonly ReferenceSpan[], layerSets: readonly LayerSet[]): KnockoutRow[] {
+  const concept = [...new Set(aligned.spans.filter((s) => !s.label).flatMap((s) => s.tokens))].sort((a, b) => a - b);
+  const spans: Array<Omit<KnockoutRow, 'layer'>> = [
+    ...(concept.length > 0 ? [{ kind: 'concept' as const, tokens: concept }] : []),
+    ...references.map((r) => (r.kind === 'word' ? { kind: 'word' as const, label: r.word!, tokens: [...r.tokens] } : { kind: 'control' as const, tokens: [...r.tokens] })),
+  ];
+  return [{ kind: 'baseline', tokens: [] }, ...spans.flatMap((span) => layerSets.map((set) => (set === 'all' ? { ...span } : { ...span, layer: set })))];
+}
+
+/**
+ * Bytes one row of a knockout pass takes at its peak, roughly: the logits `[T, V]`, a
+ * layer's scores, probabilities and mask `[heads, T, T]`, and a few `[T, hidden]`
+ * activations, in float32.
+ */
+export const rowBytes = (T: number, shape: { vocab: number; heads: number; hidden: number }): number => 4 * T * (shape.vocab + 3 * shape.heads * T + 8 * shape.hidden);
+
+/**
+ * The knocked-out rows (all but the baseline) cut into runs that fit `budget` bytes
+ * with the baseline each run repeats. The cut depends only on the row count, T and the
+ * model's shape, so every model of a lineage runs the same batches.
+ */
+export function chunks<T>(rows: readonly T[], bytesPerRow: number, budget: number): T[][] {
+  const perRun = Math.max(1, Math.floor(budget / bytesPerRow) - 1);
+  const runs: T[][] = [];
+  for (let k = 0; k < rows.length; k += perRun) runs.push(rows.slice(k, k + perRun));
+  return runs;
+}
