@@ -6,6 +6,7 @@ import { analyseComparison } from '../compare/analyse-comparison.js';
 import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from '../results/comparison-files.js';
 import { captureStates } from '../represent/capture.js';
 import { residualStreams, storedStateSequences } from '../represent/stored-states.js';
+import { valueProjectionsOf, type ValueProjection } from '../checkpoint/output-projection.js';
 import { measureRepresentations } from '../represent/representations.js';
 import { writeReferences } from '../results/references-file.js';
 import { measureCheckpoint } from '../measurers/measure-checkpoint.js';
@@ -55,11 +56,12 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const models: ModelMeasures[] = [];
   let computed = 0;
   const streams = request.representations === false ? undefined : await residualStreams(checkpoints);
+  const values = valueLensOf(prepared);
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
     const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
     const stream = typeof streams === 'object' ? streams.get(name) : undefined;
-    const measurer = measurerOf(prepared, checkpoint, stream);
+    const measurer = measurerOf(prepared, checkpoint, stream, typeof values === 'object' ? values.get(name) : undefined);
     const result = await measureCheckpoint(checkpoint, planned, measurer, folder, {
       chatTemplate: request.chatTemplate ?? false,
       onProgress: (done, total) => request.onProgress?.(stage, done, total),
@@ -91,6 +93,12 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
     representations = stored ? await measureRepresentations(stored, names, prepared.pairs, facts, judgeOptionsOf(prepared.analysis, prepared.references)) : { skipped: 'the passes wrote no residual states' };
   }
   const analysed = analyseComparison(measured, models[0]?.record.concepts ?? [], comparisonOptionsOf(prepared.analysis, models.map((m) => m.name), prepared.pairs, prepared.references));
-  const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}) }, out);
+  const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}), valueWeighted: typeof values === 'string' ? values : 'measured' }, out);
   return { ...written, computed, ...(representations ? { representations } : {}) };
+}
+
+/** Each model's W_O per layer for the value-weighted lens, or why the run leaves that lens out. */
+function valueLensOf({ maps, checkpoints }: PreparedCompare): Map<string, ValueProjection[]> | string {
+  if (maps === 'full') return 'measured in the graph only; --maps full keeps the attention lens';
+  return valueProjectionsOf(checkpoints.map(({ name, checkpoint }) => ({ name, graph: checkpoint.graph })));
 }

@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import type { Comparison } from '../compare/compare.js';
 import { benjaminiHochberg } from '../compare/multiplicity.js';
 import type { RepresentationResults } from '../represent/representations.js';
@@ -49,7 +50,7 @@ export function attentionRates(comparisons: readonly Comparison[], variant: stri
   const rates = empty();
   for (const comparison of comparisons) {
     for (const scope of comparison.scopes) {
-      if (scope.variant.target !== 'concept' || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
+      if (scope.variant.target !== 'concept' || !isAttentionLens(scope.variant) || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
       const change = scope.pairs[0];
       if (scope.scope === '*') addRun(rates, change?.overall?.pValue, change?.overall?.effect, alpha);
       else if (chosen(scope.scope) && change?.chance) addConcept(rates, change.chance.pValue, change.chance.countPValue, alpha);
