@@ -3,7 +3,7 @@ import { checkOutputFolder, stageFolder } from '../io/atomic.js';
 import { writeTraceIndex, type IndexedModel } from '../results/trace-index.js';
 import { comparisonOptionsOf, judgeOptionsOf } from '../options/analysis-options.js';
 import { analyseComparison } from '../compare/analyse-comparison.js';
-import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from '../results/comparison-files.js';
+import { measuredSequences, VALUE_LENS_FROM_MAPS, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from '../results/comparison-files.js';
 import { captureStates } from '../represent/capture.js';
 import { residualStreams, storedStateSequences } from '../represent/stored-states.js';
 import { valueProjectionsOf, type ValueProjection } from '../checkpoint/output-projection.js';
@@ -99,6 +99,6 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
 
 /** Each model's W_O per layer for the value-weighted lens, or why the run leaves that lens out. */
 function valueLensOf({ maps, checkpoints }: PreparedCompare): Map<string, ValueProjection[]> | string {
-  if (maps === 'full') return 'measured in the graph only; --maps full keeps the attention lens';
+  if (maps === 'full') return VALUE_LENS_FROM_MAPS;
   return valueProjectionsOf(checkpoints.map(({ name, checkpoint }) => ({ name, graph: checkpoint.graph })));
 }

@@ -60,6 +60,9 @@ function referencesSummary(plan: ReferencePlan, comparison: Comparison) {
   };
 }
 
+/** Why a run from full maps (compare --maps full, and measure) has no value-weighted lens: the maps keep no value norms. */
+export const VALUE_LENS_FROM_MAPS = 'it is measured in the graph only, and --maps full keeps the attention lens';
+
 /** What a comparison's files are written from: the analysis, what the traces recorded, the options resolved. */
 export interface ComparisonInputs {
   analysed: ComparisonAnalysis;

@@ -15,6 +15,7 @@ import { modelDir, referenceIndex, ROOT, temporaryFolder, type ReferenceProbe } 
 
 const TOLERANCE = 1e-5;
 const REFERENCE_SCRIPT = path.join(ROOT, 'spec', 'fixtures', 'value-weighted', 'reference.py');
+const SILENCE_SCRIPT = path.join(ROOT, 'spec', 'fixtures', 'value-weighted', 'silence-tokens.py');
 const NO_PYTHON =
   'the value-weighted reference is a numpy forward pass of the ONNX weights: install python3-onnx and python3-numpy (as .ci/run does) or point LEGAL_ATTN_PYTHON at a python3 that has them';
 const QUERY_SETS: readonly QuerySetKind[] = ['all', 'after', 'outside'];
@@ -132,4 +133,21 @@ describe('value-weighted attention against ‖v_j W_O^h‖ computed from the wei
     }
     whole.measures.referenceShares.forEach((r, x) => r.share.forEach((s, k) => assert.ok(Math.abs(s - blocked.measures.referenceShares[x]!.share[k]!) < 1e-5 || Number.isNaN(s), `reference ${r.lens ?? 'attention'} ${r.querySet} ${r.sink}`)));
   });
+
+  it("puts exactly nothing on a concept whose values are zero, where the plain share still sees attention on it", async () => {
+    // the concept's embedding rows zeroed: in layer 0 its values vanish, its keys (score 0) are still attended
+    const concept = conceptTokens(probe);
+    const silenced = path.join(await temporaryFolder(), 'silenced');
+    await promisify(execFile)(python!, [SILENCE_SCRIPT, modelDir('base'), silenced, ...new Set(concept.map((t) => String(probe.ids[t])))], { timeout: 300_000 });
+    const { measures } = await measured(await openCheckpoint(silenced), probe, control);
+    const heads = measures.heads;
+    for (const kind of QUERY_SETS) {
+      const of = (lens: 'value' | undefined): Float64Array => measures.measures.find((m) => m.lens === lens && m.target === 'concept' && m.querySet === kind && m.sink === 'include')!.share;
+      const value = of('value').subarray(0, heads);
+      const plain = of(undefined).subarray(0, heads);
+      assert.deepEqual([...value], Array.from({ length: heads }, () => 0), `${kind}: layer 0's value-weighted shares`);
+      assert.ok(Math.min(...plain) > 0.01, `${kind}: layer 0's plain shares ${[...plain].join(', ')}`);
+    }
+  });
 });
+
