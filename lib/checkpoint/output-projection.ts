@@ -3,7 +3,11 @@ import type { GraphProto, NodeProto } from '../onnx/proto.js';
 
 /** Where one layer's value vectors and its output projection W_O are, for the value-weighted lens. */
 export interface ValueProjection {
-  /** The value rows the probabilities multiply, `[batch, heads, T, d]` (GQA groups already repeated). */
+  /**
+   * The value rows the probabilities multiply: decomposed, `[batch, heads, T, d]` (GQA groups
+   * already repeated); fused, the kernel's value input (its layout that of the keys), or ''
+   * where q, k and v are packed or projected inside the kernel.
+   */
   values: string;
   /** W_O, `[heads·d, hidden]` (or `[hidden, heads·d]` where `transposed`), an initializer: rows h·d … (h+1)·d are head h's W_O^h. */
   weight: string;
@@ -26,7 +30,7 @@ const permOf = (node: NodeProto): number[] => (node.attribute?.find((a) => a.nam
  * whose weight is an initializer (or a Cast of one). Every other form is named, not guessed.
  */
 export function findValueProjection(graph: GraphProto, site: AttentionSite): ValueProjectionRead {
-  if (site.fused) return { unread: `${site.label}: a fused attention kernel; W_O is not read per head there yet` };
+  if (site.fused) return fusedProjection(graph, site);
   if (!site.node) return { unread: `${site.label}: the model outputs its attentions; its values are not in the graph` };
   let tensor = site.output;
   let product: NodeProto | undefined;
@@ -38,15 +42,37 @@ export function findValueProjection(graph: GraphProto, site: AttentionSite): Val
     else break;
   }
   if (!product) return { unread: `${site.label}: the probabilities' product with the values is not a plain MatMul` };
-  let context = product.output![0]!;
+  const projection = mergedProjection(graph, site.label, product.output![0]!, true);
+  return typeof projection === 'string' ? { unread: projection } : weightOf(graph, site.label, product.input![1]!, projection);
+}
+
+/**
+ * A fused kernel's W_O: its output `[b, T, h·d]` straight into the projection, or
+ * `[b, h, T, d]` (ONNX Attention) merged heads-major first; its values are its input 2,
+ * or packed with the queries.
+ */
+function fusedProjection(graph: GraphProto, site: AttentionSite): ValueProjectionRead {
+  const kernel = graph.node?.[site.position];
+  const fused = site.fused!;
+  if (!kernel) return { unread: `${site.label}: the fused kernel is not found` };
+  const values = fused.key === '' || fused.projection ? '' : (kernel.input?.[2] ?? '');
+  const projection = mergedProjection(graph, site.label, kernel.output![0]!, false);
+  return typeof projection === 'string' ? { unread: projection } : weightOf(graph, site.label, values, projection);
+}
+
+/** The projection the context `[b, h, T, d]` (or already merged `[b, T, h·d]`) meets after the heads-major merge, or why none is read. */
+function mergedProjection(graph: GraphProto, label: string, context: string, mustMerge: boolean): NodeProto | string {
   let step = only(consumerOf(graph, context));
-  if (step?.opType === 'Cast') step = only(consumerOf(graph, (context = step.output![0]!)));
-  if (step?.opType !== 'Transpose' || permOf(step).join(',') !== '0,2,1,3') return { unread: `${site.label}: the heads are not merged heads-major (Transpose 0,2,1,3 then Reshape); W_O not read per head` };
-  const reshape = only(consumerOf(graph, step.output![0]!));
-  if (reshape?.opType !== 'Reshape') return { unread: `${site.label}: the heads are not merged by a Reshape; W_O not read per head` };
-  const projection = only(consumerOf(graph, reshape.output![0]!));
-  if (!projection) return { unread: `${site.label}: the merged heads feed more than one node; W_O not found` };
-  return weightOf(graph, site.label, product.input![1]!, projection);
+  if (step?.opType === 'Cast') step = only(consumerOf(graph, step.output![0]!));
+  if (!step) return `${label}: the attention output feeds more than one node; W_O not found`;
+  if (step.opType === 'Transpose' || mustMerge) {
+    if (step.opType !== 'Transpose' || permOf(step).join(',') !== '0,2,1,3') return `${label}: the heads are not merged heads-major (Transpose 0,2,1,3 then Reshape); W_O not read per head`;
+    const reshape = only(consumerOf(graph, step.output![0]!));
+    if (reshape?.opType !== 'Reshape') return `${label}: the heads are not merged by a Reshape; W_O not read per head`;
+    step = only(consumerOf(graph, reshape.output![0]!));
+    if (!step) return `${label}: the merged heads feed more than one node; W_O not found`;
+  }
+  return step;
 }
 
 function weightOf(graph: GraphProto, label: string, values: string, projection: NodeProto): ValueProjectionRead {

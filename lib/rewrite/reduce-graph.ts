@@ -65,7 +65,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     const scheduleLayer = (layerOutputs: string[], fed: NodeProto): void => void scheduled.push({ outputs: [...layerOutputs, ...waitFor], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
     if (plan.blockRows && site.fused) {
       // P a block of rows at a time beside the kernel, which stays
-      const fused = blockedFusedLayer(graph, rankOf, site.fused, shared, { ...plan, blockRows: plan.blockRows }, l, rollout, infiniteMasks, waitFor);
+      const fused = blockedFusedLayer(graph, rankOf, site.fused, shared, { ...plan, blockRows: plan.blockRows }, l, rollout, infiniteMasks, waitFor, (t) => types.get(t));
       if (fused.rollout) rollout = fused.rollout;
       outputs.push(...fused.outputs);
       reductions.set(site.position, fused.nodes);
@@ -81,7 +81,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     const p = halfPrecision ? nodes.add('Cast', [site.output], nodes.name('probabilities_f32'), [intAttribute('to', FLOAT)]) : site.output;
     const affine = plan.entropy && !plan.readScores && !halfPrecision && !site.fused ? affineScores(graph, producer, softmax) : undefined;
     const projection = plan.valueWeighted?.[l];
-    const valueNorms = projection ? valueNormNodes(nodes, projection, (t) => types.get(t)) : undefined;
+    const valueNorms = projection ? valueNormNodes(nodes, projection, (t) => types.get(t), site.fused) : undefined;
     const reduced = layerReductions(nodes, plan, { p, scores: softmax.input![0]!, previousRollout: rollout, infiniteMasks, halfPrecision, ...(affine ? { affine } : {}), ...(valueNorms ? { valueNorms } : {}) });
     if (reduced.rollout) rollout = reduced.rollout;
     const layerOutputs = [reduced.mass, reduced.valueMass, valueNorms, reduced.columnSums, reduced.rollout, reduced.entropy, reduced.mean].filter((name): name is string => name !== undefined);
