@@ -57,11 +57,10 @@ export function widenInputs(layout: ReductionLayout, keySetCount: number, rollou
 
 /**
  * Every measure of `measureSequence` from the in-graph reductions instead of the full
- * maps: shares and control shares from per-query masses on the key sets, or, for the
- * controls under the `all` and `after` query sets, from the column sums (a key j only
- * receives attention from queries i ≥ j, so Σ_{i∈Q} A[i][j] is the whole column for
- * every j of a span whose queries start at its first token); entropy and rollout as
- * the graph returned them; component matrices from head-averaged masses.
+ * maps: shares and control shares (`lensOf`); entropy and rollout as the graph
+ * returned them; component matrices from head-averaged masses. Where the graph weighed
+ * by values, the same shares again under the lens `value`, from the value-weighted
+ * masses, and column sums times each key's value norm.
  */
 export function measureReduced(reduced: ReducedAttention, layout: ReductionLayout, options: MeasureOptions): SequenceMeasures {
   const [layers = 0, heads = 0, tokens = 0, K = 0] = reduced.mass.dims;
