@@ -87,7 +87,8 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     const layerOutputs = [reduced.mass, reduced.valueMass, valueNorms, reduced.columnSums, reduced.rollout, reduced.entropy, reduced.mean].filter((name): name is string => name !== undefined);
     outputs.push(...layerOutputs);
     // after the values too, wherever the export put them
-    const valuesAt = projection ? position.get(producer.get(projection.values)!) ?? -1 : -1;
+    const valuesFrom = projection?.values ? producer.get(projection.values) : undefined;
+    const valuesAt = valuesFrom ? (position.get(valuesFrom) ?? -1) : -1;
     reductions.set(Math.max(site.position, valuesAt), [...computed, ...nodes.nodes]);
     scheduleLayer(layerOutputs, fedNode(softmax));
   });
