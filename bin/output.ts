@@ -49,6 +49,7 @@ export function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out'
           pair: c.pair,
           querySet: s.variant.querySet,
           sink: s.variant.sink,
+          lens: s.variant.lens ?? 'attention',
           meanDelta: c.distribution.mean,
           skewness: c.distribution.skewness,
           fractionRose: c.distribution.fractionRose,
