@@ -11,7 +11,7 @@ export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'repre
   const lines: string[] = summary.notes.map((note) => `note: ${note}`);
   for (const scope of summary.comparison.scopes.filter((s) => s.scope === '*')) {
     if (scope.unmeasurable) {
-      lines.push(`  ${scope.variant.querySet}/${scope.variant.sink}: not measurable, ${scope.unmeasurable}`);
+      lines.push(`  ${scope.variant.lens === 'value' ? 'value-weighted ' : ''}${scope.variant.querySet}/${scope.variant.sink}: not measurable, ${scope.unmeasurable}`);
       continue;
     }
     const outOfMeans = scope.skipped.filter((s) => !scope.sequences.includes(s.sequence)).length;
@@ -23,7 +23,7 @@ export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'repre
       const beat = o === undefined ? 'no concept could be tested' : `${o.conceptsBeatingChance}/${o.concepts} concepts beat chance (chance gives ${o.expectedByChance.toFixed(1)}, p ${o.pValue.toPrecision(2)})`;
       const controls = negativeControlShare(summary.comparison.negativeControls, change.pair, scope.variant);
       const own = controls ? `; negative controls ${(100 * controls.rate).toFixed(1)}% of ${controls.words} words` : '';
-      const target = scope.variant.target === 'concept' ? '' : `${scope.variant.target} `;
+      const target = `${scope.variant.lens === 'value' ? 'value-weighted ' : ''}${scope.variant.target === 'concept' ? '' : `${scope.variant.target} `}`;
       lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, ${skewnessWords(d.skewness, d.n)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${own}${skipped}`);
     }
   }
@@ -65,6 +65,7 @@ export function compareResult(summary: Pick<CompareSummary, 'comparison' | 'out'
           pair: c.pair,
           querySet: s.variant.querySet,
           sink: s.variant.sink,
+          lens: s.variant.lens ?? 'attention',
           meanDelta: c.distribution.mean,
           skewness: c.distribution.skewness,
           fractionRose: c.distribution.fractionRose,

@@ -4,6 +4,7 @@ import { findTokenEmbedding } from './embedding-norms.js';
 import { shapeOf } from '../onnx/initializers.js';
 import { staticRank } from '../onnx/static-rank.js';
 import { describeExport } from './export-format.js';
+import { findValueProjection } from './output-projection.js';
 import type { AttentionSite, GraphAnalysis, GraphInput } from './graph-analysis.js';
 import { EXTERNAL_DATA_LOCATION, ELEMENT_TYPES, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js';
 
@@ -206,6 +207,7 @@ export function analyseGraph(model: ModelProto, graphName = 'model.onnx'): Graph
     externalData: [...externalData].sort(),
     format: describeExport(graph, attention, [...externalData], graphName),
     subgraphSoftmax: softmaxInSubgraphs(graph),
+    valueProjections: attention.map((site) => findValueProjection(graph, site)),
   };
   const rows = embeddingRows(graph);
   if (rows !== undefined) analysis.embeddingRows = rows;

@@ -1,4 +1,5 @@
 import type { FusedAttention } from './fused-attention.js';
+import type { ValueProjectionRead } from './output-projection.js';
 
 /** Where one layer's attention probabilities come out of the graph. */
 export interface AttentionSite {
@@ -46,6 +47,8 @@ export interface GraphAnalysis {
   format: ExportFormat;
   /** Softmax nodes inside If, Loop or Scan subgraphs (a merged decoder keeps its attention there). */
   subgraphSoftmax: number;
+  /** Per attention site, its values and W_O for the value-weighted lens, or why they cannot be read per head. */
+  valueProjections?: ValueProjectionRead[];
 }
 
 /** How a checkpoint was exported: what `inspect` says of it and what the tracer adapts to. */

@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import { rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
@@ -53,7 +54,7 @@ export interface Verdict {
 const representationsOf = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
 
 function findings(summary: CompareSummary, alpha: number): Findings {
-  const variants = [...new Set(summary.comparison.scopes.filter((s) => s.scope === '*' && s.variant.target === 'concept').map((s) => `${s.variant.querySet}/${s.variant.sink}`))];
+  const variants = [...new Set(summary.comparison.scopes.filter((s) => s.scope === '*' && s.variant.target === 'concept' && isAttentionLens(s.variant)).map((s) => `${s.variant.querySet}/${s.variant.sink}`))];
   const states = representationsOf(summary);
   return {
     attention: Object.fromEntries(variants.map((v) => [v, attentionRates([summary.comparison], v, alpha)])),

@@ -3,9 +3,10 @@ import { checkOutputFolder, stageFolder } from '../io/atomic.js';
 import { writeTraceIndex, type IndexedModel } from '../results/trace-index.js';
 import { comparisonOptionsOf, judgeOptionsOf } from '../options/analysis-options.js';
 import { analyseComparison } from '../compare/analyse-comparison.js';
-import { measuredSequences, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from '../results/comparison-files.js';
+import { measuredSequences, VALUE_LENS_FROM_MAPS, writeComparison, type ModelMeasures, type RepresentationOutcome, type WrittenComparison } from '../results/comparison-files.js';
 import { captureStates } from '../represent/capture.js';
 import { residualStreams, storedStateSequences } from '../represent/stored-states.js';
+import { valueProjectionsOf, type ValueProjection } from '../checkpoint/output-projection.js';
 import { measureRepresentations } from '../represent/representations.js';
 import { captureKnockout } from '../knockout/capture.js';
 import { layerSetsOf } from '../knockout/rows.js';
@@ -63,11 +64,12 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const streams = request.representations === false && !request.knockout ? undefined : await residualStreams(checkpoints);
   if (request.knockout && typeof streams === 'string') throw badInput(`--knockout: ${streams}; attention knockout compares the last residual state with the baseline's, so it needs it.`);
   const layerSets = layerSetsOf(request.knockoutLayers);
+  const values = valueLensOf(prepared);
   for (const { name, checkpoint } of checkpoints) {
     const folder = path.join(out, 'traces', name);
     const stage = prepared.maps === 'full' ? `tracing ${name}` : `measuring ${name} in the graph`;
     const stream = typeof streams === 'object' ? streams.get(name) : undefined;
-    const measurer = measurerOf(prepared, checkpoint, request.representations === false ? undefined : stream);
+    const measurer = measurerOf(prepared, checkpoint, request.representations === false ? undefined : stream, typeof values === 'object' ? values.get(name) : undefined);
     const result = await measureCheckpoint(checkpoint, planned, measurer, folder, {
       chatTemplate: request.chatTemplate ?? false,
       onProgress: (done, total) => request.onProgress?.(stage, done, total),
@@ -109,6 +111,12 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const knocked = request.knockout ? await storedKnockoutSequences(sequenceFacts, folders) : undefined;
   const knockout = knocked ? await measureKnockout(knocked, checkpoints.map((c) => c.name), prepared.pairs, judgeOptionsOf(prepared.analysis, prepared.references)) : undefined;
   const analysed = analyseComparison(measured, models[0]?.record.concepts ?? [], comparisonOptionsOf(prepared.analysis, models.map((m) => m.name), prepared.pairs, prepared.references));
-  const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}) }, out);
+  const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}), valueWeighted: typeof values === 'string' ? values : 'measured' }, out);
   return { ...written, computed, ...(representations ? { representations } : {}) };
+}
+
+/** Each model's W_O per layer for the value-weighted lens, or why the run leaves that lens out. */
+function valueLensOf({ maps, checkpoints }: PreparedCompare): Map<string, ValueProjection[]> | string {
+  if (maps === 'full') return VALUE_LENS_FROM_MAPS;
+  return valueProjectionsOf(checkpoints.map(({ name, checkpoint }) => ({ name, graph: checkpoint.graph })));
 }

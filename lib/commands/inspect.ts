@@ -27,6 +27,8 @@ export interface InspectReport {
   fullMap: { length: number; bytes: number; bytesPerLayer: number; beyondModel?: true };
   /** The residual states legal-attn reads for representations (the embeddings, then after each layer), or why it cannot. */
   residualStream: { states: string[] } | { unread: string };
+  /** Whether W_O is read per head in every layer (the value-weighted lens), or the first layer's reason it is not. */
+  valueWeighted: { layers: number } | { unread: string };
 }
 
 /** Heads from config.json, or, without one, from a two-token forward pass. */
@@ -64,6 +66,7 @@ export async function inspectCheckpoint(dir: string, options: { length?: number;
     format: checkpoint.graph.format,
     fullMap: { length, bytes: fullMapBytes(layers, heads, length), bytesPerLayer: fullMapBytes(1, heads, length) },
     residualStream: typeof stream === 'string' ? { unread: stream } : { states: stream.states },
+    valueWeighted: valueLensOf(checkpoint),
   };
   const { kvHeads, headSize, maxPositions } = checkpoint.shape;
   if (kvHeads !== undefined) report.kvHeads = kvHeads;
@@ -123,6 +126,7 @@ export function formatInspectReport(report: InspectReport): string {
     }`,
     `max positions  ${report.maxPositions === undefined ? 'unknown' : `${report.maxPositions} (the longest sequence the model takes)`}`,
     `residual       ${'states' in report.residualStream ? `${report.residualStream.states.length} states (the embeddings, then after each layer), found by graph structure` : `not readable (${report.residualStream.unread}); compare measures attention only`}`,
+    `W_O            ${'layers' in report.valueWeighted ? `read per head in ${report.valueWeighted.layers} layers (value-weighted attention beside the share)` : `not read per head (${report.valueWeighted.unread}); compare leaves the value-weighted lens out`}`,
     `full map       ${formatBytes(report.fullMap.bytes)} for one sequence of ${report.fullMap.length} tokens (${formatBytes(report.fullMap.bytesPerLayer)} a layer)${
       report.fullMap.beyondModel ? `; but the model stops at ${report.maxPositions} positions, so no sequence of ${report.fullMap.length} tokens runs on it` : ''
     }`,
@@ -131,4 +135,11 @@ export function formatInspectReport(report: InspectReport): string {
     ...report.layers.map((site) => `${String(site.layer).padStart(5)}  ${site.label.padEnd(9)}  ${attentionKind(site)}  ${site.node || '(output)'} → ${site.output}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** W_O read per head in every layer, or the reason of the first layer where it is not. */
+function valueLensOf(checkpoint: Checkpoint): InspectReport['valueWeighted'] {
+  const read = checkpoint.graph.valueProjections ?? [];
+  const unread = read.find((p): p is { unread: string } => 'unread' in p);
+  return unread ? { unread: unread.unread } : read.length > 0 ? { layers: read.length } : { unread: 'no attention layer found' };
 }

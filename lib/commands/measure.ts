@@ -11,7 +11,7 @@ import { readReferences, writeReferences } from '../results/references-file.js';
 import { readTokensFile } from '../results/tokens-file.js';
 import { readTraceRecord, type StoredTraceRecord } from '../results/trace-file.js';
 import { readTraceIndex, writeTraceIndex } from '../results/trace-index.js';
-import { measuredSequences, writeComparison, type ModelMeasures, type WrittenComparison } from '../results/comparison-files.js';
+import { measuredSequences, VALUE_LENS_FROM_MAPS, writeComparison, type ModelMeasures, type WrittenComparison } from '../results/comparison-files.js';
 import { type PlannedSequence } from '../plan/planned-sequence.js';
 import { FullMapMeasurer, savedMaps } from '../measurers/full-maps.js';
 
@@ -80,7 +80,7 @@ export async function measureResults(resultsDir: string, options: AnalysisOption
     await writeReferences(out, references, planned.map((p) => p.dir));
   }
   const analysed = analyseComparison(measured, records[0]?.record.concepts ?? [], comparisonOptionsOf(analysis, names, pairs, references));
-  const written = await writeComparison({ analysed, measured, records, pairs, analysis, references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}) }, out);
+  const written = await writeComparison({ analysed, measured, records, pairs, analysis, references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}), valueWeighted: VALUE_LENS_FROM_MAPS }, out);
   return { ...written, ...(representations ? { representations } : {}) };
 }
 

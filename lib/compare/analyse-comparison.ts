@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import { badInput } from '../errors.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 import type { ModelPair } from '../options/pairs.js';
@@ -51,7 +52,7 @@ function conceptWidths(measured: readonly MeasuredSequence[]): Map<string, numbe
 /** The mean share over heads of a sequence's concept under the primary query set, sink included. */
 function meanShareOf(comparison: Comparison, querySet: string, concept: string): (sequence: string, model: string) => number {
   return (sequence, model) => {
-    const scope = comparison.sequences.find((s) => s.scope === concept && s.sequences[0] === `${concept}/${sequence}` && s.variant.target === 'concept' && s.variant.querySet === querySet && s.variant.sink === 'include');
+    const scope = comparison.sequences.find((s) => s.scope === concept && s.sequences[0] === `${concept}/${sequence}` && s.variant.target === 'concept' && s.variant.querySet === querySet && s.variant.sink === 'include' && isAttentionLens(s.variant));
     const share = scope?.models.find((m) => m.model === model)?.share;
     return share ? share.reduce((a, b) => a + b, 0) / share.length : Number.NaN;
   };

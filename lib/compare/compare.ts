@@ -1,6 +1,6 @@
 import type { SinkMode } from '../measure/attention-share.js';
 import { describeDistribution, finiteMean, type Distribution } from '../measure/distribution.js';
-import { isConceptTarget, type ReferenceShares, type SequenceMeasures, type TargetMeasures } from '../measure/measure-sequence.js';
+import { isConceptTarget, type Lens, type ReferenceShares, type SequenceMeasures, type TargetMeasures } from '../measure/measure-sequence.js';
 import type { QuerySetKind } from '../measure/query-set.js';
 import { controlLibrary } from '../reference/match.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
@@ -35,7 +35,11 @@ export interface Variant {
   target: string;
   querySet: QuerySetKind;
   sink: SinkMode;
+  /** Absent: `attention`, the plain share; `value`: the value-weighted share. */
+  lens?: Lens;
 }
+
+const lensOf = (v: { lens?: Lens }): Lens => v.lens ?? 'attention';
 
 /** Per-head arrays are `[layer × heads + head]`; per-layer arrays `[layer]`. */
 export interface ModelShares {
@@ -95,6 +99,7 @@ export interface ScopeComparison {
 export interface NegativeControlResult extends NegativeControlRates {
   querySet: QuerySetKind;
   sink: SinkMode;
+  lens?: Lens;
   pair: string;
   /** Sequences per unit (the null of concepts of that many sequences). */
   sequences: number;
@@ -110,14 +115,15 @@ export interface Comparison {
   negativeControls: NegativeControlResult[];
 }
 
-const variantKey = (v: Pick<Variant, 'querySet' | 'sink'>): string => `${v.querySet}|${v.sink}`;
+type Reading = Pick<Variant, 'querySet' | 'sink' | 'lens'>;
+const variantKey = (v: Reading): string => `${v.querySet}|${v.sink}|${lensOf(v)}`;
 
 function measureOf(sequence: MeasuredSequence, model: string, variant: Variant): TargetMeasures | undefined {
-  return sequence.byModel[model]?.measures.find((m) => m.target === variant.target && m.querySet === variant.querySet && m.sink === variant.sink);
+  return sequence.byModel[model]?.measures.find((m) => m.target === variant.target && m.querySet === variant.querySet && m.sink === variant.sink && lensOf(m) === lensOf(variant));
 }
 
-const referencesOf = (sequence: MeasuredSequence | undefined, model: string, variant: Pick<Variant, 'querySet' | 'sink'>): ReferenceShares | undefined =>
-  sequence?.byModel[model]?.referenceShares.find((r) => r.querySet === variant.querySet && r.sink === variant.sink);
+const referencesOf = (sequence: MeasuredSequence | undefined, model: string, variant: Reading): ReferenceShares | undefined =>
+  sequence?.byModel[model]?.referenceShares.find((r) => r.querySet === variant.querySet && r.sink === variant.sink && lensOf(r) === lensOf(variant));
 
 /** Mean over groups of the mean over each group's arrays. */
 function nestedMean(groups: ReadonlyArray<readonly Float64Array[]>): Float64Array {
@@ -138,7 +144,7 @@ interface VariantJudges {
   judge(pair: ModelPair): ChangeJudge;
 }
 
-function variantJudges(sequences: readonly MeasuredSequence[], variant: Pick<Variant, 'querySet' | 'sink'>, options: CompareOptions, headCount: number): VariantJudges {
+function variantJudges(sequences: readonly MeasuredSequence[], variant: Reading, options: CompareOptions, headCount: number): VariantJudges {
   const plan = options.references;
   const first = options.models[0]!;
   const bySequence = new Map(sequences.map((s) => [s.index, s]));
@@ -357,7 +363,7 @@ export function compareModels(sequences: readonly MeasuredSequence[], options: C
   const layers = firstMeasures?.layers ?? 0;
   const headCount = layers * (firstMeasures?.heads ?? 0);
   const first = options.models[0]!;
-  const variantsOf = (s: MeasuredSequence): Variant[] => (s.byModel[first]?.measures ?? []).map(({ target, querySet, sink }) => ({ target, querySet, sink }));
+  const variantsOf = (s: MeasuredSequence): Variant[] => (s.byModel[first]?.measures ?? []).map(({ target, querySet, sink, lens }) => ({ target, querySet, sink, ...(lens && lens !== 'attention' ? { lens } : {}) }));
   const byIndex = new Map(sequences.map((s) => [s.index, s]));
   const judges = new Map<string, VariantJudges>();
   const contextOf = (variant: Variant): ScopeContext => {
@@ -386,11 +392,11 @@ export function compareModels(sequences: readonly MeasuredSequence[], options: C
   }
   const perSequence = testFamilies(sequences.flatMap((s) => variantsOf(s).map((variant) => compareScope(s.concept, variant, [[s]], contextOf(variant)))), judgesOf, options);
   const negativeControls = [...judges].flatMap(([key, j]) => {
-    const [querySet, sink] = key.split('|') as [QuerySetKind, SinkMode];
+    const [querySet, sink, lens] = key.split('|') as [QuerySetKind, SinkMode, Lens];
     return options.pairs.flatMap((pair) =>
       j.judge(pair).nulls().flatMap((nul) => {
         const rates = negativeControlRates([nul], options.alpha);
-        return rates ? [{ querySet, sink, pair: pairName(pair), sequences: nul.sequences, ...rates }] : [];
+        return rates ? [{ querySet, sink, ...(lens !== 'attention' ? { lens } : {}), pair: pairName(pair), sequences: nul.sequences, ...rates }] : [];
       }),
     );
   });

@@ -96,6 +96,8 @@ export function negativeControlNull(words: ReadonlyMap<string, readonly Float64A
 export interface NegativeControlSummary {
   querySet?: string;
   sink?: string;
+  /** Absent: `attention`. */
+  lens?: string;
   pair: string;
   sequences: number;
   words: number;
@@ -107,8 +109,9 @@ export interface NegativeControlSummary {
  * sink): the share of negative-control words, of units of two or more sequences as
  * concepts are, whose count beats chance when each is tested as a concept is.
  */
-export function negativeControlShare(rows: readonly NegativeControlSummary[], pair: string, variant?: { querySet: string; sink: string }): { words: number; rate: number } | undefined {
-  const kept = rows.filter((r) => r.pair === pair && r.sequences >= 2 && (!variant || (r.querySet === variant.querySet && r.sink === variant.sink)));
+export function negativeControlShare(rows: readonly NegativeControlSummary[], pair: string, variant?: { querySet: string; sink: string; lens?: string | undefined }): { words: number; rate: number } | undefined {
+  // one lens at a time: the attention share's where no variant says otherwise
+  const kept = rows.filter((r) => r.pair === pair && r.sequences >= 2 && (r.lens ?? 'attention') === (variant?.lens ?? 'attention') && (!variant || (r.querySet === variant.querySet && r.sink === variant.sink)));
   const words = kept.reduce((n, r) => n + r.words, 0);
   return words > 0 ? { words, rate: kept.reduce((n, r) => n + r.countBelowAlpha * r.words, 0) / words } : undefined;
 }

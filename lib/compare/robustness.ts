@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import { sampleRankCorrelation } from 'simple-statistics';
 import { finiteMean } from '../measure/distribution.js';
 import { isConceptTarget } from '../measure/measure-sequence.js';
@@ -54,7 +55,7 @@ function verdict(pair: string, choices: ChoiceResult[]): Robustness {
  * whether the direction and the finding hold under all of them.
  */
 export function robustnessOf(comparison: Comparison, scope: string, alpha: number): Robustness[] {
-  const scopes = comparison.scopes.filter((s) => s.scope === scope && isConceptTarget(s.variant.target) && !s.unmeasurable);
+  const scopes = comparison.scopes.filter((s) => s.scope === scope && isConceptTarget(s.variant.target) && isAttentionLens(s.variant) && !s.unmeasurable);
   const pairs = [...new Set(scopes.flatMap((s) => s.pairs.map((c) => c.pair)))];
   return pairs.map((pair) => verdict(pair, scopes.map((s) => choiceOf(s, pair, alpha))));
 }
@@ -65,8 +66,8 @@ export function robustnessOf(comparison: Comparison, scope: string, alpha: numbe
  * (span rule, query set, sink include); null with fewer than three concepts.
  */
 export function widthCorrelation(comparison: Comparison, widths: ReadonlyMap<string, number>): Record<string, number | null> {
-  const first = comparison.scopes.find((s) => s.scope !== '*' && isConceptTarget(s.variant.target));
-  const scopes = comparison.scopes.filter((s) => s.scope !== '*' && first && s.variant.target === first.variant.target && s.variant.querySet === first.variant.querySet && s.variant.sink === first.variant.sink);
+  const first = comparison.scopes.find((s) => s.scope !== '*' && isConceptTarget(s.variant.target) && isAttentionLens(s.variant));
+  const scopes = comparison.scopes.filter((s) => s.scope !== '*' && first && s.variant.target === first.variant.target && s.variant.querySet === first.variant.querySet && s.variant.sink === first.variant.sink && isAttentionLens(s.variant));
   const pairs = [...new Set(scopes.flatMap((s) => s.pairs.map((c) => c.pair)))];
   return Object.fromEntries(
     pairs.map((pair) => {

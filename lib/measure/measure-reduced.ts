@@ -3,7 +3,8 @@ import type { TokenSpan } from '../tokenize/align-spans.js';
 import { shareOfRows, type RowMasses } from './attention-share.js';
 import { componentTokens } from './component-attention.js';
 import type { ReferenceSpan } from '../reference/reference-spans.js';
-import { componentMeasures, measureReferences, measureVariants, targetsOf, type MeasureOptions, type SequenceMeasures, type Target } from './measure-sequence.js';
+import { componentMeasures, measureReferences, measureVariants, targetsOf, type MeasureOptions, type QueryPlan, type ReferenceShares, type SequenceMeasures, type Target, type TargetMeasures } from './measure-sequence.js';
+import type { Float32Tensor } from '../io/npy.js';
 import { type ReducedAttention, type ReductionInputs } from '../rewrite/reduction-plan.js';
 
 /** Key-set columns every sequence has before its targets: every key, then the sink. */
@@ -56,42 +57,85 @@ export function widenInputs(layout: ReductionLayout, keySetCount: number, rollou
 
 /**
  * Every measure of `measureSequence` from the in-graph reductions instead of the full
- * maps: shares and control shares from per-query masses on the key sets, or, for the
- * controls under the `all` and `after` query sets, from the column sums (a key j only
- * receives attention from queries i ≥ j, so Σ_{i∈Q} A[i][j] is the whole column for
- * every j of a span whose queries start at its first token); entropy and rollout as
- * the graph returned them; component matrices from head-averaged masses.
+ * maps: shares and control shares (`lensOf`); entropy and rollout as the graph
+ * returned them; component matrices from head-averaged masses. Where the graph weighed
+ * by values, the same shares again under the lens `value`, from the value-weighted
+ * masses, and column sums times each key's value norm.
  */
 export function measureReduced(reduced: ReducedAttention, layout: ReductionLayout, options: MeasureOptions): SequenceMeasures {
   const [layers = 0, heads = 0, tokens = 0, K = 0] = reduced.mass.dims;
   const R = reduced.rollout?.dims[2] ?? 0;
+  const attention = lensOf(reduced.mass, layout, options, (l, h, row) => columnSumRow(reduced, l, h, row), {
+    entropy: (l, h, queries) => {
+      const rowEntropy = reduced.entropy!.data.subarray((l * heads + h) * tokens, (l * heads + h + 1) * tokens);
+      return queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / queries.length;
+    },
+    rollout: (v, l, queries) => (queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + v.index]!, 0) / queries.length),
+  });
+  const measures = attention.measures;
+  const referenceShares = attention.referenceShares;
+  if (reduced.valueMass && reduced.valueNorms) {
+    // The value lens: the same shares on the value-weighted masses; a key's column sum weighs by its value norm.
+    const norms = reduced.valueNorms.data;
+    const value = lensOf(reduced.valueMass, layout, options, (l, h, row) => {
+      const rows = reduced.columnSums?.dims[2] ?? 0;
+      const sums = columnSumRow(reduced, l, h, row === 0 ? 0 : rows - 1);
+      const n = norms.subarray((l * heads + h) * tokens, (l * heads + h + 1) * tokens);
+      return sums.map((s, j) => s * n[j]!);
+    });
+    measures.push(...value.measures.map((m) => ({ ...m, lens: 'value' as const })));
+    referenceShares.push(...value.referenceShares.map((r) => ({ ...r, lens: 'value' as const })));
+  }
+  const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, measures, references: layout.references, referenceShares };
+  // What a query puts on a component, head-averaged: the masses on the component's key set.
+  const column = layout.components.map((p) => FIRST_TARGET + layout.targets.findIndex((t) => t.name === `component:${p.label}`));
+  const components = componentMeasures(layers, layout.components, (l, i, b) => {
+    let mass = 0;
+    for (let h = 0; h < heads; h++) mass += reduced.mass.data[((l * heads + h) * tokens + i) * K + column[b]!]!;
+    return mass / heads;
+  });
+  if (components) result.components = components;
+  return result;
+}
+
+/** Column sums of one head, `[T]`: row 0 plain, row 1 sink-renormalised, row 2 value sink-renormalised (before the value norms). */
+function columnSumRow(reduced: ReducedAttention, l: number, h: number, row: number): Float32Array {
+  const [, heads = 0, rows = 0, tokens = 0] = reduced.columnSums?.dims ?? [];
+  if (row >= rows) throw runtimeFailure('the in-graph column sums were taken without the sink-renormalised row, which --sink exclude needs.');
+  const base = ((l * heads + h) * rows + row) * tokens;
+  return reduced.columnSums!.data.subarray(base, base + tokens);
+}
+
+/** How a lens reads its entropy and rollout; absent: NaN (the value lens defines neither). */
+interface LensExtras {
+  entropy: (layer: number, head: number, queries: readonly number[]) => number;
+  rollout: (variant: QueryPlan, layer: number, queries: readonly number[]) => number;
+}
+
+/**
+ * The shares of one lens from its masses on the key sets `[layers, heads, T, K]` and its
+ * column sums (plain row 0, sink-free row 1): targets from the per-query masses, controls
+ * under `all` and `after` from the column sums (a key j only receives attention from
+ * queries i ≥ j, so Σ_{i∈Q} A[i][j] is the whole column for every j of a span whose
+ * queries start at its first token), under `outside` from their own key-set columns.
+ */
+function lensOf(mass: Float32Tensor, layout: ReductionLayout, options: MeasureOptions, columnSums: (l: number, h: number, row: 0 | 1) => Float32Array, extras?: LensExtras): { measures: TargetMeasures[]; referenceShares: ReferenceShares[] } {
+  const [layers = 0, heads = 0, tokens = 0, K = 0] = mass.dims;
   const massRows = (l: number, h: number, column: number): RowMasses => {
     const base = (l * heads + h) * tokens * K;
     return {
-      onSet: (i) => reduced.mass.data[base + i * K + column]!,
-      total: (i) => reduced.mass.data[base + i * K + ALL]!,
-      sink: (i) => reduced.mass.data[base + i * K + SINK]!,
+      onSet: (i) => mass.data[base + i * K + column]!,
+      total: (i) => mass.data[base + i * K + ALL]!,
+      sink: (i) => mass.data[base + i * K + SINK]!,
     };
-  };
-  const columnRows = reduced.columnSums?.dims[2] ?? 0;
-  const columnSum = (l: number, h: number, row: 0 | 1, span: readonly number[]): number => {
-    if (row >= columnRows) throw runtimeFailure('the in-graph column sums were taken without the sink-renormalised row, which --sink exclude needs.');
-    const base = ((l * heads + h) * columnRows + row) * tokens;
-    return span.reduce((acc, j) => acc + (row === 1 && j === 0 ? 0 : reduced.columnSums!.data[base + j]!), 0);
   };
   const shape = { layers, heads, tokens };
   const measures = measureVariants(
     shape,
     layout.targets,
     options,
-    (v, l, h) => {
-      const rowEntropy = reduced.entropy!.data.subarray((l * heads + h) * tokens, (l * heads + h + 1) * tokens);
-      return {
-        share: shareOfRows(massRows(l, h, FIRST_TARGET + v.index), v.queries, v.target.tokens.includes(0), v.sink),
-        entropy: v.queries.length === 0 ? Number.NaN : v.queries.reduce((acc, i) => acc + rowEntropy[i]!, 0) / v.queries.length,
-      };
-    },
-    (v, l, queries) => (queries.length === 0 ? Number.NaN : queries.reduce((acc, i) => acc + reduced.rollout!.data[(l * tokens + i) * R + v.index]!, 0) / queries.length),
+    (v, l, h) => ({ share: shareOfRows(massRows(l, h, FIRST_TARGET + v.index), v.queries, v.target.tokens.includes(0), v.sink), entropy: extras ? extras.entropy(l, h, v.queries) : Number.NaN }),
+    (v, l, queries) => (extras ? extras.rollout(v, l, queries) : Number.NaN),
   );
   // Per head, the suffix sums of the rows that count from query i on: the total of the queries of `all` and `after`.
   const suffixes = new Map<string, Float64Array>();
@@ -110,16 +154,9 @@ export function measureReduced(reduced: ReducedAttention, layout: ReductionLayou
     if (r.kind === 'outside') return shareOfRows(massRows(l, h, layout.referenceColumn! + r.index), r.queries, r.tokens.includes(0), r.sink);
     // The queries of `all` and `after` run from a first token to the end: their total is a suffix sum.
     const total = suffixOf(l, h, r.sink)[r.kind === 'all' ? 0 : Math.min(...r.tokens)]!;
-    return total > 0 ? columnSum(l, h, r.sink === 'include' ? 0 : 1, r.tokens) / total : Number.NaN;
+    if (!(total > 0)) return Number.NaN;
+    const sums = columnSums(l, h, r.sink === 'include' ? 0 : 1);
+    return r.tokens.reduce((acc, j) => acc + (r.sink === 'exclude' && j === 0 ? 0 : sums[j]!), 0) / total;
   });
-  const result: SequenceMeasures = { layers, heads, tokens, targets: layout.targets, measures, references: layout.references, referenceShares };
-  // What a query puts on a component, head-averaged: the masses on the component's key set.
-  const column = layout.components.map((p) => FIRST_TARGET + layout.targets.findIndex((t) => t.name === `component:${p.label}`));
-  const components = componentMeasures(layers, layout.components, (l, i, b) => {
-    let mass = 0;
-    for (let h = 0; h < heads; h++) mass += reduced.mass.data[((l * heads + h) * tokens + i) * K + column[b]!]!;
-    return mass / heads;
-  });
-  if (components) result.components = components;
-  return result;
+  return { measures, referenceShares };
 }

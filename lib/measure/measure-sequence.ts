@@ -24,11 +24,22 @@ export interface Target {
   tokens: number[];
 }
 
+/**
+ * What a share is taken of: `attention`, the probabilities α_ij; `value`, the norm-based
+ * view (Kobayashi et al. 2020), α_ij weighed by ‖v_j W_O^h‖, what key j moves into the head's output.
+ */
+export type Lens = 'attention' | 'value';
+
+/** Whether a measure, scope or row is of the plain attention share (no `lens`, or `attention`): the views built before the value lens read only these. */
+export const isAttentionLens = (v: { lens?: string | undefined }): boolean => (v.lens ?? 'attention') === 'attention';
+
 /** The measures of one target under one query set and sink mode; per head arrays are `[layer × heads + head]`. */
 export interface TargetMeasures {
   target: string;
   querySet: QuerySetKind;
   sink: SinkMode;
+  /** Absent: `attention`. The value lens has no entropy or rollout (NaN). */
+  lens?: Lens;
   queries: number;
   share: Float64Array;
   entropy: Float64Array;
@@ -40,6 +51,8 @@ export interface TargetMeasures {
 export interface ReferenceShares {
   querySet: QuerySetKind;
   sink: SinkMode;
+  /** Absent: `attention`. */
+  lens?: Lens;
   share: Float32Array;
 }
 

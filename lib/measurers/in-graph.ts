@@ -5,6 +5,7 @@ import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } fr
 import { type MeasureOptions } from '../measure/measure-sequence.js';
 import { poolMatrix, stateRows } from '../represent/span-rows.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
+import type { ValueProjection } from '../checkpoint/output-projection.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { openReducedSession, type ReducedSession } from '../runtime/session.js';
 import type { CacheParts } from '../runtime/trace-cache.js';
@@ -29,6 +30,8 @@ export class InGraphMeasurer implements Measurer {
     readonly mapLayers: readonly number[],
     private readonly passOptions: PassOptions = {},
     private readonly stream?: ResidualStream,
+    /** Each layer's values and W_O, where the run measures the value lens too. */
+    private readonly valueProjections?: ValueProjection[],
   ) {
     this.maps = mapLayers.length > 0 ? 'mean' : 'none';
   }
@@ -43,14 +46,14 @@ export class InGraphMeasurer implements Measurer {
   }
 
   async *measure(planned: readonly PlannedSequence[]): AsyncGenerator<MeasuredPass> {
-    const { checkpoint, measureOptions: measure, mapLayers, passOptions: options, stream } = this;
+    const { checkpoint, measureOptions: measure, mapLayers, passOptions: options, stream, valueProjections } = this;
     const batchSize = this.batchSize(planned);
     // Plain column sums are one cheap reduction, right for unpadded single sequences with the sink included.
     const columnSums = batchSize > 1 || measure.sinks.includes('exclude') ? 'weighted' : 'plain';
     const longest = longestSequence(planned);
     // Beyond FULL_MAP_TOKENS a T × T map is 64 MiB and more a layer: the run keeps its maps pooled as the report draws them.
     const pooled = longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {};
-    const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...pooled, ...(stream ? { states: stream } : {}) };
+    const plan: ReductionPlan = { entropy: true, columnSums, rolloutResidual: measure.rolloutResidual, meanLayers: [...mapLayers], ...pooled, ...(stream ? { states: stream } : {}), ...(valueProjections ? { valueWeighted: valueProjections } : {}) };
     const blockRows = this.blockRows(planned);
     // Blocks change how a pass runs, not what it gives (within 1e-5): the cache keys on the plan without them.
     const sessionPlan: ReductionPlan = blockRows ? { ...plan, blockRows } : plan;
@@ -91,6 +94,8 @@ export class InGraphMeasurer implements Measurer {
 
 function toParts(reduced: ReducedAttention): CacheParts {
   const parts: CacheParts = { mass: reduced.mass };
+  if (reduced.valueMass) parts.valueMass = reduced.valueMass;
+  if (reduced.valueNorms) parts.valueNorms = reduced.valueNorms;
   if (reduced.columnSums) parts.columnSums = reduced.columnSums;
   if (reduced.rollout) parts.rollout = reduced.rollout;
   if (reduced.entropy) parts.entropy = reduced.entropy;
@@ -103,6 +108,8 @@ function fromParts(parts: CacheParts): ReducedAttention {
   const means = new Map<number, Float32Tensor>();
   for (const [name, tensor] of Object.entries(parts)) if (name.startsWith('mean.')) means.set(Number(name.slice(5)), tensor);
   const reduced: ReducedAttention = { mass: parts.mass!, means };
+  if (parts.valueMass) reduced.valueMass = parts.valueMass;
+  if (parts.valueNorms) reduced.valueNorms = parts.valueNorms;
   if (parts.columnSums) reduced.columnSums = parts.columnSums;
   if (parts.rollout) reduced.rollout = parts.rollout;
   if (parts.entropy) reduced.entropy = parts.entropy;
@@ -142,6 +149,7 @@ function narrow(reduced: ReducedAttention, K: number, R: number, stateRowCount?:
     return { data, dims: [...dims.slice(0, -1), width] };
   };
   const result: ReducedAttention = { ...reduced, mass: cut(reduced.mass, K) };
+  if (reduced.valueMass) result.valueMass = cut(reduced.valueMass, K);
   if (reduced.rollout) result.rollout = cut(reduced.rollout, R);
   if (reduced.states && stateRowCount !== undefined && reduced.states.dims[1] !== stateRowCount) {
     const [L = 0, S = 0, H = 0] = reduced.states.dims;

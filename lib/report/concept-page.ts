@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import { componentAttention, componentTokens } from '../measure/component-attention.js';
 import { skewnessUndefined } from '../measure/distribution.js';
 import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
@@ -19,7 +20,7 @@ function headsCell(c: ChangeSummary | undefined): string {
 
 /** One concept's page: every view of it, then its representation change. */
 export async function conceptPage(report: ReportBuilder, concept: Results['summary']['concepts'][number]): Promise<Page> {
-  const result = concept.results.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink);
+  const result = concept.results.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink && isAttentionLens(r));
   const views = report.summaryViews(concept.id, result, concept.name, slug(concept.id));
   const svgs = [...views.svgs];
   const add = (name: string, svg: string, caption: string): string => {

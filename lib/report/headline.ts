@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import { negativeControlShare } from '../compare/negative-controls.js';
 import { skewnessUndefined } from '../measure/distribution.js';
 import { escapeHtml } from './html.js';
@@ -31,7 +32,7 @@ function conceptsCell(c: ChangeSummary | undefined, alpha: number): string {
 /** Heads beyond chance: summed over the concepts whose heads were tested (each concept is tested against the negative controls of its own number of sequences). */
 function headsCell(concepts: Concepts, pair: string, variant: Variant): string {
   const tested = concepts.flatMap((concept) => {
-    const c = concept.results.find((r) => r.target === 'concept' && r.querySet === variant.querySet && r.sink === variant.sink)?.changes[pair];
+    const c = concept.results.find((r) => r.target === 'concept' && r.querySet === variant.querySet && r.sink === variant.sink && isAttentionLens(r))?.changes[pair];
     return c && defined(c.headsBeatingChance) && defined(c.expectedByChance) ? [c] : [];
   });
   if (tested.length === 0) return notDefined('no concept had enough negative-control words to test its heads');
@@ -97,7 +98,7 @@ function answer(summary: Summary, pairs: readonly string[], changes: ReadonlyMap
  */
 export function headlineSection(summary: Summary, pairs: readonly string[], variant: Variant): string {
   const alpha = summary.options.alpha;
-  const overall = summary.overall.find((r) => r.target === 'concept' && r.querySet === variant.querySet && r.sink === variant.sink);
+  const overall = summary.overall.find((r) => r.target === 'concept' && r.querySet === variant.querySet && r.sink === variant.sink && isAttentionLens(r));
   const changes = new Map(pairs.map((pair) => [pair, overall?.changes[pair]]));
   const rows = pairs.map((pair) => {
     const c = changes.get(pair);

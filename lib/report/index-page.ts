@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import { skewnessUndefined } from '../measure/distribution.js';
 import { escapeHtml, numberCell, page, slug } from './html.js';
 import { headlineSection } from './headline.js';
@@ -8,14 +9,14 @@ import { beatChanceCell, robustnessTable, structureTable, wordingTable } from '.
 /** The index: the answer first, then the concepts and their tables, the models and options, and the views over all concepts. */
 export function indexPage(report: ReportBuilder): Page {
   const { summary } = report.results;
-  const overall = summary.overall.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink);
+  const overall = summary.overall.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink && isAttentionLens(r));
   const views = report.summaryViews('*', overall, 'All concepts', 'overall');
   const representations = indexRepresentations(summary.representations, report.pairs, report.alpha);
   const modelRows = summary.models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td class="text"><code title="${escapeHtml(m.contentHash)}">${escapeHtml(m.contentHash.slice(0, 16))}</code></td><td class="text">${escapeHtml(m.dir)}</td><td>${m.layers} × ${m.heads}</td></tr>`);
   const head = `<tr><th>concept</th><th>area</th><th>sequences</th>${report.models.map((m) => `<th>share ${escapeHtml(m)}</th>`).join('')}${report.pairs.map((p) => `<th>mean Δ ${escapeHtml(p)}</th><th>skew ${escapeHtml(p)}</th><th>beat chance ${escapeHtml(p)}</th>`).join('')}</tr>`;
   const o = summary.options;
   const conceptRows = summary.concepts.map((c) => {
-    const r = c.results.find((x) => x.target === CONCEPT && x.querySet === report.variant.querySet && x.sink === report.variant.sink);
+    const r = c.results.find((x) => x.target === CONCEPT && x.querySet === report.variant.querySet && x.sink === report.variant.sink && isAttentionLens(x));
     return `<tr><td><a href="${escapeHtml(slug(c.id))}.html">${escapeHtml(c.name)}</a></td><td class="text">${escapeHtml(c.area ?? '')}</td><td>${c.sequences.length}</td>${report.models.map((m) => numberCell(r?.models[m]?.share)).join('')}${report.pairs
       .map((p) => `${numberCell(r?.changes[p]?.meanDelta, 4, true)}${numberCell(r?.changes[p]?.skewness, 2, false, `skewness not defined: ${skewnessUndefined(r?.changes[p]?.heads ?? 0)}`)}${beatChanceCell(r?.changes[p], o.alpha)}`)
       .join('')}</tr>`;

@@ -1,3 +1,4 @@
+import { isAttentionLens } from '../measure/measure-sequence.js';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { readNpy } from '../io/npy.js';
@@ -58,7 +59,7 @@ function gridOf(rows: readonly Row[], key: string, layers: number, heads: number
 }
 
 const matches = (row: Row, variant: QuerySetAndSink, fields: Record<string, string>): boolean =>
-  row.target === CONCEPT && row.query_set === variant.querySet && row.sink === variant.sink && Object.entries(fields).every(([k, v]) => row[k] === v);
+  row.target === CONCEPT && row.query_set === variant.querySet && row.sink === variant.sink && isAttentionLens(row) && Object.entries(fields).every(([k, v]) => row[k] === v);
 
 export const maxAbs = (arrays: readonly Float64Array[]): number => Math.max(1e-9, ...arrays.flatMap((a) => Array.from(a).filter(Number.isFinite).map(Math.abs)));
 

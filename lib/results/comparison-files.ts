@@ -63,6 +63,9 @@ function referencesSummary(plan: ReferencePlan, comparison: Comparison) {
   };
 }
 
+/** Why a run from full maps (compare --maps full, and measure) has no value-weighted lens: the maps keep no value norms. */
+export const VALUE_LENS_FROM_MAPS = 'it is measured in the graph only, and --maps full keeps the attention lens';
+
 /** What a comparison's files are written from: the analysis, what the traces recorded, the options resolved. */
 export interface ComparisonInputs {
   analysed: ComparisonAnalysis;
@@ -74,10 +77,12 @@ export interface ComparisonInputs {
   representations?: RepresentationOutcome;
   /** The knockout measures, where compare ran with --knockout. */
   knockout?: KnockoutResults;
+  /** `measured`, or why the value-weighted lens was left out of the run (one line). */
+  valueWeighted?: string;
 }
 
 /** summary.json's `options`: what the run was asked and resolved to. */
-function optionsSummary({ analysis, pairs, records }: ComparisonInputs) {
+function optionsSummary({ analysis, pairs, records, valueWeighted }: ComparisonInputs) {
   return {
     querySets: analysis.measure.querySets,
     spanTokens: analysis.measure.spanTokens,
@@ -91,6 +96,8 @@ function optionsSummary({ analysis, pairs, records }: ComparisonInputs) {
     chatTemplate: records.some(({ record }) => record.chatTemplate),
     maps: records[0]?.record.maps ?? 'full',
     // Per model: queries per block where attention ran in blocks to stay within --max-memory-gb; null: whole layers.
+    // The value-weighted lens: `measured`, or why the run left it out.
+    ...(valueWeighted ? { valueWeighted } : {}),
     attentionBlockRows: Object.fromEntries(records.map(({ name, record }) => [name, record.blockRows ?? null])),
   };
 }
@@ -151,5 +158,5 @@ export async function writeComparison(inputs: ComparisonInputs, out: string): Pr
     ['summary.json', `${JSON.stringify(summaryOf(inputs), null, 2)}\n`],
   ];
   for (const [name, text] of files) await writeFileWhole(path.join(out, name), text);
-  return { out, files: files.map(([name]) => name), comparison, pairs, notes: comparisonNotes(analysed), ...(knockout ? { knockout } : {}) };
+  return { out, files: files.map(([name]) => name), comparison, pairs, notes: [...comparisonNotes(analysed), ...(inputs.valueWeighted && inputs.valueWeighted !== 'measured' ? [`value-weighted attention not measured: ${inputs.valueWeighted} (summary.json options.valueWeighted).`] : [])], ...(knockout ? { knockout } : {}) };
 }

@@ -97,6 +97,7 @@ export function scopeSummary(scope: ScopeComparison, comparison: Comparison, alp
     target: scope.variant.target,
     querySet: scope.variant.querySet,
     sink: scope.variant.sink,
+    ...(scope.variant.lens === 'value' ? { lens: scope.variant.lens } : {}),
     sequences: scope.sequences,
     // Sequences left out, each with the reason: of the means (empty query set), or of the control share and lift (no control run).
     skipped: scope.skipped,
@@ -113,16 +114,18 @@ const sequenceOf = (scope: ScopeComparison): string => [...scope.sequences, ...s
 
 type Cell = string | number | null;
 const cell = (v: number): Cell => (Number.isFinite(v) ? v : null);
+/** The `lens` column, last in every file so that rows keep their prefix. */
+const lensCell = (scope: ScopeComparison): Cell => scope.variant.lens ?? 'attention';
 
 /** shares.csv: one row per concept, sequence, target, query set, sink, model, layer and head. */
 export function shareRows(comparison: Comparison): Cell[][] {
   const { layers, heads } = comparison;
-  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'model', 'layer', 'head', 'share', 'entropy', 'control_share', 'lift']];
+  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'model', 'layer', 'head', 'share', 'entropy', 'control_share', 'lift', 'lens']];
   for (const scope of comparison.sequences) {
     const sequence = sequenceOf(scope);
     for (const m of scope.models) {
       for (let k = 0; k < layers * heads; k++) {
-        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, Math.floor(k / heads), k % heads, cell(m.share[k]!), cell(m.entropy[k]!), cell(m.controlShare[k]!), cell(m.share[k]! / m.controlShare[k]!)]);
+        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, Math.floor(k / heads), k % heads, cell(m.share[k]!), cell(m.entropy[k]!), cell(m.controlShare[k]!), cell(m.share[k]! / m.controlShare[k]!), lensCell(scope)]);
       }
     }
   }
@@ -138,13 +141,13 @@ const chanceCells = (change: PairChanges, k: number): Cell[] => {
 /** changes.csv: per head, for each sequence, each concept (sequence `*`) and overall (concept `*`). */
 export function changeRows(comparison: Comparison): Cell[][] {
   const { layers, heads } = comparison;
-  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'pair', 'layer', 'head', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta', 'effect', 'p_value', 'q_value', 'family_p_value']];
+  const rows: Cell[][] = [['concept', 'sequence', 'target', 'query_set', 'sink', 'pair', 'layer', 'head', 'share_before', 'share_after', 'delta', 'relative', 'entropy_delta', 'effect', 'p_value', 'q_value', 'family_p_value', 'lens']];
   const emit = (scope: ScopeComparison, sequence: string) => {
     const shares = new Map(scope.models.map((m) => [m.model, m.share]));
     for (const c of scope.pairs) {
       const [after = '', before = ''] = c.pair.split(':');
       for (let k = 0; k < layers * heads; k++) {
-        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), ...chanceCells(c, k)]);
+        rows.push([scope.scope, sequence, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, Math.floor(k / heads), k % heads, cell(shares.get(before)![k]!), cell(shares.get(after)![k]!), cell(c.delta[k]!), cell(c.relative[k]!), cell(c.entropyDelta[k]!), ...chanceCells(c, k), lensCell(scope)]);
       }
     }
   };
@@ -158,12 +161,12 @@ const replicationCells = (r: Replication | undefined): Cell[] =>
 
 /** stats.csv: the distribution of Δ over heads, per concept (and `*` overall), target, query set, sink and pair. */
 export function statRows(comparison: Comparison, alpha: number): Cell[][] {
-  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'mean_effect', 'heads_beating_chance', 'expected_by_chance', 'count_p_value', 'heads_below_q', 'heads_below_family_p', 'null_words', 'concepts_beating_chance', 'concepts_p_value', 'replication_unit', 'units', 'mean_low', 'mean_high', 'skewness_low', 'skewness_high', 'sign_flip_p', 'entropy_delta', 'rollout_delta'];
+  const header = ['concept', 'target', 'query_set', 'sink', 'pair', 'sequences', 'heads', 'mean', 'median', 'sd', 'skewness', 'skewness_adjusted', 'kurtosis', 'kurtosis_adjusted', 'fraction_rose', 'mean_relative', 'mean_effect', 'heads_beating_chance', 'expected_by_chance', 'count_p_value', 'heads_below_q', 'heads_below_family_p', 'null_words', 'concepts_beating_chance', 'concepts_p_value', 'replication_unit', 'units', 'mean_low', 'mean_high', 'skewness_low', 'skewness_high', 'sign_flip_p', 'entropy_delta', 'rollout_delta', 'lens'];
   const rows: Cell[][] = [header];
   for (const scope of comparison.scopes) {
     for (const c of scope.pairs) {
       const s = changeSummary(c, comparison.layers, comparison.heads, alpha);
-      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.meanEffect, s.headsBeatingChance, s.expectedByChance, s.countPValue, s.headsBelowQ, s.headsBelowFamilyP, s.nullWords, s.conceptsBeatingChance ?? null, s.conceptsPValue ?? null, ...replicationCells(c.replication), s.entropyDelta, s.rolloutDelta]);
+      rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, c.pair, scope.sequences.length, s.heads, s.meanDelta, s.medianDelta, s.sd, s.skewness, s.skewnessAdjusted, s.kurtosis, s.kurtosisAdjusted, s.fractionRose, s.meanRelative, s.meanEffect, s.headsBeatingChance, s.expectedByChance, s.countPValue, s.headsBelowQ, s.headsBelowFamilyP, s.nullWords, s.conceptsBeatingChance ?? null, s.conceptsPValue ?? null, ...replicationCells(c.replication), s.entropyDelta, s.rolloutDelta, lensCell(scope)]);
     }
   }
   return rows;
@@ -171,12 +174,12 @@ export function statRows(comparison: Comparison, alpha: number): Cell[][] {
 
 /** layers.csv: share, entropy and rollout by layer (mean over heads), per concept (and `*`) and model. */
 export function layerRows(comparison: Comparison): Cell[][] {
-  const rows: Cell[][] = [['concept', 'target', 'query_set', 'sink', 'model', 'layer', 'share', 'entropy', 'rollout']];
+  const rows: Cell[][] = [['concept', 'target', 'query_set', 'sink', 'model', 'layer', 'share', 'entropy', 'rollout', 'lens']];
   for (const scope of comparison.scopes) {
     for (const m of scope.models) {
       const share = perLayer(m.share, comparison.layers);
       const entropy = perLayer(m.entropy, comparison.layers);
-      share.forEach((s, l) => rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, l, cell(s), cell(entropy[l]!), cell(m.rollout[l]!)]));
+      share.forEach((s, l) => rows.push([scope.scope, scope.variant.target, scope.variant.querySet, scope.variant.sink, m.model, l, cell(s), cell(entropy[l]!), cell(m.rollout[l]!), lensCell(scope)]));
     }
   }
   return rows;

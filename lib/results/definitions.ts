@@ -12,6 +12,9 @@ export const DEFINITIONS = {
   change: 'Δ(l,h) = s_after(l,h) − s_before(l,h) for a pair after:before; relative change Δ / s_before.',
   distribution:
     'Over all layers × heads of Δ: mean, median, sample standard deviation, skewness g1 = m3/m2^1.5 and adjusted G1 = g1·√(n(n−1))/(n−2), excess kurtosis g2 = m4/m2² − 3 and adjusted G2 = ((n+1)g2 + 6)(n−1)/((n−2)(n−3)) (scipy.stats skew/kurtosis with bias=True/False), and the fraction of heads whose share rose.',
+  valueWeighted:
+    'lens value (Kobayashi et al. 2020, the norm-based view): n_h(j) = ‖v_j W_O^h‖, the size of what key j moves into head h\'s output (v_j its value row, a value bias included; W_O^h the rows of the output projection that head h\'s context meets; the o_proj bias left out, it does not depend on j). s^v(l,h) = (Σ_{i∈Q} Σ_{j∈C} A[i][j] n_h(j)) / (Σ_{i∈Q} Σ_j A[i][j] n_h(j)); with the sink excluded, j ≥ 1 in both sums of each row, the rows averaged as for the share, query 0 dropped. Controls, chance test and negative controls exactly as for the share. Entropy and rollout are not defined for this lens (empty). Measured in the graph only; left out of a run where some layer\'s W_O cannot be read per head (options.valueWeighted says why).',
+  lens: 'attention: the share of the probabilities A. value: the value-weighted share (valueWeighted). Every CSV has a lens column, last.',
   entropy: 'H(l,h) = (1/|Q|) Σ_{i∈Q} −Σ_j A[i][j] ln A[i][j], in nats.',
   null: 'The null every test states: legal training (the pair after:before) changed this concept no more than comparable words of the same texts. Comparable means of the same class: a concept term is rarer, split into more pieces and has a larger embedding row than the words around it, and any change of a model moves such a class as a group, so its controls are matched on class, not only on position.',
   chance:

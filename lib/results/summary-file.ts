@@ -117,12 +117,14 @@ const scopeSchema = z.object({
   target: z.string(),
   querySet: z.string(),
   sink: z.string(),
+  /** Absent: `attention`. */
+  lens: z.string().optional(),
   sequences: z.array(z.string()),
   models: z.record(z.string(), z.object({ share: nullable, lift: nullable, entropy: nullable, rollout: nullable, sharePerLayer: z.array(nullable) })),
   changes: z.record(z.string(), changeSchema),
 });
 
-const negativeControlSchema = z.object({ querySet: z.string().optional(), sink: z.string().optional(), pair: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() });
+const negativeControlSchema = z.object({ querySet: z.string().optional(), sink: z.string().optional(), lens: z.string().optional(), pair: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() });
 
 /** The parts of summary.json the report reads, checked: the report draws every one of them. */
 const summarySchema = z.object({

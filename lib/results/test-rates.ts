@@ -1,3 +1,4 @@
+import type { Lens } from '../measure/measure-sequence.js';
 import type { Comparison } from '../compare/compare.js';
 import { benjaminiHochberg } from '../compare/multiplicity.js';
 import type { RepresentationResults } from '../represent/representations.js';
@@ -44,12 +45,12 @@ function addConcept(rates: TestRates, pValues: ArrayLike<number>, countP: number
   if (benjaminiHochberg(p).some((q) => q < alpha)) rates.someQBelow++;
 }
 
-/** Attention rates of one query set and sink mode (`all/include`) over the runs' first pair, for the concepts `chosen` picks. */
-export function attentionRates(comparisons: readonly Comparison[], variant: string, alpha: number, chosen: (concept: string) => boolean = () => true): TestRates {
+/** Attention rates of one query set and sink mode (`all/include`) over the runs' first pair, for the concepts `chosen` picks, under one lens (the share's unless told). */
+export function attentionRates(comparisons: readonly Comparison[], variant: string, alpha: number, chosen: (concept: string) => boolean = () => true, lens: Lens = 'attention'): TestRates {
   const rates = empty();
   for (const comparison of comparisons) {
     for (const scope of comparison.scopes) {
-      if (scope.variant.target !== 'concept' || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
+      if (scope.variant.target !== 'concept' || (scope.variant.lens ?? 'attention') !== lens || `${scope.variant.querySet}/${scope.variant.sink}` !== variant) continue;
       const change = scope.pairs[0];
       if (scope.scope === '*') addRun(rates, change?.overall?.pValue, change?.overall?.effect, alpha);
       else if (chosen(scope.scope) && change?.chance) addConcept(rates, change.chance.pValue, change.chance.countPValue, alpha);

@@ -90,7 +90,10 @@ function queriesAndKeys(nodes: NodeList, fused: FusedAttention, name: (what: str
   const { heads, kvHeads } = fused;
   const axis = (k: number, what: string): string => constant(what, [k], [1], 'int64');
   const slice = (all: string, from: number, to: number, along: number, what: string): string => nodes.add('Slice', [all, axis(from, `${what}_from`), axis(to, `${what}_to`), axis(along, `${what}_axis`)], name(what));
-  if (fused.projection) return projected(nodes, fused, fused.projection, name, constant, asFloat);
+  if (fused.projection) {
+    const part = projected(nodes, fused, fused.projection, name, constant, asFloat);
+    return { q: part('q'), k: part('k') };
+  }
   if (fused.key === '' && fused.op === 'MultiHeadAttention') {
     // `[batch, T, heads, 3, d]`
     const all = asFloat(fused.query, 'qkv_f32');
@@ -109,7 +112,7 @@ function queriesAndKeys(nodes: NodeList, fused: FusedAttention, name: (what: str
 }
 
 /** q and k as com.microsoft Attention projects them inside the kernel: input · weights + bias, each its part of the columns. */
-function projected(nodes: NodeList, fused: FusedAttention, projection: NonNullable<FusedAttention['projection']>, name: (what: string) => string, constant: Constant, asFloat: AsFloat): { q: string; k: string } {
+function projected(nodes: NodeList, fused: FusedAttention, projection: NonNullable<FusedAttention['projection']>, name: (what: string) => string, constant: Constant, asFloat: AsFloat): (which: 'q' | 'k' | 'v') => string {
   const weights = asFloat(projection.weights, 'weights_f32');
   const bias = asFloat(projection.bias, 'projection_bias_f32');
   // the parts' widths: from qkv_hidden_sizes, or a third of the weights' columns each
@@ -121,8 +124,14 @@ function projected(nodes: NodeList, fused: FusedAttention, projection: NonNullab
     const flat = nodes.add('Add', [nodes.add('MatMul', [input, columns], name(`${what}_product`)), offsets], name(`${what}_projected`));
     return nodes.add('Reshape', [flat, constant(`${what}_shape`, [0, 0, fused.heads, -1], [4], 'int64')], name(what));
   };
-  const zero = constant('q_from', [0], [1], 'int64');
-  return { q: part(zero, width, 'q'), k: part(width, nodes.add('Mul', [width, constant('two', [2], [1], 'int64')], name('k_to')), 'k') };
+  const kTo = (): string => nodes.add('Mul', [width, constant('two', [2], [1], 'int64')], name('k_to'));
+  // each part made only where asked for: the values' columns (the rest) only by the value lens
+  return (which) =>
+    which === 'q'
+      ? part(constant('q_from', [0], [1], 'int64'), width, 'q')
+      : which === 'k'
+        ? part(width, kTo(), 'k')
+        : part(projection.sizes ? constant('v_from', [projection.sizes[0] + projection.sizes[1]], [1], 'int64') : kTo(), constant('v_to', [2 ** 53], [1], 'int64'), 'v');
 }
 
 /** The boolean rule of which keys each query sees, broadcast to `[batch, heads, T, T]`; undefined when every key is seen. */
@@ -191,4 +200,26 @@ function rotate(
     rotated = nodes.add('Concat', [first, second], name(`${what}_rotated_halves`), [intAttribute('axis', 3)]);
   }
   return nodes.add('Concat', [rotated, rest], name(`${what}_rotated`), [intAttribute('axis', 3)]);
+}
+
+/**
+ * A fused layer's values by head, `[batch, kv, T, d]` in float32 (each kv head once; the
+ * norms group the query heads against it): from the kernel's value input (`values`, in
+ * the keys' layout), or the third part of its packed or projected q, k and v.
+ */
+export function fusedValues(nodes: NodeList, fused: FusedAttention, values: string, layer: number): string {
+  // names of their own: the projection's parts are made again here, beside those of the scores
+  const name = (what: string): string => `legal_attn.fused.values_${what}.${layer}`;
+  const constant: Constant = (what, v, dims, type) => nodes.constant(name(`c_${what}`), v, dims, type);
+  const asFloat: AsFloat = (tensor, what) => (fused.type === 'float32' ? tensor : nodes.add('Cast', [tensor], name(what), [intAttribute('to', FLOAT)]));
+  const axis = (k: number, what: string): string => constant(what, [k], [1], 'int64');
+  const slice = (all: string, from: number, to: number, along: number, what: string): string => nodes.add('Slice', [all, axis(from, `${what}_from`), axis(to, `${what}_to`), axis(along, `${what}_axis`)], name(what));
+  const byHead = (v: string): string => nodes.add('Transpose', [v], name('v_bntd'), [intsAttribute('perm', [0, 2, 1, 3])]);
+  const { heads, kvHeads } = fused;
+  // `[batch, T, n, d]` first, as the queries and keys are read
+  if (fused.projection) return byHead(projected(nodes, fused, fused.projection, name, constant, asFloat)('v'));
+  if (fused.key === '' && fused.op === 'MultiHeadAttention') return byHead(nodes.add('Squeeze', [slice(asFloat(fused.query, 'qkv_f32_v'), 2, 3, 3, 'v_packed'), axis(3, 'v_squeeze_axis')], name('v')));
+  if (fused.key === '') return byHead(slice(nodes.add('Reshape', [asFloat(fused.query, 'qkv_f32_v'), constant('packed_shape_v', [0, 0, heads + 2 * kvHeads, -1], [4], 'int64')], name('qkv_v')), heads + kvHeads, heads + 2 * kvHeads, 2, 'v'));
+  const floats = asFloat(values, 'v_f32');
+  return fused.keyLayout === 'heads' ? floats : byHead(nodes.add('Reshape', [floats, constant('v_shape', [0, 0, kvHeads, -1], [4], 'int64')], name('v')));
 }

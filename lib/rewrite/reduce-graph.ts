@@ -8,6 +8,7 @@ import { staticRank } from '../onnx/static-rank.js';
 import { probabilityNodes } from './fused-probabilities.js';
 import { affineScores, hasNegativeInfinity } from './reductions/affine-scores.js';
 import { layerReductions } from './reductions/layer-reductions.js';
+import { valueNormNodes } from './reductions/value-norms.js';
 import { scheduleEarly, type ScheduledLayer } from './reductions/schedule.js';
 import { LayerNodes, sharedTensors } from './reductions/shared.js';
 import { pooledStateNodes, spanPoolInput, stateOutput } from './reductions/pooled-states.js';
@@ -16,7 +17,7 @@ import type { AttentionSite } from '../checkpoint/graph-analysis.js';
 import type { ReductionPlan } from './reduction-plan.js';
 import { type NodeProto, FLOAT, type GraphProto } from '../onnx/proto.js';
 
-export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput } from './reductions/shared.js';
+export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput, valueMassOutput, valueNormsOutput } from './reductions/shared.js';
 
 /** A node's inputs, and those of the nodes of its subgraphs (a blocked layer's loop body reads the shared constants). */
 const inputsAtAnyDepth = (node: NodeProto): string[] => [...(node.input ?? []), ...(node.attribute ?? []).flatMap((a) => (a.g?.node ?? []).flatMap(inputsAtAnyDepth))];
@@ -64,7 +65,7 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     const scheduleLayer = (layerOutputs: string[], fed: NodeProto): void => void scheduled.push({ outputs: [...layerOutputs, ...waitFor], fed: position.get(fed)!, fedInput: fed.input?.[0] ?? '' });
     if (plan.blockRows && site.fused) {
       // P a block of rows at a time beside the kernel, which stays
-      const fused = blockedFusedLayer(graph, rankOf, site.fused, shared, { ...plan, blockRows: plan.blockRows }, l, rollout, infiniteMasks, waitFor);
+      const fused = blockedFusedLayer(graph, rankOf, site.fused, shared, { ...plan, blockRows: plan.blockRows }, l, rollout, infiniteMasks, waitFor, (t) => types.get(t));
       if (fused.rollout) rollout = fused.rollout;
       outputs.push(...fused.outputs);
       reductions.set(site.position, fused.nodes);
@@ -79,11 +80,16 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     const halfPrecision = site.type !== 'float32';
     const p = halfPrecision ? nodes.add('Cast', [site.output], nodes.name('probabilities_f32'), [intAttribute('to', FLOAT)]) : site.output;
     const affine = plan.entropy && !plan.readScores && !halfPrecision && !site.fused ? affineScores(graph, producer, softmax) : undefined;
-    const reduced = layerReductions(nodes, plan, { p, scores: softmax.input![0]!, previousRollout: rollout, infiniteMasks, halfPrecision, ...(affine ? { affine } : {}) });
+    const projection = plan.valueWeighted?.[l];
+    const valueNorms = projection ? valueNormNodes(nodes, projection, (t) => types.get(t), site.fused) : undefined;
+    const reduced = layerReductions(nodes, plan, { p, scores: softmax.input![0]!, previousRollout: rollout, infiniteMasks, halfPrecision, ...(affine ? { affine } : {}), ...(valueNorms ? { valueNorms } : {}) });
     if (reduced.rollout) rollout = reduced.rollout;
-    const layerOutputs = [reduced.mass, reduced.columnSums, reduced.rollout, reduced.entropy, reduced.mean].filter((name): name is string => name !== undefined);
+    const layerOutputs = [reduced.mass, reduced.valueMass, valueNorms, reduced.columnSums, reduced.rollout, reduced.entropy, reduced.mean].filter((name): name is string => name !== undefined);
     outputs.push(...layerOutputs);
-    reductions.set(site.position, [...computed, ...nodes.nodes]);
+    // after the values too, wherever the export put them
+    const valuesFrom = projection?.values ? producer.get(projection.values) : undefined;
+    const valuesAt = valuesFrom ? (position.get(valuesFrom) ?? -1) : -1;
+    reductions.set(Math.max(site.position, valuesAt), [...computed, ...nodes.nodes]);
     scheduleLayer(layerOutputs, fedNode(softmax));
   });
 

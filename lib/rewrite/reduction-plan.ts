@@ -1,11 +1,12 @@
 import type { Float32Tensor } from '../io/npy.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
+import type { ValueProjection } from '../checkpoint/output-projection.js';
 
 // What the reduced graph computes (the plan) and what it takes and returns per pass:
 // the one description the rewrite, the session and the measures share.
 
 /** Part of the cached graph's name: bump it whenever the graph this module writes changes, so older cached graphs are not reused. */
-export const REDUCTION_FORMAT = 9;
+export const REDUCTION_FORMAT = 10;
 
 /** What identifies a plan's graph and its passes: the plan and the format of what the graph computes. */
 export const planIdentity = (plan: ReductionPlan): string => JSON.stringify({ format: REDUCTION_FORMAT, plan });
@@ -36,6 +37,11 @@ export interface ReductionPlan {
    * fused kernels, run whole); absent: whole layers.
    */
   blockRows?: number;
+  /**
+   * Value-weighted attention (Kobayashi et al. 2020): each layer's values and W_O, from
+   * which the masses P · (n ⊙ key sets) and the value norms n are returned beside the plain ones.
+   */
+  valueWeighted?: ValueProjection[];
   /** The residual stream, pooled over the spans of the span-pool input after each state (representations); none when absent. */
   states?: ResidualStream;
 }
@@ -43,7 +49,11 @@ export interface ReductionPlan {
 export interface ReducedAttention {
   /** Attention of each query on each key set, `[layers, heads, T, K]`. */
   mass: Float32Tensor;
-  /** Mass each key receives from the queries, plain (and sink-renormalised), `[layers, heads, 1 or 2, T]`. */
+  /** Value-weighted masses Σ_j α_ij n_h(j) on each key set, `[layers, heads, T, K]`, where the plan weighs by values. */
+  valueMass?: Float32Tensor;
+  /** The value norms n_h(j) = ‖v_j W_O^h‖, `[layers, heads, T]`. */
+  valueNorms?: Float32Tensor;
+  /** Mass each key receives from the queries, plain (and sink-renormalised, and value sink-renormalised), `[layers, heads, rows, T]`. */
   columnSums?: Float32Tensor;
   /** Rollout mass from each target after each layer, `[layers, T, R]`. */
   rollout?: Float32Tensor;

@@ -10,7 +10,7 @@ import { type Checkpoint } from '../checkpoint/checkpoint.js';
 import { checkWidenedWeightsFit } from '../checkpoint/fit.js';
 import { buildFeeds, padBatch, widenedInputs, type PaddedBatch } from './feeds.js';
 import { SPAN_POOL_INPUT, stateOutput } from '../rewrite/reductions/pooled-states.js';
-import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput } from '../rewrite/reduce-graph.js';
+import { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, reduceAttentionInGraph, ROLLOUT_INPUT, rolloutOutput, valueMassOutput, valueNormsOutput } from '../rewrite/reduce-graph.js';
 import { attentionGraph, attentionOutputName, rewrittenGraph } from '../rewrite/attention-graph.js';
 import { planIdentity, type ReducedAttention, type ReductionInputs, type ReductionPlan } from '../rewrite/reduction-plan.js';
 import { widenBfloat16 } from '../rewrite/widen-bfloat16.js';
@@ -238,7 +238,8 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
   const rolloutOn = plan.rolloutResidual !== undefined;
   const stateCount = plan.states?.states.length ?? 0;
   const stateNames = Array.from({ length: stateCount }, (_, l) => stateOutput(l));
-  const fetches = [...perLayer(massOutput, true), ...perLayer(columnSumsOutput, plan.columnSums !== undefined), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput), ...stateNames];
+  const valuesOn = plan.valueWeighted !== undefined;
+  const fetches = [...perLayer(massOutput, true), ...perLayer(valueMassOutput, valuesOn), ...perLayer(valueNormsOutput, valuesOn), ...perLayer(columnSumsOutput, plan.columnSums !== undefined), ...perLayer(rolloutOutput, rolloutOn), ...perLayer(entropyOutput, plan.entropy), ...plan.meanLayers.map(meanOutput), ...stateNames];
   const runPass = async (sequences: readonly BigInt64Array[], inputs: readonly ReductionInputs[]): Promise<ReducedAttention[]> => {
     const padded = padBatch(sequences, 0n);
     const { batch, length: P } = padded;
@@ -275,12 +276,16 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
     const heads = outputs[massOutput(0)]?.dims[1] ?? 0;
     const results = padded.lengths.map((T, b) => {
       const mass = new Float32Array(layers * heads * T * K);
-      const rows = plan.columnSums === 'weighted' ? 2 : 1;
+      const rows = plan.columnSums === 'weighted' ? (valuesOn ? 3 : 2) : 1;
+      const valueMass = valuesOn ? new Float32Array(layers * heads * T * K) : undefined;
+      const valueNorms = valuesOn ? new Float32Array(layers * heads * T) : undefined;
       const columnSums = plan.columnSums ? new Float32Array(layers * heads * rows * T) : undefined;
       const rollout = rolloutOn ? new Float32Array(layers * T * R) : undefined;
       const entropy = plan.entropy ? new Float32Array(layers * heads * T) : undefined;
       for (let l = 0; l < layers; l++) {
         unpad(data(massOutput(l)), b, heads, [P, T], [K, K], mass, l * heads * T * K);
+        if (valueMass) unpad(data(valueMassOutput(l)), b, heads, [P, T], [K, K], valueMass, l * heads * T * K);
+        if (valueNorms) unpad(data(valueNormsOutput(l)), b, heads, [P, T], [1, 1], valueNorms, l * heads * T);
         if (entropy) unpad(data(entropyOutput(l)), b, heads, [P, T], [1, 1], entropy, l * heads * T);
         if (rollout) unpad(data(rolloutOutput(l)), b, 1, [P, T], [R, R], rollout, l * T * R);
         // [batch, heads, rows, P]: one row of keys per block, cut to the sequence's T keys.
@@ -298,6 +303,8 @@ export async function openReducedSession(checkpoint: Checkpoint, plan: Reduction
       }
       const result: ReducedAttention = { mass: { data: mass, dims: [layers, heads, T, K] }, means };
       if (columnSums) result.columnSums = { data: columnSums, dims: [layers, heads, rows, T] };
+      if (valueMass) result.valueMass = { data: valueMass, dims: [layers, heads, T, K] };
+      if (valueNorms) result.valueNorms = { data: valueNorms, dims: [layers, heads, T] };
       if (rollout) result.rollout = { data: rollout, dims: [layers, T, R] };
       if (entropy) result.entropy = { data: entropy, dims: [layers, heads, T] };
       if (pools) result.states = statesOfSequence(outputs, stateNames, b, pools.rows);

@@ -55,9 +55,10 @@ describe('legal-attn compare on the tiny family', () => {
     assert.ok((await listFiles(outFull)).includes('traces/ift/res-judicata/probe/attentions.npy'));
   });
 
-  it('gives, measured inside the graph, the numbers measured from the full maps', async () => {
+  it('gives, measured inside the graph, the numbers measured from the full maps (which keep the attention lens only)', async () => {
     for (const name of ['shares.csv', 'layers.csv']) {
-      const [inGraph, fromMaps] = [await readCsv(path.join(out, name)), await readCsv(path.join(outFull, name))];
+      const [inGraph, fromMaps] = [(await readCsv(path.join(out, name))).filter((r) => r.lens === 'attention'), await readCsv(path.join(outFull, name))];
+      assert.ok(fromMaps.every((r) => r.lens === 'attention'));
       assert.equal(inGraph.length, fromMaps.length);
       inGraph.forEach((row, k) => {
         for (const [column, value] of Object.entries(row)) {
@@ -70,8 +71,11 @@ describe('legal-attn compare on the tiny family', () => {
   });
 
   it('gives per-head shares and entropies equal to those computed from the Hugging Face reference maps', async () => {
-    const rows = await readCsv(path.join(out, 'shares.csv'));
+    const all = await readCsv(path.join(out, 'shares.csv'));
+    const rows = all.filter((r) => r.lens === 'attention');
     assert.equal(rows.length, 4 * 3 * 6 * 8);
+    // the value-weighted lens beside it, row for row
+    assert.equal(all.filter((r) => r.lens === 'value').length, rows.length);
     for (const probe of (await referenceIndex()).probes) {
       for (const model of MODELS) {
         const reference = await referenceAttention(model, probe.id);
@@ -89,10 +93,10 @@ describe('legal-attn compare on the tiny family', () => {
     const [cpt, base] = [await referenceAttention('cpt', probe.id), await referenceAttention('base', probe.id)];
     const deltas: number[] = [];
     for (let l = 0; l < 6; l++) for (let h = 0; h < 8; h++) deltas.push(referenceMeasures(cpt.data, cpt.dims, probe, l, h).share - referenceMeasures(base.data, base.dims, probe, l, h).share);
-    const rows = (await readCsv(path.join(out, 'changes.csv'))).filter((r) => r.concept === 'mens-rea' && r.sequence === '*' && r.pair === 'cpt:base');
+    const rows = (await readCsv(path.join(out, 'changes.csv'))).filter((r) => r.concept === 'mens-rea' && r.sequence === '*' && r.pair === 'cpt:base' && r.lens === 'attention');
     assert.equal(rows.length, 48);
     rows.forEach((r, k) => assert.ok(Math.abs(Number(r.delta) - deltas[k]!) < 1e-4));
-    const stats = (await readCsv(path.join(out, 'stats.csv'))).find((r) => r.concept === 'mens-rea' && r.pair === 'cpt:base')!;
+    const stats = (await readCsv(path.join(out, 'stats.csv'))).find((r) => r.concept === 'mens-rea' && r.pair === 'cpt:base' && r.lens === 'attention')!;
     const mean = deltas.reduce((a, b) => a + b, 0) / 48;
     const m2 = deltas.reduce((a, d) => a + (d - mean) ** 2, 0) / 48;
     const m3 = deltas.reduce((a, d) => a + (d - mean) ** 3, 0) / 48;
@@ -107,7 +111,7 @@ describe('legal-attn compare on the tiny family', () => {
       options: { pairs: string[]; seed: number };
       models: Array<{ name: string; contentHash: string }>;
       concepts: Array<{ id: string; results: Array<{ changes: Record<string, { headsBeatingChance: number | null; expectedByChance: number | null }> }> }>;
-      overall: unknown[];
+      overall: Array<{ lens?: string }>;
     };
     assert.match(summary.tool.version, /^\d+\.\d+\.\d+/);
     assert.match(summary.definitions.share!, /Σ_\{i∈Q\} Σ_\{j∈C\}/);
@@ -119,7 +123,9 @@ describe('legal-attn compare on the tiny family', () => {
     assert.equal(typeof change.headsBeatingChance, 'number');
     // heads with p < alpha among the negative-control words: about alpha × 48 = 2.4
     assert.ok(change.expectedByChance! > 1.5 && change.expectedByChance! < 3.5, String(change.expectedByChance));
-    assert.equal(summary.overall.length, 1);
+    // the attention share and the value-weighted share, each with its definition
+    assert.deepEqual(summary.overall.map((o) => o.lens ?? 'attention'), ['attention', 'value']);
+    assert.match(summary.definitions.valueWeighted!, /‖v_j W_O\^h‖/);
   });
 
   it('measure recomputes the same results from the saved full maps, byte for byte', async () => {

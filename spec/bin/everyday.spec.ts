@@ -121,9 +121,9 @@ describe('--json', () => {
     const out = path.join(await temporaryFolder(), 'r');
     const { code, out: stdout } = await run('--json', '--quiet', 'compare', '--model', `base=${modelDir('base')}`, '--model', `ift=${modelDir('ift')}`, '--concepts', concepts, '--out', out, '--no-report');
     assert.equal(code, 0);
-    const result = JSON.parse(stdout) as { out: string; overall: Array<{ pair: string; heads: number }> };
+    const result = JSON.parse(stdout) as { out: string; overall: Array<{ pair: string; heads: number; lens: string }> };
     assert.equal(result.out, out);
-    assert.deepEqual(result.overall.map((o) => [o.pair, o.heads]), [['ift:base', 48]]);
+    assert.deepEqual(result.overall.map((o) => [o.pair, o.heads, o.lens]), [['ift:base', 48, 'attention'], ['ift:base', 48, 'value']]);
   });
 });
 

@@ -182,7 +182,7 @@ describe('a sequence whose annotations leave no room for control runs', () => {
     assert.equal(scope.skipped[0]!.sequence, 'crowded/crowded');
     assert.match(scope.skipped[0]!.reason, /^no control run of \d+ tokens \(the width of its concept target\) could be measured in any sequence of the run: left out of the control share and lift, which come from the other sequences$/);
     // the concept's lift is the roomy sequence's: its mean share over its mean control share (shares.csv)
-    const rows = (await readFile(path.join(out, 'shares.csv'), 'utf8')).split('\n').filter((r) => r.startsWith('crowded,roomy,concept,all,include,base,')).map((r) => r.split(',').map(Number));
+    const rows = (await readFile(path.join(out, 'shares.csv'), 'utf8')).split('\n').filter((r) => r.startsWith('crowded,roomy,concept,all,include,base,') && r.endsWith(',attention')).map((r) => r.split(',').map(Number));
     const mean = (column: number): number => rows.reduce((sum, r) => sum + r[column]!, 0) / rows.length;
     assert.equal(rows.length, 48);
     assert.ok(Math.abs(scope.models.base!.lift! - mean(8) / mean(10)) < 1e-9, `${scope.models.base!.lift} vs ${mean(8) / mean(10)}`);
@@ -209,8 +209,9 @@ describe('unmeasurable is not significant', () => {
     assert.ok(Number.isFinite(scope!.changes['cpt:base']!.meanDelta));
     // the left-out sequence on its own: empty cells, no p-value
     const rows = (await readFile(path.join(out, 'changes.csv'), 'utf8')).split('\n').filter((r) => r.startsWith('consideration,plain,concept,outside,'));
-    assert.equal(rows.length, 48);
-    // share before and after, Δ, relative, entropy Δ, effect, p, q, family-wise p: all empty
-    for (const row of rows) assert.match(row, /,\d+,\d+,,,,,,,,,$/);
+    assert.equal(rows.length, 2 * 48);
+    // share before and after, Δ, relative, entropy Δ, effect, p, q, family-wise p: all empty, under both lenses
+    for (const row of rows) assert.match(row, /,\d+,\d+,{10}(attention|value)$/);
+    assert.equal(rows.filter((r) => r.endsWith(',value')).length, 48);
   });
 });

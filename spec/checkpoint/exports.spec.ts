@@ -21,26 +21,28 @@ interface Format {
   parity: number;
   /** Largest and mean |share difference| per layer and head from the float32 reference (measured, README table). */
   share: { largest: number; mean: number };
+  /** `read`, or the reason W_O is not read per head. */
+  valueLens: RegExp;
 }
 
-const FLOAT32 = { precision: 'float32', attention: /^float32$/, quantization: /^none$/, parity: 1e-5, share: { largest: 1e-5, mean: 1e-6 } };
+const FLOAT32 = { valueLens: /^read$/, precision: 'float32', attention: /^float32$/, quantization: /^none$/, parity: 1e-5, share: { largest: 1e-5, mean: 1e-6 } };
 // Widened to float32 on the CPU and computed in float32 from weights rounded to bfloat16's 8-bit mantissa:
 // each weight is off by up to 2^-8 of itself (float16: 2^-11, and its shares stay within 2^-11 ≈ 4.9e-4).
 // Measured: shares within 1.3e-3, mean 1.4e-4, of the float32 ones (both exporters), about a third of 2^-8.
-const BFLOAT16 = { precision: 'bfloat16', attention: /^float32 \(Softmax between Casts from bfloat16\)$/, quantization: /^none$/, parity: 1e-5, share: { largest: 2 ** -8, mean: 2 ** -8 / 5 } };
+const BFLOAT16 = { valueLens: /^read$/, precision: 'bfloat16', attention: /^float32 \(Softmax between Casts from bfloat16\)$/, quantization: /^none$/, parity: 1e-5, share: { largest: 2 ** -8, mean: 2 ** -8 / 5 } };
 const ANY_LAYOUT = /external|inline/;
 const FORMATS: Format[] = [
   { name: 'resaved-external', ...FLOAT32, layout: /^one external file \(model\.onnx_data\)$/ },
   { name: 'resaved-inline', ...FLOAT32, layout: /^inline in model\.onnx$/ },
   { name: 'per-tensor', ...FLOAT32, layout: /external files \(one per tensor\)$/ },
   { name: 'subfolder', ...FLOAT32, layout: /^one external file in weights\/ \(weights\/model\.onnx_data\)$/ },
-  { name: 'fp16', precision: 'float16', attention: /^float16, measured in float32$/, quantization: /^none$/, layout: ANY_LAYOUT, parity: 1e-4, share: { largest: 5e-4, mean: 1e-4 } },
-  { name: 'fp16-softmax-fp32', precision: 'float16', attention: /^float32 \(Softmax between Casts from float16\)$/, quantization: /^none$/, layout: ANY_LAYOUT, parity: 1e-4, share: { largest: 5e-4, mean: 1e-4 } },
+  { name: 'fp16', valueLens: /^read$/, precision: 'float16', attention: /^float16, measured in float32$/, quantization: /^none$/, layout: ANY_LAYOUT, parity: 1e-4, share: { largest: 5e-4, mean: 1e-4 } },
+  { name: 'fp16-softmax-fp32', valueLens: /^read$/, precision: 'float16', attention: /^float32 \(Softmax between Casts from float16\)$/, quantization: /^none$/, layout: ANY_LAYOUT, parity: 1e-4, share: { largest: 5e-4, mean: 1e-4 } },
   { name: 'bf16', ...BFLOAT16, layout: /^one external file \(model\.onnx_data\)$/ },
   { name: 'bf16-with-past', ...BFLOAT16, layout: /^inline in model\.onnx$/ },
-  { name: 'int8-qdq', precision: 'float32', attention: /^float32$/, quantization: /^int8 weights in QDQ form/, layout: ANY_LAYOUT, parity: 1e-5, share: { largest: 2e-2, mean: 2e-3 } },
-  { name: 'int8-dynamic', precision: 'float32', attention: /^float32$/, quantization: /^dynamic (u?int8) \(DynamicQuantizeLinear \+ MatMulInteger\)/, layout: ANY_LAYOUT, parity: 1e-5, share: { largest: 2e-2, mean: 3e-3 } },
-  { name: 'int4-nbits', precision: 'float32', attention: /^float32$/, quantization: /^4-bit MatMulNBits \(com\.microsoft\), block size 32/, layout: ANY_LAYOUT, parity: 1e-5, share: { largest: 0.25, mean: 1e-2 } },
+  { name: 'int8-qdq', valueLens: /: o_proj's weight is computed by DequantizeLinear, not stored; W_O not read per head$/, precision: 'float32', attention: /^float32$/, quantization: /^int8 weights in QDQ form/, layout: ANY_LAYOUT, parity: 1e-5, share: { largest: 2e-2, mean: 2e-3 } },
+  { name: 'int8-dynamic', valueLens: /: o_proj is \w+; W_O not read per head$/, precision: 'float32', attention: /^float32$/, quantization: /^dynamic (u?int8) \(DynamicQuantizeLinear \+ MatMulInteger\)/, layout: ANY_LAYOUT, parity: 1e-5, share: { largest: 2e-2, mean: 3e-3 } },
+  { name: 'int4-nbits', valueLens: /: o_proj is MatMulNBits 4-bit blocks; W_O not read per head$/, precision: 'float32', attention: /^float32$/, quantization: /^4-bit MatMulNBits \(com\.microsoft\), block size 32/, layout: ANY_LAYOUT, parity: 1e-5, share: { largest: 0.25, mean: 1e-2 } },
   { name: 'with-past', ...FLOAT32, layout: /external|inline/ },
 ];
 
@@ -76,10 +78,10 @@ sequences:
 `;
 
 type Row = Record<string, string>;
-/** share by concept, sequence, target, query set, sink, layer and head, for one model of a shares.csv. */
+/** share by concept, sequence, target, query set, sink, layer and head, for one model of a shares.csv (the attention lens). */
 async function sharesByModel(file: string, model: string): Promise<Map<string, number>> {
   const rows = parse<Row>(await readFile(file, 'utf8'), { columns: true });
-  return new Map(rows.filter((r) => r.model === model).map((r) => [[r.concept, r.sequence, r.target, r.query_set, r.sink, r.layer, r.head].join('/'), Number(r.share)]));
+  return new Map(rows.filter((r) => r.model === model && r.lens === 'attention').map((r) => [[r.concept, r.sequence, r.target, r.query_set, r.sink, r.layer, r.head].join('/'), Number(r.share)]));
 }
 
 for (const source of ['base', 'base-dynamo'] as const) {
@@ -122,6 +124,9 @@ for (const source of ['base', 'base-dynamo'] as const) {
           assert.match(graph.format.quantization, format.quantization);
           assert.match(graph.format.weightsLayout, format.layout);
           assert.equal(graph.attention.length, 6);
+          // W_O per head for the value-weighted lens, or the one-line reason it is skipped
+          const unread = (graph.valueProjections ?? []).flatMap((p) => ('unread' in p ? [p.unread] : []));
+          assert.match(unread[0] ?? 'read', format.valueLens, unread.join('; '));
         });
 
         it(`measures inside the graph what its full maps give (within ${format.parity})`, async () => {

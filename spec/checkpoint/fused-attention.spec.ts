@@ -28,9 +28,14 @@ async function compareForm(form: AttentionForm, maps: 'mean' | 'full', window = 
   return { shares: await readCsv(path.join(out, 'shares.csv')), changes: await readCsv(path.join(out, 'changes.csv')), blockRows: summary.options.attentionBlockRows };
 }
 
-/** The largest difference between two tables of the same rows, over their numeric columns. */
-function largestDifference(a: Row[], b: Row[]): number {
+/** The rows of one lens: full maps keep the attention lens only, the graph gives the value-weighted one beside it. */
+const ofLens = (rows: Row[], lens: 'attention' | 'value'): Row[] => rows.filter((r) => r.lens === lens);
+
+/** The largest difference between two tables of the same rows, over their numeric columns (the attention lens unless told). */
+function largestDifference(all: Row[], allOther: Row[], lens: 'attention' | 'value' = 'attention'): number {
+  const [a, b] = [ofLens(all, lens), ofLens(allOther, lens)];
   assert.equal(a.length, b.length);
+  assert.ok(a.length > 0, `no ${lens} rows`);
   let largest = 0;
   a.forEach((row, k) => {
     for (const column of NUMBERS) {
@@ -93,6 +98,23 @@ describe('fused attention checkpoints', function () {
     }
     // and without rotary the numbers are others than with it
     assert.ok(largestDifference(twin.shares, (await compareForm('decomposed', 'full', false)).shares) > 1e-3);
+  });
+
+  it('gives the value-weighted shares of its decomposed twin (1e-5) from every fused kernel, in whole layers and in blocks', async () => {
+    const twin = await compareForm('decomposed', 'mean');
+    for (const form of ['gqa', 'gqa-rotary-outside', 'gqa-unpacked', 'mha', 'onnx-attention'] as const) {
+      for (const extra of [[], ['--max-memory-gb', '0.000001']]) {
+        const fused = await compareForm(form, 'mean', true, extra);
+        assert.ok(largestDifference(fused.shares, twin.shares, 'value') < 1e-5, `${form} ${extra.join(' ')}`);
+        assert.ok(largestDifference(fused.changes, twin.changes, 'value') < 1e-5, `${form} ${extra.join(' ')}`);
+      }
+    }
+    // com.microsoft Attention projects its values inside the kernel: the third part of its weights
+    const none = { positions: 'none' as const };
+    const [projectedTwin, projected] = [await compareForm('decomposed', 'mean', false, [], none), await compareForm('ms-attention', 'mean', false, [], none)];
+    assert.ok(largestDifference(projected.shares, projectedTwin.shares, 'value') < 1e-5);
+    // the value weighting mattered: the lenses differ
+    assert.ok(Math.max(...ofLens(twin.shares, 'value').map((r, k) => Math.abs(Number(r.share) - Number(ofLens(twin.shares, 'attention')[k]!.share)))) > 1e-3);
   });
 
   it('without a window too', async () => {

@@ -34,6 +34,12 @@ describe('findings under realistic nulls', function () {
     assert.ok(rate > 0.01 && rate < 0.09, `attention, p < 0.05: ${rate}`);
     assert.ok(share(attention.below[0.001]!, attention.tests) <= 0.003, 'attention, p < 0.001');
     assert.equal(attention.overallBelow, 0, 'concepts beating chance overall, attention');
+    // the value-weighted share, through the same chance test: as calibrated
+    const value = attentionRates([summary.comparison], 'all/include', 0.05, () => true, 'value');
+    assert.equal(value.concepts, 34);
+    const valueRate = share(value.below[0.05]!, value.tests);
+    assert.ok(valueRate > 0.01 && valueRate < 0.09, `value-weighted, p < 0.05: ${valueRate}`);
+    assert.equal(value.overallBelow, 0, 'concepts beating chance overall, value-weighted');
     const representations = representationRates([states(summary)], 0.05);
     assert.ok(share(representations.below[0.05]!, representations.tests) < 0.12, `representations, p < 0.05: ${share(representations.below[0.05]!, representations.tests)}`);
     assert.equal(representations.overallBelow, 0, 'concepts beating chance overall, representations');

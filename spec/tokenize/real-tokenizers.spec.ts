@@ -196,7 +196,7 @@ describe('real tokenizers in synthetic checkpoints, through trace and compare', 
         const compared = await run('--quiet', 'compare', ...models, '--concepts', concepts, '--out', out, '--no-report');
         assert.equal(compared.code, 0, compared.err);
         const rows = parse<Record<string, string>>(await readFile(path.join(out, 'shares.csv'), 'utf8'), { columns: true });
-        const conceptRows = rows.filter((r) => r.target === 'concept' && r.query_set === 'all' && r.sink === 'include');
+        const conceptRows = rows.filter((r) => r.target === 'concept' && r.query_set === 'all' && r.sink === 'include' && r.lens === 'attention');
         for (const id of CASE_IDS) {
           const shares = conceptRows.filter((r) => r.concept === id).map((r) => Number(r.share));
           assert.equal(shares.length, 2 * 2 * 4, id);

@@ -3,7 +3,8 @@ import { intAttribute } from '../../onnx/build.js';
 import { upstreamRows } from '../upstream-rows.js';
 import { affineScores } from './affine-scores.js';
 import { layerReductions, type LayerReductionInputs } from './layer-reductions.js';
-import { columnSumsOutput, entropyOutput, LayerNodes, massOutput, meanOutput, rolloutOutput, type Shared } from './shared.js';
+import { columnSumsOutput, entropyOutput, LayerNodes, massOutput, meanOutput, rolloutOutput, valueMassOutput, type Shared } from './shared.js';
+import { valueNormNodes } from './value-norms.js';
 import { type ReductionPlan } from '../reduction-plan.js';
 import { type NodeProto, FLOAT, type GraphProto } from '../../onnx/proto.js';
 
@@ -52,6 +53,11 @@ export function blockedLayer(
   if (!stretch || !plan.blockRows) return undefined;
   const outputs: string[] = [];
   let rollout: string | undefined;
+  // the value norms are indexed by keys: made once over the whole T before the loop, read whole by each block
+  const outside = new LayerNodes(shared, l);
+  const projection = plan.valueWeighted?.[l];
+  const valueNorms = projection ? valueNormNodes(outside, projection, typeOf) : undefined;
+  if (valueNorms) outputs.push(valueNorms);
   const loop = blockedLoop(l, shared.length, plan.blockRows, (body) => {
     // the model's own stretch, on the block's queries
     const queries = stretch.product.input![0]!;
@@ -73,12 +79,12 @@ export function blockedLayer(
     const affine = plan.entropy && !plan.readScores && !halfPrecision ? affineScores(graph, producer, softmax) : undefined;
     // the keys are 4-D: their Transpose in the score path has a 4-axis perm
     const blockAffine = affine ? { affine: { ...affine, query: q }, ownKeys: body.rowsOf(affine.keys, 'own_keys', 4) } : {};
-    const reduced = blockReductions(body, { shared, plan, layer: l, p: reducedP, scores, previousRollout, infiniteMasks, halfPrecision, ...blockAffine });
+    const reduced = blockReductions(body, { shared, plan, layer: l, p: reducedP, scores, previousRollout, infiniteMasks, halfPrecision, ...blockAffine, ...(valueNorms ? { valueNorms } : {}) });
     if (reduced.rollout) rollout = reduced.rollout;
     outputs.push(...reduced.outputs.map((o) => o.outer));
     return [{ inner: context, outer: stretch.values.output![0]!, rows: 2, rank: 4, ...(contextType !== undefined && contextType !== FLOAT ? { elemType: contextType } : {}) }, ...reduced.outputs];
   }, waitFor);
-  return { after: stretch.positions[stretch.positions.length - 1]!, nodes: loop.nodes, removed: stretch.positions, outputs, ...(rollout ? { rollout } : {}) };
+  return { after: stretch.positions[stretch.positions.length - 1]!, nodes: [...outside.nodes, ...loop.nodes], removed: stretch.positions, outputs, ...(rollout ? { rollout } : {}) };
 }
 
 /** The shared tensors as a block sees them: the query-indexed ones cut to its rows, repeated rows weighed 0. */
@@ -106,6 +112,7 @@ export function blockReductions(body: BlockBody, inputs: BlockReductionInputs): 
   const reduced = layerReductions(nodes, plan, { ...layer, block: { rowsOf: (tensor) => body.rowsOf(tensor, 'rollout', 4), valid: body.valid } });
   body.nodes.nodes.push(...nodes.nodes);
   const outputs: BlockOutput[] = [{ inner: reduced.mass, outer: massOutput(l), rows: 2, rank: 4 }];
+  if (reduced.valueMass) outputs.push({ inner: reduced.valueMass, outer: valueMassOutput(l), rows: 2, rank: 4 });
   if (reduced.columnSums) outputs.push({ inner: reduced.columnSums, outer: columnSumsOutput(l), rows: 'sum', rank: 4 });
   if (reduced.rollout) outputs.push({ inner: reduced.rollout, outer: rolloutOutput(l), rows: 2, rank: 4 });
   if (reduced.entropy) outputs.push({ inner: reduced.entropy, outer: entropyOutput(l), rows: 2, rank: 3 });

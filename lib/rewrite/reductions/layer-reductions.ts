@@ -22,6 +22,8 @@ export interface LayerReductionInputs {
   /** Scores affine in q·k (with the rows' queries), and where the rows' own keys are not row for row those queries. */
   affine?: AffineScores;
   ownKeys?: string;
+  /** The value norms ‖v_j W_O^h‖ `[batch, heads, T, 1]` (keys, whole in blocks too), where the plan weighs by values. */
+  valueNorms?: string;
   /** A block's rows: query-indexed tensors cut to them, and their 0/1 weights `[1, 1, B, 1]` (repeated rows 0). */
   block?: { rowsOf: (tensor: string) => string; valid: string };
 }
@@ -29,6 +31,7 @@ export interface LayerReductionInputs {
 /** The names of a layer's reductions, each where the plan asks for it. */
 export interface LayerReductions {
   mass: string;
+  valueMass?: string;
   columnSums?: string;
   rollout?: string;
   entropy?: string;
@@ -38,8 +41,8 @@ export interface LayerReductions {
 /** Every reduction of a layer's P (or of a block of its rows) the plan asks for, in float32. */
 export function layerReductions(nodes: LayerNodes, plan: ReductionPlan, inputs: LayerReductionInputs): LayerReductions {
   const { p, affine } = inputs;
-  const masses = keySetProduct(nodes, p, { ...(plan.rolloutResidual !== undefined ? { rollout: inputs.previousRollout } : {}), ...(affine ? { keys: affine.keys } : {}) });
-  const reductions: LayerReductions = { mass: masses.mass };
+  const masses = keySetProduct(nodes, p, { ...(plan.rolloutResidual !== undefined ? { rollout: inputs.previousRollout } : {}), ...(affine ? { keys: affine.keys } : {}), ...(inputs.valueNorms ? { valueNorms: inputs.valueNorms } : {}) });
+  const reductions: LayerReductions = { mass: masses.mass, ...(masses.valueMass ? { valueMass: masses.valueMass } : {}) };
   if (plan.columnSums) reductions.columnSums = columnSums(nodes, p, plan.columnSums, masses, inputs.block?.valid);
   if (plan.rolloutResidual !== undefined) reductions.rollout = rolloutStep(nodes, inputs.block ? inputs.block.rowsOf(inputs.previousRollout) : inputs.previousRollout, masses);
   if (plan.entropy) {

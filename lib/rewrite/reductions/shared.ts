@@ -147,3 +147,5 @@ export const entropyOutput = (layer: number): string => `legal_attn.entropy.${la
 export const meanOutput = (layer: number): string => `legal_attn.mean.${layer}`;
 export const columnSumsOutput = (layer: number): string => `legal_attn.colsum.${layer}`;
 export const rolloutOutput = (layer: number): string => `legal_attn.rollout.${layer}`;
+export const valueMassOutput = (layer: number): string => `legal_attn.vmass.${layer}`;
+export const valueNormsOutput = (layer: number): string => `legal_attn.value_norms.${layer}`;
