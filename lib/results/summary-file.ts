@@ -11,6 +11,19 @@ const layerValues = z.array(z.number().nullable());
 const probeSchema = z.object({ accuracy: z.number().nullable(), chance: z.number().nullable(), chance95: z.number().nullable().optional(), pValue: z.number().nullable().optional(), rows: z.number(), classes: z.number() });
 
 const skippedSchema = z.object({ skipped: z.string() });
+/** A change judged against its controls, as representations and knockout write it. */
+const judgedChange = {
+  concept: layerValues,
+  control: layerValues,
+  effect: layerValues.optional(),
+  pValue: layerValues.optional(),
+  layersBeatingChance: z.number().nullable().optional(),
+  expectedByChance: z.number().nullable().optional(),
+  countPValue: z.number().nullable().optional(),
+  untested: z.string().optional(),
+  overall: z.object({ concepts: z.number(), conceptsBeatingChance: z.number(), expectedByChance: z.number(), pValue: z.number() }).optional(),
+};
+
 /** summary.json's measured `representations`: checked, since the report draws every array it holds. */
 const measuredSchema = z.object({
   definitions: z.record(z.string(), z.string()),
@@ -20,15 +33,7 @@ const measuredSchema = z.object({
     z.object({
       scope: z.string(),
       pair: z.string(),
-      concept: layerValues,
-      control: layerValues,
-      effect: layerValues.optional(),
-      pValue: layerValues.optional(),
-      layersBeatingChance: z.number().nullable().optional(),
-      expectedByChance: z.number().nullable().optional(),
-      countPValue: z.number().nullable().optional(),
-      untested: z.string().optional(),
-      overall: z.object({ concepts: z.number(), conceptsBeatingChance: z.number(), expectedByChance: z.number(), pValue: z.number() }).optional(),
+      ...judgedChange,
     }),
   ),
   negativeControls: z.array(z.object({ pair: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() })).optional(),
@@ -46,15 +51,7 @@ const knockoutSchema = z.object({
       measure: z.enum(['loglik', 'state']),
       scope: z.string(),
       model: z.string(),
-      concept: layerValues,
-      control: layerValues,
-      effect: layerValues.optional(),
-      pValue: layerValues.optional(),
-      layersBeatingChance: z.number().nullable().optional(),
-      expectedByChance: z.number().nullable().optional(),
-      countPValue: z.number().nullable().optional(),
-      untested: z.string().optional(),
-      overall: z.object({ concepts: z.number(), conceptsBeatingChance: z.number(), expectedByChance: z.number(), pValue: z.number() }).optional(),
+      ...judgedChange,
     }),
   ),
   negativeControls: z.array(z.object({ measure: z.enum(['loglik', 'state']), model: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() })),

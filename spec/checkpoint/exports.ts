@@ -54,3 +54,13 @@ export async function exportsOrSkip(suite: Mocha.Context, source: 'base' | 'base
   console.warn(`  skipped: ${NO_PYTHON_ONNX}`);
   return suite.skip();
 }
+
+/** A python3 with onnx and numpy for a numpy reference, or this suite skipped without one (an error in CI). */
+export async function pythonOrSkip(suite: Mocha.Context, reference: string): Promise<string> {
+  const python = await pythonWithOnnx();
+  if (python) return python;
+  const why = `${reference} is a numpy forward pass of the ONNX weights: install python3-onnx and python3-numpy (as .ci/run does) or point LEGAL_ATTN_PYTHON at a python3 that has them`;
+  if (process.env.CI) throw new Error(why);
+  console.warn(`  skipped: ${why}`);
+  return suite.skip();
+}

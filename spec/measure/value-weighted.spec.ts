@@ -11,15 +11,13 @@ import { querySet, type QuerySetKind } from '../../lib/measure/query-set.js';
 import type { MeasureOptions, SequenceMeasures } from '../../lib/measure/measure-sequence.js';
 import type { ReductionPlan } from '../../lib/rewrite/reduction-plan.js';
 import { openReducedSession } from '../../lib/runtime/session.js';
-import { pythonWithOnnx } from '../checkpoint/exports.js';
+import { pythonOrSkip } from '../checkpoint/exports.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { modelDir, referenceIndex, ROOT, temporaryFolder, type ReferenceProbe } from '../helpers.js';
 
 const TOLERANCE = 1e-5;
 const REFERENCE_SCRIPT = path.join(ROOT, 'spec', 'fixtures', 'value-weighted', 'reference.py');
 const SILENCE_SCRIPT = path.join(ROOT, 'spec', 'fixtures', 'value-weighted', 'silence-tokens.py');
-const NO_PYTHON =
-  'the value-weighted reference is a numpy forward pass of the ONNX weights: install python3-onnx and python3-numpy (as .ci/run does) or point LEGAL_ATTN_PYTHON at a python3 that has them';
 const QUERY_SETS: readonly QuerySetKind[] = ['all', 'after', 'outside'];
 const OPTIONS: MeasureOptions = { querySets: QUERY_SETS, sinks: ['include', 'exclude'], rolloutResidual: 0.5 };
 
@@ -66,12 +64,7 @@ describe('value-weighted attention against ‖v_j W_O^h‖ computed from the wei
   let expected: ReferenceAnswer;
   let whole: { measures: SequenceMeasures; norms: Float32Array };
   before(async function () {
-    python = await pythonWithOnnx();
-    if (!python) {
-      if (process.env.CI) throw new Error(NO_PYTHON);
-      console.warn(`  skipped: ${NO_PYTHON}`);
-      this.skip();
-    }
+    python = await pythonOrSkip(this, 'the value-weighted reference');
     probe = (await referenceIndex()).probes[0]!;
     const concept = conceptTokens(probe);
     control = [concept[0]! - 4, concept[0]! - 3];

@@ -5,13 +5,11 @@ import { promisify } from 'node:util';
 import { openCheckpoint } from '../../lib/checkpoint/checkpoint.js';
 import { openKnockoutSession, spanKnockout, type KnockoutMask, type KnockoutPass } from '../../lib/runtime/knockout-session.js';
 import { residualStreamOf } from '../../lib/runtime/states-session.js';
-import { pythonWithOnnx } from '../checkpoint/exports.js';
+import { pythonOrSkip } from '../checkpoint/exports.js';
 import { modelDir, referenceIndex, ROOT, type ReferenceProbe } from '../helpers.js';
 
 const TOLERANCE = 1e-4;
 const REFERENCE_SCRIPT = path.join(ROOT, 'spec', 'fixtures', 'knockout', 'reference.py');
-const NO_PYTHON =
-  'the knockout reference is a numpy forward pass of the ONNX weights: install python3-onnx and python3-numpy (as .ci/run does) or point LEGAL_ATTN_PYTHON at a python3 that has them';
 
 interface ReferenceAnswer {
   logprob: number[][];
@@ -53,12 +51,7 @@ describe('attention knockout against a numpy forward pass of the weights', () =>
   let python: string | undefined;
   const answers = new Map<string, ReferenceAnswer>();
   before(async function () {
-    python = await pythonWithOnnx();
-    if (!python) {
-      if (process.env.CI) throw new Error(NO_PYTHON);
-      console.warn(`  skipped: ${NO_PYTHON}`);
-      this.skip();
-    }
+    python = await pythonOrSkip(this, 'the knockout reference');
   });
 
   for (const model of ['base', 'base-dynamo'] as const) {
