@@ -1,5 +1,4 @@
 import type { FusedAttention } from './fused-attention.js';
-import type { ValueProjectionRead } from './output-projection.js';
 
 /** Where one layer's attention probabilities come out of the graph. */
 export interface AttentionSite {
@@ -71,3 +70,19 @@ export interface ExportFormat {
   /** Bytes of the bfloat16 weights among them: the CPU widens them to float32, twice as large (`rewrite/widen-bfloat16.ts`). */
   bfloat16Bytes: number;
 }
+
+/** Where one layer's value vectors and its output projection W_O are, for the value-weighted lens. */
+export interface ValueProjection {
+  /**
+   * The value rows the probabilities multiply: decomposed, `[batch, heads, T, d]` (GQA groups
+   * already repeated); fused, the kernel's value input (its layout that of the keys), or ''
+   * where q, k and v are packed or projected inside the kernel.
+   */
+  values: string;
+  /** W_O, `[heads·d, hidden]` (or `[hidden, heads·d]` where `transposed`), an initializer: rows h·d … (h+1)·d are head h's W_O^h. */
+  weight: string;
+  transposed: boolean;
+}
+
+/** A layer's W_O as read, or the one-line reason it cannot be read per head. */
+export type ValueProjectionRead = ValueProjection | { unread: string };

@@ -1,21 +1,5 @@
-import type { AttentionSite } from './graph-analysis.js';
+import type { AttentionSite, ValueProjection, ValueProjectionRead } from './graph-analysis.js';
 import type { GraphProto, NodeProto } from '../onnx/proto.js';
-
-/** Where one layer's value vectors and its output projection W_O are, for the value-weighted lens. */
-export interface ValueProjection {
-  /**
-   * The value rows the probabilities multiply: decomposed, `[batch, heads, T, d]` (GQA groups
-   * already repeated); fused, the kernel's value input (its layout that of the keys), or ''
-   * where q, k and v are packed or projected inside the kernel.
-   */
-  values: string;
-  /** W_O, `[heads·d, hidden]` (or `[hidden, heads·d]` where `transposed`), an initializer: rows h·d … (h+1)·d are head h's W_O^h. */
-  weight: string;
-  transposed: boolean;
-}
-
-/** A layer's W_O as read, or the one-line reason it cannot be read per head. */
-export type ValueProjectionRead = ValueProjection | { unread: string };
 
 // Between the Softmax and its product with the values; between the context and its merge of the heads.
 const PROBABILITY_PATH = new Set(['Cast', 'Identity', 'Dropout']);

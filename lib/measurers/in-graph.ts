@@ -5,7 +5,7 @@ import { measureReduced, reductionLayout, widenInputs, type ReductionLayout } fr
 import { type MeasureOptions } from '../measure/measure-sequence.js';
 import { poolMatrix, stateRows } from '../represent/span-rows.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
-import type { ValueProjection } from '../checkpoint/output-projection.js';
+import type { ValueProjection } from '../checkpoint/graph-analysis.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { openReducedSession, type ReducedSession } from '../runtime/session.js';
 import type { CacheParts } from '../runtime/trace-cache.js';

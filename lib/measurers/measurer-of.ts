@@ -1,5 +1,5 @@
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
-import type { ValueProjection } from '../checkpoint/output-projection.js';
+import type { ValueProjection } from '../checkpoint/graph-analysis.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { SessionOptions } from '../runtime/session.js';
 import type { CompareRequest } from '../options/run-options.js';

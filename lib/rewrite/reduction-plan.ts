@@ -1,6 +1,6 @@
 import type { Float32Tensor } from '../io/npy.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
-import type { ValueProjection } from '../checkpoint/output-projection.js';
+import type { ValueProjection } from '../checkpoint/graph-analysis.js';
 
 // What the reduced graph computes (the plan) and what it takes and returns per pass:
 // the one description the rewrite, the session and the measures share.

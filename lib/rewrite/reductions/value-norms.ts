@@ -1,7 +1,7 @@
 import { intAttribute, intsAttribute } from '../../onnx/build.js';
 import { FLOAT } from '../../onnx/proto.js';
 import type { FusedAttention } from '../../checkpoint/fused-attention.js';
-import type { ValueProjection } from '../../checkpoint/output-projection.js';
+import type { ValueProjection } from '../../checkpoint/graph-analysis.js';
 import { fusedValues } from '../fused-probabilities.js';
 import { valueNormsOutput, type LayerNodes } from './shared.js';
 
