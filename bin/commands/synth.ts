@@ -1,25 +1,10 @@
 import { Option, type Command } from 'commander';
-import { ATTENTION_FORMS, NORM_FORMS, SHIPPED_TOKENIZER, synthCheckpoint, type AttentionForm, type NormForm } from '../../lib/synth/synth-checkpoint.js';
+import { ATTENTION_FORMS, NORM_FORMS, SHIPPED_TOKENIZER, synthCheckpoint, type SynthOptions } from '../../lib/synth/synth-checkpoint.js';
 import { tokenizerVocabSize } from '../../lib/tokenize/tokenizer.js';
 import { positiveInteger, positiveNumber, wholeNumber, type CliContext } from '../context.js';
 
-interface SynthFlags {
-  out: string;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  hidden: number;
-  vocab?: number;
-  tokenizer?: string;
-  slidingWindow?: number;
-  softcap?: number;
-  rotaryInterleaved?: boolean;
-  positions: 'rotary' | 'none';
-  attention: AttentionForm;
-  norm: NormForm;
-  maxPositions: number;
-  seed: number;
-}
+/** The flags are the synthetic model's options, and the folder to write it to. */
+type SynthFlags = SynthOptions & { out: string };
 
 const ATTENTION_HELP =
   "how attention is written: decomposed (MatMul → Softmax → MatMul, as PyTorch exports it); gqa (com.microsoft GroupQueryAttention with rotary inside and packed query/key/value, as onnxruntime's model builder writes it); gqa-rotary-outside; gqa-unpacked; mha (com.microsoft MultiHeadAttention, as onnxruntime's optimizer fuses it); onnx-attention (ONNX Attention, opset 23, as PyTorch exports scaled_dot_product_attention); ms-attention (com.microsoft Attention, q/k/v projected inside the kernel, as onnxruntime's optimizer fuses GPT-2-like models; needs --positions none). The same seed gives the same weights in every form";
@@ -49,23 +34,9 @@ export function registerSynth(program: Command, context: CliContext): void {
     .option('--seed <n>', 'seed of the random weights', wholeNumber('--seed'), 1)
     .action(async (options: SynthFlags) => {
       const vocab = options.vocab ?? (await tokenizerVocabSize(options.tokenizer ?? SHIPPED_TOKENIZER));
-      const dir = await synthCheckpoint(options.out, {
-        layers: options.layers,
-        heads: options.heads,
-        kvHeads: options.kvHeads,
-        hidden: options.hidden,
-        vocab,
-        ...(options.tokenizer ? { tokenizer: options.tokenizer } : {}),
-        seed: options.seed,
-        attention: options.attention,
-        norm: options.norm,
-        maxPositions: options.maxPositions,
-        ...(options.slidingWindow ? { slidingWindow: options.slidingWindow } : {}),
-        ...(options.softcap ? { softcap: options.softcap } : {}),
-        ...(options.rotaryInterleaved ? { rotaryInterleaved: true } : {}),
-        positions: options.positions,
-      });
-      const shape = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${vocab}`;
-      context.emit({ ...options, vocab, out: dir }, `wrote a synthetic checkpoint of ${shape}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);
+      const { out, ...shape } = options;
+      const dir = await synthCheckpoint(out, { ...shape, vocab });
+      const described = `${options.layers} layers × ${options.heads} heads (${options.kvHeads} key/value heads), hidden ${options.hidden}, vocabulary ${vocab}`;
+      context.emit({ ...options, vocab, out: dir }, `wrote a synthetic checkpoint of ${described}${options.slidingWindow ? `, sliding window ${options.slidingWindow}` : ''}, ${options.attention} attention, ${options.maxPositions} positions, to ${dir}\n`);
     });
 }

@@ -1,8 +1,5 @@
 import type { KnockoutResults } from '../knockout/measure.js';
-import { REPRESENTATION_HEADER } from './representation-rows.js';
-
-type Cell = string | number | null;
-const cell = (v: number | null | undefined): Cell => (v !== null && v !== undefined && Number.isFinite(v) ? v : null);
+import { cell, REPRESENTATION_HEADER, type Cell } from './representation-rows.js';
 
 /** What each knockout measure is, written into summary.json beside the numbers. */
 export const KNOCKOUT_DEFINITIONS = {

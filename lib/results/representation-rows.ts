@@ -1,7 +1,8 @@
 import type { RepresentationResults } from '../represent/representations.js';
 
-type Cell = string | number | null;
-const cell = (v: number | null | undefined): Cell => (v !== null && v !== undefined && Number.isFinite(v) ? v : null);
+/** A CSV cell: a number, or empty where the value is not finite. */
+export type Cell = string | number | null;
+export const cell = (v: number | null | undefined): Cell => (v !== null && v !== undefined && Number.isFinite(v) ? v : null);
 
 /** What each representation measure is, written into summary.json beside the numbers. */
 export const REPRESENTATION_DEFINITIONS = {
