@@ -1,5 +1,5 @@
 import type { SinkMode } from '../measure/attention-share.js';
-import { describeDistribution, finiteMean, type Distribution } from '../measure/distribution.js';
+import { describeDistribution, type Distribution } from '../measure/distribution.js';
 import { isConceptTarget, type Lens, type ReferenceShares, type SequenceMeasures, type TargetMeasures } from '../measure/measure-sequence.js';
 import type { QuerySetKind } from '../measure/query-set.js';
 import { controlLibrary } from '../reference/match.js';
@@ -8,7 +8,7 @@ import { negativeControlRates, overallTest, testFamily, type ChanceTest, type Ne
 import { SHARE_PRECISION } from './class-matched.js';
 import { changeJudge, controlMatcher, type ChangeJudge, type ControlMatcher } from './judge.js';
 import { pairName, type ModelPair } from '../options/pairs.js';
-import { replicate, type Replication } from './replication.js';
+import { nestedMean, shareReplication, type Replication } from './replication.js';
 
 /** One sequence measured under every model, by model name. */
 export interface MeasuredSequence {
@@ -126,13 +126,6 @@ const referencesOf = (sequence: MeasuredSequence | undefined, model: string, var
   sequence?.byModel[model]?.referenceShares.find((r) => r.querySet === variant.querySet && r.sink === variant.sink && lensOf(r) === lensOf(variant));
 
 /** Mean over groups of the mean over each group's arrays. */
-function nestedMean(groups: ReadonlyArray<readonly Float64Array[]>): Float64Array {
-  const length = groups[0]?.[0]?.length ?? 0;
-  const out = new Float64Array(length);
-  for (const group of groups) for (const array of group) for (let k = 0; k < length; k++) out[k]! += array[k]! / group.length / groups.length;
-  return out;
-}
-
 const subtract = (a: ArrayLike<number>, b: ArrayLike<number>): Float64Array => Float64Array.from({ length: a.length }, (_, k) => a[k]! - b[k]!);
 
 /**
@@ -275,7 +268,8 @@ function compareScope(scope: string, variant: Variant, allGroups: ReadonlyArray<
     };
     // one unit: a concept over its sequences, or one sequence, tested with its family; overall is judged from the concepts' own tests
     unitEffects.set(pairName(pair), effects[0] ?? []);
-    const replication = replicationOf(a, b, effects, layerCount, options);
+    const perSequence = a.map((group, g) => group.map((m, k) => subtract(m.share, b[g]![k]!.share)));
+    const replication = shareReplication(perSequence, effects, layerCount, options);
     if (replication) changes.replication = replication;
     return changes;
   });
@@ -308,21 +302,6 @@ function testFamilies(scopes: readonly ScopeEffects[], judgesOf: (variant: Varia
     }
   }
   return scopes.map((s) => s.comparison);
-}
-
-/** Resamples for the bootstrap intervals: enough for 95 % percentile ends, cheap at thousands of heads. */
-const BOOTSTRAP_RESAMPLES = 1000;
-
-/** Replication over a concept's sequences, or over the concepts when there are several groups: Δ and the class-matched effect of each unit. */
-function replicationOf(after: TargetMeasures[][], before: TargetMeasures[][], effects: ReadonlyArray<readonly Float64Array[]>, layers: number, options: CompareOptions): Replication | undefined {
-  const perSequence = after.map((group, g) => group.map((m, s) => subtract(m.share, before[g]![s]!.share)));
-  const settings = { resamples: BOOTSTRAP_RESAMPLES, seed: options.seed, alpha: options.alpha };
-  if (perSequence.length > 1) {
-    const conceptEffects = effects.filter((e) => e.length > 0).map((e) => finiteMean(nestedMean([e])));
-    return replicate('concept', perSequence.map((group) => nestedMean([group])), conceptEffects, layers, settings);
-  }
-  const sequences = perSequence[0] ?? [];
-  return sequences.length > 1 ? replicate('sequence', sequences, (effects[0] ?? []).map(finiteMean), layers, settings) : undefined;
 }
 
 /** A scope none of whose sequences has a query in the query set: empty values, no p-value, the reason said. */

@@ -99,3 +99,29 @@ function signFlip(effects: readonly number[], options: ReplicationOptions): Repl
 export function replicate(unit: Replication['unit'], units: readonly Float64Array[], effects: readonly number[], layers: number, options: ReplicationOptions): Replication {
   return { unit, units: units.length, ...bootstrap(units, layers, options), signFlip: signFlip(effects, options) };
 }
+
+/** The mean over groups of each group's mean, element by element. */
+export function nestedMean(groups: ReadonlyArray<readonly Float64Array[]>): Float64Array {
+  const length = groups[0]?.[0]?.length ?? 0;
+  const out = new Float64Array(length);
+  for (const group of groups) for (const array of group) for (let k = 0; k < length; k++) out[k]! += array[k]! / group.length / groups.length;
+  return out;
+}
+
+/** Resamples for the bootstrap intervals: enough for 95 % percentile ends, cheap at thousands of heads. */
+const BOOTSTRAP_RESAMPLES = 1000;
+
+/**
+ * Replication of a scope's Δ: over a concept's sequences, or over the concepts when there
+ * are several groups. `perSequence`: each group's Δ per sequence; `effects`: the
+ * class-matched effect of each, per head.
+ */
+export function shareReplication(perSequence: ReadonlyArray<readonly Float64Array[]>, effects: ReadonlyArray<readonly Float64Array[]>, layers: number, options: { seed: number; alpha: number }): Replication | undefined {
+  const settings = { resamples: BOOTSTRAP_RESAMPLES, seed: options.seed, alpha: options.alpha };
+  if (perSequence.length > 1) {
+    const conceptEffects = effects.filter((e) => e.length > 0).map((e) => finiteMean(nestedMean([e])));
+    return replicate('concept', perSequence.map((group) => nestedMean([group])), conceptEffects, layers, settings);
+  }
+  const sequences = perSequence[0] ?? [];
+  return sequences.length > 1 ? replicate('sequence', sequences, (effects[0] ?? []).map(finiteMean), layers, settings) : undefined;
+}
