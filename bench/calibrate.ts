@@ -5,6 +5,8 @@
 //   test flags about alpha of the concept × head tests, at every alpha;
 // - planted: base against a noisy copy (s = 0.02) whose embedding rows were also changed for tokens
 //   found only in the terms of some concepts. Those concepts should be found, the others not.
+// Each family is tabled: attention and the value-weighted share under each query set and sink,
+// representations, and knockout (every layer and each layer alone; CALIBRATION_KNOCKOUT=0 leaves it out).
 // Every figure comes from one compare per pair, as a user runs it.
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +18,8 @@ import { perturbCheckpoint } from '../lib/synth/perturb.js';
 import { exclusiveTokens } from '../lib/synth/plant.js';
 import { loadTokenizer } from '../lib/tokenize/tokenizer.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
-import { attentionRates, RATE_ALPHAS, rateShares, representationRates } from '../lib/results/test-rates.js';
+import { attentionRates, knockoutRates, RATE_ALPHAS, rateShares, representationRates, type TestRates } from '../lib/results/test-rates.js';
+import type { KnockoutResults } from '../lib/knockout/measure.js';
 
 const WORK = process.env.CALIBRATION_DIR ?? path.join(os.tmpdir(), 'legal-attn-calibration');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
@@ -28,6 +31,9 @@ const SEEDS = (process.env.CALIBRATION_SEEDS ?? '1,2,3').split(',').map(Number);
 const SCALES = [0.02, 0.1];
 /** The planted change: sd of the noise added to the planted rows, × the embedding table's sd. */
 const PLANT_SCALE = 0.3;
+const KNOCKOUT = process.env.CALIBRATION_KNOCKOUT !== '0';
+/** The tiny models' layers, each knocked out alone beside all of them: several measures per concept for the count test. */
+const KNOCKOUT_LAYERS = [0, 1, 2, 3, 4, 5];
 
 async function main(): Promise<void> {
   const concepts = await loadConcepts(CONCEPTS);
@@ -42,6 +48,7 @@ async function main(): Promise<void> {
       querySets: ['all', 'after'],
       sink: 'exclude',
       maps: 'none',
+      ...(KNOCKOUT ? { knockout: true, knockoutLayers: KNOCKOUT_LAYERS } : {}),
     });
   const copy = async (name: string, options: Parameters<typeof perturbCheckpoint>[2]): Promise<string> => (await perturbCheckpoint(BASE, path.join(WORK, 'models', name), options)).out;
   const nulls: Record<string, CompareSummary[]> = {};
@@ -65,32 +72,31 @@ async function main(): Promise<void> {
   }
   const variants = ['all/include', 'all/exclude', 'after/include', 'after/exclude'];
   const representationsOf = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
-  const table = Object.entries(nulls).map(([name, summaries]) => ({
-    null: name,
-    pairs: summaries.length,
-    attention: Object.fromEntries(variants.map((v) => [v, rateShares(attentionRates(summaries.map((s) => s.comparison), v, ALPHA))])),
-    representations: rateShares(representationRates(summaries.map(representationsOf), ALPHA)),
-  }));
-  const plantTable = plants.map(({ summary, planted, tokens }) => ({
-    planted: [...planted],
-    tokens,
-    attention: Object.fromEntries(variants.map((v) => [v, { planted: rateShares(attentionRates([summary.comparison], v, ALPHA, (c) => planted.has(c))), others: rateShares(attentionRates([summary.comparison], v, ALPHA, (c) => !planted.has(c))) }])),
-    representations: { planted: rateShares(representationRates([representationsOf(summary)], ALPHA, (c) => planted.has(c))), others: rateShares(representationRates([representationsOf(summary)], ALPHA, (c) => !planted.has(c))) },
-  }));
+  const knockoutOf = (s: CompareSummary): KnockoutResults | undefined => (s.knockout && !('skipped' in s.knockout) ? s.knockout : undefined);
+  // every family's rates over some runs, for the concepts `chosen` picks
+  const families = (summaries: readonly CompareSummary[], chosen: (c: string) => boolean = () => true): Record<string, TestRates> => ({
+    ...Object.fromEntries(variants.map((v) => [`attention ${v}`, attentionRates(summaries.map((s) => s.comparison), v, ALPHA, chosen)])),
+    ...Object.fromEntries(variants.map((v) => [`value-weighted ${v}`, attentionRates(summaries.map((s) => s.comparison), v, ALPHA, chosen, 'value')])),
+    representations: representationRates(summaries.map(representationsOf), ALPHA, chosen),
+    ...(KNOCKOUT ? { 'knockout loglik': knockoutRates(summaries.map(knockoutOf), ALPHA, chosen, ['loglik']), 'knockout state': knockoutRates(summaries.map(knockoutOf), ALPHA, chosen, ['state']) } : {}),
+  });
+  const shares = (rates: Record<string, TestRates>) => Object.fromEntries(Object.entries(rates).map(([k, r]) => [k, rateShares(r)]));
+  const table = Object.entries(nulls).map(([name, summaries]) => ({ null: name, pairs: summaries.length, families: shares(families(summaries)) }));
+  const plantTable = plants.map(({ summary, planted, tokens }) => {
+    const [found, others] = [shares(families([summary], (c) => planted.has(c))), shares(families([summary], (c) => !planted.has(c)))];
+    return { planted: [...planted], tokens, families: Object.fromEntries(Object.keys(found).map((k) => [k, { planted: found[k]!, others: others[k]! }])) };
+  });
   const columns = ['p<0.05', 'p<0.01', 'p<0.001', 'count p<α', 'some q<α', 'overall p<α', 'tests'];
   process.stdout.write(`| null | measure | ${columns.join(' | ')} |\n|${['', '', ...columns].map(() => '---').join('|')}|\n`);
   for (const row of table) {
-    for (const [measure, r] of [...Object.entries(row.attention).map(([v, r]) => [`attention ${v}`, r] as const), ['representations', row.representations] as const]) {
-      process.stdout.write(`| ${row.null} (${row.pairs}) | ${measure} | ${columns.map((c) => r[c]).join(' | ')} |\n`);
-    }
+    for (const [measure, r] of Object.entries(row.families)) process.stdout.write(`| ${row.null} (${row.pairs}) | ${measure} | ${columns.map((c) => r[c]).join(' | ')} |\n`);
   }
   process.stdout.write(`\n| plant | measure | planted: count p<0.05 | planted: p<0.05 | others: count p<0.05 | others: p<0.05 |\n|---|---|---|---|---|---|\n`);
   plantTable.forEach((row, k) => {
-    const lines = [...Object.entries(row.attention).map(([v, r]) => [`attention ${v}`, r] as const), ['representations', row.representations] as const];
-    for (const [measure, r] of lines) process.stdout.write(`| ${k + 1} (${row.planted.length} concepts, ${row.tokens} tokens) | ${measure} | ${r.planted['count p<α']} | ${r.planted['p<0.05']} | ${r.others['count p<α']} | ${r.others['p<0.05']} |\n`);
+    for (const [measure, r] of Object.entries(row.families)) process.stdout.write(`| ${k + 1} (${row.planted.length} concepts, ${row.tokens} tokens) | ${measure} | ${r.planted['count p<α']} | ${r.planted['p<0.05']} | ${r.others['count p<α']} | ${r.others['p<0.05']} |\n`);
   });
   const file = path.join(PACKAGE_ROOT, 'reports', 'calibration.json');
-  await writeJson(file, { alphas: RATE_ALPHAS, seeds: SEEDS, scales: SCALES, plantScale: PLANT_SCALE, nulls: table, plants: plantTable });
+  await writeJson(file, { alphas: RATE_ALPHAS, seeds: SEEDS, knockoutLayers: KNOCKOUT ? ['all', ...KNOCKOUT_LAYERS] : [], scales: SCALES, plantScale: PLANT_SCALE, nulls: table, plants: plantTable });
   process.stdout.write(`\nwrote ${file}\n`);
 }
 

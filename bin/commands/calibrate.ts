@@ -33,7 +33,9 @@ export function registerCalibrate(program: Command, context: CliContext): void {
       .option('--force', 'replace an --out folder that holds files legal-attn did not write')
       .addOption(optionOf('threads'))
       .addOption(optionOf('device', { default: 'cpu' }))
-      .addOption(optionOf('representations', { negate: true, help: 'attention only' })),
+      .addOption(optionOf('representations', { negate: true, help: 'attention only' }))
+      .addOption(optionOf('knockout'))
+      .addOption(optionOf('knockoutLayers')),
   ).action(async (options: CalibrateFlags) => {
     if (!options.concepts) throw badInput('calibrate needs --concepts PATH (or concepts: in the config file).');
     const concepts = options.concepts;

@@ -1,4 +1,5 @@
-import { isAttentionLens } from '../measure/measure-sequence.js';
+import type { Lens } from '../measure/measure-sequence.js';
+import { KNOCKOUT_MEASURES, type KnockoutResults } from '../knockout/measure.js';
 import { rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
@@ -6,7 +7,7 @@ import { writeJson, writeOutputFolder } from '../io/atomic.js';
 import type { RepresentationResults } from '../represent/representations.js';
 import { compareCheckpoints, type CompareSummary } from './compare.js';
 import { perturbCheckpoint } from '../synth/perturb.js';
-import { attentionRates, rateShares, representationRates, type TestRates } from '../results/test-rates.js';
+import { attentionRates, knockoutRates, rateShares, representationRates, type TestRates } from '../results/test-rates.js';
 import { type CompareRequest, type NamedModel } from '../options/run-options.js';
 
 export interface CalibrateRequest extends Omit<CompareRequest, 'models' | 'out' | 'pairs' | 'maps' | 'mapLayers'> {
@@ -17,10 +18,13 @@ export interface CalibrateRequest extends Omit<CompareRequest, 'models' | 'out' 
   copies?: number;
 }
 
-/** One run's findings: attention under each query set and sink, and representations. */
+/** One run's findings: attention and the value-weighted share under each query set and sink, representations, and knockout. */
 export interface Findings {
   attention: Record<string, TestRates>;
+  value?: Record<string, TestRates>;
   representations?: TestRates;
+  /** Per knockout measure (loglik, state). */
+  knockout?: Record<string, TestRates>;
 }
 
 export interface CalibrateSummary {
@@ -52,20 +56,30 @@ export interface Verdict {
 }
 
 const representationsOf = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
+const knockoutOf = (s: CompareSummary): KnockoutResults | undefined => (s.knockout && !('skipped' in s.knockout) ? s.knockout : undefined);
 
 function findings(summary: CompareSummary, alpha: number): Findings {
-  const variants = [...new Set(summary.comparison.scopes.filter((s) => s.scope === '*' && s.variant.target === 'concept' && isAttentionLens(s.variant)).map((s) => `${s.variant.querySet}/${s.variant.sink}`))];
+  const variantsOf = (lens: Lens): string[] => [...new Set(summary.comparison.scopes.filter((s) => s.scope === '*' && s.variant.target === 'concept' && (s.variant.lens ?? 'attention') === lens).map((s) => `${s.variant.querySet}/${s.variant.sink}`))];
+  const ratesOf = (lens: Lens): Record<string, TestRates> => Object.fromEntries(variantsOf(lens).map((v) => [v, attentionRates([summary.comparison], v, alpha, () => true, lens)]));
   const states = representationsOf(summary);
+  const knockout = knockoutOf(summary);
+  const value = ratesOf('value');
   return {
-    attention: Object.fromEntries(variants.map((v) => [v, attentionRates([summary.comparison], v, alpha)])),
+    attention: ratesOf('attention'),
+    ...(Object.keys(value).length > 0 ? { value } : {}),
     ...(states ? { representations: representationRates([states], alpha) } : {}),
+    ...(knockout ? { knockout: Object.fromEntries(KNOCKOUT_MEASURES.map((m) => [m, knockoutRates([knockout], alpha, () => true, [m])])) } : {}),
   };
 }
 
+type Family = [string, (f: Findings) => TestRates | undefined];
+
 function verdicts(observed: Findings, nulls: readonly Findings[]): Verdict[] {
-  const families: Array<[string, (f: Findings) => TestRates | undefined]> = [
-    ...Object.keys(observed.attention).map((v): [string, (f: Findings) => TestRates | undefined] => [`attention ${v}`, (f) => f.attention[v]]),
-    ...(observed.representations ? [['representations', (f: Findings) => f.representations] as [string, (f: Findings) => TestRates | undefined]] : []),
+  const families: Family[] = [
+    ...Object.keys(observed.attention).map((v): Family => [`attention ${v}`, (f) => f.attention[v]]),
+    ...Object.keys(observed.value ?? {}).map((v): Family => [`value-weighted ${v}`, (f) => f.value?.[v]]),
+    ...(observed.representations ? [['representations', (f: Findings) => f.representations] as Family] : []),
+    ...Object.keys(observed.knockout ?? {}).map((m): Family => [`knockout ${m}`, (f) => f.knockout?.[m]]),
   ];
   return families.map(([family, of]) => {
     const real = of(observed)!;
@@ -138,7 +152,11 @@ export async function calibratePair(request: CalibrateRequest): Promise<Calibrat
   });
 }
 
+const sharesOf = (rates: Record<string, TestRates>) => Object.fromEntries(Object.entries(rates).map(([v, r]) => [v, rateShares(r)]));
+
 const ratesOf = (f: Findings) => ({
-  attention: Object.fromEntries(Object.entries(f.attention).map(([v, r]) => [v, rateShares(r)])),
+  attention: sharesOf(f.attention),
+  ...(f.value ? { value: sharesOf(f.value) } : {}),
   ...(f.representations ? { representations: rateShares(f.representations) } : {}),
+  ...(f.knockout ? { knockout: sharesOf(f.knockout) } : {}),
 });

@@ -75,8 +75,9 @@ function wordScores(nul: NegativeControlNull, alpha: number): WordScores {
   return scores;
 }
 
-/** The standardised statistic of a unit: (S − centre) / spread per measure, the centre the null's own or the one given. */
-export const standardisedStatistic = (effects: readonly Float64Array[], nul: NegativeControlNull, centre: ArrayLike<number> = nul.centre): Float64Array => unitStatistic(effects).map((s, h) => (s - centre[h]!) / nul.spread[h]!);
+/** The standardised statistic of a unit: (S − centre) / spread per measure, centre and spread the null's own or the ones given. */
+const standardisedStatistic = (effects: readonly Float64Array[], nul: NegativeControlNull, centre: ArrayLike<number> = nul.centre, spread: ArrayLike<number> = nul.spread): Float64Array =>
+  unitStatistic(effects).map((s, h) => (s - centre[h]!) / spread[h]!);
 
 /**
  * Tests a unit's class-matched effects (one array per sequence) against the negative-
@@ -85,8 +86,8 @@ export const standardisedStatistic = (effects: readonly Float64Array[], nul: Neg
  * the words' own counts. `leftOut`: a word of the null tested as if it were a concept,
  * against the others.
  */
-export function testAgainstNull(effects: readonly Float64Array[], nul: NegativeControlNull, alpha: number, leftOut?: number, centre?: ArrayLike<number>): ChanceTest {
-  const statistic = leftOut === undefined ? standardisedStatistic(effects, nul, centre) : nul.standardised.slice(leftOut * nul.measures, (leftOut + 1) * nul.measures);
+export function testAgainstNull(effects: readonly Float64Array[], nul: NegativeControlNull, alpha: number, leftOut?: number, centre?: ArrayLike<number>, spread?: ArrayLike<number>): ChanceTest {
+  const statistic = leftOut === undefined ? standardisedStatistic(effects, nul, centre, spread) : nul.standardised.slice(leftOut * nul.measures, (leftOut + 1) * nul.measures);
   const pValue = statistic.map((u) => pooledP(u, nul, leftOut));
   const scores = wordScores(nul, alpha);
   const others = nul.words.map((_, w) => w).filter((w) => w !== leftOut);
@@ -111,6 +112,17 @@ export function testAgainstNull(effects: readonly Float64Array[], nul: NegativeC
 export const MIN_FAMILY_UNITS = 8;
 
 /**
+ * How a family's statistics are scaled: by the words' null (`null`), or by the
+ * family's own robust spread where that is the narrower (`narrower`, the empirical null
+ * of Efron 2004 on the narrow side). A word recurs across texts more alike than a term
+ * does across its sequences, so for a measure with no heads to pool over (knockout) the
+ * words' spread alone is too wide and the test too conservative; taking the narrower
+ * never widens the null, so a change at some concepts, which widens the family, keeps
+ * the words' spread.
+ */
+export type FamilyScale = 'null' | 'narrower';
+
+/**
  * Tests every unit of a family (the concepts of a run under one target, query set,
  * sink and pair; or its sequences) together. Each is judged against the null of its own
  * number of sequences k, for spread, tails and the dependence between sequences; the
@@ -119,16 +131,21 @@ export const MIN_FAMILY_UNITS = 8;
  * of their token class, which matching on class features leaves in part) is no change
  * of one concept. A unit with no null gets the reason instead.
  */
-export function testFamily(units: ReadonlyArray<readonly Float64Array[]>, nullFor: (k: number) => NegativeControlNull | undefined, alpha: number): Array<ChanceTest | string> {
+export function testFamily(units: ReadonlyArray<readonly Float64Array[]>, nullFor: (k: number) => NegativeControlNull | undefined, alpha: number, scale: FamilyScale = 'null'): Array<ChanceTest | string> {
   const nulls = units.map((effects) => (effects.length > 0 ? nullFor(effects.length) : undefined));
   const located = units.flatMap((effects, u) => (nulls[u] ? [unitStatistic(effects).map((s) => s / Math.sqrt(effects.length))] : []));
   const measures = located[0]?.length ?? 0;
-  const location = located.length >= MIN_FAMILY_UNITS ? Float64Array.from({ length: measures }, (_, h) => median(Float64Array.from(located.map((s) => s[h]!).filter(Number.isFinite)))) : undefined;
+  const family = located.length >= MIN_FAMILY_UNITS ? Array.from({ length: measures }, (_, h) => Float64Array.from(located.map((s) => s[h]!).filter(Number.isFinite))) : undefined;
+  const location = family?.map(median);
+  // 1.4826 × MAD: the sd of a normal family, robust to the few concepts that did change
+  const familySpread = scale === 'narrower' ? family?.map((values, h) => 1.4826 * median(values.map((v) => Math.abs(v - location![h]!)))) : undefined;
   return units.map((effects, u) => {
     const nul = nulls[u];
     if (effects.length === 0) return 'no sequence has enough control runs of its class that could be measured';
     if (!nul) return `fewer than 20 negative-control words occur in ${effects.length} to ${2 * effects.length} sequences of legal wording`;
-    return testAgainstNull(effects, nul, alpha, undefined, location?.map((m) => m * Math.sqrt(effects.length)));
+    const root = Math.sqrt(effects.length);
+    const spread = familySpread?.map((f, h) => (f > 0 ? Math.min(nul.spread[h]!, f * root) : nul.spread[h]!));
+    return testAgainstNull(effects, nul, alpha, undefined, location?.map((m) => m * root), spread);
   });
 }
 

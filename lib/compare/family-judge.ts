@@ -1,6 +1,6 @@
 import { finiteMean } from '../measure/distribution.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
-import { negativeControlRates, overallTest, testFamily, type ChanceTest, type NegativeControlRates, type OverallTest } from './chance.js';
+import { negativeControlRates, overallTest, testFamily, type ChanceTest, type FamilyScale, type NegativeControlRates, type OverallTest } from './chance.js';
 import { changeJudge, type ControlMatcher } from './judge.js';
 
 /** One sequence's values of a measure family: the concept's `[measures]`, at the span `tokens`. */
@@ -36,6 +36,8 @@ export interface FamilyValues {
   precision: number;
   bySequence: ReadonlyArray<Float64Array>;
   items: readonly FamilyItem[];
+  /** How the concepts' statistics are scaled (the words' null unless told). */
+  scale?: FamilyScale;
 }
 
 /** How a family is judged: the run's reference plan and control matcher, its concepts in order, the null's seed and alpha. */
@@ -73,7 +75,7 @@ export function judgeFamily(values: FamilyValues, options: FamilyOptions): { res
   const perConcept = options.concepts.map((id) => result(id, judged.filter((j) => j.item.concept === id)));
   // the concepts are one family, tested together: the null located at their own median
   const units = options.concepts.map((id) => judged.filter((j) => j.item.concept === id && !j.effect.every(Number.isNaN)).map((j) => j.effect));
-  testFamily(units, (k) => judge.nullFor(k), options.alpha).forEach((test, c) => withTest(perConcept[c]!, test));
+  testFamily(units, (k) => judge.nullFor(k), options.alpha, values.scale).forEach((test, c) => withTest(perConcept[c]!, test));
   const overall = result('*', judged);
   const test = overallTest(perConcept.map((c) => c.countPValue ?? Number.NaN), options.alpha);
   if (test) overall.overall = test;

@@ -133,7 +133,8 @@ export async function measureKnockout(sequences: readonly KnockoutSequence[], mo
     for (const family of families) {
       const bySequence = plan.sequences.map((_, s) => family.of(measure, s)?.references ?? new Float64Array(0));
       const items = sequences.map((s) => ({ concept: s.concept, sequence: s.index, tokens: s.rows.find((r) => r.kind === 'concept')?.tokens ?? [], values: family.of(measure, s.index)!.concept }));
-      const judged = judgeFamily({ measures: M, precision: measure === 'loglik' ? KNOCKOUT_PRECISION : COSINE_PRECISION, bySequence, items }, { plan, matcher, concepts, seed: options.seed, alpha: options.alpha });
+      // one measure per layer set and no heads to pool over: the family's own spread where narrower than the words'
+      const judged = judgeFamily({ measures: M, precision: measure === 'loglik' ? KNOCKOUT_PRECISION : COSINE_PRECISION, bySequence, items, scale: 'narrower' }, { plan, matcher, concepts, seed: options.seed, alpha: options.alpha });
       changes.push(...judged.results.map((r) => ({ measure, model: family.model, ...r })));
       negativeControls.push(...judged.negativeControls.map((rates) => ({ measure, model: family.model, ...rates })));
     }

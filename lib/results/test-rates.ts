@@ -2,6 +2,7 @@ import type { Lens } from '../measure/measure-sequence.js';
 import type { Comparison } from '../compare/compare.js';
 import { benjaminiHochberg } from '../compare/multiplicity.js';
 import type { RepresentationResults } from '../represent/representations.js';
+import type { KnockoutMeasure, KnockoutResults } from '../knockout/measure.js';
 import { finiteMean } from '../measure/distribution.js';
 
 /** The alphas every rate is given at: a test calibrated at 0.05 may still be far off in its tail. */
@@ -65,6 +66,24 @@ export function representationRates(results: ReadonlyArray<RepresentationResults
   for (const r of results) {
     const pair = r?.changes[0]?.pair;
     for (const change of r?.changes.filter((c) => c.pair === pair) ?? []) {
+      if (change.scope === '*') addRun(rates, change.overall?.pValue, change.effect, alpha);
+      else if (chosen(change.scope) && change.pValue) addConcept(rates, change.pValue, change.countPValue, alpha);
+    }
+  }
+  return rates;
+}
+
+/**
+ * Knockout rates (concept × layer-set tests) of the runs' first pair, per measure or
+ * both pooled: the per-model tests ask whether a model relies on the concept more than
+ * on comparable spans, which no concept-agnostic change makes false; only the pair's
+ * are calibrated against such a null.
+ */
+export function knockoutRates(results: ReadonlyArray<KnockoutResults | undefined>, alpha: number, chosen: (concept: string) => boolean = () => true, measures: readonly KnockoutMeasure[] = ['loglik', 'state']): TestRates {
+  const rates = empty();
+  for (const r of results) {
+    const pair = r?.changes.find((c) => c.model.includes(':'))?.model;
+    for (const change of r?.changes.filter((c) => c.model === pair && measures.includes(c.measure)) ?? []) {
       if (change.scope === '*') addRun(rates, change.overall?.pValue, change.effect, alpha);
       else if (chosen(change.scope) && change.pValue) addConcept(rates, change.pValue, change.countPValue, alpha);
     }

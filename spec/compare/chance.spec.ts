@@ -99,6 +99,17 @@ describe('testFamily', () => {
     assert.equal(few[0]!.pValue[0], 1 / 41);
   });
 
+  it('scaled \'narrower\', takes the family\'s own spread where the words spread wider, and the words\' where they spread narrower', () => {
+    // twelve concepts within ±0.055 of each other, one at 0.2: inside the words' spread, far outside the family's
+    const tight = [...Array.from({ length: 12 }, (_, j) => unit(0.01 * (j - 5.5))), unit(0.2)];
+    assert.equal((testFamily(tight, () => nul, 0.05) as ChanceTest[])[12]!.pValue[0], 37 / 41);
+    assert.equal((testFamily(tight, () => nul, 0.05, 'narrower') as ChanceTest[])[12]!.pValue[0], 1 / 41);
+    // a family spread wider than the words (a change at some concepts widens it) keeps the words' spread
+    const wide = Array.from({ length: 12 }, (_, j) => unit(j - 5.5));
+    const pValues = (scale?: 'narrower'): number[] => (testFamily(wide, () => nul, 0.05, scale) as ChanceTest[]).map((t) => t.pValue[0]!);
+    assert.deepEqual(pValues('narrower'), pValues());
+  });
+
   it('says why a unit has no test', () => {
     assert.deepEqual(testFamily([[], unit(1)], () => undefined, 0.05), ['no sequence has enough control runs of its class that could be measured', 'fewer than 20 negative-control words occur in 3 to 6 sequences of legal wording']);
   });
