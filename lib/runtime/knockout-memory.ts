@@ -5,15 +5,17 @@ import { blockRowsFor } from './attention-blocks.js';
 const GIB = 1024 ** 3;
 
 /**
- * Queries per block of a knockout pass's attention, or undefined for whole layers: as
- * `blockRowsFor` chooses them for the least run (the baseline and one knocked-out row)
- * over the longest sequence, so that every model of a lineage runs the same graph.
- * A fused kernel takes its whole bias `[rows, 1, T, T]`, so fused layers are never
- * blocked, nor is a layer whose query·key product was not found.
+ * Queries per block of a knockout pass's attention over the longest sequence, or
+ * undefined for whole layers: blocks where `blockRowsFor` would run the measuring passes
+ * (one sequence a pass) in blocks, sized for the least knockout run (the baseline and
+ * one knocked-out row); the same for every model of a lineage. A fused kernel takes
+ * its whole bias `[rows, 1, T, T]`, so fused layers are never blocked, nor is a layer
+ * whose query·key product was not found.
  */
 export function knockoutBlockRows(checkpoint: Checkpoint, longest: number, budget: number): number | undefined {
   if (checkpoint.graph.attention.some((site) => site.fused || !site.product)) return undefined;
-  return blockRowsFor(checkpoint.shape.heads ?? 1, longest, 2, budget);
+  const heads = checkpoint.shape.heads ?? 1;
+  return blockRowsFor(heads, longest, 1, budget) === undefined ? undefined : blockRowsFor(heads, longest, 2, budget);
 }
 
 /**

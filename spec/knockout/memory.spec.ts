@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openCheckpoint, type Checkpoint } from '../../lib/checkpoint/checkpoint.js';
+import { compareCheckpoints } from '../../lib/commands/compare.js';
+import { readKnockout, readKnockoutRows } from '../../lib/knockout/capture.js';
+import { chunks } from '../../lib/knockout/rows.js';
 import { checkKnockoutFits, knockoutBlockRows, knockoutRowBytes } from '../../lib/runtime/knockout-memory.js';
+import { openKnockoutSession, spanKnockout } from '../../lib/runtime/knockout-session.js';
+import { residualStreamOf } from '../../lib/runtime/states-session.js';
+import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
+import { loadConcepts } from '../../lib/concepts/load-concepts.js';
+import { planConceptSequences } from '../../lib/plan/planned-sequence.js';
 import { listFiles, modelDir, ROOT, run, temporaryFolder } from '../helpers.js';
 
 const GIB = 1024 ** 3;
@@ -51,5 +59,51 @@ describe('the memory of a knockout pass', () => {
     assert.deepEqual(await listFiles(out), []);
     // no graph was rewritten and no pass was run or cached
     assert.deepEqual((await listFiles(cache)).filter((f) => f.endsWith('.onnx') || f.includes('passes')), []);
+  });
+
+  it('compare --knockout on a long text runs the knockout in blocks, as the measures run attention, with the values of whole layers (1e-5)', async function () {
+    this.timeout(900_000);
+    const root = await temporaryFolder();
+    const concepts = path.join(root, 'concepts');
+    await mkdir(concepts);
+    // about 400 tokens: 64 heads × 400² × 4 bytes of scores pass the 32 MiB that run whole
+    const text = `The letter was [[hearsay]], since it was tendered to prove that its contents were true. ${'The court asked whether the rule reached the statement before it, and held that it did. '.repeat(22)}`;
+    await writeFile(path.join(concepts, 'hearsay.yaml'), `id: hearsay\nname: Hearsay\narea: evidence\nsequences:\n  - id: long\n    text: ${JSON.stringify(text.trim())}\n`);
+    const shape = { layers: 2, heads: 64, kvHeads: 16, hidden: 128, vocab: 4096 };
+    const models = [{ name: 'a', dir: await synthCheckpoint(path.join(root, 'a'), { ...shape, seed: 1 }) }, { name: 'b', dir: await synthCheckpoint(path.join(root, 'b'), { ...shape, seed: 2 }) }];
+    const [out, cache] = [path.join(root, 'out'), path.join(root, 'cache')];
+    await compareCheckpoints({ models, concepts, out, cacheDir: cache, representations: false, knockout: true, controls: 2 });
+    // the text as compare tokenized it
+    const checkpoint = await openCheckpoint(models[0]!.dir);
+    const [planned] = await planConceptSequences(checkpoint, await loadConcepts(concepts));
+    const ids = planned!.aligned.ids;
+    const T = ids.length;
+    assert.ok(T > 380 && T < 600, `${T} tokens`);
+    const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as { options: { attentionBlockRows: unknown } };
+    assert.deepEqual(summary.options.attentionBlockRows, { a: 128, b: 128 });
+    assert.equal((await listFiles(cache)).filter((f) => f.endsWith('knockout-v2-blocks-128.onnx')).length, 2);
+    // model a's rows again, as whole layers, a few rows a run
+    const dir = path.join(out, 'traces', 'a', 'hearsay', 'long');
+    const rows = (await readKnockoutRows(dir))!;
+    const stored = await readKnockout(dir, rows);
+    const stream = await residualStreamOf(checkpoint);
+    if (typeof stream === 'string') throw new Error(stream);
+    const session = await openKnockoutSession(checkpoint, stream);
+    let next = 1;
+    let largest = 0;
+    try {
+      for (const batch of chunks(rows.slice(1), 1, 5)) {
+        const pass = await session.run(ids, batch.map((row) => spanKnockout(T, row.tokens, session.layers, row.layer === undefined ? 'all' : [row.layer])));
+        for (let k = T; k < pass.rows * T; k++) {
+          if (k % T === T - 1) continue;
+          largest = Math.max(largest, Math.abs(pass.logprob[k]! - stored.logprob[(next - 1) * T + k]!), Math.abs(pass.cosine[k]! - stored.cosine[(next - 1) * T + k]!));
+        }
+        next += batch.length;
+      }
+    } finally {
+      await session.release();
+    }
+    assert.deepEqual([next, stored.length], [rows.length, T]);
+    assert.ok(largest < 1e-5, `blocks and whole layers differ by ${largest}`);
   });
 });

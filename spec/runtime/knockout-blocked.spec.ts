@@ -9,6 +9,7 @@ import { openKnockoutSession, spanKnockout, type KnockoutPass } from '../../lib/
 import { residualStreamOf } from '../../lib/runtime/states-session.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
+import { makeExports, NO_PYTHON_ONNX } from '../checkpoint/exports.js';
 import { modelDir, temporaryFolder } from '../helpers.js';
 
 const TEXT = 'The statement was hearsay, so the court excluded it under the rule against hearsay.';
@@ -68,6 +69,24 @@ describe('a knockout pass in blocks of queries', function () {
       }
     });
   }
+
+  it('of the formats other tools write gives their whole layers\' numbers, half precision within its rounding', async function () {
+    const folder = await makeExports('base');
+    if (!folder) {
+      if (process.env.CI) throw new Error(NO_PYTHON_ONNX);
+      console.warn(`  skipped: ${NO_PYTHON_ONNX}`);
+      this.skip();
+    }
+    const T = ids.length;
+    // fp16 rounds each product of the block as it rounds the whole layer's, not bit for bit alike
+    for (const [format, tolerance] of [['with-past', 1e-5], ['bf16', 1e-5], ['fp16', 0.01]] as const) {
+      const checkpoint = await openCheckpoint(path.join(folder, format));
+      const [whole, blocked] = [await knockouts(checkpoint, ids), await knockouts(checkpoint, ids, 4)];
+      const logprob = largestDifference(blocked.logprob, whole.logprob, T);
+      const cosine = largestDifference(blocked.cosine, whole.cosine, T);
+      assert.ok(logprob < tolerance && cosine < tolerance, `${format}: log-probs differ by ${logprob}, cosines by ${cosine}`);
+    }
+  });
 
   it('runs every layer as a loop, with no Softmax, no whole mask of the export and no [rows, 1, T, T] knockout mask outside the loops', async () => {
     const checkpoint = await openCheckpoint(modelDir('base'));
