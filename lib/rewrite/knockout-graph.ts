@@ -99,7 +99,7 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
     const node = graph.node![site.position]!;
     const l = site.layer;
     const layer = new NodeList(`legal_attn/knockout_${l}/`);
-    // the row's layer flag as [rows, 1, 1, 1], then the blocked pairs [rows, 1, T, T] of this layer only
+    // the row's layer flag as [rows, 1, 1, 1], then the blocked pairs [rows, 1, T, T] of this layer only (in blocks: a block's rows of them)
     const flag = layer.add('Slice', [layers, constant(`legal_attn.knockout_layer_${l}`, [l], [1], 'int64'), constant(`legal_attn.knockout_layer_end_${l}`, [l + 1], [1], 'int64'), axes([1])], `legal_attn.knockout_flag.${l}`);
     const selected = layer.add('And', [keys, layer.add('Unsqueeze', [flag, axes([2, 3])], `legal_attn.knockout_flag_4d.${l}`)], `legal_attn.knockout_selected_keys.${l}`);
     const stretch = options.blockRows && !site.fused ? attentionStretch(graph, node, site.product) : undefined;
