@@ -14,11 +14,10 @@ import { layerSetsOf } from '../knockout/rows.js';
 import { measureKnockout } from '../knockout/measure.js';
 import { storedKnockoutSequences } from '../knockout/stored.js';
 import { badInput } from '../errors.js';
-import { optionValue } from '../options/option-table.js';
 import { writeReferences } from '../results/references-file.js';
 import { measureCheckpoint } from '../measurers/measure-checkpoint.js';
 import type { CompareRequest } from '../options/run-options.js';
-import { prepareCompare, type PreparedCompare } from '../plan/compare-plan.js';
+import { knockoutBudget, prepareCompare, type PreparedCompare } from '../plan/compare-plan.js';
 import { measurerOf, sessionOptions } from '../measurers/measurer-of.js';
 
 export type { CompareRequest, NamedModel } from '../options/run-options.js';
@@ -88,7 +87,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
       await captureKnockout(checkpoint, stream, planned, folder, {
         ...sessionOptions(request),
         layerSets,
-        budget: request.maxMemoryBytes ?? optionValue<number>('maxMemoryGb', undefined) * 1024 ** 3,
+        budget: knockoutBudget(request),
         onProgress: (done, total) => request.onProgress?.(`knockout of ${name}`, done, total),
       });
     }

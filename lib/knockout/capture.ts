@@ -9,8 +9,9 @@ import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
 import { openKnockoutSession, spanKnockout } from '../runtime/knockout-session.js';
 import type { SessionOptions } from '../runtime/session.js';
-import type { PlannedSequence } from '../plan/planned-sequence.js';
-import { chunks, knockoutRows, rowBytes, type KnockoutRow, type LayerSet } from './rows.js';
+import { knockoutBlockRows } from '../runtime/knockout-memory.js';
+import { longestSequence, type PlannedSequence } from '../plan/planned-sequence.js';
+import { chunks, knockoutRows, type KnockoutRow, type LayerSet } from './rows.js';
 
 export const KNOCKOUT_FILE = 'knockout.npy';
 export const KNOCKOUT_ROWS_FILE = 'knockout-rows.json';
@@ -39,8 +40,8 @@ export interface KnockoutCaptureOptions extends SessionOptions {
  * trace, streamed: nothing of one sequence is kept once written.
  */
 export async function captureKnockout(checkpoint: Checkpoint, stream: ResidualStream, planned: readonly PlannedSequence[], folder: string, options: KnockoutCaptureOptions): Promise<void> {
-  const session = await openKnockoutSession(checkpoint, stream, options);
-  const shape = { vocab: checkpoint.graph.embeddingRows ?? checkpoint.shape.vocabSize ?? 0, heads: checkpoint.shape.heads ?? 1, hidden: checkpoint.shape.hiddenSize ?? 0 };
+  // blocks of queries where one row's whole layers would not fit the budget (the same for every model of the lineage)
+  const session = await openKnockoutSession(checkpoint, stream, { ...options, blockRows: knockoutBlockRows(checkpoint, longestSequence(planned.filter((p) => !p.paraphraseOf)), options.budget) });
   try {
     for (const [k, p] of planned.entries()) {
       if (p.paraphraseOf) continue;
@@ -50,7 +51,7 @@ export async function captureKnockout(checkpoint: Checkpoint, stream: ResidualSt
       const logprob = new Float32Array(rows.length * T);
       const cosine = new Float32Array(rows.length * T);
       let next = 1;
-      for (const run of chunks(rows.slice(1), rowBytes(T, shape), options.budget)) {
+      for (const run of chunks(rows.slice(1), session.rowBytes(T), options.budget)) {
         const pass = await session.run(ids, run.map((row) => spanKnockout(T, row.tokens, session.layers, row.layer === undefined ? 'all' : [row.layer])));
         // the first run's baseline is the sequence's; each run's own rows follow it
         if (next === 1) {

@@ -33,19 +33,15 @@ export function knockoutRows(aligned: { spans: ReadonlyArray<Pick<TokenSpan, 'la
 }
 
 /**
- * Bytes one row of a knockout pass takes at its peak, roughly: the logits `[T, V]`, a
- * layer's scores, probabilities and mask `[heads, T, T]`, and a few `[T, hidden]`
- * activations, in float32.
- */
-export const rowBytes = (T: number, shape: { vocab: number; heads: number; hidden: number }): number => 4 * T * (shape.vocab + 3 * shape.heads * T + 8 * shape.hidden);
-
-/**
  * The knocked-out rows (all but the baseline) cut into runs that fit `budget` bytes
- * with the baseline each run repeats. The cut depends only on the row count, T and the
- * model's shape, so every model of a lineage runs the same batches.
+ * with the baseline each run repeats; one row at least must fit (`checkKnockoutFits`).
+ * The cut depends only on the row count, T and the model's shape, so every model of a
+ * lineage runs the same batches.
  */
 export function chunks<T>(rows: readonly T[], bytesPerRow: number, budget: number): T[][] {
-  const perRun = Math.max(1, Math.floor(budget / bytesPerRow) - 1);
+  const perRun = Math.floor(budget / bytesPerRow) - 1;
+  // `checkKnockoutFits` refuses such a budget before any model runs
+  if (perRun < 1) throw new Error(`knockout chunks: ${budget} bytes hold no knocked-out row of ${bytesPerRow} bytes beside its baseline`);
   const runs: T[][] = [];
   for (let k = 0; k < rows.length; k += perRun) runs.push(rows.slice(k, k + perRun));
   return runs;

@@ -10,6 +10,8 @@ import type { MapsMode } from '../measure/maps-mode.js';
 import type { ReferencePlan } from '../reference/reference-plan.js';
 import { checkDevice } from '../runtime/session.js';
 import { checkKnockoutSupported } from '../runtime/knockout-session.js';
+import { checkKnockoutFits } from '../runtime/knockout-memory.js';
+import { optionValue } from '../options/option-table.js';
 import type { ModelPair } from '../options/pairs.js';
 import { resolveAnalysis, resolvePairs, type ResolvedAnalysis } from '../options/analysis-options.js';
 import type { CompareRequest, NamedModel } from '../options/run-options.js';
@@ -50,6 +52,9 @@ export interface PreparedCompare {
   references: ReferencePlan;
 }
 
+/** Bytes one knockout run may take: --max-memory-gb, as for attention in the measuring passes. */
+export const knockoutBudget = (request: CompareRequest): number => request.maxMemoryBytes ?? optionValue<number>('maxMemoryGb', undefined) * 1024 ** 3;
+
 /** Checks everything a compare needs (names, pairs, options, concepts, checkpoints, tokenizers) before any model runs. */
 export async function prepareCompare(request: CompareRequest): Promise<PreparedCompare> {
   checkModelNames(request.models);
@@ -74,9 +79,11 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   for (const { checkpoint } of others) for (const p of planned) checkLengthFits(checkpoint, p.aligned.ids.length, p.dir);
   if (maps === 'full') for (const { checkpoint } of checkpoints) checkFullMapsFit(checkpoint, longestSequence(planned), request.maxMapBytes);
   if (request.knockout) {
+    const knockedOut = planned.filter((p) => !p.paraphraseOf).map((p) => ({ dir: p.dir, length: p.aligned.ids.length }));
     for (const { name, checkpoint } of checkpoints) {
       checkKnockoutSupported(checkpoint);
       checkKnockoutLayers(name, checkpoint, request.knockoutLayers);
+      checkKnockoutFits(checkpoint, knockedOut, knockoutBudget(request));
     }
   }
   return { request, concepts, checkpoints, pairs, analysis, maps, mapLayers, planned, references, ...(chatTemplateFrom ? { chatTemplateFrom } : {}) };

@@ -1,5 +1,6 @@
 import { intAttribute, intsAttribute, NodeList } from '../onnx/build.js';
 import { zeroAfter } from './reductions/schedule.js';
+import { upstreamRows } from './upstream-rows.js';
 import { type NodeProto, type ValueInfoProto, FLOAT, INT64, type GraphProto } from '../onnx/proto.js';
 
 /**
@@ -71,6 +72,47 @@ function reaches(tensor: string, target: string | undefined, producer: ReadonlyM
   const node = producer.get(tensor);
   if (!node || hops === 0 || !SCORE_OPS.has(node.opType ?? '')) return false;
   return (node.input ?? []).some((input) => reaches(input, target, producer, hops - 1));
+}
+
+/**
+ * A node of the stretch run on the block: its flowing input replaced; its other inputs
+ * cut to the block's rows on the score path (a mask), kept whole by the products (keys, values).
+ */
+function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: string, k: number, rowsOf: ((tensor: string, what: string) => string) | undefined): string {
+  // Clip's bounds and Dropout's ratio and mode must stay scalars
+  const scalarInput = (i: number): boolean => ['Clip', 'Dropout'].includes(node.opType ?? '') && i > 0;
+  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !rowsOf || scalarInput(i) ? name : rowsOf(name, `operand${k}_${i}`)));
+  const output = node.output![0]!;
+  body.nodes.nodes.push({ ...node, input: inputs, output: [output], name: `${node.name ?? output}@block` });
+  return output;
+}
+
+/** The stretch's tensors on one block: its queries `[…, B, d]`, scores, P and context `[…, B, …]`. */
+export interface StretchOnBlock {
+  queries: string;
+  scores: string;
+  probabilities: string;
+  context: string;
+}
+
+/**
+ * The model's own stretch run on the block's queries: the product with the keys, the
+ * score path (the mask's rows made in the block from what it is made of, not cut from a
+ * whole `[T, T]` mask: `upstreamRows`), the Softmax, and the product with the values.
+ * `beforeSoftmax` may replace the block's scores on their way to the Softmax (the
+ * knockout's Where); `scores` are those the model computed.
+ */
+export function stretchOnBlock(body: BlockBody, stretch: AttentionStretch, graph: GraphProto, rankOf: (tensor: string) => number | undefined, beforeSoftmax?: (scores: string) => string): StretchOnBlock {
+  const queries = stretch.product.input![0]!;
+  const q = body.rowsOf(queries, 'queries', rankOf(queries));
+  const rowsOf = upstreamRows(body, graph, rankOf);
+  let flowing = onBlock(body, stretch.product, 0, q, 0, undefined);
+  stretch.scorePath.forEach(({ node, flowing: at }, k) => (flowing = onBlock(body, node, at, flowing, k + 1, rowsOf)));
+  const scores = flowing;
+  let p = onBlock(body, stretch.softmax, 0, beforeSoftmax ? beforeSoftmax(scores) : scores, 90, rowsOf);
+  const probabilities = p;
+  stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rowsOf)));
+  return { queries: q, scores, probabilities, context: onBlock(body, stretch.values, 0, p, 200, undefined) };
 }
 
 /** What a blocked layer's body returns per block, and how its rows go back together. */

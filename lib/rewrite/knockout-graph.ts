@@ -9,6 +9,10 @@ import type { AttentionSite } from '../checkpoint/graph-analysis.js';
 import type { ResidualStream } from '../checkpoint/residual-stream.js';
 import { stateTensorNodes } from './reductions/pooled-states.js';
 import { fusedKnockoutRefusal, knockedOutKernel, type KernelFacts } from './knockout-fused.js';
+import { attentionStretch } from './blocked-attention.js';
+import { blockedKnockout } from './knockout-blocked.js';
+import { inputsAtAnyDepth, unreadNodes } from './unread-nodes.js';
+import { staticRank } from '../onnx/static-rank.js';
 
 /** `[rows, T]` 0/1: the keys each row knocks out. */
 export const KNOCKOUT_KEYS_INPUT = 'legal_attn_knockout_keys';
@@ -30,6 +34,13 @@ const LOWEST: Readonly<Record<number, number>> = { [FLOAT]: -3.4028234663852886e
 
 const input = (name: string, elemType: number, dims: string[]): ValueInfoProto => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((dimParam) => ({ dimParam })) } } } });
 
+export interface KnockoutGraphOptions {
+  /** Rows of the embedding matrix: how the logits are told from other outputs. */
+  embeddingRows?: number | undefined;
+  /** Queries per block: each decomposed layer's attention runs as a loop over blocks of them (`blocked-attention.ts`). */
+  blockRows?: number | undefined;
+}
+
 /**
  * The graph with attention knockout: before each layer's Softmax, the scores of the
  * blocked (query, key) pairs become the score type's lowest value, blocked meaning
@@ -38,12 +49,15 @@ const input = (name: string, elemType: number, dims: string[]): ValueInfoProto =
  * no `[rows, T, T]` tensor is fed. The outputs are the per-token log-probability of
  * the next token and the cosine of the last residual state with row 0's (the baseline).
  * A fused kernel takes the mask through its own mask or bias input instead, in a copy
- * that replaces it (`knockout-fused.ts`). `graphFile` names the graph in the refusals
+ * that replaces it (`knockout-fused.ts`). With `blockRows`, a decomposed layer whose
+ * stretch can be blocked runs as a loop over blocks of queries, the Where inside it
+ * (`blockedKnockout`), so that a row holds `[heads, B, T]` scores, not `[heads, T, T]`.
+ * `graphFile` names the graph in the refusals
  * of one without logits and of a kernel that cannot take the mask.
  */
-export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], stream: ResidualStream, graphFile: string, embeddingRows?: number): Uint8Array {
+export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionSite[], stream: ResidualStream, graphFile: string, options: KnockoutGraphOptions = {}): Uint8Array {
   const graph = decodeModel(modelBytes).graph ?? {};
-  const logits = findLogits(graph, embeddingRows);
+  const logits = findLogits(graph, options.embeddingRows);
   if (typeof logits === 'string') throw badInput(`${graphFile}: ${logits}, and attention knockout scores the next token from them; export the model with its language-model head (task text-generation).`);
   const types = elementTypes(graph);
   const opset = onnxOpset(modelBytes);
@@ -72,16 +86,30 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
   const facts: KernelFacts = { typeOf: (t) => types.get(t), lowest, zero: (type) => typed('zero', 0, type), axes, int64: (name, values, dims) => constant(name, values, dims, 'int64') };
 
   const before = new Map<number, NodeProto[]>();
+  const after = new Map<number, NodeProto[]>();
+  const place = (position: number, nodes: readonly NodeProto[]): void => void after.set(position, [...(after.get(position) ?? []), ...nodes]);
   const renamedInputs = new Map<number, Map<number, string>>();
   const removed = new Set<number>();
+  const rankOf = staticRank(graph);
+  let blockedLayers = 0;
+  // T, for the loops over blocks: the width of the fed knockout keys
+  const length = options.blockRows ? prologue.add('Gather', [prologue.add('Shape', [KNOCKOUT_KEYS_INPUT], 'legal_attn.knockout_keys_dims'), constant('legal_attn.knockout_seq_axis', [1], [], 'int64')], 'legal_attn.knockout_length', [intAttribute('axis', 0)]) : '';
   for (const site of sites) {
     if (site.node === '' && !site.fused) throw new Error(`knockoutGraph: layer ${site.layer} has no Softmax node of the graph`);
     const node = graph.node![site.position]!;
     const l = site.layer;
     const layer = new NodeList(`legal_attn/knockout_${l}/`);
-    // the row's layer flag as [rows, 1, 1, 1], then the blocked pairs [rows, 1, T, T] of this layer only
+    // the row's layer flag as [rows, 1, 1, 1], then the blocked pairs [rows, 1, T, T] of this layer only (in blocks: a block's rows of them)
     const flag = layer.add('Slice', [layers, constant(`legal_attn.knockout_layer_${l}`, [l], [1], 'int64'), constant(`legal_attn.knockout_layer_end_${l}`, [l + 1], [1], 'int64'), axes([1])], `legal_attn.knockout_flag.${l}`);
     const selected = layer.add('And', [keys, layer.add('Unsqueeze', [flag, axes([2, 3])], `legal_attn.knockout_flag_4d.${l}`)], `legal_attn.knockout_selected_keys.${l}`);
+    const stretch = options.blockRows && !site.fused ? attentionStretch(graph, node, site.product) : undefined;
+    if (stretch) {
+      const loop = blockedKnockout(stretch, { graph, rankOf, typeOf: (t) => types.get(t), lowest }, { layer: l, length, blockRows: options.blockRows!, selected, queries });
+      place(stretch.positions[stretch.positions.length - 1]!, [...layer.nodes, ...loop]);
+      stretch.positions.forEach((k) => removed.add(k));
+      blockedLayers++;
+      continue;
+    }
     const blocked = layer.add('And', [selected, queries], `legal_attn.knockout_blocked.${l}`);
     if (site.fused) {
       // the kernel, fed the mask through its own mask or bias input, takes the original's place
@@ -98,8 +126,6 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
     renamedInputs.set(site.position, new Map([[0, knocked]]));
   }
 
-  const after = new Map<number, NodeProto[]>();
-  const place = (position: number, nodes: readonly NodeProto[]): void => void after.set(position, [...(after.get(position) ?? []), ...nodes]);
   const reduce = (list: NodeList, op: 'ReduceSum' | 'ReduceLogSumExp', x: string, keepdims: 0 | 1, output: string): string =>
     op === 'ReduceSum' || opset >= 18 ? list.add(op, [x, axes([-1])], output, [intAttribute('keepdims', keepdims)]) : list.add(op, [x], output, [intsAttribute('axes', [-1]), intAttribute('keepdims', keepdims)]);
 
@@ -122,6 +148,11 @@ export function knockoutGraph(modelBytes: Uint8Array, sites: readonly AttentionS
   reduce(unit, 'ReduceSum', unit.add('Mul', [u, baseline], 'legal_attn.knockout_state_products'), 0, COSINE_OUTPUT);
   place(stream.positions[last]!, [...state.nodes, ...unit.nodes]);
 
+  // what the blocks leave unread (the export's whole [T, T] mask) leaves the graph with them
+  if (blockedLayers > 0) {
+    const read = new Set([...prologue.nodes, ...before.values(), ...after.values()].flat().flatMap(inputsAtAnyDepth));
+    for (const k of unreadNodes(graph, removed, read, [LOGPROB_OUTPUT, COSINE_OUTPUT])) removed.add(k);
+  }
   return editGraph(modelBytes, {
     prologue: prologue.nodes,
     before,

@@ -15,12 +15,10 @@ import { pooledStateNodes, spanPoolInput, stateOutput } from './reductions/poole
 import { elementTypes } from '../onnx/element-types.js';
 import type { AttentionSite } from '../checkpoint/graph-analysis.js';
 import type { ReductionPlan } from './reduction-plan.js';
-import { type NodeProto, FLOAT, type GraphProto } from '../onnx/proto.js';
+import { type NodeProto, FLOAT } from '../onnx/proto.js';
+import { inputsAtAnyDepth, unreadNodes } from './unread-nodes.js';
 
 export { columnSumsOutput, entropyOutput, KEY_SETS_INPUT, MAP_CELLS_INPUT, massOutput, meanOutput, QUERIES_INPUT, ROLLOUT_INPUT, rolloutOutput, valueMassOutput, valueNormsOutput } from './reductions/shared.js';
-
-/** A node's inputs, and those of the nodes of its subgraphs (a blocked layer's loop body reads the shared constants). */
-const inputsAtAnyDepth = (node: NodeProto): string[] => [...(node.input ?? []), ...(node.attribute ?? []).flatMap((a) => (a.g?.node ?? []).flatMap(inputsAtAnyDepth))];
 
 /**
  * The checkpoint's graph with each layer's attention P `[batch, heads, T, T]` reduced
@@ -116,22 +114,4 @@ export function reduceAttentionInGraph(modelBytes: Uint8Array, sites: readonly A
     inputs: plan.states ? [...shared.inputs, spanPoolInput()] : shared.inputs,
     outputs: outputs.map((name) => ({ name })),
   });
-}
-
-/**
- * Positions of the graph's nodes that nothing reads once `removed` are gone: no kept node,
- * no node added (`read`: their inputs), no graph output. One sweep from the last node,
- * the graph being in topological order.
- */
-function unreadNodes(graph: GraphProto, removed: ReadonlySet<number>, read: ReadonlySet<string>, outputs: readonly string[]): number[] {
-  const needed = new Set([...read, ...outputs, ...(graph.output ?? []).map((o) => o.name ?? '')]);
-  const unread: number[] = [];
-  const nodes = graph.node ?? [];
-  for (let k = nodes.length - 1; k >= 0; k--) {
-    if (removed.has(k)) continue;
-    const node = nodes[k]!;
-    if ((node.output ?? []).some((o) => needed.has(o))) inputsAtAnyDepth(node).forEach((i) => needed.add(i));
-    else unread.push(k);
-  }
-  return unread;
 }

@@ -6,9 +6,10 @@ import { rewrittenGraph } from '../rewrite/attention-graph.js';
 import { COSINE_OUTPUT, KNOCKOUT_KEYS_INPUT, KNOCKOUT_LAYERS_INPUT, KNOCKOUT_QUERIES_INPUT, knockoutGraph, LOGPROB_OUTPUT, NEXT_IDS_INPUT } from '../rewrite/knockout-graph.js';
 import { createSession, forward, type SessionOptions } from './session.js';
 import { padBatch } from './feeds.js';
+import { knockoutRowBytes } from './knockout-memory.js';
 
 /** Bump whenever `knockoutGraph` writes another graph. */
-const KNOCKOUT_GRAPH = 'knockout-v2.onnx';
+const KNOCKOUT_GRAPH = 'knockout-v2';
 
 /** One row's knockout, as 0/1 vectors: query i may not read key j in layer l when all three are 1. */
 export interface KnockoutMask {
@@ -49,7 +50,14 @@ export interface KnockoutSession {
   /** One session run: the sequence repeated over 1 + masks.length rows. */
   run(ids: BigInt64Array, masks: readonly KnockoutMask[]): Promise<KnockoutPass>;
   readonly layers: number;
+  /** Bytes one row of a run over T tokens takes at its peak, roughly (`knockoutRowBytes`). */
+  rowBytes(T: number): number;
   release(): Promise<void>;
+}
+
+export interface KnockoutSessionOptions extends SessionOptions {
+  /** Queries per block where each layer's attention runs as a loop over blocks (`knockoutBlockRows`); undefined: whole layers. */
+  blockRows?: number | undefined;
 }
 
 /** Why a checkpoint cannot run knockout passes yet, or undefined. */
@@ -67,15 +75,18 @@ export function checkKnockoutSupported(checkpoint: Checkpoint): void {
   if (why) throw badInput(`${checkpoint.graphFile}: ${why}; export the model with explicit attention (a Softmax per layer) and without dynamic quantization.`);
 }
 
-/** A session on the knockout graph (`rewrite/knockout-graph.ts`) of a checkpoint with decomposed or fused attention. */
-export async function openKnockoutSession(checkpoint: Checkpoint, stream: ResidualStream, options: SessionOptions = {}): Promise<KnockoutSession> {
+/** A session on the knockout graph (`rewrite/knockout-graph.ts`) of a checkpoint with decomposed or fused attention, decomposed layers in blocks where `blockRows` is set. */
+export async function openKnockoutSession(checkpoint: Checkpoint, stream: ResidualStream, options: KnockoutSessionOptions = {}): Promise<KnockoutSession> {
   checkKnockoutSupported(checkpoint);
   const sites = checkpoint.graph.attention;
-  const graph = await rewrittenGraph(checkpoint, KNOCKOUT_GRAPH, (original) => knockoutGraph(original, sites, stream, checkpoint.graphFile, checkpoint.graph.embeddingRows));
+  const { blockRows } = options;
+  const name = `${KNOCKOUT_GRAPH}${blockRows ? `-blocks-${blockRows}` : ''}.onnx`;
+  const graph = await rewrittenGraph(checkpoint, name, (original) => knockoutGraph(original, sites, stream, checkpoint.graphFile, { embeddingRows: checkpoint.graph.embeddingRows, blockRows }));
   const session = await createSession(graph, checkpoint, options, 'the knockout graph');
   const L = sites.length;
   return {
     layers: L,
+    rowBytes: (T) => knockoutRowBytes(checkpoint, T, blockRows),
     async run(ids, masks) {
       const T = ids.length;
       const rows = masks.length + 1;

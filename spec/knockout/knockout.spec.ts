@@ -46,8 +46,9 @@ describe('knockout rows', () => {
 
   it('run in batches that fit the budget beside their baseline row', () => {
     assert.deepEqual(chunks([1, 2, 3, 4, 5], 10, 35), [[1, 2], [3, 4], [5]]);
-    // a budget below two rows still runs one span at a time
-    assert.deepEqual(chunks([1, 2], 10, 5), [[1], [2]]);
+    assert.deepEqual(chunks([1, 2], 10, 20), [[1], [2]]);
+    // a budget below two rows was refused before any model ran (checkKnockoutFits)
+    assert.throws(() => chunks([1, 2], 10, 19), /19 bytes hold no knocked-out row of 10 bytes beside its baseline/);
   });
 });
 

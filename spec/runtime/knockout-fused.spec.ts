@@ -223,7 +223,7 @@ describe('a knockout on fused attention is refused', () => {
     const model = decodeModel(await readFile(checkpoint.graphFile));
     model.graph!.node!.find((n) => n.name === 'GptAttention_2')!.opType = 'PackedAttention';
     assert.throws(
-      () => knockoutGraph(schema.ModelProto.encode(model).finish(), checkpoint.graph.attention, stream, checkpoint.graphFile, checkpoint.graph.embeddingRows),
+      () => knockoutGraph(schema.ModelProto.encode(model).finish(), checkpoint.graph.attention, stream, checkpoint.graphFile, { embeddingRows: checkpoint.graph.embeddingRows }),
       (error: Error) =>
         error.message ===
         `${checkpoint.graphFile}: node GptAttention_2 (layer 2): com.microsoft PackedAttention takes no attention mask legal-attn knows, so attention knockout cannot reach its scores; export the model with explicit attention (a Softmax per layer).`,

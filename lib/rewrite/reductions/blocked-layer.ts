@@ -1,6 +1,5 @@
-import { attentionStretch, blockedLoop, type BlockBody, type BlockOutput } from '../blocked-attention.js';
+import { attentionStretch, blockedLoop, stretchOnBlock, type BlockBody, type BlockOutput } from '../blocked-attention.js';
 import { intAttribute } from '../../onnx/build.js';
-import { upstreamRows } from '../upstream-rows.js';
 import { affineScores } from './affine-scores.js';
 import { layerReductions, type LayerReductionInputs } from './layer-reductions.js';
 import { columnSumsOutput, entropyOutput, LayerNodes, massOutput, meanOutput, rolloutOutput, valueMassOutput, type Shared } from './shared.js';
@@ -15,19 +14,6 @@ export interface BlockedLayer {
   removed: number[];
   outputs: string[];
   rollout?: string;
-}
-
-/**
- * A node of the stretch run on the block: its flowing input replaced; its other inputs
- * cut to the block's rows on the score path (a mask), kept whole by the products (keys, values).
- */
-function onBlock(body: BlockBody, node: NodeProto, flowing: number, input: string, k: number, rowsOf: ((tensor: string, what: string) => string) | undefined): string {
-  // Clip's bounds and Dropout's ratio and mode must stay scalars
-  const scalarInput = (i: number): boolean => ['Clip', 'Dropout'].includes(node.opType ?? '') && i > 0;
-  const inputs = (node.input ?? []).map((name, i) => (i === flowing ? input : name === '' || !rowsOf || scalarInput(i) ? name : rowsOf(name, `operand${k}_${i}`)));
-  const output = node.output![0]!;
-  body.nodes.nodes.push({ ...node, input: inputs, output: [output], name: `${node.name ?? output}@block` });
-  return output;
 }
 
 /**
@@ -60,17 +46,7 @@ export function blockedLayer(
   if (valueNorms) outputs.push(valueNorms);
   const loop = blockedLoop(l, shared.length, plan.blockRows, (body) => {
     // the model's own stretch, on the block's queries
-    const queries = stretch.product.input![0]!;
-    const q = body.rowsOf(queries, 'queries', rankOf(queries));
-    // the mask's rows made in the block from what it is made of, not cut from a whole [T, T] mask
-    const rowsOf = upstreamRows(body, graph, rankOf);
-    let flowing = onBlock(body, stretch.product, 0, q, 0, undefined);
-    stretch.scorePath.forEach(({ node, flowing: at }, k) => (flowing = onBlock(body, node, at, flowing, k + 1, rowsOf)));
-    const scores = flowing;
-    let p = onBlock(body, stretch.softmax, 0, scores, 90, rowsOf);
-    const probabilities = p;
-    stretch.probabilityPath.forEach((node, k) => (p = onBlock(body, node, 0, p, 100 + k, rowsOf)));
-    const context = onBlock(body, stretch.values, 0, p, 200, undefined);
+    const { queries: q, scores, probabilities, context } = stretchOnBlock(body, stretch, graph, rankOf);
     // Every reduction in float32, whatever the export's precision; the context keeps the layer's own type.
     const contextType = typeOf(stretch.values.output![0]!);
     const halfPrecision = typeOf(probabilities) !== undefined && typeOf(probabilities) !== FLOAT;
