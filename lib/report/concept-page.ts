@@ -5,6 +5,7 @@ import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
 import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
 import { escapeHtml, figure, naCell, numberCell, page, slug } from './html.js';
+import { conceptKnockout } from './knockout-section.js';
 import { conceptRepresentations } from './representations-section.js';
 import { explorerSection } from './explorer.js';
 import { keptMaps } from './kept-maps.js';
@@ -78,6 +79,7 @@ export async function conceptPage(report: ReportBuilder, concept: Results['summa
   // The second lens follows the attention views of the concept.
   const representations = conceptRepresentations(report.results.summary.representations, concept, report.pairs, report.alpha);
   svgs.push(...representations.svgs);
+  const knockout = conceptKnockout(report.results.summary.knockout, concept, report.models, report.pairs, report.alpha);
   const html = page(
     `${concept.name} · legal-attn`,
     `<nav><a href="index.html">← all concepts</a></nav>
@@ -99,7 +101,8 @@ ${explorer}`
   : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
 }
 ${componentHtml}
-${representations.html}`,
+${representations.html}
+${knockout.html}`,
     true,
   );
   return { file: `${slug(concept.id)}.html`, html, svgs };

@@ -2,6 +2,7 @@ import { isAttentionLens } from '../measure/measure-sequence.js';
 import { skewnessUndefined } from '../measure/distribution.js';
 import { escapeHtml, numberCell, page, slug } from './html.js';
 import { headlineSection } from './headline.js';
+import { indexKnockout } from './knockout-section.js';
 import { indexRepresentations } from './representations-section.js';
 import { CONCEPT, ReportBuilder, type Page } from './report-builder.js';
 import { beatChanceCell, robustnessTable, structureTable, wordingTable } from './tables.js';
@@ -12,6 +13,7 @@ export function indexPage(report: ReportBuilder): Page {
   const overall = summary.overall.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink && isAttentionLens(r));
   const views = report.summaryViews('*', overall, 'All concepts', 'overall');
   const representations = indexRepresentations(summary.representations, report.pairs, report.alpha);
+  const knockout = indexKnockout(summary.knockout, report.models, report.pairs, report.alpha);
   const modelRows = summary.models.map((m) => `<tr><td>${escapeHtml(m.name)}</td><td class="text"><code title="${escapeHtml(m.contentHash)}">${escapeHtml(m.contentHash.slice(0, 16))}</code></td><td class="text">${escapeHtml(m.dir)}</td><td>${m.layers} × ${m.heads}</td></tr>`);
   const head = `<tr><th>concept</th><th>area</th><th>sequences</th>${report.models.map((m) => `<th>share ${escapeHtml(m)}</th>`).join('')}${report.pairs.map((p) => `<th>mean Δ ${escapeHtml(p)}</th><th>skew ${escapeHtml(p)}</th><th>beat chance ${escapeHtml(p)}</th>`).join('')}</tr>`;
   const o = summary.options;
@@ -43,7 +45,8 @@ ${wordingTable(summary.concepts, report.models, report.pairs, true)}
 <details><summary>Definitions</summary><dl>${definitions.join('')}</dl></details>
 <h2>All concepts</h2>
 ${views.html}
-${representations.html}`,
+${representations.html}
+${knockout.html}`,
     true,
   );
   return { file: 'index.html', html, svgs: [...views.svgs, ...representations.svgs] };
