@@ -77,7 +77,7 @@ export function conceptKnockout(section: KnockoutSection | undefined, concept: {
   if (!section.changes.some((c) => c.scope === concept.id)) return { html: '<h2 id="knockout">Knockout</h2>\n<p class="muted">No knockout was measured for this concept.</p>' };
   return {
     html: `<h2 id="knockout">Knockout</h2>
-<p class="muted">${NOTE} ↑: the concept moved more than comparable spans of the same texts; ↓: less. <strong>*</strong>: p &lt; ${alpha}; in the counts, more layer sets beat chance than the negative-control words give.</p>
+<p class="muted">${NOTE} ↑: the concept's value lies above its controls' (class-matched effect &gt; 0); ↓: below; for loglik, below means the text after the concept needs it more than the text after comparable spans. <strong>*</strong>: p &lt; ${alpha}; in the counts, more layer sets beat chance than the negative-control words give.</p>
 ${MEASURES.map((m) => measureTables(section, concept.id, families, m, alpha)).join('\n')}`,
   };
 }

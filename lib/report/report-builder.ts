@@ -112,6 +112,25 @@ export class ReportBuilder {
     this.alpha = summary.options.alpha;
   }
 
+  private readonly groups = new Map<string, Map<string, Row[]>>();
+
+  /** The rows of the report's variant in one CSV of concept and one other column: grouped on first use, since every view of every page asks. */
+  private rowsOf(file: 'shares' | 'changes' | 'layers', column: 'model' | 'pair', concept: string, value: string): Row[] {
+    let groups = this.groups.get(file);
+    if (!groups) {
+      groups = new Map();
+      for (const row of this.results[file]) {
+        if (!matches(row, this.variant, file === 'changes' ? { sequence: '*' } : {})) continue;
+        const key = `${row.concept}\u0000${row[column]}`;
+        const group = groups.get(key);
+        if (group) group.push(row);
+        else groups.set(key, [row]);
+      }
+      this.groups.set(file, groups);
+    }
+    return groups.get(`${concept}\u0000${value}`) ?? [];
+  }
+
   /** What the views call the measure: the share of attention, or its value-weighted twin. */
   get shareName(): string {
     return this.variant.lens === 'value' ? 'value-weighted share' : 'share';
@@ -124,15 +143,15 @@ export class ReportBuilder {
   /** Per-model grids of a concept (mean over its sequences), or of all concepts (`*`, mean over concepts). */
   modelGrids(concept: string): Float64Array[] {
     return this.models.map((model) => {
-      if (concept !== '*') return gridOf(this.results.shares.filter((r) => matches(r, this.variant, { concept, model })), 'share', this.layers, this.heads);
-      const perConcept = this.results.summary.concepts.map((c) => gridOf(this.results.shares.filter((r) => matches(r, this.variant, { concept: c.id, model })), 'share', this.layers, this.heads));
+      if (concept !== '*') return gridOf(this.rowsOf('shares', 'model', concept, model), 'share', this.layers, this.heads);
+      const perConcept = this.results.summary.concepts.map((c) => gridOf(this.rowsOf('shares', 'model', c.id, model), 'share', this.layers, this.heads));
       return perConcept.reduce((acc, g) => acc.map((v, k) => v + g[k]! / perConcept.length), new Float64Array(this.layers * this.heads));
     });
   }
 
   changeGrids(concept: string): Array<{ pair: string; delta: Float64Array; chance: HeadChance | undefined }> {
     return this.pairs.map((pair) => {
-      const rows = this.results.changes.filter((r) => matches(r, this.variant, { concept, sequence: '*', pair }));
+      const rows = this.rowsOf('changes', 'pair', concept, pair);
       const p = gridOf(rows, 'p_value', this.layers, this.heads);
       const chance = p.some(Number.isFinite) ? { p, q: gridOf(rows, 'q_value', this.layers, this.heads) } : undefined;
       return { pair, delta: gridOf(rows, 'delta', this.layers, this.heads), chance };
@@ -141,7 +160,7 @@ export class ReportBuilder {
 
   layerCurves(concept: string): Array<{ model: string; values: number[] }> {
     return this.models.map((model) => {
-      const rows = this.results.layers.filter((r) => matches(r, this.variant, { concept, model }));
+      const rows = this.rowsOf('layers', 'model', concept, model);
       const values = new Array<number>(this.layers).fill(Number.NaN);
       for (const r of rows) values[Number(r.layer)] = Number(r.share);
       return { model, values };

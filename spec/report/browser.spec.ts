@@ -140,7 +140,7 @@ describe('the demo report in a real browser (headless Chromium)', function () {
   });
 
   it('draws every text of every view inside its SVG: no legend, label or note clipped', async () => {
-    for (const file of ['index.html', 'hearsay.html']) {
+    for (const file of ['index.html', 'hearsay.html', 'value/index.html', 'value/hearsay.html']) {
       const { page } = await open(browser, path.join(report, file));
       for (const frame of page.frames().slice(1)) {
         const outside = await frame.evaluate(() => {
