@@ -7,7 +7,7 @@ import { reportLine } from '../output.js';
 export function registerReport(program: Command, context: CliContext): void {
   program
     .command('report')
-    .description('write the HTML report of a compare results folder: index.html with the models, definitions and a sortable table of concepts, and a page per concept with SVG heatmaps of shares, changes, distributions, layer curves, attention and difference maps')
+    .description('write the HTML report of a compare results folder: index.html with the models, definitions and a sortable table of concepts, and a page per concept with SVG heatmaps of shares, changes, distributions, layer curves, attention and difference maps, then representations and knockout; the same pages through the value-weighted lens under value/')
     .argument('<results>', 'a folder written by legal-attn compare')
     .option('-o, --out <dir>', 'report folder (default RESULTS/report)')
     .option('--layer <n>', 'layer of the attention and difference maps (default: the last)', wholeNumber('--layer'))

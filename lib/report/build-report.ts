@@ -6,18 +6,30 @@ import { ReportBuilder, type ReportOptions, type ReportSummary } from './report-
 export type { ReportOptions, ReportSummary } from './report-builder.js';
 import { conceptPage } from './concept-page.js';
 import { indexPage } from './index-page.js';
+import { lensFolder, valueLensMissing } from './lens.js';
+import type { Page } from './report-builder.js';
+
+/** Every page of one lens, its files under the lens's folder. */
+async function lensPages(report: ReportBuilder): Promise<Page[]> {
+  const pages = [indexPage(report)];
+  for (const concept of report.results.summary.concepts) pages.push(await conceptPage(report, concept));
+  const folder = lensFolder(report.variant.lens);
+  return pages.map((p) => ({ file: `${folder}${p.file}`, html: p.html, svgs: p.svgs.map((s) => ({ file: `${folder}${s.file}`, svg: s.svg })) }));
+}
 
 /**
  * `report`: the HTML report of a compare results folder, one folder that opens from
  * disk: index.html (models, definitions, a sortable table of concepts, the overall
  * views, then the representation measures) and a page per concept with every view,
- * its representation change last; each SVG inline and beside it.
+ * its representation change and knockout last; each SVG inline and beside it. The
+ * attention lens is drawn at the top; where the run measured the value-weighted lens,
+ * the same pages through it are drawn under value/, each page linking to its twin.
  */
 export async function writeReport(resultsDir: string, options: ReportOptions = {}): Promise<ReportSummary> {
   const results = await readResults(resultsDir);
   const report = new ReportBuilder(results, options);
-  const pages = [indexPage(report)];
-  for (const concept of results.summary.concepts) pages.push(await conceptPage(report, concept));
+  const pages = await lensPages(report);
+  if (valueLensMissing(report) === undefined) pages.push(...(await lensPages(new ReportBuilder(results, options, 'value'))));
   const out = path.resolve(options.out ?? path.join(resultsDir, 'report'));
   const files: string[] = [];
   let bytes = 0;

@@ -1,15 +1,16 @@
-import { isAttentionLens } from '../measure/measure-sequence.js';
 import { componentAttention, componentTokens } from '../measure/component-attention.js';
 import { skewnessUndefined } from '../measure/distribution.js';
 import { FULL_MAP_TOKENS } from '../measure/map-cells.js';
 import { attentionMapSvg, differenceExtent, differenceMapSvg, type TokenMap } from '../render/attention-map.js';
 import { componentMatrixSvg } from '../render/component-matrix.js';
 import { escapeHtml, figure, naCell, numberCell, page, slug } from './html.js';
+import { conceptKnockout } from './knockout-section.js';
 import { conceptRepresentations } from './representations-section.js';
 import { explorerSection } from './explorer.js';
 import { keptMaps } from './kept-maps.js';
 import { type ChangeSummary, type Results } from '../results/summary-file.js';
-import { CONCEPT, maxAbs, ReportBuilder, type Page } from './report-builder.js';
+import { lensChoice } from './lens.js';
+import { isOfVariant, maxAbs, ReportBuilder, type Page } from './report-builder.js';
 import { conceptChoices, intervalCell, structureTable, wordingTable } from './tables.js';
 
 /** Heads beating chance of one pair, against chance, or why there is no test. */
@@ -18,16 +19,10 @@ function headsCell(c: ChangeSummary | undefined): string {
   return `<td data-value="${c.headsBeatingChance}">${c.headsBeatingChance} / ${c.heads} (chance: ${c.expectedByChance}; count p ${c.countPValue?.toPrecision(2) ?? 'not defined'})</td>`;
 }
 
-/** One concept's page: every view of it, then its representation change. */
-export async function conceptPage(report: ReportBuilder, concept: Results['summary']['concepts'][number]): Promise<Page> {
-  const result = concept.results.find((r) => r.target === CONCEPT && r.querySet === report.variant.querySet && r.sink === report.variant.sink && isAttentionLens(r));
-  const views = report.summaryViews(concept.id, result, concept.name, slug(concept.id));
-  const svgs = [...views.svgs];
-  const add = (name: string, svg: string, caption: string): string => {
-    const file = `svg/${slug(concept.id)}-${name}.svg`;
-    svgs.push({ file, svg });
-    return figure(svg, file, caption);
-  };
+type AddFigure = (name: string, svg: string, caption: string) => string;
+
+/** The views read from the maps compare kept: attention maps, difference maps, the explorer and the component structure. */
+async function mapViews(report: ReportBuilder, concept: Results['summary']['concepts'][number], add: AddFigure): Promise<string> {
   // The shortest sequence of legal wording: the most readable map, and the smallest file.
   const sequence = (await report.shortestSequence(concept)) ?? concept.sequences[0]!;
   const { tokens, spans, maps, layer, cellTokens } = await report.layerMaps(concept.id, sequence);
@@ -69,37 +64,64 @@ export async function conceptPage(report: ReportBuilder, concept: Results['summa
     const perPair = deltas.map((d) => add(`components-${slug(d.pair)}`, componentMatrixSvg({ components: labels, values: d.values }, `${concept.name}: components, ${d.pair}`, true, extent), `Change of component × component attention, ${d.pair}.`));
     componentHtml = `<h3>Component structure</h3><div class="views">${[...perModel, ...perPair].join('')}</div>`;
   }
-  const rows = report.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${numberCell(result?.models[model]?.entropy, 3)}${numberCell(result?.models[model]?.rollout)}</tr>`);
+  const drawn = hasMaps
+    ? `<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
+<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
+${explorer}`
+    : '<p class="muted">No attention maps: compare ran with --maps none.</p>';
+  return `${drawn}\n${componentHtml}`;
+}
+
+/** The sections measured on attention alone or on no lens, drawn once, on the attention page: choices, structure, wording, maps, representations and knockout. */
+async function attentionOnly(report: ReportBuilder, concept: Results['summary']['concepts'][number], add: AddFigure, svgs: Page['svgs']): Promise<{ before: string; after: string }> {
+  if (report.variant.lens !== 'attention') {
+    const note = `<p class="muted">The maps, the component structure, structure and wording, representations and knockout are on the <a href="../${escapeHtml(slug(concept.id))}.html">attention page</a>: they are measured on attention alone, or on no lens (compare keeps the maps of α only).</p>`;
+    return { before: note, after: '' };
+  }
+  const maps = await mapViews(report, concept, add);
+  const representations = conceptRepresentations(report.results.summary.representations, concept, report.pairs, report.alpha);
+  svgs.push(...representations.svgs);
+  const knockout = conceptKnockout(report.results.summary.knockout, concept, report.models, report.pairs, report.alpha);
+  return {
+    before: `${conceptChoices(concept.robustness ?? [], report.pairs)}
+<h2>Structure and wording</h2>
+<p class="muted">Structure alignment: attention between declared component pairs minus between the others (p matched on token distance and component size). Contrast: concept share on the legal term minus on its plain paraphrase.</p>
+${structureTable([concept], report.models, report.pairs, false)}
+${wordingTable([concept], report.models, report.pairs, false)}`,
+    // the second and third lens follow the attention views of the concept
+    after: `${maps}\n${representations.html}\n${knockout.html}`,
+  };
+}
+
+/** One concept's page: every view of it, then its representation change and knockout. */
+export async function conceptPage(report: ReportBuilder, concept: Results['summary']['concepts'][number]): Promise<Page> {
+  const result = concept.results.find((r) => isOfVariant(r, report.variant));
+  const views = report.summaryViews(concept.id, result, concept.name, slug(concept.id));
+  const svgs = [...views.svgs];
+  const add: AddFigure = (name, svg, caption) => {
+    const file = `svg/${slug(concept.id)}-${name}.svg`;
+    svgs.push({ file, svg });
+    return figure(svg, file, caption);
+  };
+  const value = report.variant.lens === 'value';
+  const notForLens = 'not defined for the value-weighted lens';
+  const rows = report.models.map((model) => `<tr><td>${escapeHtml(model)}</td>${numberCell(result?.models[model]?.share)}${numberCell(result?.models[model]?.lift, 2)}${value ? naCell(notForLens) : numberCell(result?.models[model]?.entropy, 3)}${value ? naCell(notForLens) : numberCell(result?.models[model]?.rollout)}</tr>`);
   const pairRows = report.pairs.map((pair) => {
     const c = result?.changes[pair];
     return `<tr><td>${escapeHtml(pair)}</td>${numberCell(c?.meanDelta, 4, true)}${numberCell(c?.medianDelta, 4, true)}${numberCell(c?.skewness, 2, false, `skewness not defined: ${skewnessUndefined(c?.heads ?? 0)}`)}${numberCell(c?.kurtosis, 2)}${numberCell(c?.fractionRose, 2)}${headsCell(c)}${intervalCell(c?.replication?.meanDelta)}</tr>`;
   });
-  const choiceTable = conceptChoices(concept.robustness ?? [], report.pairs);
-  // The second lens follows the attention views of the concept.
-  const representations = conceptRepresentations(report.results.summary.representations, concept, report.pairs, report.alpha);
-  svgs.push(...representations.svgs);
+  const sections = await attentionOnly(report, concept, add, svgs);
   const html = page(
     `${concept.name} · legal-attn`,
     `<nav><a href="index.html">← all concepts</a></nav>
 <h1>${escapeHtml(concept.name)}</h1>
 <p class="muted">${escapeHtml(concept.area ?? '')}${concept.source ? ` · sources: ${escapeHtml(concept.source)}` : ''}<br>sequences: ${concept.sequences.map(escapeHtml).join(', ')} · query set ${escapeHtml(report.variant.querySet)}, sink included</p>
-<table><thead><tr><th>model</th><th>share</th><th>lift over controls</th><th>entropy</th><th>rollout share</th></tr></thead><tbody>${rows.join('')}</tbody></table>
-<table><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th><th>mean Δ, 95 % bootstrap over sequences</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
-${choiceTable}
-<h2>Structure and wording</h2>
-<p class="muted">Structure alignment: attention between declared component pairs minus between the others (p matched on token distance and component size). Contrast: concept share on the legal term minus on its plain paraphrase.</p>
-${structureTable([concept], report.models, report.pairs, false)}
-${wordingTable([concept], report.models, report.pairs, false)}
+${lensChoice(report, `${slug(concept.id)}.html`)}
+<table class="model-measures"><thead><tr><th>model</th><th>${report.shareName}</th><th>lift over controls</th><th>entropy</th><th>rollout share</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<table class="pair-changes"><thead><tr><th>pair</th><th>mean Δ</th><th>median Δ</th><th>skewness g1</th><th>excess kurtosis g2</th><th>fraction rose</th><th>heads beating chance</th><th>mean Δ, 95 % bootstrap over sequences</th></tr></thead><tbody>${pairRows.join('')}</tbody></table>
+${sections.before}
 ${views.html}
-${
-hasMaps
-  ? `<h2>Attention maps of “${escapeHtml(sequence)}”</h2><div class="views">${attentionMaps.join('')}</div>
-<h3>Difference maps</h3><div class="views">${differenceMaps.join('')}</div>
-${explorer}`
-  : '<p class="muted">No attention maps: compare ran with --maps none.</p>'
-}
-${componentHtml}
-${representations.html}`,
+${sections.after}`,
     true,
   );
   return { file: `${slug(concept.id)}.html`, html, svgs };

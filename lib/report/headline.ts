@@ -1,12 +1,13 @@
-import { isAttentionLens } from '../measure/measure-sequence.js';
 import { negativeControlShare } from '../compare/negative-controls.js';
 import { skewnessUndefined } from '../measure/distribution.js';
 import { escapeHtml } from './html.js';
 import type { ChangeSummary, RepresentationsSection, Summary } from '../results/summary-file.js';
+import { isOfVariant, LENS_LABELS, type ReportVariant } from './report-builder.js';
 
 type Concepts = Summary['concepts'];
-type Variant = { querySet: string; sink: string };
 
+/** The measure of a lens in a sentence. */
+const attentionOf = (variant: ReportVariant): string => (variant.lens === 'value' ? 'value-weighted attention' : 'attention');
 const percent = (rate: number): string => `${(100 * rate).toFixed(1)} %`;
 const p = (value: number | null | undefined): string => (value === null || value === undefined ? 'not defined' : value < 0.001 ? value.toExponential(1) : value.toPrecision(2));
 const signed = (v: number): string => `${v > 0 ? '+' : v < 0 ? '−' : ''}${Math.abs(v).toExponential(2)}`;
@@ -30,9 +31,9 @@ function conceptsCell(c: ChangeSummary | undefined, alpha: number): string {
 }
 
 /** Heads beyond chance: summed over the concepts whose heads were tested (each concept is tested against the negative controls of its own number of sequences). */
-function headsCell(concepts: Concepts, pair: string, variant: Variant): string {
+function headsCell(concepts: Concepts, pair: string, variant: ReportVariant): string {
   const tested = concepts.flatMap((concept) => {
-    const c = concept.results.find((r) => r.target === 'concept' && r.querySet === variant.querySet && r.sink === variant.sink && isAttentionLens(r))?.changes[pair];
+    const c = concept.results.find((r) => isOfVariant(r, variant))?.changes[pair];
     return c && defined(c.headsBeatingChance) && defined(c.expectedByChance) ? [c] : [];
   });
   if (tested.length === 0) return notDefined('no concept had enough negative-control words to test its heads');
@@ -42,10 +43,10 @@ function headsCell(concepts: Concepts, pair: string, variant: Variant): string {
   return `<strong>${beat} of ${heads}</strong> (${tested.length} concepts × heads); chance alone gives ${expected.toFixed(1)}`;
 }
 
-function controlsCell(summary: Summary, pair: string, variant: Variant): string {
+function controlsCell(summary: Summary, pair: string, variant: ReportVariant): string {
   const attention = negativeControlShare(summary.references?.negativeControls ?? [], pair, variant);
   const states = summary.representations && !('skipped' in summary.representations) ? negativeControlShare(summary.representations.negativeControls ?? [], pair) : undefined;
-  const parts = [attention ? `attention ${percent(attention.rate)} of ${attention.words} words` : undefined, states ? `representations ${percent(states.rate)} of ${states.words} words` : undefined].filter(Boolean);
+  const parts = [attention ? `${attentionOf(variant)} ${percent(attention.rate)} of ${attention.words} words` : undefined, states ? `representations ${percent(states.rate)} of ${states.words} words` : undefined].filter(Boolean);
   return parts.length > 0 ? parts.join('<br>') : notDefined('this run measured no negative-control words');
 }
 
@@ -65,11 +66,11 @@ function skewWords(c: ChangeSummary | undefined): string {
 }
 
 /** The study's finding restated with this run's numbers: per pair the direction of mean Δ and its skew, then how the skew moved along the lineage. */
-function answer(summary: Summary, pairs: readonly string[], changes: ReadonlyMap<string, ChangeSummary | undefined>, alpha: number): string {
+function answer(summary: Summary, pairs: readonly string[], changes: ReadonlyMap<string, ChangeSummary | undefined>, alpha: number, variant: ReportVariant): string {
   const sentences = pairs.map((pair) => {
     const [after = '', before = ''] = pair.split(':');
     const c = changes.get(pair);
-    const direction = defined(c?.meanDelta) ? `${c.meanDelta > 0 ? 'raised' : c.meanDelta < 0 ? 'lowered' : 'left unchanged'} attention to the concepts (mean Δ ${signed(c.meanDelta)})` : 'left no measured change (mean Δ not defined: no head was measured)';
+    const direction = defined(c?.meanDelta) ? `${c.meanDelta > 0 ? 'raised' : c.meanDelta < 0 ? 'lowered' : 'left unchanged'} ${attentionOf(variant)} to the concepts (mean Δ ${signed(c.meanDelta)})` : 'left no measured change (mean Δ not defined: no head was measured)';
     const beyond = defined(c?.conceptsBeatingChance)
       ? `; ${c.conceptsBeatingChance} of ${c.concepts} concepts changed more than comparable words of the same texts, where chance alone gives ${c.conceptsExpectedByChance ?? 'not defined'}: ${(c.conceptsPValue ?? 1) < alpha ? 'more than chance' : 'no more than chance'}`
       : '';
@@ -87,7 +88,7 @@ function answer(summary: Summary, pairs: readonly string[], changes: ReadonlyMap
       }),
   );
   const models = summary.models.length;
-  return `<ul class="answer">${sentences.join('')}${moves.join('')}</ul><p class="muted">${models} models, ${summary.concepts.length} concepts; Δ is the later model's attention share on a concept minus the earlier one's, per head, averaged over heads and concepts.</p>`;
+  return `<ul class="answer">${sentences.join('')}${moves.join('')}</ul><p class="muted">${models} models, ${summary.concepts.length} concepts; Δ is the later model's ${variant.lens === 'value' ? 'value-weighted share' : 'attention share'} on a concept minus the earlier one's, per head, averaged over heads and concepts.</p>`;
 }
 
 /**
@@ -96,16 +97,16 @@ function answer(summary: Summary, pairs: readonly string[], changes: ReadonlyMap
  * changed beyond comparable words against how many chance alone gives, and how often
  * the run's own negative controls did; the numbers compare prints, from summary.json.
  */
-export function headlineSection(summary: Summary, pairs: readonly string[], variant: Variant): string {
+export function headlineSection(summary: Summary, pairs: readonly string[], variant: ReportVariant): string {
   const alpha = summary.options.alpha;
-  const overall = summary.overall.find((r) => r.target === 'concept' && r.querySet === variant.querySet && r.sink === variant.sink && isAttentionLens(r));
+  const overall = summary.overall.find((r) => isOfVariant(r, variant));
   const changes = new Map(pairs.map((pair) => [pair, overall?.changes[pair]]));
   const rows = pairs.map((pair) => {
     const c = changes.get(pair);
     return `<tr class="headline" data-pair="${escapeHtml(pair)}"><td>${escapeHtml(pair)}</td><td class="mean">${meanCell(c)}</td><td class="skew">${skewCell(c)}</td><td class="concepts text">${conceptsCell(c, alpha)}</td><td class="heads text">${headsCell(summary.concepts, pair, variant)}</td><td class="controls text">${controlsCell(summary, pair, variant)}</td><td class="representations text">${representationCell(summary.representations, pair, alpha)}</td></tr>`;
   });
   return `<h2 id="findings">Findings</h2>
-${answer(summary, pairs, changes, alpha)}
-<table class="findings"><thead><tr><th>pair</th><th>mean Δ of attention share</th><th>skewness of per-head Δ</th><th>concepts beyond chance (attention)</th><th>heads beyond chance</th><th>the run's own false-positive rate (negative controls)</th><th>concepts beyond chance (representations)</th></tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="muted">The null: legal training changed a concept no more than comparable words of the same texts (matched on position, length, frequency, word pieces and embedding norm). Negative controls: words of the texts that are no concept, tested exactly as the concepts are; a calibrated test finds about ${percent(alpha)} of them. Query set ${escapeHtml(variant.querySet)}, sink ${escapeHtml(variant.sink)}d; alpha ${alpha}.</p>`;
+${answer(summary, pairs, changes, alpha, variant)}
+<table class="findings"><thead><tr><th>pair</th><th>mean Δ of ${variant.lens === 'value' ? 'value-weighted share' : 'attention share'}</th><th>skewness of per-head Δ</th><th>concepts beyond chance (${attentionOf(variant)})</th><th>heads beyond chance</th><th>the run's own false-positive rate (negative controls)</th><th>concepts beyond chance (representations)</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<p class="muted">The null: legal training changed a concept no more than comparable words of the same texts (matched on position, length, frequency, word pieces and embedding norm). Negative controls: words of the texts that are no concept, tested exactly as the concepts are; a calibrated test finds about ${percent(alpha)} of them. Lens ${LENS_LABELS[variant.lens]}, query set ${escapeHtml(variant.querySet)}, sink ${escapeHtml(variant.sink)}d; alpha ${alpha}.</p>`;
 }

@@ -1,9 +1,9 @@
-import { isAttentionLens } from '../measure/measure-sequence.js';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { readNpy } from '../io/npy.js';
 import { componentTokens } from '../measure/component-attention.js';
 import type { Distribution } from '../measure/distribution.js';
+import type { Lens } from '../measure/measure-sequence.js';
 import { changeGridSvg, headGridSvg, type HeadChance, type HeadValues } from '../render/head-grid.js';
 import { distributionSvg } from '../render/histogram.js';
 import { layerCurvesSvg } from '../render/layer-curves.js';
@@ -37,12 +37,23 @@ export interface Page {
   svgs: Array<{ file: string; svg: string }>;
 }
 
-export interface QuerySetAndSink {
+/** The variant every attention view of a report draws: a query set, a sink mode and a lens. */
+export interface ReportVariant {
   querySet: string;
   sink: string;
+  lens: Lens;
 }
 
 export const CONCEPT = 'concept';
+
+/** Each lens's name on the page. */
+export const LENS_LABELS: Record<Lens, string> = { attention: 'attention (α)', value: 'value-weighted (‖α·v W_O‖)' };
+
+/** The lens of a scope or CSV row: absent in folders written before the value lens, which measured attention only. */
+const lensOf = (v: { lens?: string | undefined }): string => v.lens || 'attention';
+
+/** Whether a summary.json scope is of the report's variant. */
+export const isOfVariant = (r: ScopeResult, variant: ReportVariant): boolean => r.target === CONCEPT && r.querySet === variant.querySet && r.sink === variant.sink && lensOf(r) === variant.lens;
 
 function gridOf(rows: readonly Row[], key: string, layers: number, heads: number): Float64Array {
   const sums = new Float64Array(layers * heads);
@@ -58,8 +69,8 @@ function gridOf(rows: readonly Row[], key: string, layers: number, heads: number
   return sums.map((s, k) => (counts[k]! > 0 ? s / counts[k]! : Number.NaN));
 }
 
-const matches = (row: Row, variant: QuerySetAndSink, fields: Record<string, string>): boolean =>
-  row.target === CONCEPT && row.query_set === variant.querySet && row.sink === variant.sink && isAttentionLens(row) && Object.entries(fields).every(([k, v]) => row[k] === v);
+const matches = (row: Row, variant: ReportVariant, fields: Record<string, string>): boolean =>
+  row.target === CONCEPT && row.query_set === variant.querySet && row.sink === variant.sink && lensOf(row) === variant.lens && Object.entries(fields).every(([k, v]) => row[k] === v);
 
 export const maxAbs = (arrays: readonly Float64Array[]): number => Math.max(1e-9, ...arrays.flatMap((a) => Array.from(a).filter(Number.isFinite).map(Math.abs)));
 
@@ -84,20 +95,45 @@ export class ReportBuilder {
   readonly heads: number;
   readonly models: string[];
   readonly pairs: string[];
-  readonly variant: QuerySetAndSink;
+  readonly variant: ReportVariant;
   readonly alpha: number;
 
   constructor(
     readonly results: Results,
     readonly options: ReportOptions,
+    lens: Lens = 'attention',
   ) {
     const { summary } = results;
     this.layers = summary.models[0]?.layers ?? 0;
     this.heads = summary.models[0]?.heads ?? 0;
     this.models = summary.models.map((m) => m.name);
     this.pairs = summary.options.pairs;
-    this.variant = { querySet: summary.options.querySets[0] ?? 'all', sink: 'include' };
+    this.variant = { querySet: summary.options.querySets[0] ?? 'all', sink: 'include', lens };
     this.alpha = summary.options.alpha;
+  }
+
+  private readonly groups = new Map<string, Map<string, Row[]>>();
+
+  /** The rows of the report's variant in one CSV of concept and one other column: grouped on first use, since every view of every page asks. */
+  private rowsOf(file: 'shares' | 'changes' | 'layers', column: 'model' | 'pair', concept: string, value: string): Row[] {
+    let groups = this.groups.get(file);
+    if (!groups) {
+      groups = new Map();
+      for (const row of this.results[file]) {
+        if (!matches(row, this.variant, file === 'changes' ? { sequence: '*' } : {})) continue;
+        const key = `${row.concept}\u0000${row[column]}`;
+        const group = groups.get(key);
+        if (group) group.push(row);
+        else groups.set(key, [row]);
+      }
+      this.groups.set(file, groups);
+    }
+    return groups.get(`${concept}\u0000${value}`) ?? [];
+  }
+
+  /** What the views call the measure: the share of attention, or its value-weighted twin. */
+  get shareName(): string {
+    return this.variant.lens === 'value' ? 'value-weighted share' : 'share';
   }
 
   private headValues(values: Float64Array): HeadValues {
@@ -107,15 +143,15 @@ export class ReportBuilder {
   /** Per-model grids of a concept (mean over its sequences), or of all concepts (`*`, mean over concepts). */
   modelGrids(concept: string): Float64Array[] {
     return this.models.map((model) => {
-      if (concept !== '*') return gridOf(this.results.shares.filter((r) => matches(r, this.variant, { concept, model })), 'share', this.layers, this.heads);
-      const perConcept = this.results.summary.concepts.map((c) => gridOf(this.results.shares.filter((r) => matches(r, this.variant, { concept: c.id, model })), 'share', this.layers, this.heads));
+      if (concept !== '*') return gridOf(this.rowsOf('shares', 'model', concept, model), 'share', this.layers, this.heads);
+      const perConcept = this.results.summary.concepts.map((c) => gridOf(this.rowsOf('shares', 'model', c.id, model), 'share', this.layers, this.heads));
       return perConcept.reduce((acc, g) => acc.map((v, k) => v + g[k]! / perConcept.length), new Float64Array(this.layers * this.heads));
     });
   }
 
   changeGrids(concept: string): Array<{ pair: string; delta: Float64Array; chance: HeadChance | undefined }> {
     return this.pairs.map((pair) => {
-      const rows = this.results.changes.filter((r) => matches(r, this.variant, { concept, sequence: '*', pair }));
+      const rows = this.rowsOf('changes', 'pair', concept, pair);
       const p = gridOf(rows, 'p_value', this.layers, this.heads);
       const chance = p.some(Number.isFinite) ? { p, q: gridOf(rows, 'q_value', this.layers, this.heads) } : undefined;
       return { pair, delta: gridOf(rows, 'delta', this.layers, this.heads), chance };
@@ -124,7 +160,7 @@ export class ReportBuilder {
 
   layerCurves(concept: string): Array<{ model: string; values: number[] }> {
     return this.models.map((model) => {
-      const rows = this.results.layers.filter((r) => matches(r, this.variant, { concept, model }));
+      const rows = this.rowsOf('layers', 'model', concept, model);
       const values = new Array<number>(this.layers).fill(Number.NaN);
       for (const r of rows) values[Number(r.layer)] = Number(r.share);
       return { model, values };
@@ -142,10 +178,10 @@ export class ReportBuilder {
     const grids = this.modelGrids(scope);
     const shareValues = grids.flatMap((g) => Array.from(g).filter(Number.isFinite));
     const domain: [number, number] = [Math.min(0, ...shareValues), Math.max(1e-9, ...shareValues)];
-    const headGrids = grids.map((g, k) => add(`share-${slug(this.models[k]!)}`, headGridSvg(this.headValues(g), `${label}: share by head, ${this.models[k]}`, domain), `Concept share per layer and head of ${this.models[k]} (one scale for all models).`));
+    const headGrids = grids.map((g, k) => add(`share-${slug(this.models[k]!)}`, headGridSvg(this.headValues(g), `${label}: ${this.shareName} by head, ${this.models[k]}`, domain), `Concept ${this.shareName} per layer and head of ${this.models[k]} (one scale for all models).`));
     const changes = this.changeGrids(scope);
     const extent = maxAbs(changes.map((c) => c.delta));
-    const changeGrids = changes.map((c) => add(`change-${slug(c.pair)}`, changeGridSvg(this.headValues(c.delta), c.chance, this.alpha, `${label}: Δ share, ${c.pair}`, extent), `Change of share ${c.pair} per head; outlined heads beat chance after Benjamini–Hochberg over the heads (q < ${this.alpha}); each head's p and q are in its tooltip and in changes.csv.`));
+    const changeGrids = changes.map((c) => add(`change-${slug(c.pair)}`, changeGridSvg(this.headValues(c.delta), c.chance, this.alpha, `${label}: Δ ${this.shareName}, ${c.pair}`, extent), `Change of ${this.shareName} ${c.pair} per head; outlined heads beat chance after Benjamini–Hochberg over the heads (q < ${this.alpha}); each head's p and q are in its tooltip and in changes.csv.`));
     const distributions = result
       ? add(
           'distribution',
@@ -156,10 +192,10 @@ export class ReportBuilder {
           'Histogram of Δ over all heads for each pair, with its moments.',
         )
       : '';
-    const curves = add('layers', layerCurvesSvg(this.layerCurves(scope), `${label}: share by layer`), 'Concept share by layer (mean over heads), one line per model.');
-    const html = `<h3>Share by head</h3><div class="views">${headGrids.join('')}</div>
+    const curves = add('layers', layerCurvesSvg(this.layerCurves(scope), `${label}: ${this.shareName} by layer`), `Concept ${this.shareName} by layer (mean over heads), one line per model.`);
+    const html = `<h3>${this.variant.lens === 'value' ? 'Value-weighted share' : 'Share'} by head</h3><div class="views">${headGrids.join('')}</div>
 <h3>Change by head</h3><div class="views">${changeGrids.join('')}</div>
-<h3>Distribution of changes and share by layer</h3><div class="views">${distributions}${curves}</div>`;
+<h3>Distribution of changes and ${this.shareName} by layer</h3><div class="views">${distributions}${curves}</div>`;
     return { html, svgs };
   }
 

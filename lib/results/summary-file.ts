@@ -56,6 +56,10 @@ const knockoutSchema = z.object({
   ),
   negativeControls: z.array(z.object({ measure: z.enum(['loglik', 'state']), model: z.string(), sequences: z.number(), words: z.number(), countBelowAlpha: z.number() })),
 });
+export type KnockoutSummary = z.infer<typeof knockoutSchema>;
+/** The knockout measures, why they were not taken (`skipped`), or null when not asked for. */
+export type KnockoutSection = KnockoutSummary | z.infer<typeof skippedSchema> | null;
+export type KnockoutChangeSummary = KnockoutSummary['changes'][number];
 export type RepresentationsSummary = z.infer<typeof measuredSchema>;
 /** The representation measures, why they were not taken (`skipped`), or null when not asked for. */
 export type RepresentationsSection = RepresentationsSummary | z.infer<typeof skippedSchema> | null;
@@ -127,7 +131,7 @@ const negativeControlSchema = z.object({ querySet: z.string().optional(), sink: 
 const summarySchema = z.object({
   tool: z.object({ name: z.string(), version: z.string() }),
   definitions: z.record(z.string(), z.string()),
-  options: z.object({ querySets: z.array(z.string()), sinks: z.array(z.string()), pairs: z.array(z.string()), seed: z.number(), controls: z.number(), permutations: z.number(), alpha: z.number(), chatTemplate: z.boolean().optional() }),
+  options: z.object({ querySets: z.array(z.string()), sinks: z.array(z.string()), pairs: z.array(z.string()), seed: z.number(), controls: z.number(), permutations: z.number(), alpha: z.number(), chatTemplate: z.boolean().optional(), valueWeighted: z.string().optional() }),
   models: z.array(z.object({ name: z.string(), dir: z.string(), contentHash: z.string(), layers: z.number(), heads: z.number() })),
   concepts: z.array(
     z.object({
@@ -150,11 +154,11 @@ const summarySchema = z.object({
   overallRobustness: z.array(robustnessSchema).optional(),
   // checked by its own form below, so that a fault names the field inside; absent in folders written before representations
   representations: z.unknown().optional(),
-  // absent in folders written before knockout
-  knockout: knockoutSchema.nullable().optional(),
+  // checked by its own form below, like representations; absent in folders written before knockout
+  knockout: z.unknown().optional(),
 });
 
-export type Summary = Omit<z.infer<typeof summarySchema>, 'representations'> & { representations?: RepresentationsSection };
+export type Summary = Omit<z.infer<typeof summarySchema>, 'representations' | 'knockout'> & { representations?: RepresentationsSection; knockout?: KnockoutSection };
 export type RobustnessSummary = z.infer<typeof robustnessSchema>;
 export type StructureTestSummary = z.infer<typeof structureTestSchema>;
 export type ChangeSummary = z.infer<typeof changeSchema>;
@@ -181,20 +185,20 @@ export async function readResults(dir: string): Promise<Results> {
   const hint = 'pass a folder written by legal-attn compare.';
   const summaryFile = path.join(dir, 'summary.json');
   const read = await readJsonFile(summaryFile, summarySchema, { missing: hint, again: 'run legal-attn compare again.' });
-  const summary: Summary = { ...read, representations: representationsOf(read.representations, summaryFile) };
+  const summary: Summary = { ...read, representations: sectionOf(read.representations, measuredSchema, 'representations', summaryFile), knockout: sectionOf(read.knockout, knockoutSchema, 'knockout', summaryFile) };
   if (read.representations === undefined) delete summary.representations;
+  if (read.knockout === undefined) delete summary.knockout;
   const csv = async (name: string): Promise<Row[]> => parse<Row>(await readText(path.join(dir, name), hint), { columns: true });
   return { dir, summary, shares: await csv('shares.csv'), changes: await csv('changes.csv'), layers: await csv('layers.csv') };
 }
 
-/** summary.json's representations, chosen by form rather than as a union, so that a fault names the field inside. */
-function representationsOf(value: unknown, summaryFile: string): RepresentationsSection {
+/** A section of summary.json that is measured or `skipped`, chosen by form rather than as a union, so that a fault names the field inside. */
+function sectionOf<T>(value: unknown, measured: z.ZodType<T>, field: string, summaryFile: string): T | z.infer<typeof skippedSchema> | null {
   if (value === undefined || value === null) return null;
-  const schema = typeof value === 'object' && 'skipped' in value ? skippedSchema : measuredSchema;
-  const parsed = schema.safeParse(value);
+  const parsed = typeof value === 'object' && 'skipped' in value ? skippedSchema.safeParse(value) : measured.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw badInput(`${summaryFile}: ${fieldProblem(issue, ['representations', ...(issue?.path ?? [])])}; run legal-attn compare again.`);
+    throw badInput(`${summaryFile}: ${fieldProblem(issue, [field, ...(issue?.path ?? [])])}; run legal-attn compare again.`);
   }
   return parsed.data;
 }

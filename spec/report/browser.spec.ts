@@ -38,7 +38,8 @@ function distinctColours(png: Buffer): number {
 }
 
 describe('the demo report in a real browser (headless Chromium)', function () {
-  this.timeout(180_000);
+  // the demo: compare of three models on every shipped concept, then both lenses of the report
+  this.timeout(600_000);
   let browser: Browser;
   let report = '';
   let concepts = 0;
@@ -65,7 +66,9 @@ describe('the demo report in a real browser (headless Chromium)', function () {
   it('is one folder of pages and SVG files, relative links only', async () => {
     const files = await listFiles(report);
     assert.ok(files.includes('index.html'));
-    assert.equal(files.filter((f) => f.endsWith('.html')).length, concepts + 1);
+    // each page, and its twin through the value-weighted lens under value/
+    assert.equal(files.filter((f) => f.endsWith('.html')).length, 2 * (concepts + 1));
+    assert.equal(files.filter((f) => f.startsWith('value/') && f.endsWith('.html')).length, concepts + 1);
     assert.ok(files.filter((f) => f.endsWith('.svg')).length > 50);
     assert.ok(files.every((f) => !f.includes('..')));
   });
@@ -116,13 +119,28 @@ describe('the demo report in a real browser (headless Chromium)', function () {
     await page.close();
   });
 
+  it('opens the value-weighted twin of a page from its lens line, every view drawn, and returns', async () => {
+    const { page, errors, failed } = await open(browser, path.join(report, 'hearsay.html'));
+    await page.locator('p.lens-choice a[data-lens="value"]').click();
+    await page.waitForURL(/\/value\/hearsay\.html$/);
+    await page.waitForLoadState('load');
+    assert.deepEqual(errors, []);
+    assert.deepEqual(failed, []);
+    const kinds = await page.locator('figure.view').evaluateAll((figures) => figures.map((f) => f.getAttribute('data-view') ?? ''));
+    assert.deepEqual(kinds, ['svg/hearsay-share-base.svg', 'svg/hearsay-share-cpt.svg', 'svg/hearsay-share-ift.svg', 'svg/hearsay-change-cpt-base.svg', 'svg/hearsay-change-ift-cpt.svg', 'svg/hearsay-change-ift-base.svg', 'svg/hearsay-distribution.svg', 'svg/hearsay-layers.svg']);
+    for (const frame of page.frames().slice(1)) assert.ok((await frame.locator('svg rect, svg path').count()) > 0, frame.url());
+    await page.locator('p.lens-choice a[data-lens="attention"]').click();
+    await page.waitForURL((url) => url.pathname.endsWith('/report/hearsay.html'));
+    await page.close();
+  });
+
   it('keeps every file under 1 MB', async () => {
     const sizes = await Promise.all((await listFiles(report)).map(async (f) => ({ f, bytes: (await stat(path.join(report, f))).size })));
     assert.deepEqual(sizes.filter((s) => s.bytes >= 1_000_000), []);
   });
 
   it('draws every text of every view inside its SVG: no legend, label or note clipped', async () => {
-    for (const file of ['index.html', 'hearsay.html']) {
+    for (const file of ['index.html', 'hearsay.html', 'value/index.html', 'value/hearsay.html']) {
       const { page } = await open(browser, path.join(report, file));
       for (const frame of page.frames().slice(1)) {
         const outside = await frame.evaluate(() => {
