@@ -7,8 +7,8 @@ import { COSINE_OUTPUT, KNOCKOUT_KEYS_INPUT, KNOCKOUT_LAYERS_INPUT, KNOCKOUT_QUE
 import { createSession, forward, type SessionOptions } from './session.js';
 import { padBatch } from './feeds.js';
 
-/** Bump whenever `knockoutGraph` writes another graph. */
-const KNOCKOUT_GRAPH = 'knockout-v2.onnx';
+/** Bump whenever `knockoutGraph` writes another graph: cached knockout passes are keyed by it. */
+export const KNOCKOUT_GRAPH = 'knockout-v2.onnx';
 
 /** One row's knockout, as 0/1 vectors: query i may not read key j in layer l when all three are 1. */
 export interface KnockoutMask {
