@@ -52,7 +52,11 @@ export interface KnockoutCapture {
  * resumes and a second run of the same model and texts loads no model at all.
  */
 export async function captureKnockout(checkpoint: Checkpoint, stream: ResidualStream, planned: readonly PlannedSequence[], folder: string, options: KnockoutCaptureOptions): Promise<KnockoutCapture> {
-  const legal = planned.flatMap((p, index) => (p.paraphraseOf ? [] : [{ p, rows: knockoutRows(p.aligned, p.references ?? [], options.layerSets, knockedOutSpans(p.references ?? [], options.controlsPerWidth, options.seed, index)) }]));
+  const legal = planned.flatMap((p, index) => {
+    if (p.paraphraseOf) return [];
+    const references = p.references ?? [];
+    return [{ p, rows: knockoutRows(p.aligned, references, options.layerSets, knockedOutSpans(references, options.controlsPerWidth, options.seed, index)) }];
+  });
   const shape = { vocab: checkpoint.graph.embeddingRows ?? checkpoint.shape.vocabSize ?? 0, heads: checkpoint.shape.heads ?? 1, hidden: checkpoint.shape.hiddenSize ?? 0 };
   let session: KnockoutSession | undefined;
   let computed = 0;
@@ -62,12 +66,16 @@ export async function captureKnockout(checkpoint: Checkpoint, stream: ResidualSt
       legal.map(({ p }) => p.aligned.ids),
       { ...options, batchSize: 1, variant: (k) => knockoutVariant(legal[k]!.rows) },
       async ([k]) => {
+        const { p, rows } = legal[k!]!;
         session ??= await openKnockoutSession(checkpoint, stream, options);
         computed++;
-        return [{ [KNOCKOUT_PART]: await knockoutPass(session, legal[k!]!.p.aligned.ids, legal[k!]!.rows, shape, options.budget) }];
+        return [{ [KNOCKOUT_PART]: await knockoutPass(session, p.aligned.ids, rows, shape, options.budget) }];
       },
     );
-    for await (const { index, parts } of passes) await writeKnockout(path.join(folder, legal[index]!.p.dir), legal[index]!.rows, parts[KNOCKOUT_PART]!);
+    for await (const { index, parts } of passes) {
+      const { p, rows } = legal[index]!;
+      await writeKnockout(path.join(folder, p.dir), rows, parts[KNOCKOUT_PART]!);
+    }
   } finally {
     await session?.release();
   }

@@ -10,8 +10,8 @@ export const KNOCKOUT_DEFINITIONS = {
   state:
     'Per model: the mean over positions i > max S of 1 − cos(x_L^ko[i], x_L^base[i]), x_L the residual stream leaving the last layer before the final norm. Per pair after:before: after\'s value − before\'s.',
   test:
-    'Each measure and model or pair is judged as representation change is: the concept\'s class-matched effect against the 30 control runs of its class nearest to it (runs with no token after them cannot be knocked out and are not matched), the concepts tested together against the negative-control null, layer sets standing for heads; a difference below 1e-5 nats (loglik) or 1e-6 (state) is a tie. Only the pair tests are calibrated against a concept-agnostic null; a model\'s own test asks whether it relies on the concept more than on comparable spans.',
-  cost: 'A pass of R rows costs about R plain forward passes: R = 1 + (1 + reference spans) × layer sets per sequence.',
+    'Each measure and model or pair is judged as representation change is: the concept\'s class-matched effect against the 30 control runs of its class nearest to it (runs with no token after them cannot be knocked out, and runs --knockout-controls left out were not; neither is matched), the concepts tested together against the negative-control null, layer sets standing for heads; a difference below 1e-5 nats (loglik) or 1e-6 (state) is a tie. Only the pair tests are calibrated against a concept-agnostic null; a model\'s own test asks whether it relies on the concept more than on comparable spans.',
+  cost: 'A pass of R rows costs about R plain forward passes: R = 1 + (1 + reference spans knocked out) × layer sets per sequence: every negative-control word and, per width, the plan\'s control runs, or a seeded --knockout-controls of them.',
 } as const;
 
 /** `knockout.csv`: representations.csv's columns; one row per measure, scope, model or pair, and layer set (layer empty: every layer). */

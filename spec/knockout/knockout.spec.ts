@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
@@ -8,6 +8,7 @@ import { measureResults } from '../../lib/commands/measure.js';
 import { chunks, knockedOutSpans, knockoutRows, layerSetsOf, type KnockoutRow } from '../../lib/knockout/rows.js';
 import { loadManifest } from '../../lib/options/manifest.js';
 import { readResults } from '../../lib/results/summary-file.js';
+import { readTraceIndex } from '../../lib/results/trace-index.js';
 import { exclusiveTokens } from '../../lib/synth/plant.js';
 import { synthCheckpoint } from '../../lib/synth/synth-checkpoint.js';
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
@@ -23,6 +24,13 @@ async function someConcepts(ids: readonly string[]): Promise<string> {
 }
 
 type Row = Record<string, string>;
+
+/** The trace cache's entries (their .json records) of one model that hold a knockout pass. */
+async function knockoutEntries(folder: string): Promise<string[]> {
+  const records = (await readdir(folder)).filter((file) => file.endsWith('.json')).map((file) => path.join(folder, file));
+  const holds = await Promise.all(records.map(async (file) => (JSON.parse(await readFile(file, 'utf8')) as { parts: Array<{ name: string }> }).parts.some((p) => p.name === 'knockout')));
+  return records.filter((_, k) => holds[k]);
+}
 const csv = async (file: string): Promise<Row[]> => parse<Row>(await readFile(file, 'utf8'), { columns: true });
 const header = async (file: string): Promise<string> => (await readFile(file, 'utf8')).split('\n')[0]!;
 
@@ -151,7 +159,7 @@ describe('compare --knockout', function () {
     assert.match(bad.err, /--knockout-layers must be layer numbers from 0, comma-separated; got 1,x/);
   });
 
-  it('passes come from the trace cache when the model and texts are the same: the second run computes none and writes the same knockout.csv; another model computes its own', async () => {
+  it('passes come from the trace cache when the model and texts are the same: the second run computes none and writes the same knockout.csv, a stopped run resumes, another model computes its own', async () => {
     const root = await temporaryFolder();
     const concepts = await someConcepts(['hearsay', 'easement']);
     const cacheDir = path.join(root, 'cache');
@@ -164,9 +172,14 @@ describe('compare --knockout', function () {
     const second = await compare('second', 'cpt');
     assert.equal(second.knockoutComputed, 0);
     assert.equal(await readFile(path.join(root, 'second', 'knockout.csv'), 'utf8'), await readFile(path.join(root, 'first', 'knockout.csv'), 'utf8'));
-    // base's passes are kept; ift's weights are another model's
+    // a run stopped after base's first two knockout passes left only those in the cache
+    const base = (await readTraceIndex(path.join(root, 'first'))).find((m) => m.name === 'base')!.contentHash;
+    const entries = await knockoutEntries(path.join(cacheDir, 'traces', base));
+    assert.equal(entries.length, sequences);
+    await Promise.all(entries.slice(2).map((entry) => rm(entry)));
+    // then base computes the others; ift's weights are another model's, whose passes are all its own
     const changed = await compare('changed', 'ift');
-    assert.equal(changed.knockoutComputed, sequences);
+    assert.equal(changed.knockoutComputed, sequences - 2 + sequences);
   });
 
   it('with --knockout-controls 4 knocks out at most 4 control runs of each width per sequence and every word, is judged, and measure writes knockout.csv again byte for byte', async () => {
@@ -191,6 +204,8 @@ describe('compare --knockout', function () {
     assert.ok(fewer > 0, 'some sequence had more than 4 control runs of a width');
     const results = (await readResults(out)).summary.knockout!;
     assert.ok(results.changes.some((c) => c.scope !== '*' && c.pValue?.some(Number.isFinite)), 'the concepts are judged against the null');
+    // matched to control runs that were knocked out only: a run left out has no value, and would make the effect NaN
+    for (const change of results.changes.filter((c) => c.scope !== '*' && !c.untested)) assert.ok(change.effect?.every(Number.isFinite), `${change.measure} ${change.scope} ${change.model}: ${change.effect?.join(', ')}`);
     await measureResults(out, { out: path.join(root, 'measured') });
     assert.equal(await readFile(path.join(root, 'measured', 'knockout.csv'), 'utf8'), await readFile(path.join(out, 'knockout.csv'), 'utf8'));
   });
@@ -203,6 +218,8 @@ describe('compare --knockout', function () {
       assert.equal(ran.err.trim().split('\n').length, 1, ran.err);
       assert.match(ran.err, new RegExp(`--knockout-controls must be a whole number from 1 to 100000; got ${value}`));
     }
+    // and from a library caller, before any model is opened
+    await assert.rejects(compareCheckpoints({ models: [{ name: 'a', dir: path.join(root, 'none') }, { name: 'b', dir: path.join(root, 'none') }], concepts: path.join(ROOT, 'concepts'), out: path.join(root, 'o'), knockout: true, knockoutControls: 0 }), /--knockout-controls must be a whole number from 1 to 100000; got 0\./);
   });
 
   it('is asked for in a manifest as on the command line', async () => {
