@@ -35,7 +35,8 @@ export function registerCalibrate(program: Command, context: CliContext): void {
       .addOption(optionOf('device', { default: 'cpu' }))
       .addOption(optionOf('representations', { negate: true, help: 'attention only' }))
       .addOption(optionOf('knockout'))
-      .addOption(optionOf('knockoutLayers')),
+      .addOption(optionOf('knockoutLayers'))
+      .addOption(optionOf('knockoutControls')),
   ).action(async (options: CalibrateFlags) => {
     if (!options.concepts) throw badInput('calibrate needs --concepts PATH (or concepts: in the config file).');
     const concepts = options.concepts;

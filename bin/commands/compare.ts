@@ -30,6 +30,7 @@ export function registerCompare(program: Command, context: CliContext): void {
       .addOption(optionOf('representations', { negate: true, help: 'do not capture the residual stream (representation change, CKA and probes in representations.csv); saves one forward pass per sequence and model' }))
       .addOption(optionOf('knockout'))
       .addOption(optionOf('knockoutLayers'))
+      .addOption(optionOf('knockoutControls'))
       .addOption(optionOf('report', { negate: true, help: 'do not write the HTML report (OUT/report/index.html)' })),
   ).action(async (options: CompareFlags) => {
     if (!options.concepts) throw badInput('compare needs --concepts PATH (or concepts: in the config file).');

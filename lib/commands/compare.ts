@@ -25,6 +25,8 @@ export type { CompareRequest, NamedModel } from '../options/run-options.js';
 export interface CompareSummary extends WrittenComparison {
   /** Sequences run through a model (the others came from the trace cache or an earlier trace). */
   computed: number;
+  /** Knockout passes run through a model (the others came from the trace cache). */
+  knockoutComputed: number;
 }
 
 /**
@@ -61,6 +63,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const index: IndexedModel[] = [];
   const models: ModelMeasures[] = [];
   let computed = 0;
+  let knockoutComputed = 0;
   const streams = request.representations === false && !request.knockout ? undefined : await residualStreams(checkpoints);
   if (request.knockout && typeof streams === 'string') throw badInput(`--knockout: ${streams}; attention knockout compares the last residual state with the baseline's, so it needs it.`);
   const layerSets = layerSetsOf(request.knockoutLayers);
@@ -84,12 +87,15 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
     }
     // knockout rows are passes of their own, one session run per sequence
     if (request.knockout && stream) {
-      await captureKnockout(checkpoint, stream, planned, folder, {
+      const knocked = await captureKnockout(checkpoint, stream, planned, folder, {
         ...sessionOptions(request),
         layerSets,
+        seed: prepared.references.seed,
+        ...(request.knockoutControls !== undefined ? { controlsPerWidth: request.knockoutControls } : {}),
         budget: knockoutBudget(request),
         onProgress: (done, total) => request.onProgress?.(`knockout of ${name}`, done, total),
       });
+      knockoutComputed += knocked.computed;
     }
     models.push({ name, record: result.record, measures: result.measures });
     index.push({ name, dir: checkpoint.dir, contentHash: checkpoint.contentHash, traceFolder: folder });
@@ -112,7 +118,7 @@ async function compareInto(prepared: PreparedCompare, out: string): Promise<Comp
   const knockout = knocked ? await measureKnockout(knocked, checkpoints.map((c) => c.name), prepared.pairs, judgeOptionsOf(prepared.analysis, prepared.references)) : undefined;
   const analysed = analyseComparison(measured, models[0]?.record.concepts ?? [], comparisonOptionsOf(prepared.analysis, models.map((m) => m.name), prepared.pairs, prepared.references));
   const written = await writeComparison({ analysed, measured, records: models, pairs: prepared.pairs, analysis: prepared.analysis, references: prepared.references, ...(representations ? { representations } : {}), ...(knockout ? { knockout } : {}), valueWeighted: typeof values === 'string' ? values : 'measured' }, out);
-  return { ...written, computed, ...(representations ? { representations } : {}) };
+  return { ...written, computed, knockoutComputed, ...(representations ? { representations } : {}) };
 }
 
 /** Each model's W_O per layer for the value-weighted lens, or why the run leaves that lens out. */

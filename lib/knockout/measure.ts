@@ -59,22 +59,24 @@ function rowValues(pass: SequenceKnockout, row: number): Record<KnockoutMeasure,
   return { loglik: first < T - 1 ? loglik : Number.NaN, state: first < T ? distance / (T - first) : Number.NaN };
 }
 
-/** A sequence's values per measure, its rows read as the capture laid them out. */
-function sequenceValues(pass: SequenceKnockout, sequence: KnockoutSequence, spans: number, M: number, file: string): Record<KnockoutMeasure, SpanValues> {
-  const hasConcept = pass.rows[1]?.kind === 'concept';
-  if (pass.rows.length !== 1 + (spans + (hasConcept ? 1 : 0)) * M) {
-    throw badInput(`${file}: ${pass.rows.length} knockout rows where the reference plan's ${spans} spans × ${M} layer sets need ${1 + (spans + (hasConcept ? 1 : 0)) * M}; the knockout was written by another run: run compare --knockout again.`);
-  }
-  const out = Object.fromEntries(KNOCKOUT_MEASURES.map((m) => [m, { concept: new Float64Array(M).fill(Number.NaN), references: new Float64Array(spans * M) }])) as Record<KnockoutMeasure, SpanValues>;
-  const offset = hasConcept ? 1 + M : 1;
-  for (let set = 0; set < M; set++) {
-    if (hasConcept) {
-      const values = rowValues(pass, 1 + set);
-      for (const m of KNOCKOUT_MEASURES) out[m].concept[set] = values[m];
-    }
-    for (let s = 0; s < spans; s++) {
-      const values = rowValues(pass, offset + s * M + set);
-      for (const m of KNOCKOUT_MEASURES) out[m].references[s * M + set] = values[m];
+/**
+ * A sequence's values per measure, its rows read as the capture laid them out: after the
+ * baseline, M rows (one per layer set) per span. A reference span that was not knocked
+ * out (`--knockout-controls`) keeps NaN; no control is matched to it.
+ */
+function sequenceValues(pass: SequenceKnockout, spans: number, M: number, file: string): Record<KnockoutMeasure, SpanValues> {
+  const refuse = (what: string) => badInput(`${file}: ${what}; the knockout was written by another run: run compare --knockout again.`);
+  if ((pass.rows.length - 1) % M !== 0) throw refuse(`${pass.rows.length} knockout rows, which are not the baseline and ${M} layer sets per span`);
+  const out = Object.fromEntries(KNOCKOUT_MEASURES.map((m) => [m, { concept: new Float64Array(M).fill(Number.NaN), references: new Float64Array(spans * M).fill(Number.NaN) }])) as Record<KnockoutMeasure, SpanValues>;
+  for (let first = 1; first < pass.rows.length; first += M) {
+    const { kind, span } = pass.rows[first]!;
+    if (kind !== 'concept' && (span === undefined || span >= spans)) throw refuse(`a ${kind} row names span ${span ?? 'none'} where the reference plan has ${spans}`);
+    for (let set = 0; set < M; set++) {
+      const values = rowValues(pass, first + set);
+      for (const m of KNOCKOUT_MEASURES) {
+        if (kind === 'concept') out[m].concept[set] = values[m];
+        else out[m].references[span! * M + set] = values[m];
+      }
     }
   }
   return out;
@@ -107,14 +109,15 @@ export async function measureKnockout(sequences: readonly KnockoutSequence[], mo
       const pass = await readKnockout(sequence.dirs[model]!, sequence.rows);
       lengths.set(sequence.index, pass.length);
       rowsPerSequence = Math.max(rowsPerSequence, pass.rows.length);
-      values.get(model)![sequence.index] = sequenceValues(pass, sequence, spans, M, sequence.dirs[model]!);
+      values.get(model)![sequence.index] = sequenceValues(pass, spans, M, sequence.dirs[model]!);
     }
   }
-  // a control run with no token after it could not be knocked out
+  // only the control runs knocked out (--knockout-controls) with a token after them count
+  const knocked = new Set(sequences.flatMap((s) => s.rows.flatMap((r) => (r.kind === 'control' ? [`${s.index}:${r.span}`] : []))));
   const library = controlLibrary(plan);
   const matcher = controlMatcher(plan, library, (run) => {
-    const { sequence, tokens } = library.runs[run]!;
-    return Math.max(...tokens) < (lengths.get(sequence) ?? 0) - 2;
+    const { sequence, span, tokens } = library.runs[run]!;
+    return knocked.has(`${sequence}:${span}`) && Math.max(...tokens) < (lengths.get(sequence) ?? 0) - 2;
   });
   const concepts = [...new Set(sequences.map((s) => s.concept))];
   const families: Array<{ model: string; of: (m: KnockoutMeasure, s: number) => SpanValues | undefined }> = [

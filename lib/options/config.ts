@@ -6,7 +6,7 @@ import { parseYamlFile } from '../io/yaml-file.js';
 import { ANALYSIS_OPTIONS, optionFields, type OptionName } from './option-table.js';
 
 /** The declared options a config file may set, as defaults of the flags of the same name. */
-export const CONFIG_FILE_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'chatTemplate', 'threads', 'device', 'maps', 'knockout', 'knockoutLayers'];
+export const CONFIG_FILE_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'chatTemplate', 'threads', 'device', 'maps', 'knockout', 'knockoutLayers', 'knockoutControls'];
 
 const configSchema = z
   .object({

@@ -115,6 +115,14 @@ export const OPTIONS = {
     form: 'switch',
   },
   knockoutLayers: { key: 'knockout-layers', value: 'list', help: 'with --knockout, also knock out in each of these layers alone, comma-separated (each adds a row per span)', schema: z.array(whole(0)).min(1), form: 'numbers', expect: 'be layer numbers from 0, comma-separated' },
+  knockoutControls: {
+    key: 'knockout-controls',
+    value: 'n',
+    help: "with --knockout, knock out at most this many control runs of each width per sequence, a seeded sample of --controls' runs (the same for every model), and every negative-control word; each run dropped saves a row per layer set (default: all of them)",
+    schema: whole(1, 100_000),
+    form: 'number',
+    expect: 'be a whole number from 1 to 100000',
+  },
   report: { key: 'report', help: 'write the HTML report (OUT/report/index.html)', schema: z.boolean(), form: 'switch' },
 } satisfies Record<string, OptionSpec>;
 

@@ -28,10 +28,12 @@ export interface RunOptions extends AnalysisOptions {
   knockout?: boolean;
   /** Layers knocked out alone, besides all layers together. */
   knockoutLayers?: number[];
+  /** Control runs of each width knocked out per sequence at most, a seeded sample of the plan's (default: all of them, as --controls keeps). */
+  knockoutControls?: number;
 }
 
 /** The declared options a run takes, by name: the analysis, and how it runs. */
-export const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'pairs', 'chatTemplate', 'batchSize', 'threads', 'device', 'maps', 'mapLayers', 'maxMapGb', 'maxMemoryGb', 'representations', 'knockout', 'knockoutLayers'];
+export const RUN_OPTIONS: readonly OptionName[] = [...ANALYSIS_OPTIONS, 'pairs', 'chatTemplate', 'batchSize', 'threads', 'device', 'maps', 'mapLayers', 'maxMapGb', 'maxMemoryGb', 'representations', 'knockout', 'knockoutLayers', 'knockoutControls'];
 
 const GIB = 1024 ** 3;
 

@@ -11,8 +11,8 @@ import type { ReferencePlan } from '../reference/reference-plan.js';
 import { checkDevice } from '../runtime/session.js';
 import { checkKnockoutSupported } from '../runtime/knockout-session.js';
 import { checkKnockoutFits } from '../runtime/knockout-memory.js';
-import { optionValue } from '../options/option-table.js';
 import type { ModelPair } from '../options/pairs.js';
+import { optionValue } from '../options/option-table.js';
 import { resolveAnalysis, resolvePairs, type ResolvedAnalysis } from '../options/analysis-options.js';
 import type { CompareRequest, NamedModel } from '../options/run-options.js';
 import { longestSequence, planConceptSequences, type PlannedSequence } from './planned-sequence.js';
@@ -62,6 +62,7 @@ export async function prepareCompare(request: CompareRequest): Promise<PreparedC
   const pairs = resolvePairs(request.pairs, names);
   const analysis = resolveAnalysis(request);
   if (request.device) checkDevice(request.device);
+  if (request.knockoutControls !== undefined) optionValue('knockoutControls', request.knockoutControls);
   // One template for the whole lineage, so every model reads the same input: the instruct model's.
   const chatTemplateFrom = request.chatTemplate ? await lineageChatTemplate(request.models.map((m) => path.resolve(m.dir))) : undefined;
   const concepts = await loadConcepts(request.concepts);

@@ -8,8 +8,8 @@ import { createSession, forward, type SessionOptions } from './session.js';
 import { padBatch } from './feeds.js';
 import { knockoutRowBytes } from './knockout-memory.js';
 
-/** Bump whenever `knockoutGraph` writes another graph. */
-const KNOCKOUT_GRAPH = 'knockout-v2';
+/** Bump whenever `knockoutGraph` writes another graph: cached knockout passes are keyed by it. */
+export const KNOCKOUT_GRAPH = 'knockout-v2';
 
 /** One row's knockout, as 0/1 vectors: query i may not read key j in layer l when all three are 1. */
 export interface KnockoutMask {
