@@ -15,8 +15,13 @@ export interface PerturbOptions {
   noise?: { scale: number; seed: number };
   /** Gaussian noise whose sd, per such tensor, is the RMS of (other − source) for the tensor of the same name in checkpoint folder `other` (a concept-agnostic change as large as the real one between the two). */
   matchDifference?: { other: string; seed: number };
-  /** Extra noise on some rows of the token embedding table only (the initializer read by the Gather on input_ids): sd = scale × the table's sd, added after any noise. */
-  plant?: { tokens: readonly number[]; scale: number; seed: number };
+  /**
+   * A change at some rows of the token embedding table only (the initializer read by the
+   * Gather on input_ids), after any noise: extra noise of sd = scale × the table's sd, or
+   * with `erase` the rows set to zero, so that nothing can be read at those tokens (a
+   * change of what later tokens can take from them, for knockout).
+   */
+  plant?: { tokens: readonly number[]; scale: number; seed: number; erase?: boolean };
 }
 
 export interface PerturbReport {
@@ -218,7 +223,11 @@ export async function perturbCheckpoint(source: string, out: string, options: Pe
     if (task.planted) {
       const width = shapeOf(task.tensor)[1] ?? 0;
       plantSd = plant!.scale * own;
-      for (const token of new Set(plant!.tokens)) addNoise(values.subarray(token * width, (token + 1) * width), plantSd, derivedSeed(plant!.seed, token), LARGEST_FINITE[type]!);
+      for (const token of new Set(plant!.tokens)) {
+        const row = values.subarray(token * width, (token + 1) * width);
+        if (plant!.erase) row.fill(0);
+        else addNoise(row, plantSd, derivedSeed(plant!.seed, token), LARGEST_FINITE[type]!);
+      }
     }
     sds[task.tensor.name ?? ''] = sd;
     if (sd === 0 && !task.planted) {

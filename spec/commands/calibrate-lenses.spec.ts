@@ -29,7 +29,7 @@ describe('calibrate with every lens', function () {
     await mkdir(concepts);
     for (const id of CONCEPTS) await copyFile(path.join(ROOT, 'concepts', `${id}.yaml`), path.join(concepts, `${id}.yaml`));
     const out = path.join(root, 'calibrated');
-    const result = await run('--json', 'calibrate', '-m', `base=${modelDir('base')}`, '-m', `cpt=${modelDir('cpt')}`, '-c', concepts, '-o', out, '--copies', '1', '--no-representations', '--knockout', '--cache', path.join(root, 'cache'));
+    const result = await run('--json', 'calibrate', '-m', `base=${modelDir('base')}`, '-m', `cpt=${modelDir('cpt')}`, '-c', concepts, '-o', out, '--copies', '1', '--no-representations', '--knockout', '--knockout-controls', '4', '--cache', path.join(root, 'cache'));
     assert.equal(result.code, 0, result.err);
     const written = JSON.parse(await readFile(path.join(out, 'calibration.json'), 'utf8')) as Calibration;
     const families = written.verdicts.map((v) => v.family);
@@ -40,7 +40,7 @@ describe('calibrate with every lens', function () {
     // the pair's own comparison says which concepts each knockout measure could test
     const pair = JSON.parse(await readFile(path.join(out, 'pair', 'summary.json'), 'utf8')) as { knockout: { changes: Array<{ measure: string; model: string; scope: string; pValue?: number[] }> } };
     const tested = (measure: string): number => pair.knockout.changes.filter((c) => c.model === 'cpt:base' && c.measure === measure && c.scope !== '*' && c.pValue).length;
-    assert.ok(tested('loglik') >= 4, `${tested('loglik')} concepts tested`);
+    assert.ok(tested('loglik') >= 1, `${tested('loglik')} concepts tested`);
     for (const verdict of written.verdicts) {
       assert.equal(verdict.nullCounts.length, 1);
       assert.equal(verdict.empiricalP, (1 + verdict.nullCounts.filter((c) => c >= verdict.conceptsBeatingChance).length) / 2);
@@ -49,7 +49,7 @@ describe('calibrate with every lens', function () {
     for (const measure of ['loglik', 'state']) {
       assert.equal(written.verdicts.find((v) => v.family === `knockout ${measure}`)!.concepts, tested(measure));
       assert.equal(written.observed.knockout![measure]!.tests, tested(measure));
-      assert.ok((written.nulls[0]?.knockout?.[measure]?.tests ?? 0) >= 4);
+      assert.ok((written.nulls[0]?.knockout?.[measure]?.tests ?? 0) >= 1);
     }
   });
 });

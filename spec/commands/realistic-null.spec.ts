@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { attentionRates, representationRates } from '../../lib/results/test-rates.js';
+import { attentionRates, knockoutRates, representationRates } from '../../lib/results/test-rates.js';
 import { calibratePair } from '../../lib/commands/calibrate.js';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import type { RepresentationResults } from '../../lib/represent/representations.js';
@@ -19,15 +19,23 @@ const share = (n: number, of: number): number => n / Math.max(1, of);
 describe('findings under realistic nulls', function () {
   this.timeout(900_000);
   let root = '';
-  const compare = async (after: string, out: string): Promise<CompareSummary> =>
-    compareCheckpoints({ models: [{ name: 'base', dir: modelDir('base') }, { name: 'after', dir: after }], concepts: CONCEPTS, out: path.join(root, out), cacheDir: path.join(root, 'cache'), maps: 'none' });
+  const compare = async (after: string, out: string, knockout = false): Promise<CompareSummary> =>
+    compareCheckpoints({
+      models: [{ name: 'base', dir: modelDir('base') }, { name: 'after', dir: after }],
+      concepts: CONCEPTS,
+      out: path.join(root, out),
+      cacheDir: path.join(root, 'cache'),
+      maps: 'none',
+      // a few control runs per width keep the knockout passes short
+      ...(knockout ? { knockout: true, knockoutControls: 4 } : {}),
+    });
   before(async () => {
     root = await temporaryFolder();
   });
 
   it('base against a copy with noise on every weight: about alpha of the tests, in the tail too, and no overall finding', async () => {
     const copy = await perturbCheckpoint(modelDir('base'), path.join(root, 'noise'), { noise: { scale: 0.05, seed: 9 } });
-    const summary = await compare(copy.out, 'noise-out');
+    const summary = await compare(copy.out, 'noise-out', true);
     const attention = attentionRates([summary.comparison], 'all/include', 0.05);
     assert.equal(attention.concepts, 34);
     const rate = share(attention.below[0.05]!, attention.tests);
@@ -43,6 +51,12 @@ describe('findings under realistic nulls', function () {
     const representations = representationRates([states(summary)], 0.05);
     assert.ok(share(representations.below[0.05]!, representations.tests) < 0.12, `representations, p < 0.05: ${share(representations.below[0.05]!, representations.tests)}`);
     assert.equal(representations.overallBelow, 0, 'concepts beating chance overall, representations');
+    // knockout: the pair's change of dependence, both measures, no tail and no overall finding
+    const knockout = knockoutRates([summary.knockout && !('skipped' in summary.knockout) ? summary.knockout : undefined], 0.05);
+    assert.equal(knockout.concepts, 68);
+    assert.ok(share(knockout.below[0.05]!, knockout.tests) < 0.12, `knockout, p < 0.05: ${share(knockout.below[0.05]!, knockout.tests)}`);
+    assert.equal(knockout.below[0.001], 0, 'knockout, p < 0.001');
+    assert.equal(knockout.overallBelow, 0, 'concepts beating chance overall, knockout');
     // the run's own negative controls beat chance about as often as alpha says
     const own = summary.comparison.negativeControls.find((n) => n.sequences === 3)!;
     assert.ok(own.tests['0.05'] > 0.03 && own.tests['0.05'] < 0.07, `negative controls: ${own.tests['0.05']}`);
