@@ -87,6 +87,23 @@ describe('findings under realistic nulls', function () {
     assert.ok(share(otherStates.countBelow, otherStates.concepts) <= 0.1, `representations, others ${otherStates.countBelow} of ${otherStates.concepts}`);
   });
 
+  it('knockout: erasing the embedding rows of some concepts\' term tokens, over that noise, changes how much later tokens depend on those concepts, several times more than on the others', async () => {
+    const concepts = await loadConcepts(CONCEPTS);
+    const chosen = new Set(concepts.filter((_, k) => k % 3 === 2).map((c) => c.id));
+    const { tokens, planted } = await exclusiveTokens(await loadTokenizer(modelDir('base')), concepts, chosen);
+    const copy = await perturbCheckpoint(modelDir('base'), path.join(root, 'erased'), { noise: { scale: 0.02, seed: 10 }, plant: { tokens, scale: 0.3, seed: 11, erase: true } });
+    const summary = await compare(copy.out, 'erased-out', true);
+    assert.ok(summary.knockout && !('skipped' in summary.knockout));
+    const changes = summary.knockout.changes.filter((c) => c.model === 'after:base' && c.scope !== '*' && c.effect);
+    const size = (measure: string, chosen: boolean): number => {
+      const effects = changes.filter((c) => c.measure === measure && planted.has(c.scope) === chosen).map((c) => Math.abs(c.effect![0]!));
+      return effects.reduce((a, b) => a + b, 0) / effects.length;
+    };
+    for (const measure of ['loglik', 'state']) assert.ok(size(measure, true) > 3 * size(measure, false), `${measure}: mean |effect| ${size(measure, true)} at the erased concepts, ${size(measure, false)} at the others`);
+    const others = knockoutRates([summary.knockout], 0.05, (c) => !planted.has(c));
+    assert.ok(share(others.below[0.05]!, others.tests) <= 0.1, `knockout, others: ${share(others.below[0.05]!, others.tests)}`);
+  });
+
   it('calibrate sets a pair\'s findings beside copies of its first model changed as much, about no concept, one copy on disk at a time', async () => {
     const out = path.join(root, 'calibrated');
     const summary = await calibratePair({ models: [{ name: 'base', dir: modelDir('base') }, { name: 'cpt', dir: modelDir('cpt') }], concepts: CONCEPTS, out, copies: 2, representations: false, cacheDir: path.join(root, 'cache') });

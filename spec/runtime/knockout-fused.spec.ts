@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openCheckpoint, type Checkpoint } from '../../lib/checkpoint/checkpoint.js';
 import { residualStreamOf } from '../../lib/runtime/states-session.js';
-import { openKnockoutSession, spanKnockout, type KnockoutPass } from '../../lib/runtime/knockout-session.js';
+import type { KnockoutPass } from '../../lib/runtime/knockout-session.js';
 import { knockoutGraph } from '../../lib/rewrite/knockout-graph.js';
 import { synthCheckpoint, type SynthOptions } from '../../lib/synth/synth-checkpoint.js';
 import { decodeModel } from '../../lib/onnx/model.js';
@@ -12,29 +12,9 @@ import { schema, type ModelProto, type NodeProto } from '../../lib/onnx/proto.js
 import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { genaiFolder } from '../checkpoint/genai-folders.js';
 import { modelDir, temporaryFolder } from '../helpers.js';
+import { knockouts, largestDifference, TEXT } from './knockout-passes.js';
 
-const TEXT = 'The statement was hearsay, so the court excluded it under the rule against hearsay.';
 const SHAPE = { layers: 2, heads: 8, kvHeads: 2, hidden: 128, vocab: 4096 };
-
-/** One pass: the span's knockout in every layer, in layer 1 only, and an earlier token's in layer 0 only. */
-async function knockouts(checkpoint: Checkpoint, ids: BigInt64Array): Promise<KnockoutPass> {
-  const stream = await residualStreamOf(checkpoint);
-  if (typeof stream === 'string') throw new Error(stream);
-  const session = await openKnockoutSession(checkpoint, stream);
-  const T = ids.length;
-  try {
-    return await session.run(ids, [spanKnockout(T, [5, 6], session.layers), spanKnockout(T, [5, 6], session.layers, [1]), spanKnockout(T, [2], session.layers, [0])]);
-  } finally {
-    await session.release();
-  }
-}
-
-/** Largest |a − b| over the positions that predict a token of the text (the last is NaN in both). */
-function largestDifference(a: Float32Array, b: Float32Array, T: number): number {
-  let max = 0;
-  for (let k = 0; k < a.length; k++) if (k % T !== T - 1) max = Math.max(max, Math.abs(a[k]! - b[k]!));
-  return max;
-}
 
 describe('a knockout pass on fused attention', () => {
   let root = '';
