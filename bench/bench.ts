@@ -29,7 +29,7 @@ import { PACKAGE_ROOT } from '../lib/version.js';
 import { blockRowsFor, DEFAULT_ATTENTION_BYTES } from '../lib/measurers/measurer.js';
 import { resolveAnalysis } from '../lib/options/analysis-options.js';
 import { valueProjectionsOf } from '../lib/checkpoint/output-projection.js';
-import { fastest, longInput, peakMb, rssMb, shippedInputs, TINY, WORK, type Input, type Measurement } from './inputs.js';
+import { fastest, longInput, peakMb, plainRun, rssMb, shippedInputs, TINY, WORK, type Input, type Measurement } from './inputs.js';
 import { knockoutPasses, knockoutSection, knockoutTable, type KnockoutRow } from './knockout-bench.js';
 
 const SYNTH = path.join(WORK, 'synth-32x32-kv8-h256-p16k');
@@ -48,29 +48,30 @@ const FORMATS = ['fp16', 'fp16-softmax-fp32', 'int8-qdq', 'int8-dynamic', 'int4-
 // Knockout on the 7B shape: 512 tokens, and 2,048 (one row and its baseline per run under the default --max-memory-gb).
 const KNOCKOUT_LENGTHS = [512, 2048];
 
-type Step = 'plain' | 'in-graph' | 'in-graph-value' | 'in-graph-states' | 'full' | 'knockout';
+type Step = 'plain' | 'in-graph' | 'in-graph-value' | 'in-graph-states' | 'full' | 'knockout' | 'lenses-in-turn';
 
 /** The unmodified graph, logits fetched: what any user of the model pays. */
 async function plain(checkpoint: Checkpoint, inputs: Input[], repeats: number): Promise<Measurement> {
   const session = await ort.InferenceSession.create(checkpoint.graphFile, { graphOptimizationLevel: 'all' });
   const loadMb = rssMb();
   let ms = 0;
-  for (const { ids } of inputs) {
-    const feeds = {
-      input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
-    };
-    ms += await fastest(repeats, () => session.run(feeds));
-  }
+  for (const { ids } of inputs) ms += await fastest(repeats, () => plainRun(session, ids));
   await session.release();
   return { ms, loadMb, peakMb: peakMb() };
+}
+
+interface InGraphPasses {
+  /** One pass over each group of `batch` inputs, its measures read. */
+  groups: Array<() => Promise<void>>;
+  loadMb: number;
+  release(): Promise<void>;
 }
 
 /**
  * What compare runs: the graph with every measure reduced inside it, then the measures; with `states`, the residual states
  * pooled over the spans too (representations); with `value`, the value-weighted lens beside the attention lens.
  */
-async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number, { states = false, value = false } = {}): Promise<Measurement> {
+async function openInGraph(checkpoint: Checkpoint, inputs: Input[], batch: number, { states = false, value = false } = {}): Promise<InGraphPasses> {
   const layers = checkpoint.graph.attention.length;
   const longest = Math.max(...inputs.map((i) => i.ids.length));
   // As compare chooses: whole layers for short texts, else blocks of queries.
@@ -84,9 +85,8 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
   const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1], ...(longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {}), ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}), ...(valueWeighted ? { valueWeighted } : {}) };
   const rows = inputs.map((input) => stateRows(input, input.references));
   const session = await openReducedSession(checkpoint, plan);
-  const loadMb = rssMb();
   const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, resolveAnalysis().measure, input.references));
-  let ms = 0;
+  const groups: Array<() => Promise<void>> = [];
   for (let start = 0; start < inputs.length; start += batch) {
     const group = layouts.slice(start, start + batch);
     const K = Math.max(...group.map((l) => l.keySetCount));
@@ -94,13 +94,34 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
     const ids = inputs.slice(start, start + batch).map((i) => i.ids);
     const S = Math.max(...rows.slice(start, start + batch).map((r) => r.length));
     const pools = ids.map((sequence, k) => (stream ? { pool: poolMatrix(rows[start + k]!, sequence.length, S) } : {}));
-    ms += await fastest(repeats, async () => {
+    groups.push(async () => {
       const results = await session.run(ids, group.map((l, k) => ({ ...widenInputs(l, K, R), ...pools[k] })));
       results.forEach((result, k) => measureReduced(result, group[k]!, resolveAnalysis().measure));
     });
   }
-  await session.release();
-  return { ms, loadMb, peakMb: peakMb() };
+  return { groups, loadMb: rssMb(), release: () => session.release() };
+}
+
+async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number, lenses: { states?: boolean; value?: boolean } = {}): Promise<Measurement> {
+  const passes = await openInGraph(checkpoint, inputs, batch, lenses);
+  let ms = 0;
+  for (const group of passes.groups) ms += await fastest(repeats, group);
+  await passes.release();
+  return { ms, loadMb: passes.loadMb, peakMb: peakMb() };
+}
+
+/** The attention lens alone and with the value lens, timed input by input in turn, so that both see the same load on a shared machine. */
+async function lensesInTurn(checkpoint: Checkpoint, inputs: Input[], repeats: number): Promise<{ attentionMs: number; valueMs: number }> {
+  const attention = await openInGraph(checkpoint, inputs, 1);
+  const value = await openInGraph(checkpoint, inputs, 1, { value: true });
+  const times = { attentionMs: 0, valueMs: 0 };
+  for (let k = 0; k < inputs.length; k++) {
+    times.attentionMs += await fastest(repeats, attention.groups[k]!);
+    times.valueMs += await fastest(repeats, value.groups[k]!);
+  }
+  await attention.release();
+  await value.release();
+  return times;
 }
 
 /** `--maps full`: every layer's per-head maps copied out. */
@@ -142,8 +163,10 @@ async function child(model: string, length: string, step: Step, extra: string): 
       : step === 'full'
         ? await fullMaps(checkpoint, inputs, repeats)
         : step === 'knockout'
-          ? await knockoutPasses(checkpoint, inputs, batch > 1 ? batch : undefined)
-          : await inGraph(checkpoint, inputs, repeats, batch, { states: step === 'in-graph-states', value: step === 'in-graph-value' });
+          ? await knockoutPasses(checkpoint, inputs, shipped ? 3 : 1, batch > 1 ? batch : undefined)
+          : step === 'lenses-in-turn'
+            ? await lensesInTurn(checkpoint, inputs, repeats)
+            : await inGraph(checkpoint, inputs, repeats, batch, { states: step === 'in-graph-states', value: step === 'in-graph-value' });
   process.stdout.write(JSON.stringify(result));
 }
 
@@ -232,8 +255,11 @@ async function attentionSection(): Promise<{ rows: Row[]; batching: Array<Measur
 interface ValueRow {
   model: string;
   tokens: string;
+  /** Each lens's pass in a process of its own, for its peak memory. */
   attention: Measurement;
   withValue: Measurement;
+  /** Both timed in one process, input by input in turn. */
+  inTurn: { attentionMs: number; valueMs: number };
 }
 
 /** The in-graph pass with the value-weighted lens beside the attention lens, against the attention lens alone (no residual states in either). */
@@ -241,11 +267,11 @@ function valueSection(): ValueRow[] {
   const rows: ValueRow[] = [];
   for (const [model, name, length] of [['tiny', 'tiny-legal-base', 'shipped'], ['7b-layers', '2 layers of 7B shape', '2048']] as const) {
     say(`value lens: ${name}, ${length} …\n`);
-    rows.push({ model: name, tokens: length, attention: inChild(model, length, 'in-graph'), withValue: inChild(model, length, 'in-graph-value') });
+    rows.push({ model: name, tokens: length, inTurn: inChild(model, length, 'lenses-in-turn'), attention: inChild(model, length, 'in-graph'), withValue: inChild(model, length, 'in-graph-value') });
   }
   printTable([
     ['model', 'tokens', 'in-graph, attention lens', '+ value lens', 'time', 'peak RSS beyond load: attention', '+ value'],
-    ...rows.map((r) => [r.model, r.tokens, `${r.attention.ms.toFixed(0)} ms`, `${r.withValue.ms.toFixed(0)} ms`, `${((r.withValue.ms / r.attention.ms - 1) * 100).toFixed(0)} %`, mb(r.attention), mb(r.withValue)]),
+    ...rows.map(({ model, tokens, inTurn, attention, withValue }) => [model, tokens, `${inTurn.attentionMs.toFixed(0)} ms`, `${inTurn.valueMs.toFixed(0)} ms`, `${((inTurn.valueMs / inTurn.attentionMs - 1) * 100).toFixed(0)} %`, mb(attention), mb(withValue)]),
   ]);
   return rows;
 }

@@ -1,6 +1,7 @@
 // The bench's inputs and what it records of one measurement, shared by bench.ts and its sections.
 import os from 'node:os';
 import path from 'node:path';
+import ort from 'onnxruntime-node';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { targetsOf } from '../lib/measure/measure-sequence.js';
 import { optionValue } from '../lib/options/option-table.js';
@@ -80,3 +81,10 @@ export async function fastest(repeats: number, run: () => Promise<unknown>): Pro
 export const rssMb = (): number => process.memoryUsage().rss / 1024 ** 2;
 
 export const peakMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** One pass of the unmodified graph on one sequence, logits fetched: what any user of the model pays. */
+export const plainRun = (session: ort.InferenceSession, ids: BigInt64Array): Promise<ort.InferenceSession.ReturnType> =>
+  session.run({
+    input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+  });
