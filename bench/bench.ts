@@ -5,22 +5,21 @@
 // 4-bit). Each measurement runs in a child process of its own, so that its peak
 // resident memory (maxRSS) is its own; "beyond load" subtracts the resident memory
 // once the session is loaded (weights, graph, runtime).
+//
+// Sections, all by default; BENCH_ONLY=knockout,value runs only those named:
+// - attention: the in-graph measures, representations and full maps (the full bench takes hours);
+// - knockout: compare --knockout's passes on tiny-legal-base and on two layers of the 7B shape;
+// - value: the value-weighted lens beside the attention lens, in the graph.
+// reports/bench.json keeps the sections not run from its last run.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { FULL_MAP_TOKENS, MAX_MAP_CELLS } from '../lib/measure/map-cells.js';
 import { writeJson } from '../lib/io/atomic.js';
 import { measureReduced, reductionLayout, widenInputs } from '../lib/measure/measure-reduced.js';
-import { targetsOf } from '../lib/measure/measure-sequence.js';
-import { optionValue } from '../lib/options/option-table.js';
-import { referencePlan } from '../lib/reference/reference-plan.js';
-import { referenceSpans, type ReferenceSpan } from '../lib/reference/reference-spans.js';
 import { synthCheckpoint } from '../lib/synth/synth-checkpoint.js';
-import { conceptTokens, SPAN_RULES, type TokenSpan } from '../lib/tokenize/align-spans.js';
-import { loadTokenizer, tokenizeSequence, type AlignedSequence } from '../lib/tokenize/tokenizer.js';
 import { openCheckpoint, type Checkpoint } from '../lib/checkpoint/checkpoint.js';
 import { fullMapBytes } from '../lib/checkpoint/fit.js';
 import { openAttentionSession, openReducedSession } from '../lib/runtime/session.js';
@@ -29,10 +28,10 @@ import { residualStreamOf } from '../lib/runtime/states-session.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 import { blockRowsFor, DEFAULT_ATTENTION_BYTES } from '../lib/measurers/measurer.js';
 import { resolveAnalysis } from '../lib/options/analysis-options.js';
+import { valueProjectionsOf } from '../lib/checkpoint/output-projection.js';
+import { fastest, longInput, peakMb, plainRun, rssMb, shippedInputs, TINY, WORK, type Input, type Measurement } from './inputs.js';
+import { knockoutPasses, knockoutSection, knockoutTable, type KnockoutRow } from './knockout-bench.js';
 
-const TINY = path.join(PACKAGE_ROOT, 'models', 'tiny-legal-base');
-const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
-const WORK = path.join(os.tmpdir(), 'legal-attn-bench');
 const SYNTH = path.join(WORK, 'synth-32x32-kv8-h256-p16k');
 const SYNTH_SHAPE = { layers: 32, heads: 32, kvHeads: 8, hidden: 256, vocab: 4096, maxPositions: 16384 };
 const LENGTHS = [512, 2048, 4096, 8192, 16384];
@@ -46,90 +45,33 @@ const FULL_MAP_LIMIT = 4 * 1024 ** 3;
 // Formats users bring, written from tiny-legal-base by spec/fixtures/exports/make-exports.py where Python has onnx.
 const EXPORTS = path.join(WORK, 'exports');
 const FORMATS = ['fp16', 'fp16-softmax-fp32', 'int8-qdq', 'int8-dynamic', 'int4-nbits'];
+// Knockout on the 7B shape: 512 tokens, and 2,048 (one row and its baseline per run under the default --max-memory-gb).
+const KNOCKOUT_LENGTHS = [512, 2048];
 
-// Control runs per width, as compare plans them by default.
-const DEFAULT_CONTROLS = optionValue<number>('controls', undefined);
-
-type Step = 'plain' | 'in-graph' | 'in-graph-states' | 'full';
-
-interface Input {
-  ids: BigInt64Array;
-  spans: TokenSpan[];
-  references: ReferenceSpan[];
-}
-
-interface Measurement {
-  /** Sum over inputs of the fastest of the repeats, ms. */
-  ms: number;
-  loadMb: number;
-  peakMb: number;
-}
-
-async function shippedInputs(): Promise<Input[]> {
-  const tokenizer = await loadTokenizer(TINY);
-  const aligned: Array<AlignedSequence & { legal: boolean }> = [];
-  for (const concept of await loadConcepts(CONCEPTS)) {
-    for (const sequence of concept.sequences) aligned.push({ ...(await tokenizeSequence(tokenizer, sequence.text, sequence.spans, sequence.id)), legal: !sequence.paraphraseOf });
-  }
-  // the reference spans compare plans for them (embedding norms leave the spans as they are)
-  const plan = referencePlan(
-    aligned.map((a) => ({ ...a, annotated: conceptTokens(a.spans), targetWidths: targetsOf(a.spans, SPAN_RULES).map((t) => t.tokens.length) })),
-    'not read by the bench',
-    { controlsPerWidth: DEFAULT_CONTROLS, seed: 1 },
-  );
-  return aligned.map((a, k) => ({ ids: a.ids, spans: a.spans, references: plan.sequences[k]!.spans }));
-}
-
-/** One long text of `length` tokens: the shipped sequences one after another, the concept of one of them in the middle. */
-async function longInput(length: number): Promise<Input> {
-  const inputs = await shippedInputs();
-  const ids = new BigInt64Array(length);
-  ids[0] = inputs[0]!.ids[0]!;
-  let at = 1;
-  let spans: TokenSpan[] = [];
-  for (let k = 0; at < length; k = (k + 1) % inputs.length) {
-    const input = inputs[k]!;
-    if (spans.length === 0 && at >= length / 2 - input.ids.length) spans = input.spans.map((s) => ({ ...s, tokens: s.tokens.map((t) => t - 1 + at) }));
-    const body = input.ids.subarray(1, Math.min(input.ids.length, length - at + 1));
-    ids.set(body, at);
-    at += body.length;
-  }
-  const kept = spans.filter((s) => s.tokens.every((t) => t < length));
-  // control runs of the shipped run's widths (no words: the text is a patchwork of ids)
-  const widths = [...new Set(inputs.flatMap((i) => i.references.map((r) => r.tokens.length)))].sort((a, b) => a - b);
-  return { ids, spans: kept, references: referenceSpans(length, new Set(conceptTokens(kept)), [], widths, 0, { controlsPerWidth: DEFAULT_CONTROLS, seed: 1 }) };
-}
-
-async function fastest(repeats: number, run: () => Promise<unknown>): Promise<number> {
-  let best = Infinity;
-  for (let k = 0; k < repeats; k++) {
-    const start = performance.now();
-    await run();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
-
-const rssMb = (): number => process.memoryUsage().rss / 1024 ** 2;
+type Step = 'plain' | 'in-graph' | 'in-graph-value' | 'in-graph-states' | 'full' | 'knockout' | 'lenses-in-turn';
 
 /** The unmodified graph, logits fetched: what any user of the model pays. */
 async function plain(checkpoint: Checkpoint, inputs: Input[], repeats: number): Promise<Measurement> {
   const session = await ort.InferenceSession.create(checkpoint.graphFile, { graphOptimizationLevel: 'all' });
   const loadMb = rssMb();
   let ms = 0;
-  for (const { ids } of inputs) {
-    const feeds = {
-      input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
-    };
-    ms += await fastest(repeats, () => session.run(feeds));
-  }
+  for (const { ids } of inputs) ms += await fastest(repeats, () => plainRun(session, ids));
   await session.release();
-  return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
+  return { ms, loadMb, peakMb: peakMb() };
 }
 
-/** What compare runs: the graph with every measure reduced inside it, then the measures; with `states`, the residual states pooled over the spans too (representations). */
-async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number, states = false): Promise<Measurement> {
+interface InGraphPasses {
+  /** One pass over each group of `batch` inputs, its measures read. */
+  groups: Array<() => Promise<void>>;
+  loadMb: number;
+  release(): Promise<void>;
+}
+
+/**
+ * What compare runs: the graph with every measure reduced inside it, then the measures; with `states`, the residual states
+ * pooled over the spans too (representations); with `value`, the value-weighted lens beside the attention lens.
+ */
+async function openInGraph(checkpoint: Checkpoint, inputs: Input[], batch: number, { states = false, value = false } = {}): Promise<InGraphPasses> {
   const layers = checkpoint.graph.attention.length;
   const longest = Math.max(...inputs.map((i) => i.ids.length));
   // As compare chooses: whole layers for short texts, else blocks of queries.
@@ -137,12 +79,14 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
   // The report's head-averaged map of the last layer, as compare keeps it: T × T up to 4,096 tokens, pooled into cells beyond.
   const stream = states ? await residualStreamOf(checkpoint) : undefined;
   if (typeof stream === 'string') throw new Error(stream);
-  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1], ...(longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {}), ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}) };
+  const projections = value ? valueProjectionsOf([{ name: 'bench', graph: checkpoint.graph }]) : undefined;
+  if (typeof projections === 'string') throw new Error(projections);
+  const valueWeighted = projections?.get('bench');
+  const plan = { entropy: true, columnSums: batch > 1 ? ('weighted' as const) : ('plain' as const), rolloutResidual: 0.5, meanLayers: [layers - 1], ...(longest > FULL_MAP_TOKENS ? { mapCells: MAX_MAP_CELLS } : {}), ...(blockRows ? { blockRows } : {}), ...(stream ? { states: stream } : {}), ...(valueWeighted ? { valueWeighted } : {}) };
   const rows = inputs.map((input) => stateRows(input, input.references));
   const session = await openReducedSession(checkpoint, plan);
-  const loadMb = rssMb();
   const layouts = inputs.map((input) => reductionLayout(input.ids.length, input.spans, resolveAnalysis().measure, input.references));
-  let ms = 0;
+  const groups: Array<() => Promise<void>> = [];
   for (let start = 0; start < inputs.length; start += batch) {
     const group = layouts.slice(start, start + batch);
     const K = Math.max(...group.map((l) => l.keySetCount));
@@ -150,13 +94,34 @@ async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number,
     const ids = inputs.slice(start, start + batch).map((i) => i.ids);
     const S = Math.max(...rows.slice(start, start + batch).map((r) => r.length));
     const pools = ids.map((sequence, k) => (stream ? { pool: poolMatrix(rows[start + k]!, sequence.length, S) } : {}));
-    ms += await fastest(repeats, async () => {
+    groups.push(async () => {
       const results = await session.run(ids, group.map((l, k) => ({ ...widenInputs(l, K, R), ...pools[k] })));
       results.forEach((result, k) => measureReduced(result, group[k]!, resolveAnalysis().measure));
     });
   }
-  await session.release();
-  return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
+  return { groups, loadMb: rssMb(), release: () => session.release() };
+}
+
+async function inGraph(checkpoint: Checkpoint, inputs: Input[], repeats: number, batch: number, lenses: { states?: boolean; value?: boolean } = {}): Promise<Measurement> {
+  const passes = await openInGraph(checkpoint, inputs, batch, lenses);
+  let ms = 0;
+  for (const group of passes.groups) ms += await fastest(repeats, group);
+  await passes.release();
+  return { ms, loadMb: passes.loadMb, peakMb: peakMb() };
+}
+
+/** The attention lens alone and with the value lens, timed input by input in turn, so that both see the same load on a shared machine. */
+async function lensesInTurn(checkpoint: Checkpoint, inputs: Input[], repeats: number): Promise<{ attentionMs: number; valueMs: number }> {
+  const attention = await openInGraph(checkpoint, inputs, 1);
+  const value = await openInGraph(checkpoint, inputs, 1, { value: true });
+  const times = { attentionMs: 0, valueMs: 0 };
+  for (let k = 0; k < inputs.length; k++) {
+    times.attentionMs += await fastest(repeats, attention.groups[k]!);
+    times.valueMs += await fastest(repeats, value.groups[k]!);
+  }
+  await attention.release();
+  await value.release();
+  return times;
 }
 
 /** `--maps full`: every layer's per-head maps copied out. */
@@ -166,7 +131,7 @@ async function fullMaps(checkpoint: Checkpoint, inputs: Input[], repeats: number
   let ms = 0;
   for (const { ids } of inputs) ms += await fastest(repeats, () => session.run([ids]));
   await session.release();
-  return { ms, loadMb, peakMb: process.resourceUsage().maxRSS / 1024 };
+  return { ms, loadMb, peakMb: peakMb() };
 }
 
 const modelFolder = (model: string): string => (model === 'tiny' ? TINY : model === 'synth' ? SYNTH : model === '7b-layers' ? LAYER_7B : path.join(EXPORTS, model));
@@ -186,17 +151,29 @@ function makeExports(): string[] {
   return [];
 }
 
-async function child(model: string, length: string, step: Step, batch: string): Promise<void> {
+async function child(model: string, length: string, step: Step, extra: string): Promise<void> {
   const checkpoint = await openCheckpoint(modelFolder(model), { cacheDir: path.join(WORK, 'cache') });
-  const inputs = length === 'shipped' ? await shippedInputs() : [await longInput(Number(length))];
-  const repeats = length === 'shipped' ? 5 : Number(length) >= 8192 ? 1 : 2;
-  const result = step === 'plain' ? await plain(checkpoint, inputs, repeats) : step === 'full' ? await fullMaps(checkpoint, inputs, repeats) : await inGraph(checkpoint, inputs, repeats, Number(batch), step === 'in-graph-states');
+  const shipped = length === 'shipped' || length === 'legal';
+  const inputs = shipped ? (await shippedInputs()).filter((i) => length === 'shipped' || i.legal) : [await longInput(Number(length))];
+  const repeats = shipped ? 5 : Number(length) >= 8192 ? 1 : 2;
+  const batch = Number(extra);
+  const result =
+    step === 'plain'
+      ? await plain(checkpoint, inputs, repeats)
+      : step === 'full'
+        ? await fullMaps(checkpoint, inputs, repeats)
+        : step === 'knockout'
+          ? await knockoutPasses(checkpoint, inputs, shipped ? 3 : 1, batch > 1 ? batch : undefined)
+          : step === 'lenses-in-turn'
+            ? await lensesInTurn(checkpoint, inputs, repeats)
+            : await inGraph(checkpoint, inputs, repeats, batch, { states: step === 'in-graph-states', value: step === 'in-graph-value' });
   process.stdout.write(JSON.stringify(result));
 }
 
-function inChild(model: string, length: string, step: Step, batch = 1): Measurement {
+/** One measurement in a process of its own; `extra` is the sequences per pass (in-graph) or the rows timed (knockout). */
+function inChild<M = Measurement>(model: string, length: string, step: Step, extra = 1): M {
   const script = new URL(import.meta.url).pathname;
-  return JSON.parse(execFileSync(process.execPath, [script, 'child', model, length, step, String(batch)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as Measurement;
+  return JSON.parse(execFileSync(process.execPath, [script, 'child', model, length, step, String(extra)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as M;
 }
 
 interface Row {
@@ -218,11 +195,18 @@ const withBlocks = (heads: number, length: number): string => {
 
 const mb = (m: Measurement): string => `${(m.peakMb - m.loadMb).toFixed(0)} MB`;
 
-async function main(): Promise<void> {
-  if (process.argv[2] === 'child') return child(process.argv[3]!, process.argv[4]!, process.argv[5] as Step, process.argv[6]!);
+const say = (text: string): boolean => process.stderr.write(text);
+
+function printTable(table: string[][]): void {
+  const width = table.map((row) => row.map((cell) => cell.length)).reduce((a, b) => a.map((w, k) => Math.max(w, b[k] ?? 0)));
+  for (const row of table) process.stdout.write(`| ${row.map((cell, k) => cell.padEnd(width[k] ?? 0)).join(' | ')} |\n`);
+  process.stdout.write('\n');
+}
+
+/** The in-graph measures, representations and full maps against a plain pass, and the batching of the shipped sequences. */
+async function attentionSection(): Promise<{ rows: Row[]; batching: Array<Measurement & { batch: number }> }> {
   if (!existsSync(path.join(SYNTH, 'model.onnx'))) await synthCheckpoint(SYNTH, SYNTH_SHAPE);
   const rows: Row[] = [];
-  const say = (text: string) => process.stderr.write(text);
   const inputs = await shippedInputs();
   const lengths = inputs.map((i) => i.ids.length);
   say(`tiny-legal-base, ${inputs.length} shipped sequences …\n`);
@@ -244,15 +228,13 @@ async function main(): Promise<void> {
     const full = bytes <= FULL_MAP_LIMIT ? inChild('synth', String(length), 'full') : { refused: `${(bytes / 1024 ** 3).toFixed(0)} GiB of maps` };
     rows.push({ model: 'synthetic 32×32, kv 8, hidden 256', tokens: withBlocks(SYNTH_SHAPE.heads, length), plain: synthPlain, inGraph: synthInGraph, states: inChild('synth', String(length), 'in-graph-states'), ...('ms' in synthPlain ? { ratio: synthInGraph.ms / synthPlain.ms } : {}), full });
   }
-  if (!existsSync(path.join(LAYER_7B, 'model.onnx'))) await synthCheckpoint(LAYER_7B, LAYER_7B_SHAPE);
   for (const length of [2048]) {
     say(`two layers of the 7B shape, ${length} tokens …\n`);
     const layerPlain = inChild('7b-layers', String(length), 'plain');
     const layerInGraph = inChild('7b-layers', String(length), 'in-graph');
     rows.push({ model: '2 layers of 7B shape (4096, 32/8 heads, MLP 14336)', tokens: withBlocks(LAYER_7B_SHAPE.heads, length), plain: layerPlain, inGraph: layerInGraph, states: inChild('7b-layers', String(length), 'in-graph-states'), ratio: layerInGraph.ms / layerPlain.ms, full: { refused: 'not run' } });
   }
-  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version, onnxruntime: ort.env.versions.common };
-  const table = [
+  printTable([
     ['model', 'tokens', 'plain forward', 'in-graph measures', 'ratio', 'peak RSS beyond load: plain', 'in-graph', 'with representations', 'full maps'],
     ...rows.map((r) => [
       r.model,
@@ -265,13 +247,64 @@ async function main(): Promise<void> {
       r.states ? `${r.states.ms.toFixed(0)} ms, ${mb(r.states)}` : '',
       'refused' in r.full ? `not taken: ${r.full.refused}` : `${r.full.ms.toFixed(0)} ms, ${mb(r.full)}`,
     ]),
-  ];
-  const width = table.map((row) => row.map((cell) => cell.length)).reduce((a, b) => a.map((w, k) => Math.max(w, b[k] ?? 0)));
+  ]);
+  process.stdout.write(`batching the shipped sequences (in-graph measures): ${batching.map((b) => `${b.batch} per pass ${b.ms.toFixed(0)} ms`).join(', ')}\n\n`);
+  return { rows, batching };
+}
+
+interface ValueRow {
+  model: string;
+  tokens: string;
+  /** Each lens's pass in a process of its own, for its peak memory. */
+  attention: Measurement;
+  withValue: Measurement;
+  /** Both timed in one process, input by input in turn. */
+  inTurn: { attentionMs: number; valueMs: number };
+}
+
+/** The in-graph pass with the value-weighted lens beside the attention lens, against the attention lens alone (no residual states in either). */
+function valueSection(): ValueRow[] {
+  const rows: ValueRow[] = [];
+  for (const [model, name, length] of [['tiny', 'tiny-legal-base', 'shipped'], ['7b-layers', '2 layers of 7B shape', '2048']] as const) {
+    say(`value lens: ${name}, ${length} …\n`);
+    rows.push({ model: name, tokens: length, inTurn: inChild(model, length, 'lenses-in-turn'), attention: inChild(model, length, 'in-graph'), withValue: inChild(model, length, 'in-graph-value') });
+  }
+  printTable([
+    ['model', 'tokens', 'in-graph, attention lens', '+ value lens', 'time', 'peak RSS beyond load: attention', '+ value'],
+    ...rows.map(({ model, tokens, inTurn, attention, withValue }) => [model, tokens, `${inTurn.attentionMs.toFixed(0)} ms`, `${inTurn.valueMs.toFixed(0)} ms`, `${((inTurn.valueMs / inTurn.attentionMs - 1) * 100).toFixed(0)} %`, mb(attention), mb(withValue)]),
+  ]);
+  return rows;
+}
+
+const SECTIONS = ['attention', 'knockout', 'value'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** The sections BENCH_ONLY names, or all. */
+function sectionsToRun(): Set<Section> {
+  const named = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (!named?.length) return new Set(SECTIONS);
+  const unknown = named.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new Error(`BENCH_ONLY: ${unknown.join(', ')} is not a section; name some of ${SECTIONS.join(', ')}`);
+  return new Set(named as Section[]);
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'child') return child(process.argv[3]!, process.argv[4]!, process.argv[5] as Step, process.argv[6]!);
+  const sections = sectionsToRun();
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1024 ** 3), node: process.version, onnxruntime: ort.env.versions.common };
   process.stdout.write(`${machine.cpus} × ${machine.cpu}, ${machine.memoryGb} GB, Node ${machine.node}, onnxruntime ${machine.onnxruntime}\n\n`);
-  for (const row of table) process.stdout.write(`| ${row.map((cell, k) => cell.padEnd(width[k] ?? 0)).join(' | ')} |\n`);
-  process.stdout.write(`\nbatching the shipped sequences (in-graph measures): ${batching.map((b) => `${b.batch} per pass ${b.ms.toFixed(0)} ms`).join(', ')}\n`);
+  if (!existsSync(path.join(LAYER_7B, 'model.onnx'))) await synthCheckpoint(LAYER_7B, LAYER_7B_SHAPE);
+  const results: { attention?: Awaited<ReturnType<typeof attentionSection>>; knockout?: KnockoutRow[]; value?: ValueRow[] } = {};
+  if (sections.has('attention')) results.attention = await attentionSection();
+  if (sections.has('knockout')) {
+    results.knockout = knockoutSection(inChild, KNOCKOUT_LENGTHS, say);
+    printTable(knockoutTable(results.knockout));
+  }
+  if (sections.has('value')) results.value = valueSection();
+  // the sections not run keep their last figures
   const file = path.join(PACKAGE_ROOT, 'reports', 'bench.json');
-  await writeJson(file, { machine, rows, batching });
+  const previous: object = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as object) : {};
+  await writeJson(file, { ...previous, machine, ...results });
   process.stdout.write(`wrote ${file}\n`);
 }
 
