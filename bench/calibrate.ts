@@ -6,7 +6,7 @@
 // - planted: base against a noisy copy (s = 0.02) whose embedding rows were also changed for tokens
 //   found only in the terms of some concepts. Those concepts should be found, the others not.
 // Each family is tabled: attention and the value-weighted share under each query set and sink,
-// representations, and knockout (every layer and each layer alone; CALIBRATION_KNOCKOUT=0 leaves it out).
+// representations, and knockout (every layer; CALIBRATION_KNOCKOUT=0 leaves it out).
 // Every figure comes from one compare per pair, as a user runs it.
 import os from 'node:os';
 import path from 'node:path';
@@ -32,8 +32,8 @@ const SCALES = [0.02, 0.1];
 /** The planted change: sd of the noise added to the planted rows, × the embedding table's sd. */
 const PLANT_SCALE = 0.3;
 const KNOCKOUT = process.env.CALIBRATION_KNOCKOUT !== '0';
-/** The tiny models' layers, each knocked out alone beside all of them: several measures per concept for the count test. */
-const KNOCKOUT_LAYERS = [0, 1, 2, 3, 4, 5];
+/** Layers also knocked out alone (CALIBRATION_KNOCKOUT_LAYERS=0,1,2,3,4,5: several measures per concept for the count test, at 7× the passes). */
+const KNOCKOUT_LAYERS = (process.env.CALIBRATION_KNOCKOUT_LAYERS ?? '').split(',').filter(Boolean).map(Number);
 
 async function main(): Promise<void> {
   const concepts = await loadConcepts(CONCEPTS);

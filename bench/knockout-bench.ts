@@ -4,6 +4,7 @@ import ort from 'onnxruntime-node';
 import type { Checkpoint } from '../lib/checkpoint/checkpoint.js';
 import { chunks, knockoutRows, layerSetsOf } from '../lib/knockout/rows.js';
 import { optionValue } from '../lib/options/option-table.js';
+import { knockoutBlockRows } from '../lib/runtime/knockout-memory.js';
 import { openKnockoutSession, spanKnockout } from '../lib/runtime/knockout-session.js';
 import { residualStreamOf } from '../lib/runtime/states-session.js';
 import { fastest, peakMb, plainRun, rssMb, type Input, type Measurement } from './inputs.js';
@@ -29,10 +30,12 @@ export interface KnockoutMeasurement extends Measurement {
 export async function knockoutPasses(checkpoint: Checkpoint, inputs: readonly Input[], plainRepeats: number, limit?: number): Promise<KnockoutMeasurement> {
   const stream = await residualStreamOf(checkpoint);
   if (typeof stream === 'string') throw new Error(`${checkpoint.graphFile}: ${stream}`);
-  const session = await openKnockoutSession(checkpoint, stream);
+  const budget = optionValue<number>('maxMemoryGb', undefined) * 1024 ** 3;
+  // blocks of queries where compare would use them: the longest text's whole layers past the budget
+  const blockRows = knockoutBlockRows(checkpoint, Math.max(...inputs.filter((i) => i.legal).map((i) => i.ids.length)), budget);
+  const session = await openKnockoutSession(checkpoint, stream, { blockRows });
   const plain = await ort.InferenceSession.create(checkpoint.graphFile, { graphOptimizationLevel: 'all' });
   const loadMb = rssMb();
-  const budget = optionValue<number>('maxMemoryGb', undefined) * 1024 ** 3;
   const legal = inputs.filter((i) => i.legal);
   const totals = { ms: 0, plainMs: 0, rows: 0, defaultRows: 0, runs: 0 };
   for (const input of legal) {

@@ -29,5 +29,9 @@ export const MIN_MATCHED = 10;
 export const SHARE_PRECISION = 1e-6;
 /** The precision of 1 − cos between float32 states. */
 export const COSINE_PRECISION = 1e-6;
-/** The precision of a knockout's change in summed log-likelihood, in nats (float32 log-probs summed over a text's tokens). */
-export const KNOCKOUT_PRECISION = 1e-5;
+/**
+ * The precision of a knockout's change in summed log-likelihood, in nats: float32
+ * log-probs summed over a text's tokens. Two exports of the same weights differ by up
+ * to 2.6e-5 nats over the shipped texts, which must be a tie.
+ */
+export const KNOCKOUT_PRECISION = 1e-4;

@@ -63,11 +63,13 @@ describe('findings under realistic nulls', function () {
   });
 
   it('base against its twin from the other exporter: every difference below the measures\' precision is a tie, and nothing beats chance', async () => {
-    const summary = await compare(modelDir('base-dynamo'), 'twin-out');
+    const summary = await compare(modelDir('base-dynamo'), 'twin-out', true);
     const attention = attentionRates([summary.comparison], 'all/include', 0.05);
     const representations = representationRates([states(summary)], 0.05);
+    const knockout = knockoutRates([summary.knockout && !('skipped' in summary.knockout) ? summary.knockout : undefined], 0.05);
     assert.deepEqual([attention.below[0.05], attention.countBelow, attention.overallBelow], [0, 0, 0]);
     assert.deepEqual([representations.below[0.05], representations.countBelow, representations.overallBelow], [0, 0, 0]);
+    assert.deepEqual([knockout.below[0.05], knockout.countBelow, knockout.overallBelow], [0, 0, 0]);
   });
 
   it('a change planted on the terms of some concepts, over that noise, is found at most of them and at few others', async () => {
@@ -81,6 +83,11 @@ describe('findings under realistic nulls', function () {
     const others = attentionRates([summary.comparison], 'all/include', 0.05, (c) => !planted.has(c));
     assert.ok(share(found.countBelow, found.concepts) >= 0.5, `attention found ${found.countBelow} of ${found.concepts}`);
     assert.ok(share(others.countBelow, others.concepts) <= 0.1, `attention, others ${others.countBelow} of ${others.concepts}`);
+    // the value-weighted share sees the same planted change through the same test
+    const foundValue = attentionRates([summary.comparison], 'all/include', 0.05, (c) => planted.has(c), 'value');
+    const otherValue = attentionRates([summary.comparison], 'all/include', 0.05, (c) => !planted.has(c), 'value');
+    assert.ok(share(foundValue.countBelow, foundValue.concepts) >= 0.5, `value-weighted found ${foundValue.countBelow} of ${foundValue.concepts}`);
+    assert.ok(share(otherValue.countBelow, otherValue.concepts) <= 0.1, `value-weighted, others ${otherValue.countBelow} of ${otherValue.concepts}`);
     const foundStates = representationRates([states(summary)], 0.05, (c) => planted.has(c));
     const otherStates = representationRates([states(summary)], 0.05, (c) => !planted.has(c));
     assert.ok(share(foundStates.countBelow, foundStates.concepts) >= 0.75, `representations found ${foundStates.countBelow} of ${foundStates.concepts}`);
@@ -116,8 +123,8 @@ describe('findings under realistic nulls', function () {
     // the copies are gone; the pair and each copy's comparison stay
     assert.deepEqual((await readdir(out)).sort(), ['calibration.json', 'nulls', 'pair']);
     assert.deepEqual((await readdir(path.join(out, 'nulls'))).sort(), ['copy-1', 'copy-2']);
-    const written = JSON.parse(await readFile(path.join(out, 'calibration.json'), 'utf8')) as { verdicts: unknown[]; note: string };
-    assert.equal(written.verdicts.length, 1);
+    const written = JSON.parse(await readFile(path.join(out, 'calibration.json'), 'utf8')) as { verdicts: Array<{ family: string }>; note: string };
+    assert.deepEqual(written.verdicts.map((v) => v.family), ['attention all/include', 'value-weighted all/include']);
     assert.match(written.note, /RMS of B − A/);
   });
 });
