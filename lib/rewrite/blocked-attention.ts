@@ -1,6 +1,6 @@
 import { intAttribute, intsAttribute, NodeList } from '../onnx/build.js';
 import { zeroAfter } from './reductions/schedule.js';
-import { upstreamRows } from './upstream-rows.js';
+import { upstreamRows, type BlockBody } from './upstream-rows.js';
 import { type NodeProto, type ValueInfoProto, FLOAT, INT64, type GraphProto } from '../onnx/proto.js';
 
 /**
@@ -129,16 +129,6 @@ export interface BlockOutput {
   elemType?: number;
 }
 
-/** The body of the loop: nodes, with the block's rows (row indices) and what it gives. */
-export interface BlockBody {
-  nodes: NodeList;
-  /** `[B]` int64 indices of the block's queries, clamped to T − 1 (the last block repeats its last row). */
-  rows: string;
-  /** `[1, 1, B, 1]` float: 1 for the block's real rows, 0 for repeated ones. */
-  valid: string;
-  /** The block's rows of a tensor whose axis −2 is the queries, or 1 where it broadcasts (any rank, scalars included; `rank` where known). */
-  rowsOf: (tensor: string, what: string, rank?: number) => string;
-}
 
 const GRAPH_ATTRIBUTE = 5;
 const boolType = 9;

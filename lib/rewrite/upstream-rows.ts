@@ -1,5 +1,16 @@
-import type { BlockBody } from './blocked-attention.js';
 import { type NodeProto, type GraphProto } from '../onnx/proto.js';
+import type { NodeList } from '../onnx/build.js';
+
+/** The body of the loop: nodes, with the block's rows (row indices) and what it gives. */
+export interface BlockBody {
+  nodes: NodeList;
+  /** `[B]` int64 indices of the block's queries, clamped to T − 1 (the last block repeats its last row). */
+  rows: string;
+  /** `[1, 1, B, 1]` float: 1 for the block's real rows, 0 for repeated ones. */
+  valid: string;
+  /** The block's rows of a tensor whose axis −2 is the queries, or 1 where it broadcasts (any rank, scalars included; `rank` where known). */
+  rowsOf: (tensor: string, what: string, rank?: number) => string;
+}
 
 // Operators whose output row i depends only on row i of each input that has rows (broadcasting aligns axis −2).
 const ELEMENTWISE = new Set([

@@ -1,4 +1,5 @@
-import { attentionStretch, blockedLoop, stretchOnBlock, type BlockBody, type BlockOutput } from '../blocked-attention.js';
+import { attentionStretch, blockedLoop, stretchOnBlock, type BlockOutput } from '../blocked-attention.js';
+import type { BlockBody } from '../upstream-rows.js';
 import { intAttribute } from '../../onnx/build.js';
 import { affineScores } from './affine-scores.js';
 import { layerReductions, type LayerReductionInputs } from './layer-reductions.js';
