@@ -12,14 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConcepts } from '../lib/concepts/load-concepts.js';
 import { writeJson } from '../lib/io/atomic.js';
-import type { RepresentationResults } from '../lib/represent/representations.js';
+import { measuredRepresentations } from '../lib/results/comparison-files.js';
 import { compareCheckpoints, type CompareSummary } from '../lib/commands/compare.js';
 import { perturbCheckpoint } from '../lib/synth/perturb.js';
 import { exclusiveTokens } from '../lib/synth/plant.js';
 import { loadTokenizer } from '../lib/tokenize/tokenizer.js';
 import { PACKAGE_ROOT } from '../lib/version.js';
 import { attentionRates, knockoutRates, RATE_ALPHAS, rateShares, representationRates, type TestRates } from '../lib/results/test-rates.js';
-import type { KnockoutResults } from '../lib/knockout/measure.js';
 
 const WORK = process.env.CALIBRATION_DIR ?? path.join(os.tmpdir(), 'legal-attn-calibration');
 const CONCEPTS = path.join(PACKAGE_ROOT, 'concepts');
@@ -71,14 +70,12 @@ async function main(): Promise<void> {
     process.stderr.write(`plant ${offset} done\n`);
   }
   const variants = ['all/include', 'all/exclude', 'after/include', 'after/exclude'];
-  const representationsOf = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
-  const knockoutOf = (s: CompareSummary): KnockoutResults | undefined => (s.knockout && !('skipped' in s.knockout) ? s.knockout : undefined);
   // every family's rates over some runs, for the concepts `chosen` picks
   const families = (summaries: readonly CompareSummary[], chosen: (c: string) => boolean = () => true): Record<string, TestRates> => ({
     ...Object.fromEntries(variants.map((v) => [`attention ${v}`, attentionRates(summaries.map((s) => s.comparison), v, ALPHA, chosen)])),
     ...Object.fromEntries(variants.map((v) => [`value-weighted ${v}`, attentionRates(summaries.map((s) => s.comparison), v, ALPHA, chosen, 'value')])),
-    representations: representationRates(summaries.map(representationsOf), ALPHA, chosen),
-    ...(KNOCKOUT ? { 'knockout loglik': knockoutRates(summaries.map(knockoutOf), ALPHA, chosen, ['loglik']), 'knockout state': knockoutRates(summaries.map(knockoutOf), ALPHA, chosen, ['state']) } : {}),
+    representations: representationRates(summaries.map((s) => measuredRepresentations(s.representations)), ALPHA, chosen),
+    ...(KNOCKOUT ? { 'knockout loglik': knockoutRates(summaries.map((s) => s.knockout), ALPHA, chosen, ['loglik']), 'knockout state': knockoutRates(summaries.map((s) => s.knockout), ALPHA, chosen, ['state']) } : {}),
   });
   const shares = (rates: Record<string, TestRates>) => Object.fromEntries(Object.entries(rates).map(([k, r]) => [k, rateShares(r)]));
   const table = Object.entries(nulls).map(([name, summaries]) => ({ null: name, pairs: summaries.length, families: shares(families(summaries)) }));

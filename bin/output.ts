@@ -5,6 +5,7 @@ import { negativeControlShare } from '../lib/compare/negative-controls.js';
 import { KNOCKOUT_MEASURES } from '../lib/knockout/measure.js';
 import { skewnessWords } from '../lib/measure/distribution.js';
 import type { ReportSummary } from '../lib/report/build-report.js';
+import { measuredRepresentations } from '../lib/results/comparison-files.js';
 
 /** The overall lines of a comparison (compare, measure, demo): per pair and variant, of representations and of knockout. */
 export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'representations' | 'knockout' | 'notes'>): string {
@@ -27,7 +28,7 @@ export function overallLines(summary: Pick<CompareSummary, 'comparison' | 'repre
       lines.push(`  ${change.pair.padEnd(12)} ${target}${scope.variant.querySet}/${scope.variant.sink}: mean Δ ${d.mean.toExponential(2)}, ${skewnessWords(d.skewness, d.n)}, ${(100 * d.fractionRose).toFixed(0)}% of heads rose, ${beat}${own}${skipped}`);
     }
   }
-  const states = summary.representations && !('skipped' in summary.representations) ? summary.representations : undefined;
+  const states = measuredRepresentations(summary.representations);
   for (const change of states?.changes.filter((c) => c.scope === '*' && c.overall) ?? []) {
     const o = change.overall!;
     const controls = negativeControlShare(states!.negativeControls, change.pair);

@@ -1,10 +1,10 @@
 import type { Lens } from '../measure/measure-sequence.js';
-import { KNOCKOUT_MEASURES, type KnockoutResults } from '../knockout/measure.js';
+import { KNOCKOUT_MEASURES } from '../knockout/measure.js';
+import { measuredRepresentations } from '../results/comparison-files.js';
 import { rm, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { badInput } from '../errors.js';
 import { writeJson, writeOutputFolder } from '../io/atomic.js';
-import type { RepresentationResults } from '../represent/representations.js';
 import { compareCheckpoints, type CompareSummary } from './compare.js';
 import { perturbCheckpoint } from '../synth/perturb.js';
 import { attentionRates, knockoutRates, rateShares, representationRates, type TestRates } from '../results/test-rates.js';
@@ -55,14 +55,12 @@ export interface Verdict {
   meanEffectP: number;
 }
 
-const representationsOf = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
-const knockoutOf = (s: CompareSummary): KnockoutResults | undefined => (s.knockout && !('skipped' in s.knockout) ? s.knockout : undefined);
 
 function findings(summary: CompareSummary, alpha: number): Findings {
   const variantsOf = (lens: Lens): string[] => [...new Set(summary.comparison.scopes.filter((s) => s.scope === '*' && s.variant.target === 'concept' && (s.variant.lens ?? 'attention') === lens).map((s) => `${s.variant.querySet}/${s.variant.sink}`))];
   const ratesOf = (lens: Lens): Record<string, TestRates> => Object.fromEntries(variantsOf(lens).map((v) => [v, attentionRates([summary.comparison], v, alpha, () => true, lens)]));
-  const states = representationsOf(summary);
-  const knockout = knockoutOf(summary);
+  const states = measuredRepresentations(summary.representations);
+  const knockout = summary.knockout;
   const value = ratesOf('value');
   return {
     attention: ratesOf('attention'),

@@ -21,6 +21,9 @@ import { comparisonNotes } from './comparison-notes.js';
 /** The representation measures, or why they were not taken. */
 export type RepresentationOutcome = RepresentationResults | { skipped: string };
 
+/** The representation results a run measured, or undefined where it skipped them or was not asked. */
+export const measuredRepresentations = (outcome: RepresentationOutcome | undefined): RepresentationResults | undefined => (outcome && !('skipped' in outcome) ? outcome : undefined);
+
 /** What writing a comparison gave: where, which files, the comparison itself. */
 export interface WrittenComparison {
   out: string;

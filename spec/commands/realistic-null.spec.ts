@@ -5,6 +5,7 @@ import { attentionRates, knockoutRates, representationRates } from '../../lib/re
 import { calibratePair } from '../../lib/commands/calibrate.js';
 import { loadConcepts } from '../../lib/concepts/load-concepts.js';
 import type { RepresentationResults } from '../../lib/represent/representations.js';
+import { measuredRepresentations } from '../../lib/results/comparison-files.js';
 import { compareCheckpoints, type CompareSummary } from '../../lib/commands/compare.js';
 import { perturbCheckpoint } from '../../lib/synth/perturb.js';
 import { exclusiveTokens } from '../../lib/synth/plant.js';
@@ -12,7 +13,7 @@ import { loadTokenizer } from '../../lib/tokenize/tokenizer.js';
 import { modelDir, ROOT, temporaryFolder } from '../helpers.js';
 
 const CONCEPTS = path.join(ROOT, 'concepts');
-const states = (s: CompareSummary): RepresentationResults | undefined => (s.representations && !('skipped' in s.representations) ? s.representations : undefined);
+const states = (s: CompareSummary): RepresentationResults | undefined => measuredRepresentations(s.representations);
 const share = (n: number, of: number): number => n / Math.max(1, of);
 
 /** A small version of `npm run calibrate`: one pair of each kind, on the shipped concepts. */
@@ -52,7 +53,7 @@ describe('findings under realistic nulls', function () {
     assert.ok(share(representations.below[0.05]!, representations.tests) < 0.12, `representations, p < 0.05: ${share(representations.below[0.05]!, representations.tests)}`);
     assert.equal(representations.overallBelow, 0, 'concepts beating chance overall, representations');
     // knockout: the pair's change of dependence, both measures, no tail and no overall finding
-    const knockout = knockoutRates([summary.knockout && !('skipped' in summary.knockout) ? summary.knockout : undefined], 0.05);
+    const knockout = knockoutRates([summary.knockout], 0.05);
     assert.equal(knockout.concepts, 68);
     assert.ok(share(knockout.below[0.05]!, knockout.tests) < 0.12, `knockout, p < 0.05: ${share(knockout.below[0.05]!, knockout.tests)}`);
     assert.equal(knockout.below[0.001], 0, 'knockout, p < 0.001');
@@ -66,7 +67,7 @@ describe('findings under realistic nulls', function () {
     const summary = await compare(modelDir('base-dynamo'), 'twin-out', true);
     const attention = attentionRates([summary.comparison], 'all/include', 0.05);
     const representations = representationRates([states(summary)], 0.05);
-    const knockout = knockoutRates([summary.knockout && !('skipped' in summary.knockout) ? summary.knockout : undefined], 0.05);
+    const knockout = knockoutRates([summary.knockout], 0.05);
     assert.deepEqual([attention.below[0.05], attention.countBelow, attention.overallBelow], [0, 0, 0]);
     assert.deepEqual([representations.below[0.05], representations.countBelow, representations.overallBelow], [0, 0, 0]);
     assert.deepEqual([knockout.below[0.05], knockout.countBelow, knockout.overallBelow], [0, 0, 0]);
@@ -100,7 +101,7 @@ describe('findings under realistic nulls', function () {
     const { tokens, planted } = await exclusiveTokens(await loadTokenizer(modelDir('base')), concepts, chosen);
     const copy = await perturbCheckpoint(modelDir('base'), path.join(root, 'erased'), { noise: { scale: 0.02, seed: 10 }, plant: { tokens, scale: 0.3, seed: 11, erase: true } });
     const summary = await compare(copy.out, 'erased-out', true);
-    assert.ok(summary.knockout && !('skipped' in summary.knockout));
+    assert.ok(summary.knockout);
     const changes = summary.knockout.changes.filter((c) => c.model === 'after:base' && c.scope !== '*' && c.effect);
     const size = (measure: string, chosen: boolean): number => {
       const effects = changes.filter((c) => c.measure === measure && planted.has(c.scope) === chosen).map((c) => Math.abs(c.effect![0]!));
