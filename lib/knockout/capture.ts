@@ -59,7 +59,7 @@ export async function captureKnockout(checkpoint: Checkpoint, stream: ResidualSt
     return [{ p, rows: knockoutRows(p.aligned, references, options.layerSets, knockedOutSpans(references, options.controlsPerWidth, options.seed, index)) }];
   });
   // blocks of queries where one row's whole layers would not fit the budget (the same for every model of the lineage)
-  const blockRows = knockoutBlockRows(checkpoint, longestSequence(planned.filter((p) => !p.paraphraseOf)), options.budget);
+  const blockRows = knockoutBlockRows(checkpoint, longestSequence(legal.map(({ p }) => p)), options.budget);
   let session: KnockoutSession | undefined;
   let computed = 0;
   try {
